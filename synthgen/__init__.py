@@ -1,0 +1,46 @@
+"""synthgen: privacy-safe synthetic data for flat and two-table data.
+
+The engine API runs in stages over an on-disk workspace: :func:`split`, :func:`analyze`, :func:`encode`
+(and, with a model, ``train`` and ``generate``). The same stages are scikit-learn transformers
+(:class:`Splitter`, :class:`Analyzer`, :class:`Encoder`).
+"""
+
+import logging
+
+from ._version import __version__
+from ._workspace import Workspace, WorkspaceError
+from .domain import (
+    DifferentialPrivacyConfig,
+    FairnessConfig,
+    ImputationConfig,
+    ModelEncodingType,
+    ModelStateStrategy,
+    ModelType,
+    ProgressCallback,
+    RareCategoryReplacementMethod,
+    RebalancingConfig,
+)
+from .stages import Analyzer, Encoder, Splitter, analyze, encode, split
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+__all__ = [
+    "__version__",
+    "split",
+    "analyze",
+    "encode",
+    "Splitter",
+    "Analyzer",
+    "Encoder",
+    "Workspace",
+    "WorkspaceError",
+    "DifferentialPrivacyConfig",
+    "FairnessConfig",
+    "ImputationConfig",
+    "ModelEncodingType",
+    "ModelStateStrategy",
+    "ModelType",
+    "ProgressCallback",
+    "RareCategoryReplacementMethod",
+    "RebalancingConfig",
+]

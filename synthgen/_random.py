@@ -1,0 +1,30 @@
+"""Local random generators derived from a user's ``random_state`` (never the global ones)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.utils import check_random_state
+
+__all__ = ["as_generator", "derive_seed", "torch_generator"]
+
+
+def as_generator(random_state) -> np.random.Generator:
+    """A numpy ``Generator`` from ``None`` (fresh entropy), an int, a ``RandomState`` or a ``Generator``."""
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if random_state is None:
+        return np.random.default_rng()
+    state = check_random_state(random_state)
+    return np.random.default_rng(state.randint(0, 2**31 - 1))
+
+
+def derive_seed(rng: np.random.Generator) -> int:
+    """A child seed drawn from ``rng`` (for torch generators and sub-stages)."""
+    return int(rng.integers(0, 2**62))
+
+
+def torch_generator(rng: np.random.Generator, device: str | torch.device = "cpu") -> torch.Generator:
+    generator = torch.Generator(device=device)
+    generator.manual_seed(derive_seed(rng))
+    return generator

@@ -1,0 +1,71 @@
+"""TABULAR_CATEGORICAL: one sub-column ``cat`` of category codes.
+
+Codes: ``0`` = ``_RARE_`` (protected or unseen categories), ``1`` = NULL when the column has NULLs, then the
+published categories in sorted order. Categories are kept as a list, so user values that look like our
+reserved tokens need no escaping.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..domain import ModelEncodingType
+from ..privacy.value_protection import rare_threshold, subject_counts
+from ._base import ColumnEncoding, SequenceIndex, code_dtype
+
+__all__ = ["CategoricalEncoding", "RARE_TOKEN", "as_category_strings"]
+
+RARE_TOKEN = "_RARE_"
+SUB_COLUMN = "cat"
+
+
+def as_category_strings(values: pd.Series) -> pd.Series:
+    """Values as strings (NULLs kept missing), the form in which categories are counted and published."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        values = values.astype(object)
+    as_str = values.astype("string")
+    return as_str.astype(object).where(values.notna().to_numpy(), None)
+
+
+class CategoricalEncoding(ColumnEncoding):
+    encoding_type = ModelEncodingType.TABULAR_CATEGORICAL
+
+    def analyze(self, values, subjects, *, sequence: SequenceIndex | None = None) -> dict[str, Any]:
+        strings = as_category_strings(values)
+        return {
+            "has_nan": bool(strings.isna().any()),
+            "subject_counts": subject_counts(strings, subjects),
+        }
+
+    def reduce(self, partials, *, value_protection, rng) -> dict[str, Any]:
+        counts: dict[str, int] = {}
+        for partial in partials:
+            for category, n in partial["subject_counts"].items():
+                counts[category] = counts.get(category, 0) + n
+        threshold = rare_threshold(rng) if value_protection else 0
+        categories = sorted(c for c, n in counts.items() if n >= threshold)
+        has_nan = any(p["has_nan"] for p in partials)
+        return {
+            "encoding_type": self.encoding_type.value,
+            "value_protection": bool(value_protection),
+            "has_nan": has_nan,
+            "no_of_rare_categories": len(counts) - len(categories),
+            "categories": categories,
+            "cardinalities": {SUB_COLUMN: 1 + int(has_nan) + len(categories)},
+        }
+
+    def encode(self, values, stats, *, rng, sequence=None) -> dict[str, np.ndarray]:
+        strings = as_category_strings(values)
+        offset = 1 + int(stats["has_nan"])
+        positions = pd.Categorical(strings, categories=stats["categories"]).codes.astype(np.int64)
+        codes = np.where(positions >= 0, positions + offset, 0)
+        if stats["has_nan"]:
+            codes[strings.isna().to_numpy()] = 1
+        return {SUB_COLUMN: codes.astype(code_dtype(stats["cardinalities"][SUB_COLUMN]))}
+
+    def decode(self, codes, stats, *, rng, sequence=None) -> pd.Series:
+        lookup = [RARE_TOKEN] + ([None] if stats["has_nan"] else []) + list(stats["categories"])
+        return pd.Series(np.asarray(lookup, dtype=object)[np.asarray(codes[SUB_COLUMN], dtype=np.int64)])

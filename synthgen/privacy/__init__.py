@@ -1,0 +1,1 @@
+"""Privacy mechanisms: value protection of published statistics (and, later, differential privacy)."""

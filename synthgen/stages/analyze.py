@@ -1,0 +1,172 @@
+"""``analyze``: per-column statistics of the split data, computed per partition and reduced, with value protection."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._progress import ProgressReporter
+from .._random import as_generator
+from .._workspace import Workspace
+from ..domain import DifferentialPrivacyConfig, ModelType, ProgressCallback
+from ..encodings import SequenceIndex, get_encoding
+from ..privacy.value_protection import MIN_SUBJECTS_FOR_RANGE, protected_range
+
+__all__ = ["analyze", "column_error"]
+
+_log = logging.getLogger(__name__)
+
+
+def column_error(err: Exception, column: str, table: str) -> ValueError:
+    """``err`` re-raised with the column it concerns."""
+    return ValueError(f"Column {column!r} of {table}_data: {err}")
+
+
+def _subjects(frame: pd.DataFrame, key: str | None, offset: int) -> np.ndarray:
+    if key is None:
+        return np.arange(offset, offset + len(frame))
+    return frame[key].to_numpy()
+
+
+def _sequence(frame: pd.DataFrame, context_key: str | None) -> SequenceIndex | None:
+    if context_key is None:
+        return None
+    return SequenceIndex(pd.factorize(frame[context_key])[0])
+
+
+def _analyze_table(ws: Workspace, table: str, meta: dict, progress: ProgressReporter,
+                   value_protection: bool, rng: np.random.Generator) -> tuple[dict, list[pd.DataFrame]]:
+    """Reduced column stats of one table and, per partition, its key columns (for sequence lengths)."""
+    keys = meta["keys"]
+    subject_key = keys.get("context_key") if table == "tgt" else keys.get("primary_key")
+    encodings = {c: get_encoding(t) for c, t in meta["encoding_types"].items()}
+    partials: dict[str, list] = {c: [] for c in encodings}
+    key_frames, offset = [], 0
+    for path in ws.partitions(ws.data_dir(table)):
+        frame = ws.read_parquet(path)
+        subjects = _subjects(frame, subject_key, offset)
+        offset += len(frame)
+        sequence = _sequence(frame, keys.get("context_key")) if table == "tgt" else None
+        for column, encoding in encodings.items():
+            try:
+                partials[column].append(encoding.analyze(frame[column], subjects, sequence=sequence))
+            except ValueError as err:
+                raise column_error(err, column, table) from None
+        key_frames.append((path.name, frame[[k for k in keys.values() if k in frame.columns]]))
+        progress.update()
+    column_rngs = rng.spawn(len(encodings)) if encodings else []
+    columns: dict[str, dict[str, Any]] = {}
+    for index, (column, encoding) in enumerate(encodings.items()):
+        try:
+            stats = encoding.reduce(partials[column], value_protection=value_protection, rng=column_rngs[index])
+        except ValueError as err:
+            raise column_error(err, column, table) from None
+        stats["dtype"] = meta["dtypes"].get(column, "object")
+        stats["argn_processor"] = table
+        stats["argn_column"] = f"c{index}"
+        columns[column] = stats
+    return columns, key_frames
+
+
+def _sequence_lengths(tgt_keys, ctx_keys, context_key: str, ctx_key: str) -> tuple[np.ndarray, np.ndarray]:
+    """Length of every subject's sequence (zero for subjects without target rows), and trn flags."""
+    lengths, is_trn = [], []
+    ctx_by_name = dict(ctx_keys)
+    for name, frame in tgt_keys:
+        subjects = ctx_by_name[name][ctx_key]
+        counts = frame[context_key].value_counts()
+        lengths.append(counts.reindex(subjects, fill_value=0).to_numpy())
+        is_trn.append(np.full(len(subjects), name.endswith("-trn.parquet")))
+    return np.concatenate(lengths), np.concatenate(is_trn)
+
+
+def _seq_len_stats(lengths: np.ndarray, value_protection: bool, rng: np.random.Generator) -> dict[str, Any]:
+    lengths = lengths.astype(np.int64)
+    low, high = protected_range([np.sort(lengths)], [np.sort(lengths)[::-1]], len(lengths),
+                                value_protection=value_protection, rng=rng)
+    median = int(np.median(lengths)) if len(lengths) else 0
+    if low is None:  # too few subjects to publish a range: every sequence gets the median length
+        _log.warning("fewer than %d subjects: sequence lengths are protected to the median length %d",
+                     MIN_SUBJECTS_FOR_RANGE, median)
+        low = high = median
+    return {"min": int(low), "max": int(high), "median": int(min(max(median, low), high)),
+            "value_protection": bool(value_protection)}
+
+
+def analyze(
+    *,
+    value_protection: bool = True,
+    differential_privacy: DifferentialPrivacyConfig | dict | None = None,
+    workspace_dir: str | Path | Workspace = "engine-ws",
+    update_progress: ProgressCallback | None = None,
+    random_state=None,
+    verbose: bool = False,
+) -> Workspace:
+    """Compute the (privacy-protected) column statistics of the split data.
+
+    Writes ``ModelStore/tgt-stats/stats.json`` and, with a context, ``ModelStore/ctx-stats/stats.json``.
+
+    Parameters
+    ----------
+    value_protection : bool, default=True
+        Hide categories held by fewer than 5–7 subjects and the 5–7 most extreme values of every range;
+        ranges of fewer than 20 subjects are hidden entirely.
+    differential_privacy : DifferentialPrivacyConfig or dict, optional
+        Not available for statistics yet; must be ``None``.
+    workspace_dir : str, Path or Workspace, default="engine-ws"
+    update_progress : callable, optional
+    random_state : None, int or RandomState, optional
+        Seed of the stochastic protection thresholds.
+    verbose : bool, default=False
+
+    Returns
+    -------
+    Workspace
+    """
+    if not isinstance(value_protection, (bool, np.bool_)):
+        raise TypeError(f"value_protection must be a bool; got {value_protection!r} instead.")
+    if DifferentialPrivacyConfig.coerce(differential_privacy, name="differential_privacy") is not None:
+        raise ValueError("differential_privacy for statistics is not supported by this version of analyze; "
+                         "pass None (value protection still applies).")
+    ws = workspace_dir if isinstance(workspace_dir, Workspace) else Workspace(workspace_dir)
+    ws.require("split")
+    model_type = ws.read_json(ws.meta_dir("tgt") / "model-type.json")["model_type"]
+    if model_type != ModelType.TABULAR.value:
+        raise ValueError(f"analyze supports TABULAR models; this workspace was split for {model_type}.")
+    ws.clear_from("analyze")
+    rng = as_generator(random_state)
+    tgt_rng, ctx_rng, len_rng = rng.spawn(3)
+    tgt_meta = ws.read_meta("tgt")
+    has_ctx = ws.has_context()
+    n_files = len(ws.partitions(ws.data_dir("tgt"))) * (2 if has_ctx else 1)
+    with ProgressReporter(n_files, description="analyze", callback=update_progress, verbose=verbose) as progress:
+        tgt_columns, tgt_keys = _analyze_table(ws, "tgt", tgt_meta, progress, value_protection, tgt_rng)
+        context_key = tgt_meta["keys"].get("context_key")
+        if has_ctx:
+            ctx_meta = ws.read_meta("ctx")
+            ctx_columns, ctx_keys = _analyze_table(ws, "ctx", ctx_meta, progress, value_protection, ctx_rng)
+            lengths, is_trn = _sequence_lengths(tgt_keys, ctx_keys, context_key, ctx_meta["keys"]["primary_key"])
+        else:
+            lengths = np.ones(sum(len(f) for _, f in tgt_keys), dtype=np.int64)
+            is_trn = np.concatenate([np.full(len(f), n.endswith("-trn.parquet")) for n, f in tgt_keys])
+        seq_len = _seq_len_stats(lengths, value_protection and has_ctx, len_rng)
+        stats = {
+            "model_type": model_type,
+            "columns": tgt_columns,
+            "keys": tgt_meta["keys"],
+            "no_of_training_records": int(is_trn.sum()),
+            "no_of_validation_records": int((~is_trn).sum()),
+            "seq_len": seq_len,
+            "is_sequential": bool(has_ctx and not (lengths.min() == lengths.max() == 1)),
+            "value_protection": bool(value_protection),
+        }
+        if has_ctx:
+            ws.write_json(ws.stats_path("ctx"), {"columns": ctx_columns, "keys": ctx_meta["keys"],
+                                                  "value_protection": bool(value_protection)})
+        # written last: its presence marks a completed analysis
+        ws.write_json(ws.stats_path("tgt"), stats)
+    return ws

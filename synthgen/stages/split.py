@@ -1,0 +1,235 @@
+"""``split``: validate keys, resolve encoding types, split subjects into training and validation, write parts."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .._dtypes import dtype_name
+from .._progress import ProgressReporter
+from .._random import as_generator
+from .._workspace import Workspace
+from ..domain import ModelEncodingType, ModelType, ProgressCallback
+from ._columns import check_frame, normalize_storage, resolve_encoding_types, resolve_model_type
+
+__all__ = ["split"]
+
+_log = logging.getLogger(__name__)
+
+DEFAULT_TRN_VAL_SPLIT = 0.8
+
+
+def _check_keys(tgt_data, ctx_data, tgt_primary_key, ctx_primary_key, tgt_context_key) -> None:
+    check_frame(tgt_data, name="tgt_data", keys={"tgt_primary_key": tgt_primary_key,
+                                                 "tgt_context_key": tgt_context_key})
+    if tgt_primary_key is not None and tgt_primary_key == tgt_context_key:
+        raise ValueError("tgt_primary_key and tgt_context_key must be different columns.")
+    if tgt_primary_key is not None:
+        duplicated = tgt_data[tgt_primary_key].duplicated()
+        if duplicated.any():
+            raise ValueError(
+                f"tgt_primary_key {tgt_primary_key!r} is not unique: {int(duplicated.sum())} duplicate values, "
+                f"e.g. {tgt_data[tgt_primary_key][duplicated].iloc[0]!r}."
+            )
+    if ctx_data is None:
+        if ctx_primary_key is not None:
+            raise ValueError("ctx_primary_key is given but ctx_data is None.")
+        return
+    if tgt_context_key is None:
+        raise ValueError("ctx_data is given, so tgt_context_key must name the column of tgt_data that refers to it.")
+    if ctx_primary_key is None:
+        raise ValueError("ctx_data is given, so ctx_primary_key must name its primary key column.")
+    check_frame(ctx_data, name="ctx_data", keys={"ctx_primary_key": ctx_primary_key})
+    duplicated = ctx_data[ctx_primary_key].duplicated()
+    if duplicated.any():
+        raise ValueError(
+            f"ctx_primary_key {ctx_primary_key!r} is not unique: {int(duplicated.sum())} duplicate values, "
+            f"e.g. {ctx_data[ctx_primary_key][duplicated].iloc[0]!r}."
+        )
+    missing = ~tgt_data[tgt_context_key].isin(ctx_data[ctx_primary_key])
+    if missing.any():
+        raise ValueError(
+            f"{int(missing.sum())} rows of tgt_data have a tgt_context_key {tgt_context_key!r} that is not a "
+            f"ctx_primary_key of ctx_data, e.g. {tgt_data[tgt_context_key][missing].iloc[0]!r}."
+        )
+
+
+def _split_subjects(n_subjects: int, trn_val_split, rng: np.random.Generator, keys: pd.Index | None):
+    """Boolean mask over subjects: True = training."""
+    if callable(trn_val_split):
+        if keys is None:
+            keys = pd.RangeIndex(n_subjects)
+        trn_keys, _ = trn_val_split(pd.Series(keys))
+        return np.asarray(pd.Index(keys).isin(list(trn_keys)))
+    if isinstance(trn_val_split, bool) or not isinstance(trn_val_split, (int, float)) or not 0 < trn_val_split < 1:
+        raise ValueError(f"trn_val_split must be a float in the range (0, 1) or a callable; got {trn_val_split!r}.")
+    n_trn = int(round(trn_val_split * n_subjects))
+    n_trn = min(max(n_trn, 1), n_subjects - 1) if n_subjects > 1 else n_subjects
+    is_trn = np.zeros(n_subjects, dtype=bool)
+    is_trn[rng.permutation(n_subjects)[:n_trn]] = True
+    return is_trn
+
+
+def _subject_partitions(is_trn: np.ndarray, n_partitions: int, rng: np.random.Generator) -> np.ndarray:
+    """Partition index of each subject: round-robin over the shuffled subjects of each side."""
+    partition = np.empty(len(is_trn), dtype=np.int64)
+    for side in (True, False):
+        members = rng.permutation(np.flatnonzero(is_trn == side))
+        partition[members] = np.arange(len(members)) % n_partitions
+    return partition
+
+
+def _prepare(frame: pd.DataFrame, encoding_types: dict, *, name: str) -> pd.DataFrame:
+    prepared = {column: frame[column] for column in frame.columns}
+    for column, encoding in encoding_types.items():
+        prepared[column] = normalize_storage(frame[column], encoding, column=column, name=name)
+    return pd.DataFrame(prepared, index=pd.RangeIndex(len(frame)))
+
+
+def _write_parts(ws: Workspace, table: str, frame: pd.DataFrame, row_partition: np.ndarray,
+                 row_is_trn: np.ndarray, n_partitions: int, progress: ProgressReporter) -> None:
+    with ws.staged_dir(ws.data_dir(table)) as folder:
+        for index in range(n_partitions):
+            for side, is_trn in (("trn", True), ("val", False)):
+                rows = np.flatnonzero((row_partition == index) & (row_is_trn == is_trn))
+                ws.write_parquet(frame.iloc[rows].reset_index(drop=True), Path(folder) / f"part.{index:06d}-{side}.parquet")
+            progress.update()
+
+
+def split(
+    tgt_data: pd.DataFrame,
+    *,
+    ctx_data: pd.DataFrame | None = None,
+    tgt_primary_key: str | None = None,
+    ctx_primary_key: str | None = None,
+    tgt_context_key: str | None = None,
+    model_type: str | ModelType | None = None,
+    tgt_encoding_types: Mapping[str, str | ModelEncodingType] | None = None,
+    ctx_encoding_types: Mapping[str, str | ModelEncodingType] | None = None,
+    n_partitions: int = 1,
+    trn_val_split: float | Callable = DEFAULT_TRN_VAL_SPLIT,
+    workspace_dir: str | Path = "engine-ws",
+    update_progress: ProgressCallback | None = None,
+    random_state=None,
+    verbose: bool = False,
+) -> Workspace:
+    """Split the original data into training and validation parts and store them in the workspace.
+
+    All rows of a subject (a context key of a two-table target, a row of a flat table) land on the same side.
+    Writes ``OriginalData/tgt-data``, ``tgt-meta`` and, with a context, ``ctx-data``, ``ctx-meta``.
+
+    Parameters
+    ----------
+    tgt_data : DataFrame
+        The target table.
+    ctx_data : DataFrame, optional
+        The context table: one row per subject, referred to by ``tgt_context_key``.
+    tgt_primary_key, ctx_primary_key, tgt_context_key : str, optional
+        Key columns. A ``tgt_context_key`` without ``ctx_data`` groups the target into sequences with a
+        context of keys only.
+    model_type : {"TABULAR", "LANGUAGE"}, optional
+        Inferred from the declared encoding types, else TABULAR.
+    tgt_encoding_types, ctx_encoding_types : dict, optional
+        Encoding type per non-key column; the others are inferred from dtypes (numbers → numeric auto,
+        datetimes → datetime, everything else → categorical).
+    n_partitions : int, default=1
+        Number of partitions of each side.
+    trn_val_split : float or callable, default=0.8
+        Share of subjects for training, or ``f(keys) -> (trn_keys, val_keys)``.
+    workspace_dir : str or Path, default="engine-ws"
+    update_progress : callable, optional
+        The engine's progress callback.
+    random_state : None, int or RandomState, optional
+        Seed of the subject shuffle.
+    verbose : bool, default=False
+        Show a progress bar.
+
+    Returns
+    -------
+    Workspace
+        A handle to the workspace (the data is on disk).
+    """
+    if isinstance(n_partitions, bool) or not isinstance(n_partitions, (int, np.integer)) or n_partitions < 1:
+        raise ValueError(f"n_partitions must be an int in the range [1, inf); got {n_partitions!r} instead.")
+    _check_keys(tgt_data, ctx_data, tgt_primary_key, ctx_primary_key, tgt_context_key)
+    resolved_model_type = resolve_model_type(model_type, tgt_encoding_types)
+    tgt_keys = {k for k in (tgt_primary_key, tgt_context_key) if k is not None}
+    tgt_types = resolve_encoding_types(
+        tgt_data, tgt_encoding_types, name="tgt_data", parameter="tgt_encoding_types",
+        key_columns=tgt_keys, model_type=resolved_model_type,
+    )
+    if not tgt_types:
+        raise ValueError("tgt_data has no columns besides its keys; there is nothing to synthesize.")
+    wrong_family = [c for c, t in tgt_types.items() if t.model_type != resolved_model_type]
+    if wrong_family:
+        raise ValueError(
+            f"model_type is {resolved_model_type.value}, but tgt_encoding_types gives columns {wrong_family} "
+            "encodings of the other model type; do not mix TABULAR_* and LANGUAGE_* encodings."
+        )
+    relative = [c for c, t in tgt_types.items() if t == ModelEncodingType.TABULAR_DATETIME_RELATIVE]
+    if relative and tgt_context_key is None:
+        raise ValueError(
+            f"Columns {relative} are TABULAR_DATETIME_RELATIVE, which encodes times between the events of a "
+            "sequence and needs a tgt_context_key."
+        )
+    ctx_types: dict[str, ModelEncodingType] = {}
+    if ctx_data is not None:
+        ctx_types = resolve_encoding_types(
+            ctx_data, ctx_encoding_types, name="ctx_data", parameter="ctx_encoding_types",
+            key_columns={ctx_primary_key}, model_type=ModelType.TABULAR,
+        )
+        bad = [c for c, t in ctx_types.items()
+               if t.model_type != ModelType.TABULAR or t == ModelEncodingType.TABULAR_DATETIME_RELATIVE]
+        if bad:
+            raise ValueError(f"ctx_encoding_types: context columns {bad} need flat TABULAR_* encodings.")
+    elif ctx_encoding_types:
+        raise ValueError("ctx_encoding_types is given but ctx_data is None.")
+
+    rng = as_generator(random_state)
+    ws = Workspace(workspace_dir) if not isinstance(workspace_dir, Workspace) else workspace_dir
+    ws.clear_from("split")
+    with ProgressReporter(2 * n_partitions, description="split", callback=update_progress,
+                          verbose=verbose) as progress:
+        tgt = _prepare(tgt_data, tgt_types, name="tgt_data")
+        if tgt_context_key is not None:
+            # subjects: the context keys; rows of one subject become contiguous, in their original order
+            if ctx_data is not None:
+                subject_keys = pd.Index(ctx_data[ctx_primary_key])
+            else:
+                subject_keys = pd.Index(pd.unique(tgt[tgt_context_key]))
+            row_subject = subject_keys.get_indexer(tgt[tgt_context_key])
+            order = np.argsort(row_subject, kind="stable")
+            tgt, row_subject = tgt.iloc[order].reset_index(drop=True), row_subject[order]
+            is_trn = _split_subjects(len(subject_keys), trn_val_split, rng, subject_keys)
+        else:
+            row_subject = np.arange(len(tgt))
+            is_trn = _split_subjects(len(tgt), trn_val_split, rng, None)
+        partition = _subject_partitions(is_trn, n_partitions, rng)
+        _write_parts(ws, "tgt", tgt, partition[row_subject], is_trn[row_subject], n_partitions, progress)
+        if tgt_context_key is not None:
+            if ctx_data is not None:
+                ctx = _prepare(ctx_data, ctx_types, name="ctx_data")
+                ctx_key = ctx_primary_key
+            else:  # a context of keys only, so that every two-table target has the same layout
+                ctx_key = tgt_context_key
+                ctx = pd.DataFrame({ctx_key: subject_keys.to_numpy()})
+            _write_parts(ws, "ctx", ctx, partition, is_trn, n_partitions, progress)
+            ws.write_json(ws.meta_dir("ctx") / "keys.json", {"primary_key": ctx_key})
+            ws.write_json(ws.meta_dir("ctx") / "encoding-types.json", {c: t.value for c, t in ctx_types.items()})
+            ws.write_json(ws.meta_dir("ctx") / "dtypes.json",
+                          {c: dtype_name(ctx_data[c].dtype) for c in ctx_types} if ctx_data is not None else {})
+        else:
+            progress.update(n_partitions)
+        keys = {k: v for k, v in (("primary_key", tgt_primary_key), ("context_key", tgt_context_key)) if v}
+        ws.write_json(ws.meta_dir("tgt") / "keys.json", keys)
+        ws.write_json(ws.meta_dir("tgt") / "dtypes.json", {c: dtype_name(tgt_data[c].dtype) for c in tgt_types})
+        ws.write_json(ws.meta_dir("tgt") / "model-type.json", {"model_type": resolved_model_type.value})
+        # written last: its presence marks a completed split
+        ws.write_json(ws.meta_dir("tgt") / "encoding-types.json", {c: t.value for c, t in tgt_types.items()})
+    _log.info("split %d target rows into %d partitions (%d training subjects of %d)",
+              len(tgt_data), n_partitions, int(is_trn.sum()), len(is_trn))
+    return ws

@@ -1,0 +1,182 @@
+"""The data stages as scikit-learn transformers: ``Splitter`` → ``Analyzer`` → ``Encoder``.
+
+Each stage passes a :class:`~synthgen.Workspace` handle on to the next, so
+``make_pipeline(Splitter(), Analyzer(), Encoder())`` leaves a complete workspace, and a synthesizer at the
+end of the pipeline trains from it. Route a context table to the splitter with
+``pipeline.fit(X, splitter__context=ctx)``.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from .._workspace import Workspace
+from .analyze import analyze
+from .encode import encode
+from .split import DEFAULT_TRN_VAL_SPLIT, split
+
+__all__ = ["Splitter", "Analyzer", "Encoder", "frame_with_target"]
+
+
+def frame_with_target(X, y, *, owner: str) -> pd.DataFrame:
+    """``X`` as a DataFrame with ``y`` (if given) appended as a column, the way sklearn users pass a target."""
+    if not isinstance(X, pd.DataFrame):
+        raise TypeError(f"{owner}.fit expects a pandas DataFrame; got {type(X).__name__} instead.")
+    if y is None:
+        return X
+    y = pd.Series(y) if not isinstance(y, (pd.Series, pd.DataFrame)) else y
+    if isinstance(y, pd.DataFrame):
+        if y.shape[1] != 1:
+            raise ValueError(f"{owner}.fit takes y with one column; got {y.shape[1]} columns.")
+        y = y.iloc[:, 0]
+    if len(y) != len(X):
+        raise ValueError(f"{owner}.fit: X has {len(X)} rows but y has {len(y)}.")
+    name = y.name if isinstance(y.name, str) else "target"
+    if name in X.columns:
+        raise ValueError(f"{owner}.fit: y is named {name!r}, which is already a column of X.")
+    return X.assign(**{name: y.to_numpy()})
+
+
+def _require_workspace(X, owner: str) -> Workspace:
+    if not isinstance(X, Workspace):
+        raise TypeError(
+            f"{owner} expects the Workspace that the previous stage returns (put a Splitter before it); "
+            f"got {type(X).__name__} instead."
+        )
+    return X
+
+
+class Splitter(TransformerMixin, BaseEstimator):
+    """Split a target table (and its context table) into a workspace; see :func:`synthgen.split`.
+
+    Parameters
+    ----------
+    tgt_primary_key, tgt_context_key, ctx_primary_key : str, optional
+        Key columns.
+    model_type : str, optional
+    tgt_encoding_types, ctx_encoding_types : dict, optional
+    n_partitions : int, default=1
+    trn_val_split : float or callable, default=0.8
+    workspace_dir : str or Path, optional
+        Where to write; a temporary folder (removed with the last object using it) when None.
+    random_state : None, int or RandomState, optional
+    verbose : int, default=0
+
+    Attributes
+    ----------
+    workspace_ : Workspace
+        The workspace written by ``fit``; ``transform`` returns it.
+    encoding_types_ : dict
+        Resolved encoding type of every target column.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from synthgen import Splitter, Analyzer, Encoder
+    >>> from synthgen.datasets import load_census
+    >>> ws = make_pipeline(Splitter(random_state=0), Analyzer(), Encoder()).fit_transform(load_census())
+    """
+
+    def __init__(self, *, tgt_primary_key=None, tgt_context_key=None, ctx_primary_key=None, model_type=None,
+                 tgt_encoding_types=None, ctx_encoding_types=None, n_partitions=1,
+                 trn_val_split=DEFAULT_TRN_VAL_SPLIT, workspace_dir=None, random_state=None, verbose=0):
+        self.tgt_primary_key = tgt_primary_key
+        self.tgt_context_key = tgt_context_key
+        self.ctx_primary_key = ctx_primary_key
+        self.model_type = model_type
+        self.tgt_encoding_types = tgt_encoding_types
+        self.ctx_encoding_types = ctx_encoding_types
+        self.n_partitions = n_partitions
+        self.trn_val_split = trn_val_split
+        self.workspace_dir = workspace_dir
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def fit(self, X, y=None, context=None):
+        X = frame_with_target(X, y, owner=type(self).__name__)
+        workspace = Workspace(self.workspace_dir) if self.workspace_dir is not None else Workspace.temporary()
+        self.workspace_ = split(
+            X, ctx_data=context, tgt_primary_key=self.tgt_primary_key, ctx_primary_key=self.ctx_primary_key,
+            tgt_context_key=self.tgt_context_key, model_type=self.model_type,
+            tgt_encoding_types=self.tgt_encoding_types, ctx_encoding_types=self.ctx_encoding_types,
+            n_partitions=self.n_partitions, trn_val_split=self.trn_val_split, workspace_dir=workspace,
+            random_state=self.random_state, verbose=self.verbose,
+        )
+        self.encoding_types_ = self.workspace_.read_meta("tgt")["encoding_types"]
+        self.feature_names_in_ = X.columns.to_numpy(dtype=object)
+        self.n_features_in_ = len(self.feature_names_in_)
+        return self
+
+    def transform(self, X=None):
+        """Return the workspace written by ``fit`` (the data itself went there at fit time)."""
+        check_is_fitted(self)
+        return self.workspace_
+
+    def fit_transform(self, X, y=None, context=None):
+        return self.fit(X, y, context=context).workspace_
+
+
+class Analyzer(TransformerMixin, BaseEstimator):
+    """Compute the protected column statistics of a workspace; see :func:`synthgen.analyze`.
+
+    Parameters
+    ----------
+    value_protection : bool, default=True
+    random_state : None, int or RandomState, optional
+    verbose : int, default=0
+
+    Attributes
+    ----------
+    workspace_ : Workspace
+    stats_ : dict
+        The target statistics (``stats.json``).
+    ctx_stats_ : dict or None
+    """
+
+    def __init__(self, *, value_protection=True, random_state=None, verbose=0):
+        self.value_protection = value_protection
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def fit(self, X, y=None):
+        ws = _require_workspace(X, type(self).__name__)
+        self.workspace_ = analyze(value_protection=self.value_protection, workspace_dir=ws,
+                                  random_state=self.random_state, verbose=self.verbose)
+        self.stats_ = ws.read_stats("tgt")
+        self.ctx_stats_ = ws.read_stats("ctx") if ws.has_context() else None
+        return self
+
+    def transform(self, X):
+        check_is_fitted(self)
+        return _require_workspace(X, type(self).__name__)
+
+
+class Encoder(TransformerMixin, BaseEstimator):
+    """Encode an analyzed workspace into training codes; see :func:`synthgen.encode`.
+
+    Parameters
+    ----------
+    random_state : None, int or RandomState, optional
+    verbose : int, default=0
+
+    Attributes
+    ----------
+    workspace_ : Workspace
+    """
+
+    def __init__(self, *, random_state=None, verbose=0):
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def fit(self, X, y=None):
+        ws = _require_workspace(X, type(self).__name__)
+        self.workspace_ = encode(workspace_dir=ws, random_state=self.random_state, verbose=self.verbose)
+        return self
+
+    def transform(self, X):
+        check_is_fitted(self)
+        return _require_workspace(X, type(self).__name__)
