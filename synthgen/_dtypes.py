@@ -65,7 +65,7 @@ def restore_dtype(values: pd.Series, name: str) -> pd.Series:
             return numeric.round().astype(dtype)
         if pd.api.types.is_float_dtype(dtype):
             return pd.to_numeric(values, errors="coerce").astype(dtype)
-        if dtype == object:
+        if pd.api.types.is_object_dtype(dtype):
             return values.astype(object)
         return values.astype(dtype)
     except (TypeError, ValueError, OverflowError) as err:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Any, Protocol
 
 import attrs
@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 
-class _CaseInsensitiveEnum(str, Enum):
+class _CaseInsensitiveEnum(StrEnum):
     """A string enum that parses its values case-insensitively and says what is allowed otherwise."""
 
     @classmethod
@@ -49,9 +49,6 @@ class _CaseInsensitiveEnum(str, Enum):
             raise ValueError(
                 f"{name} must be one of {allowed}; got {value!r} instead."
             ) from None
-
-    def __str__(self) -> str:
-        return self.value
 
 
 class ModelType(_CaseInsensitiveEnum):

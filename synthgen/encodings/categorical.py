@@ -60,7 +60,7 @@ class CategoricalEncoding(ColumnEncoding):
     def encode(self, values, stats, *, rng, sequence=None) -> dict[str, np.ndarray]:
         strings = as_category_strings(values)
         offset = 1 + int(stats["has_nan"])
-        positions = pd.Categorical(strings, categories=stats["categories"]).codes.astype(np.int64)
+        positions = pd.Index(stats["categories"], dtype=object).get_indexer(strings)
         codes = np.where(positions >= 0, positions + offset, 0)
         if stats["has_nan"]:
             codes[strings.isna().to_numpy()] = 1

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
 import pandas as pd
 
 from .._dtypes import is_mixed_object
 from ..domain import ModelEncodingType, ModelType
 
-__all__ = ["check_frame", "resolve_encoding_types", "resolve_model_type", "normalize_storage"]
+__all__ = ["example", "check_frame", "resolve_encoding_types", "resolve_model_type", "normalize_storage"]
 
 _NUMERIC_TYPES = {
     ModelEncodingType.TABULAR_NUMERIC_AUTO,
@@ -23,6 +24,11 @@ _DATETIME_TYPES = {
     ModelEncodingType.TABULAR_DATETIME_RELATIVE,
     ModelEncodingType.LANGUAGE_DATETIME,
 }
+
+
+def example(value) -> str:
+    """``repr`` of a value for an error message, without numpy's type wrappers."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
 
 
 def check_frame(frame, *, name: str, keys: Mapping[str, str | None]) -> None:
@@ -71,8 +77,8 @@ def _infer(values: pd.Series, model_type: ModelType) -> ModelEncodingType:
 def resolve_model_type(model_type, encoding_types: Mapping | None) -> ModelType:
     if model_type is not None:
         return ModelType.parse(model_type, name="model_type")
-    for value in (encoding_types or {}).values():
-        parsed = ModelEncodingType.parse(value, name="encoding type")
+    for column, value in (encoding_types or {}).items():
+        parsed = ModelEncodingType.parse(value, name=f"tgt_encoding_types[{column!r}]")
         if parsed.model_type is not None:
             return parsed.model_type
     return ModelType.TABULAR
@@ -127,10 +133,9 @@ def normalize_storage(values: pd.Series, encoding: ModelEncodingType, *, column:
         parsed = pd.to_numeric(values.astype(object), errors="coerce")
         failed = parsed.isna() & values.notna()
         if failed.any():
-            example = values[failed].iloc[0]
             raise ValueError(
                 f"Column {column!r} of {name} is declared {encoding.value} but {int(failed.sum())} values are not "
-                f"numbers, e.g. {example!r}."
+                f"numbers, e.g. {example(values[failed].iloc[0])}."
             )
         return parsed
     if encoding in _DATETIME_TYPES:
@@ -139,10 +144,9 @@ def normalize_storage(values: pd.Series, encoding: ModelEncodingType, *, column:
         parsed = pd.to_datetime(values.astype(object), errors="coerce", format="mixed", utc=True)
         failed = parsed.isna() & values.notna()
         if failed.any():
-            example = values[failed].iloc[0]
             raise ValueError(
                 f"Column {column!r} of {name} is declared {encoding.value} but {int(failed.sum())} values are not "
-                f"datetimes, e.g. {example!r}."
+                f"datetimes, e.g. {example(values[failed].iloc[0])}."
             )
         return parsed.dt.tz_localize(None)
     if values.dtype == object and is_mixed_object(values) is not None:

@@ -14,7 +14,7 @@ from .._progress import ProgressReporter
 from .._random import as_generator
 from .._workspace import Workspace
 from ..domain import ModelEncodingType, ModelType, ProgressCallback
-from ._columns import check_frame, normalize_storage, resolve_encoding_types, resolve_model_type
+from ._columns import check_frame, example, normalize_storage, resolve_encoding_types, resolve_model_type
 
 __all__ = ["split"]
 
@@ -33,7 +33,7 @@ def _check_keys(tgt_data, ctx_data, tgt_primary_key, ctx_primary_key, tgt_contex
         if duplicated.any():
             raise ValueError(
                 f"tgt_primary_key {tgt_primary_key!r} is not unique: {int(duplicated.sum())} duplicate values, "
-                f"e.g. {tgt_data[tgt_primary_key][duplicated].iloc[0]!r}."
+                f"e.g. {example(tgt_data[tgt_primary_key][duplicated].iloc[0])}."
             )
     if ctx_data is None:
         if ctx_primary_key is not None:
@@ -48,13 +48,13 @@ def _check_keys(tgt_data, ctx_data, tgt_primary_key, ctx_primary_key, tgt_contex
     if duplicated.any():
         raise ValueError(
             f"ctx_primary_key {ctx_primary_key!r} is not unique: {int(duplicated.sum())} duplicate values, "
-            f"e.g. {ctx_data[ctx_primary_key][duplicated].iloc[0]!r}."
+            f"e.g. {example(ctx_data[ctx_primary_key][duplicated].iloc[0])}."
         )
     missing = ~tgt_data[tgt_context_key].isin(ctx_data[ctx_primary_key])
     if missing.any():
         raise ValueError(
             f"{int(missing.sum())} rows of tgt_data have a tgt_context_key {tgt_context_key!r} that is not a "
-            f"ctx_primary_key of ctx_data, e.g. {tgt_data[tgt_context_key][missing].iloc[0]!r}."
+            f"ctx_primary_key of ctx_data, e.g. {example(tgt_data[tgt_context_key][missing].iloc[0])}."
         )
 
 

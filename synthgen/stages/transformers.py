@@ -48,7 +48,7 @@ def _require_workspace(X, owner: str) -> Workspace:
     return X
 
 
-class Splitter(TransformerMixin, BaseEstimator):
+class Splitter(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
     """Split a target table (and its context table) into a workspace; see :func:`synthgen.split`.
 
     Parameters
@@ -120,7 +120,7 @@ class Splitter(TransformerMixin, BaseEstimator):
         return self.fit(X, y, context=context).workspace_
 
 
-class Analyzer(TransformerMixin, BaseEstimator):
+class Analyzer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
     """Compute the protected column statistics of a workspace; see :func:`synthgen.analyze`.
 
     Parameters
@@ -155,7 +155,7 @@ class Analyzer(TransformerMixin, BaseEstimator):
         return _require_workspace(X, type(self).__name__)
 
 
-class Encoder(TransformerMixin, BaseEstimator):
+class Encoder(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
     """Encode an analyzed workspace into training codes; see :func:`synthgen.encode`.
 
     Parameters

@@ -1,0 +1,52 @@
+"""Shared fixtures: slices of the real datasets and workspaces."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+DATA_DIR = Path(os.environ.get("SYNTHGEN_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+def _read(name: str) -> pd.DataFrame:
+    path = DATA_DIR / f"{name}.parquet"
+    if not path.exists():
+        pytest.skip(f"dataset {path} is not available (set SYNTHGEN_DATA_DIR)")
+    return pd.read_parquet(path)
+
+
+@pytest.fixture(scope="session")
+def adult_full() -> pd.DataFrame:
+    return _read("adult")
+
+
+@pytest.fixture
+def adult(adult_full) -> pd.DataFrame:
+    """2,000 rows of the adult census table (a fresh copy per test)."""
+    return adult_full.sample(n=2000, random_state=1).reset_index(drop=True)
+
+
+@pytest.fixture(scope="session")
+def planes_flights_full() -> tuple[pd.DataFrame, pd.DataFrame]:
+    return _read("planes"), _read("flights")
+
+
+@pytest.fixture
+def planes_flights(planes_flights_full) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """120 planes and all their flights."""
+    planes, flights = planes_flights_full
+    some = planes.sample(n=120, random_state=3).reset_index(drop=True)
+    return some, flights[flights["tailnum"].isin(some["tailnum"])].reset_index(drop=True)
+
+
+@pytest.fixture(scope="session")
+def tweets_full() -> pd.DataFrame:
+    return _read("tweets")
+
+
+@pytest.fixture
+def workspace(tmp_path) -> Path:
+    return tmp_path / "ws"
