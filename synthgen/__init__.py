@@ -20,7 +20,8 @@ from .domain import (
     RareCategoryReplacementMethod,
     RebalancingConfig,
 )
-from .stages import Analyzer, Encoder, Splitter, analyze, encode, split
+from .estimators import TabularSynthesizer
+from .stages import Analyzer, Encoder, Splitter, analyze, encode, generate, read_synthetic_data, split, train
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
@@ -29,6 +30,10 @@ __all__ = [
     "split",
     "analyze",
     "encode",
+    "train",
+    "generate",
+    "read_synthetic_data",
+    "TabularSynthesizer",
     "Splitter",
     "Analyzer",
     "Encoder",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 from sklearn.utils import check_random_state
 
 __all__ = ["as_generator", "derive_seed", "torch_generator"]
@@ -15,6 +14,8 @@ def as_generator(random_state) -> np.random.Generator:
         return random_state
     if random_state is None:
         return np.random.default_rng()
+    if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool) and random_state >= 0:
+        return np.random.default_rng(int(random_state))
     state = check_random_state(random_state)
     return np.random.default_rng(state.randint(0, 2**31 - 1))
 
@@ -24,7 +25,10 @@ def derive_seed(rng: np.random.Generator) -> int:
     return int(rng.integers(0, 2**62))
 
 
-def torch_generator(rng: np.random.Generator, device: str | torch.device = "cpu") -> torch.Generator:
+def torch_generator(rng: np.random.Generator, device="cpu"):
+    """A ``torch.Generator`` on ``device`` seeded from ``rng``."""
+    import torch  # the data stages do not need torch; keep it out of their import
+
     generator = torch.Generator(device=device)
     generator.manual_seed(derive_seed(rng))
     return generator

@@ -153,3 +153,12 @@ def test_unicode_names_and_values_survive(workspace):
     split(frame, workspace_dir=workspace, random_state=0)
     stored = pd.concat(_read_parts(workspace).values())
     assert sorted(stored["größe ✓"].dropna().unique()) == sorted(["ä", "😀", "中文"])
+
+
+def test_any_index_of_the_input_is_ignored(adult, workspace):
+    shuffled = adult.sample(frac=1.0, random_state=0)
+    shuffled.index = shuffled.index.astype(str) + "x"
+    split(shuffled, workspace_dir=workspace, random_state=0)
+    stored = pd.concat(_read_parts(workspace).values())
+    assert stored.notna().sum().to_dict() == shuffled.notna().sum().to_dict()
+    assert sorted(stored["fnlwgt"]) == sorted(shuffled["fnlwgt"])

@@ -78,6 +78,14 @@ class ColumnEncoding(ABC):
     ) -> dict[str, np.ndarray]:
         """Codes per sub-column, in the order of ``stats["cardinalities"]``, each within its cardinality."""
 
+    def null_codes(self, stats: dict[str, Any]) -> dict[str, int]:
+        """The code that means NULL, per sub-column (default: a ``nan`` flag sub-column set to 1)."""
+        return {"nan": 1} if "nan" in stats["cardinalities"] else {}
+
+    def rare_codes(self, stats: dict[str, Any]) -> dict[str, int]:
+        """The code that stands for protected (rare or out-of-range) values, per sub-column; none by default."""
+        return {}
+
     @abstractmethod
     def decode(
         self,

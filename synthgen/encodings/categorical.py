@@ -66,6 +66,12 @@ class CategoricalEncoding(ColumnEncoding):
             codes[strings.isna().to_numpy()] = 1
         return {SUB_COLUMN: codes.astype(code_dtype(stats["cardinalities"][SUB_COLUMN]))}
 
+    def null_codes(self, stats) -> dict[str, int]:
+        return {SUB_COLUMN: 1} if stats["has_nan"] else {}
+
+    def rare_codes(self, stats) -> dict[str, int]:
+        return {SUB_COLUMN: 0}
+
     def decode(self, codes, stats, *, rng, sequence=None) -> pd.Series:
         lookup = [RARE_TOKEN] + ([None] if stats["has_nan"] else []) + list(stats["categories"])
         return pd.Series(np.asarray(lookup, dtype=object)[np.asarray(codes[SUB_COLUMN], dtype=np.int64)])

@@ -2,7 +2,9 @@
 
 from .analyze import analyze
 from .encode import encode
+from .generate import generate, read_synthetic_data
 from .split import split
+from .train import train
 from .transformers import Analyzer, Encoder, Splitter
 
-__all__ = ["split", "analyze", "encode", "Splitter", "Analyzer", "Encoder"]
+__all__ = ["split", "analyze", "encode", "train", "generate", "read_synthetic_data", "Splitter", "Analyzer", "Encoder"]

@@ -158,6 +158,8 @@ def analyze(
             "model_type": model_type,
             "columns": tgt_columns,
             "keys": tgt_meta["keys"],
+            "key_dtypes": {k: tgt_meta["dtypes"][k] for k in tgt_meta["keys"].values()},
+            "column_order": list(tgt_meta["dtypes"]),
             "no_of_training_records": int(is_trn.sum()),
             "no_of_validation_records": int((~is_trn).sum()),
             "seq_len": seq_len,

@@ -84,10 +84,12 @@ def _subject_partitions(is_trn: np.ndarray, n_partitions: int, rng: np.random.Ge
 
 
 def _prepare(frame: pd.DataFrame, encoding_types: dict, *, name: str) -> pd.DataFrame:
+    # positional: the user's index (shuffled, duplicated, MultiIndex) must not realign values
+    frame = frame.reset_index(drop=True)
     prepared = {column: frame[column] for column in frame.columns}
     for column, encoding in encoding_types.items():
         prepared[column] = normalize_storage(frame[column], encoding, column=column, name=name)
-    return pd.DataFrame(prepared, index=pd.RangeIndex(len(frame)))
+    return pd.DataFrame(prepared)
 
 
 def _write_parts(ws: Workspace, table: str, frame: pd.DataFrame, row_partition: np.ndarray,
@@ -220,13 +222,13 @@ def split(
             _write_parts(ws, "ctx", ctx, partition, is_trn, n_partitions, progress)
             ws.write_json(ws.meta_dir("ctx") / "keys.json", {"primary_key": ctx_key})
             ws.write_json(ws.meta_dir("ctx") / "encoding-types.json", {c: t.value for c, t in ctx_types.items()})
-            ws.write_json(ws.meta_dir("ctx") / "dtypes.json",
-                          {c: dtype_name(ctx_data[c].dtype) for c in ctx_types} if ctx_data is not None else {})
+            ws.write_json(ws.meta_dir("ctx") / "dtypes.json", {c: dtype_name(ctx[c].dtype) for c in ctx.columns}
+                          if ctx_data is None else {c: dtype_name(ctx_data[c].dtype) for c in ctx_data.columns})
         else:
             progress.update(n_partitions)
         keys = {k: v for k, v in (("primary_key", tgt_primary_key), ("context_key", tgt_context_key)) if v}
         ws.write_json(ws.meta_dir("tgt") / "keys.json", keys)
-        ws.write_json(ws.meta_dir("tgt") / "dtypes.json", {c: dtype_name(tgt_data[c].dtype) for c in tgt_types})
+        ws.write_json(ws.meta_dir("tgt") / "dtypes.json", {c: dtype_name(tgt_data[c].dtype) for c in tgt_data.columns})
         ws.write_json(ws.meta_dir("tgt") / "model-type.json", {"model_type": resolved_model_type.value})
         # written last: its presence marks a completed split
         ws.write_json(ws.meta_dir("tgt") / "encoding-types.json", {c: t.value for c, t in tgt_types.items()})

@@ -1,0 +1,81 @@
+"""TABULAR_NUMERIC_AUTO: picks DISCRETE, DIGIT or BINNED for a numeric column at reduce time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..domain import ModelEncodingType
+from ._base import ColumnEncoding, SequenceIndex
+from ._numeric import DIGIT_LIMIT, analyze_numeric
+from .numeric_binned import NumericBinnedEncoding, reduce_binned
+from .numeric_digit import NumericDigitEncoding, reduce_digit
+from .numeric_discrete import NumericDiscreteEncoding, reduce_discrete
+
+__all__ = ["NumericAutoEncoding"]
+
+AUTO_DISCRETE_MIN_SHARE = 0.999
+AUTO_DIGIT_MAX_POSITIONS = 3
+
+_RESOLVED: dict[str, ColumnEncoding] = {
+    ModelEncodingType.TABULAR_NUMERIC_DISCRETE.value: NumericDiscreteEncoding(),
+    ModelEncodingType.TABULAR_NUMERIC_DIGIT.value: NumericDigitEncoding(),
+    ModelEncodingType.TABULAR_NUMERIC_BINNED.value: NumericBinnedEncoding(),
+}
+
+
+class NumericAutoEncoding(ColumnEncoding):
+    """Resolves to the numeric encoding that suits the column, following the reference engine's rule.
+
+    - DISCRETE when every partition had fewer than 100 distinct values and more than 99.9 % of the
+      non-NULL rows hold a non-rare value;
+    - else DIGIT when at most 3 digit positions ever hold a non-zero digit (e.g. multiples of 100 below
+      100,000) and every value is below 1e18 in absolute value;
+    - else BINNED.
+
+    ``reduce`` returns the statistics of the resolved type, whose ``encoding_type`` names it; ``encode``
+    and ``decode`` delegate to that type.
+    """
+
+    encoding_type = ModelEncodingType.TABULAR_NUMERIC_AUTO
+
+    def analyze(
+        self, values: pd.Series, subjects: np.ndarray, *, sequence: SequenceIndex | None = None
+    ) -> dict[str, Any]:
+        return analyze_numeric(values, subjects, digits=True, counts=None, quantiles=True)
+
+    def reduce(
+        self, partials: list[dict[str, Any]], *, value_protection: bool, rng: np.random.Generator
+    ) -> dict[str, Any]:
+        if all(p["values"] is not None for p in partials):
+            stats, share = reduce_discrete(partials, value_protection=value_protection, rng=rng)
+            if share > AUTO_DISCRETE_MIN_SHARE:
+                return stats
+        filled = [p for p in partials if p["n_values"]]
+        non_zero = np.any([p["digit_max"] > 0 for p in filled], axis=0) if filled else np.array([])
+        max_abs = max((p["max_abs"] for p in partials), default=0.0)
+        if int(np.sum(non_zero)) <= AUTO_DIGIT_MAX_POSITIONS and max_abs < DIGIT_LIMIT:
+            return reduce_digit(partials, value_protection=value_protection, rng=rng)
+        return reduce_binned(partials, value_protection=value_protection, rng=rng)
+
+    def encode(
+        self,
+        values: pd.Series,
+        stats: dict[str, Any],
+        *,
+        rng: np.random.Generator,
+        sequence: SequenceIndex | None = None,
+    ) -> dict[str, np.ndarray]:
+        return _RESOLVED[stats["encoding_type"]].encode(values, stats, rng=rng, sequence=sequence)
+
+    def decode(
+        self,
+        codes: dict[str, np.ndarray],
+        stats: dict[str, Any],
+        *,
+        rng: np.random.Generator,
+        sequence: SequenceIndex | None = None,
+    ) -> pd.Series:
+        return _RESOLVED[stats["encoding_type"]].decode(codes, stats, rng=rng, sequence=sequence)

@@ -1,0 +1,283 @@
+"""``TabularSynthesizer``: the engine's stages behind scikit-learn's ``fit`` / ``sample``."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .._device import resolve_device
+from .._random import as_generator, derive_seed
+from .._version import __version__
+from .._workspace import Workspace, WorkspaceError
+from ..domain import ModelStateStrategy
+from ..models.tabular._bundle import ModelBundle
+from ..stages import analyze, encode, split, train
+from ..stages._generation import TabularGenerator
+from ..stages.train import PROGRESS_FILE
+from ..stages.transformers import frame_with_target
+
+__all__ = ["TabularSynthesizer"]
+
+_log = logging.getLogger(__name__)
+
+
+def _as_frame(X) -> pd.DataFrame:
+    """A DataFrame from ``X``; arrays get columns ``col_0 .. col_k`` (a copy, the input is never modified)."""
+    if isinstance(X, pd.DataFrame):
+        return X
+    frame = pd.DataFrame(np.asarray(X) if not isinstance(X, pd.Series) else X.to_frame())
+    if frame.ndim != 2:
+        raise ValueError(f"X must be 2-dimensional; got shape {np.shape(X)}.")
+    frame.columns = [f"col_{i}" for i in range(frame.shape[1])]
+    return frame
+
+
+class TabularSynthesizer(BaseEstimator):
+    """Learn a table and sample synthetic rows from it (TabularARGN).
+
+    ``fit`` runs split → analyze → encode → train in a workspace; ``sample`` generates from the model kept
+    in memory, so a fitted synthesizer pickled with joblib samples without its workspace.
+
+    Parameters
+    ----------
+    model : str, optional
+        ``"MOSTLY_AI/Small"``, ``"MOSTLY_AI/Medium"`` (default) or ``"MOSTLY_AI/Large"`` (or ``small`` /
+        ``medium`` / ``large``).
+    max_training_time : float, default=14400.0
+        Training budget in minutes.
+    max_epochs : float, default=100.0
+        Training budget in epochs.
+    batch_size, gradient_accumulation_steps : int, optional
+        Determined automatically when None.
+    enable_flexible_generation : bool, default=True
+        Train under random column orders, so any columns can be seeded.
+    max_sequence_window : int, optional
+        For sequential two-table data.
+    value_protection : bool, default=True
+        Hide rare categories and extreme values from the published statistics.
+    differential_privacy : DifferentialPrivacyConfig or dict, optional
+        Not available in this version; must be None.
+    tgt_primary_key, tgt_context_key, ctx_primary_key : str, optional
+        Key columns.
+    tgt_encoding_types, ctx_encoding_types : dict, optional
+        Encoding type per column; inferred from dtypes otherwise.
+    model_state_strategy : {"RESET", "REUSE", "RESUME"}, default="RESET"
+        ``RESET`` refits from scratch. ``REUSE`` (fine-tune with a new optimizer) and ``RESUME`` (continue
+        with the saved optimizer state) continue training the fitted model on the data of the previous fit.
+    n_partitions : int, default=1
+    device : str, optional
+        CUDA when available, else CPU.
+    workspace_dir : str or Path, optional
+        Where the workspace goes; a temporary folder (removed with this object) when None.
+    random_state : None, int or RandomState, optional
+        Seeds the split, the protection thresholds, the weights, the data order and (unless ``sample`` gets
+        its own) sampling.
+    verbose : int, default=0
+        Show progress bars.
+
+    Attributes
+    ----------
+    stats_ : dict
+        The published (protected) statistics of the target.
+    ctx_stats_ : dict or None
+        The published statistics of the context.
+    encoding_types_ : dict
+        The resolved encoding type of every column.
+    history_ : DataFrame
+        One row per training epoch (loss, validation loss, learning rate, time).
+    workspace_ : Workspace
+        The workspace of the last fit (a temporary one disappears with the estimator).
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+
+    Examples
+    --------
+    >>> from synthgen import TabularSynthesizer
+    >>> from synthgen.datasets import load_census
+    >>> synth = TabularSynthesizer(max_epochs=1, random_state=0).fit(load_census().head(500))
+    >>> synth.sample(5).shape
+    (5, 15)
+    """
+
+    def __init__(self, *, model=None, max_training_time=14400.0, max_epochs=100.0, batch_size=None,
+                 gradient_accumulation_steps=None, enable_flexible_generation=True, max_sequence_window=None,
+                 value_protection=True, differential_privacy=None, tgt_primary_key=None, tgt_context_key=None,
+                 ctx_primary_key=None, tgt_encoding_types=None, ctx_encoding_types=None,
+                 model_state_strategy="RESET", n_partitions=1, device=None, workspace_dir=None,
+                 random_state=None, verbose=0):
+        self.model = model
+        self.max_training_time = max_training_time
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.gradient_accumulation_steps = gradient_accumulation_steps
+        self.enable_flexible_generation = enable_flexible_generation
+        self.max_sequence_window = max_sequence_window
+        self.value_protection = value_protection
+        self.differential_privacy = differential_privacy
+        self.tgt_primary_key = tgt_primary_key
+        self.tgt_context_key = tgt_context_key
+        self.ctx_primary_key = ctx_primary_key
+        self.tgt_encoding_types = tgt_encoding_types
+        self.ctx_encoding_types = ctx_encoding_types
+        self.model_state_strategy = model_state_strategy
+        self.n_partitions = n_partitions
+        self.device = device
+        self.workspace_dir = workspace_dir
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.categorical = True
+        tags.input_tags.string = True
+        tags.input_tags.allow_nan = True
+        tags.non_deterministic = self.random_state is None
+        return tags
+
+    # -- fit -------------------------------------------------------------------------------------------
+    def _check_params(self) -> None:
+        for name in ("max_training_time", "max_epochs"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise ValueError(f"The '{name}' parameter of TabularSynthesizer must be a float in the range "
+                                 f"(0, inf). Got {value!r} instead.")
+        if not isinstance(self.value_protection, (bool, np.bool_)):
+            raise ValueError(f"The 'value_protection' parameter of TabularSynthesizer must be a bool. "
+                             f"Got {self.value_protection!r} instead.")
+        if not isinstance(self.enable_flexible_generation, (bool, np.bool_)):
+            raise ValueError(f"The 'enable_flexible_generation' parameter of TabularSynthesizer must be a bool. "
+                             f"Got {self.enable_flexible_generation!r} instead.")
+
+    def fit(self, X, y=None, *, context=None):
+        """Learn ``X`` (and its ``context`` table); ``X`` may also be the Workspace of an ``Encoder``.
+
+        Parameters
+        ----------
+        X : DataFrame, array-like or Workspace
+            The target table; arrays get columns ``col_0 .. col_k``.
+        y : array-like, optional
+            Appended to ``X`` as a column (named after ``y``, else ``"target"``).
+        context : DataFrame, optional
+            The context table of two-table data.
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        strategy = ModelStateStrategy.parse(self.model_state_strategy, name="model_state_strategy")
+        rng = as_generator(self.random_state)
+        seeds = {stage: derive_seed(rng) for stage in ("split", "analyze", "encode", "train")}
+        continuing = strategy != ModelStateStrategy.RESET and hasattr(self, "workspace_")
+        if isinstance(X, Workspace):
+            ws = X
+            ws.require("encode")
+            self.feature_names_in_ = np.asarray(list(ws.read_meta("tgt")["dtypes"]), dtype=object)
+        elif continuing:
+            ws = self.workspace_
+            if not ws.encoded_data.exists():
+                raise WorkspaceError(f"model_state_strategy={strategy.value} continues training in the workspace "
+                                     f"of the previous fit, but {str(ws.root)!r} is gone; refit with 'RESET'.")
+        else:
+            frame = frame_with_target(_as_frame(X), y, owner=type(self).__name__)
+            validate_data(self, frame, skip_check_array=True, reset=True)
+            ws = Workspace(self.workspace_dir) if self.workspace_dir is not None else Workspace.temporary()
+            split(frame, ctx_data=context, tgt_primary_key=self.tgt_primary_key,
+                  ctx_primary_key=self.ctx_primary_key, tgt_context_key=self.tgt_context_key,
+                  tgt_encoding_types=self.tgt_encoding_types, ctx_encoding_types=self.ctx_encoding_types,
+                  n_partitions=self.n_partitions, workspace_dir=ws, random_state=seeds["split"],
+                  verbose=self.verbose)
+            analyze(value_protection=bool(self.value_protection), workspace_dir=ws, random_state=seeds["analyze"],
+                    verbose=self.verbose)
+            encode(workspace_dir=ws, random_state=seeds["encode"], verbose=self.verbose)
+        train(model=self.model, max_training_time=self.max_training_time, max_epochs=self.max_epochs,
+              batch_size=self.batch_size, gradient_accumulation_steps=self.gradient_accumulation_steps,
+              enable_flexible_generation=bool(self.enable_flexible_generation),
+              max_sequence_window=self.max_sequence_window, differential_privacy=self.differential_privacy,
+              model_state_strategy=strategy if continuing or isinstance(X, Workspace) else "RESET",
+              device=self.device, workspace_dir=ws, random_state=seeds["train"], verbose=self.verbose)
+        self._bundle = ModelBundle.from_workspace(ws)
+        self._generator = None
+        self.workspace_ = ws
+        self.stats_ = self._bundle.stats
+        self.ctx_stats_ = self._bundle.ctx_stats
+        self.encoding_types_ = {c: s["encoding_type"] for c, s in self.stats_["columns"].items()}
+        self.n_features_in_ = len(self.feature_names_in_)
+        progress = ws.model_data / PROGRESS_FILE
+        self.history_ = pd.read_csv(progress) if progress.exists() else pd.DataFrame()
+        return self
+
+    # -- sample ----------------------------------------------------------------------------------------
+    def _generator_for(self, device) -> TabularGenerator:
+        resolved = resolve_device(device if device is not None else self.device)
+        if self._generator is None or self._generator.device != resolved:
+            self._generator = TabularGenerator(self._bundle, resolved)
+        return self._generator
+
+    def sample(self, n_samples=None, *, seed_data=None, context=None, batch_size=None, sampling_temperature=1.0,
+               sampling_top_p=1.0, device=None, rare_category_replacement_method=None, rebalancing=None,
+               imputation=None, fairness=None, random_state=None) -> pd.DataFrame:
+        """Generate synthetic rows.
+
+        Parameters
+        ----------
+        n_samples : int, optional
+            Rows to generate; default the number of training rows (or of ``seed_data`` rows).
+        seed_data : DataFrame, optional
+            Fixed values of some columns; the rest is generated conditionally; seed values are kept verbatim.
+        context : DataFrame, optional
+            Context rows (two-table models).
+        batch_size : int, optional
+            Rows per generation batch.
+        sampling_temperature : float, default=1.0
+        sampling_top_p : float, default=1.0
+        device : str, optional
+        rare_category_replacement_method : {"SAMPLE", "CONSTANT"}, optional
+            ``SAMPLE`` (default) never emits the ``_RARE_`` token.
+        rebalancing : RebalancingConfig or dict, optional
+        imputation : ImputationConfig or dict, optional
+        fairness : FairnessConfig or dict, optional
+        random_state : None, int or RandomState, optional
+            Defaults to the estimator's ``random_state``.
+
+        Returns
+        -------
+        DataFrame
+            Columns and dtypes as in the training data.
+        """
+        check_is_fitted(self)
+        if context is not None:
+            raise ValueError("context is given, but two-table generation is not available in this version.")
+        rng = as_generator(random_state if random_state is not None else self.random_state)
+        batches = self._generator_for(device).generate(
+            sample_size=n_samples, seed_data=seed_data, batch_size=batch_size,
+            sampling_temperature=sampling_temperature, sampling_top_p=sampling_top_p,
+            rare_category_replacement_method=rare_category_replacement_method, rebalancing=rebalancing,
+            imputation=imputation, fairness=fairness, rng=rng,
+        )
+        frames = list(batches)
+        if not frames:
+            return self._empty_frame()
+        return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+    def _empty_frame(self) -> pd.DataFrame:
+        return next(self._generator_for(None).generate(sample_size=1, rng=np.random.default_rng(0))).iloc[:0]
+
+    # -- persistence -----------------------------------------------------------------------------------
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        state["_generator"] = None  # a live network; rebuilt from the bundle on first use
+        state["_synthgen_version"] = __version__
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        version = state.pop("_synthgen_version", None)
+        if version is not None and version != __version__:
+            warnings.warn(f"This TabularSynthesizer was pickled with synthgen {version}; this is {__version__}.",
+                          UserWarning, stacklevel=2)
+        super().__setstate__(state)

@@ -1,0 +1,217 @@
+"""Generation of flat tables from a :class:`ModelBundle`, streamed in batches of decoded DataFrames.
+
+Shared by the engine's ``generate`` (which writes the batches as parquet parts) and by
+``TabularSynthesizer.sample`` (which concatenates them), so the logic lives once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .._random import derive_seed
+from ..domain import (
+    FairnessConfig,
+    ImputationConfig,
+    ModelEncodingType,
+    RareCategoryReplacementMethod,
+    RebalancingConfig,
+)
+from ..encodings import get_encoding
+from ..models.tabular._bundle import ModelBundle, column_specs
+from ._codec import decode_table, encode_table
+
+__all__ = ["TabularGenerator", "DEFAULT_GENERATION_BATCH"]
+
+DEFAULT_GENERATION_BATCH = 100_000
+
+
+def _check_sampling(temperature, top_p, batch_size) -> None:
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature >= 0:
+        raise ValueError(f"sampling_temperature must be a float in the range [0, inf); got {temperature!r} instead.")
+    if isinstance(top_p, bool) or not isinstance(top_p, (int, float)) or not 0 < top_p <= 1:
+        raise ValueError(f"sampling_top_p must be a float in the range (0, 1]; got {top_p!r} instead.")
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
+                                   or batch_size < 1):
+        raise ValueError(f"batch_size must be an int in the range [1, inf) or None; got {batch_size!r} instead.")
+
+
+def _seed_like(values: pd.Series, like: pd.Series) -> pd.Series:
+    """Seed values in the dtype of the generated column where they fit, else as given (kept verbatim)."""
+    try:
+        cast = values.astype(like.dtype)
+    except (TypeError, ValueError):
+        return values
+    same = (cast.astype(object).to_numpy() == values.astype(object).to_numpy()) | (cast.isna() & values.isna()).to_numpy()
+    return cast if bool(np.all(same)) else values
+
+
+def _generated_keys(start: int, n: int, dtype: str) -> np.ndarray | list:
+    if pd.api.types.is_integer_dtype(pd.api.types.pandas_dtype(dtype)):
+        return np.arange(start, start + n)
+    return [f"syn-{i:010d}" for i in range(start, start + n)]
+
+
+class TabularGenerator:
+    """Samples flat rows from a trained model, with seeding, rare-category handling, imputation, rebalancing."""
+
+    def __init__(self, bundle: ModelBundle, device: torch.device):
+        self.bundle = bundle
+        self.device = device
+        self.model = bundle.build_model(device)
+        self.columns: dict[str, dict[str, Any]] = bundle.stats["columns"]
+        specs = column_specs(self.columns)
+        self._column_index = {spec.name: j for j, spec in enumerate(specs)}
+        names = [s for spec in specs for s in spec.sub_columns]
+        self._sub_index = {name: i for i, name in enumerate(names)}
+        self._sub_names = names
+
+    # -- configuration ---------------------------------------------------------------------------------
+    def _sub(self, column: str, sub: str) -> int:
+        stats = self.columns[column]
+        return self._sub_index[f"{stats['argn_processor']}:{stats['argn_column']}__{sub}"]
+
+    def _check_columns(self, names, parameter: str) -> None:
+        unknown = [c for c in names if c not in self.columns]
+        if unknown:
+            raise ValueError(f"{parameter} names columns the model does not know: {unknown}; "
+                             f"known columns are {list(self.columns)}.")
+
+    def _fixed_probs(self, rare_method: RareCategoryReplacementMethod, imputation: ImputationConfig | None,
+                     rebalancing: RebalancingConfig | None) -> dict[int, dict[int, float]]:
+        probs: dict[int, dict[int, float]] = {}
+        for column, stats in self.columns.items():
+            encoding = get_encoding(stats["encoding_type"])
+            is_categorical = stats["encoding_type"] == ModelEncodingType.TABULAR_CATEGORICAL.value
+            # a literal _RARE_ is only ever wanted for categoricals with CONSTANT replacement
+            keep_rare = (is_categorical and rare_method == RareCategoryReplacementMethod.CONSTANT
+                         and stats.get("no_of_rare_categories", 0) > 0)
+            if not keep_rare:
+                for sub, code in encoding.rare_codes(stats).items():
+                    probs.setdefault(self._sub(column, sub), {})[code] = 0.0
+        if imputation is not None:
+            self._check_columns(imputation.columns, "imputation")
+            for column in imputation.columns:
+                stats = self.columns[column]
+                for sub, code in get_encoding(stats["encoding_type"]).null_codes(stats).items():
+                    probs.setdefault(self._sub(column, sub), {})[code] = 0.0
+        if rebalancing is not None:
+            self._check_columns([rebalancing.column], "rebalancing")
+            stats = self.columns[rebalancing.column]
+            if stats["encoding_type"] != ModelEncodingType.TABULAR_CATEGORICAL.value:
+                raise ValueError(f"rebalancing column {rebalancing.column!r} must be TABULAR_CATEGORICAL; it is "
+                                 f"{stats['encoding_type']}.")
+            offset = 1 + int(stats["has_nan"])
+            code_of = {c: i + offset for i, c in enumerate(stats["categories"])}
+            unknown = [c for c in rebalancing.probabilities if c not in code_of]
+            if unknown:
+                raise ValueError(f"rebalancing probabilities name categories that column {rebalancing.column!r} "
+                                 f"does not publish: {unknown}.")
+            target = probs.setdefault(self._sub(rebalancing.column, "cat"), {})
+            target.update({code_of[c]: float(p) for c, p in rebalancing.probabilities.items()})
+        return probs
+
+    def _column_order(self, seeded: list[str], rebalancing: RebalancingConfig | None,
+                      imputation: ImputationConfig | None) -> list[int]:
+        first = list(seeded)
+        if rebalancing is not None and rebalancing.column not in first:
+            first.append(rebalancing.column)
+        last = [c for c in (imputation.columns if imputation else []) if c not in first]
+        middle = [c for c in self.columns if c not in first and c not in last]
+        order = [self._column_index[c] for c in first + middle + last]
+        if not self.model.spec.flexible:
+            training = self.model.training_order
+            if order[: len(seeded)] != training[: len(seeded)]:
+                raise ValueError(
+                    "This model was trained with enable_flexible_generation=False, so seeded columns must be the "
+                    f"first columns of the training order {list(self.columns)}; got {seeded}."
+                )
+            return training
+        return order
+
+    # -- generation ------------------------------------------------------------------------------------
+    def generate(
+        self,
+        *,
+        sample_size: int | None = None,
+        seed_data: pd.DataFrame | None = None,
+        batch_size: int | None = None,
+        sampling_temperature: float = 1.0,
+        sampling_top_p: float = 1.0,
+        rare_category_replacement_method: RareCategoryReplacementMethod | str | None = None,
+        rebalancing: RebalancingConfig | dict | None = None,
+        imputation: ImputationConfig | dict | None = None,
+        fairness: FairnessConfig | dict | None = None,
+        rng: np.random.Generator,
+    ) -> Iterator[pd.DataFrame]:
+        """Yield batches of generated rows (columns in the original order, dtypes restored)."""
+        _check_sampling(sampling_temperature, sampling_top_p, batch_size)
+        rare_method = RareCategoryReplacementMethod.parse(
+            rare_category_replacement_method or RareCategoryReplacementMethod.SAMPLE,
+            name="rare_category_replacement_method")
+        rebalancing = RebalancingConfig.coerce(rebalancing, name="rebalancing")
+        imputation = ImputationConfig.coerce(imputation, name="imputation")
+        if FairnessConfig.coerce(fairness, name="fairness") is not None:
+            raise ValueError("fairness is not available in this version of generate; pass None.")
+        stats = self.bundle.stats
+        keys = stats["keys"]
+        if self.bundle.ctx_stats is not None:
+            raise ValueError("This model was trained with a context table; two-table generation is not available "
+                             "in this version.")
+        seeded: list[str] = []
+        if seed_data is not None:
+            if not isinstance(seed_data, pd.DataFrame):
+                raise TypeError(f"seed_data must be a pandas DataFrame; got {type(seed_data).__name__} instead.")
+            extra = [c for c in seed_data.columns if c not in self.columns and c not in keys.values()]
+            if extra:
+                raise ValueError(f"seed_data has columns the model does not know: {extra}; "
+                                 f"known columns are {list(self.columns)}.")
+            seeded = [c for c in self.columns if c in seed_data.columns]
+            if sample_size is not None and sample_size != len(seed_data):
+                raise ValueError(f"sample_size ({sample_size}) must equal the number of seed_data rows "
+                                 f"({len(seed_data)}) or be None.")
+            n = len(seed_data)
+            seed_data = seed_data.reset_index(drop=True)
+        elif sample_size is None:
+            n = stats["no_of_training_records"] + stats["no_of_validation_records"]
+        else:
+            if isinstance(sample_size, bool) or not isinstance(sample_size, (int, np.integer)) or sample_size < 0:
+                raise ValueError(f"sample_size must be an int in the range [0, inf) or None; got {sample_size!r}.")
+            n = int(sample_size)
+
+        fixed_probs = self._fixed_probs(rare_method, imputation, rebalancing)
+        order = self._column_order(seeded, rebalancing, imputation)
+        seed_codes = (encode_table(seed_data, {c: self.columns[c] for c in seeded}, table="seed", rng=rng)
+                      if seeded else {})
+        generator = torch.Generator(device=self.device)
+        generator.manual_seed(derive_seed(rng))
+        chunk = batch_size or DEFAULT_GENERATION_BATCH
+        output_order = [c for c in stats.get("column_order", list(self.columns))
+                        if c in self.columns or c == keys.get("primary_key")]
+        for start in range(0, n, chunk):
+            m = min(chunk, n - start)
+            fixed = {self._sub_index[name]: torch.as_tensor(codes[start:start + m].astype(np.int64),
+                                                            device=self.device)
+                     for name, codes in seed_codes.items()}
+            with torch.no_grad():
+                codes = self.model.sample(m, fixed_codes=fixed or None, column_order=order,
+                                          temperature=sampling_temperature, top_p=sampling_top_p,
+                                          fixed_probs=fixed_probs or None, generator=generator,
+                                          batch_size=min(m, batch_size or 16384))
+            matrix = codes.cpu().numpy()
+            frame = decode_table({name: matrix[:, i] for i, name in enumerate(self._sub_names)}, self.columns,
+                                 rng=rng)
+            for column in seeded:
+                frame[column] = _seed_like(seed_data[column].iloc[start:start + m].reset_index(drop=True),
+                                           frame[column])
+            if "primary_key" in keys:
+                key = keys["primary_key"]
+                if seed_data is not None and key in seed_data.columns:
+                    frame[key] = seed_data[key].iloc[start:start + m].to_numpy()
+                else:
+                    frame[key] = _generated_keys(start, m, stats["key_dtypes"][key])
+            yield frame[output_order]

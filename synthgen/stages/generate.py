@@ -1,0 +1,115 @@
+"""``generate``: sample synthetic data from the trained model into ``SyntheticData/part.NNNNNN.parquet``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from .._device import resolve_device
+from .._progress import ProgressReporter
+from .._random import as_generator
+from .._workspace import Workspace
+from ..domain import (
+    FairnessConfig,
+    ImputationConfig,
+    ProgressCallback,
+    RareCategoryReplacementMethod,
+    RebalancingConfig,
+)
+from ..models.tabular._bundle import ModelBundle
+from ._generation import TabularGenerator
+
+__all__ = ["generate", "read_synthetic_data"]
+
+
+def generate(
+    *,
+    ctx_data: pd.DataFrame | None = None,
+    seed_data: pd.DataFrame | None = None,
+    sample_size: int | None = None,
+    batch_size: int | None = None,
+    sampling_temperature: float = 1.0,
+    sampling_top_p: float = 1.0,
+    device: torch.device | str | None = None,
+    rare_category_replacement_method: RareCategoryReplacementMethod | str | None = None,
+    rebalancing: RebalancingConfig | dict | None = None,
+    imputation: ImputationConfig | dict | None = None,
+    fairness: FairnessConfig | dict | None = None,
+    workspace_dir: str | Path | Workspace = "engine-ws",
+    update_progress: ProgressCallback | None = None,
+    random_state=None,
+    verbose: bool = False,
+) -> Workspace:
+    """Generate synthetic data with the trained model of the workspace.
+
+    Writes ``SyntheticData/part.NNNNNN.parquet`` files, one per batch, so memory stays flat however many
+    rows are asked for.
+
+    Parameters
+    ----------
+    ctx_data : DataFrame, optional
+        Context rows (two-table models; not available in this version).
+    seed_data : DataFrame, optional
+        Fixed values of some columns, one row per generated row; the other columns are generated
+        conditionally on them and the seed values are kept verbatim.
+    sample_size : int, optional
+        Rows to generate; default the number of original rows (or of seed rows).
+    batch_size : int, optional
+        Rows per batch (and per output part); default 100,000.
+    sampling_temperature : float, default=1.0
+        Above 1 more diverse, below 1 more typical; 0 picks the most likely codes.
+    sampling_top_p : float, default=1.0
+        Nucleus sampling: draw only from the most likely codes that make up this probability mass.
+    device : str or torch.device, optional
+        CUDA when available, else CPU.
+    rare_category_replacement_method : {"SAMPLE", "CONSTANT"}, optional
+        ``SAMPLE`` (default) replaces protected categories by published ones in model proportions;
+        ``CONSTANT`` emits the literal ``_RARE_`` in categorical columns.
+    rebalancing : RebalancingConfig or dict, optional
+        Target shares of categories of one categorical column.
+    imputation : ImputationConfig or dict, optional
+        Columns that are never generated as NULL.
+    fairness : FairnessConfig or dict, optional
+        Not available in this version; must be None.
+    workspace_dir : str, Path or Workspace, default="engine-ws"
+    update_progress : callable, optional
+    random_state : None, int or RandomState, optional
+    verbose : bool, default=False
+
+    Returns
+    -------
+    Workspace
+    """
+    ws = workspace_dir if isinstance(workspace_dir, Workspace) else Workspace(workspace_dir)
+    bundle = ModelBundle.from_workspace(ws)
+    if ctx_data is not None:
+        raise ValueError("ctx_data is given, but two-table generation is not available in this version.")
+    generator = TabularGenerator(bundle, resolve_device(device))
+    rng = as_generator(random_state)
+    ws.clear_from("generate")
+    batches = generator.generate(
+        sample_size=sample_size, seed_data=seed_data, batch_size=batch_size,
+        sampling_temperature=sampling_temperature, sampling_top_p=sampling_top_p,
+        rare_category_replacement_method=rare_category_replacement_method, rebalancing=rebalancing,
+        imputation=imputation, fairness=fairness, rng=rng,
+    )
+    total = sample_size if sample_size is not None else (len(seed_data) if seed_data is not None else None)
+    with ProgressReporter(total or 0, description="generate", callback=update_progress, verbose=verbose) as progress:
+        with ws.staged_dir(ws.synthetic_data) as folder:
+            for index, frame in enumerate(batches):
+                ws.write_parquet(frame, Path(folder) / f"part.{index:06d}.parquet")
+                if progress.update(len(frame)):
+                    break
+    return ws
+
+
+def read_synthetic_data(workspace_dir: str | Path | Workspace = "engine-ws") -> pd.DataFrame:
+    """All generated parts of the workspace as one DataFrame."""
+    ws = workspace_dir if isinstance(workspace_dir, Workspace) else Workspace(workspace_dir)
+    parts = ws.partitions(ws.synthetic_data)
+    if not parts:
+        return pd.DataFrame()
+    return pd.concat([ws.read_parquet(p) for p in parts], ignore_index=True)
+

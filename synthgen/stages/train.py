@@ -1,0 +1,237 @@
+"""``train``: fit the tabular model on the encoded data and store it under ``ModelStore/model-data``.
+
+Files: ``model-configs.json`` (architecture and training settings), ``model-weights.pt`` (the weights with the
+best validation loss), ``training-state.pt`` (everything ``RESUME`` needs) and ``progress-messages.csv``
+(one row per epoch).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+import os
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+import torch
+
+from .._device import resolve_device
+from .._progress import ProgressReporter
+from .._random import as_generator, torch_generator
+from .._workspace import Workspace
+from ..domain import DifferentialPrivacyConfig, ModelStateStrategy, ProgressCallback
+from ..models.tabular import FlatARGN, resolve_model_size, train_model
+from ..models.tabular._bundle import MODEL_CONFIG_FILE, MODEL_WEIGHTS_FILE, column_specs
+
+__all__ = ["train", "load_encoded_codes", "TRAINING_STATE_FILE", "PROGRESS_FILE"]
+
+_log = logging.getLogger(__name__)
+
+TRAINING_STATE_FILE = "training-state.pt"
+PROGRESS_FILE = "progress-messages.csv"
+DEFAULT_MAX_TRAINING_TIME = 14400.0
+DEFAULT_MAX_EPOCHS = 100.0
+_PROGRESS_FIELDS = ("epoch", "is_checkpoint", "steps", "samples", "trn_loss", "val_loss", "total_time",
+                    "learn_rate")
+
+
+def load_encoded_codes(ws: Workspace, side: str, names: list[str]) -> torch.Tensor:
+    """The ``side`` ("trn"/"val") codes of the sub-columns ``names`` as one ``(n, len(names))`` tensor."""
+    tables = [pq.read_table(path, columns=names) for path in ws.partitions(ws.encoded_data, side)]
+    if not tables or sum(t.num_rows for t in tables) == 0:
+        return torch.empty((0, len(names)), dtype=torch.int64)
+    columns = [np.concatenate([t.column(name).to_numpy() for t in tables]) for name in names]
+    dtype = np.result_type(*columns)
+    return torch.from_numpy(np.stack(columns, axis=1).astype(dtype, copy=False))
+
+
+def _check_budget(name: str, value, default: float) -> float:
+    if value is None or value == 0:  # as the engine: None or 0 mean the default budget
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or math.isnan(value):
+        raise ValueError(f"The '{name}' parameter of train must be a float in the range (0, inf). Got {value!r} instead.")
+    return float(value)
+
+
+def _check_optional_int(name: str, value) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
+        raise ValueError(f"The '{name}' parameter of train must be an int in the range [1, inf) or None. "
+                         f"Got {value!r} instead.")
+
+
+def _save_torch_atomic(obj: Any, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _write_progress(path: Path, history: list[dict]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=_PROGRESS_FIELDS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for record in history:
+        writer.writerow({**record, "is_checkpoint": int(record["is_checkpoint"]),
+                         "epoch": round(record["epoch"], 2), "trn_loss": round(record["trn_loss"], 4),
+                         "val_loss": round(record["val_loss"], 4), "total_time": round(record["total_time"], 1),
+                         "learn_rate": round(record["learn_rate"], 6)})
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    tmp.write_text(buffer.getvalue(), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _existing_model(ws: Workspace, strategy: ModelStateStrategy, specs_dict: list[dict]):
+    """The saved model config and resume state that ``strategy`` continues from, or ``(None, None)``."""
+    config_path = ws.model_data / MODEL_CONFIG_FILE
+    weights_path = ws.model_data / MODEL_WEIGHTS_FILE
+    if strategy == ModelStateStrategy.RESET or not (config_path.exists() and weights_path.exists()):
+        if strategy != ModelStateStrategy.RESET:
+            _log.warning("no saved model to %s; training from scratch", strategy.value.lower())
+        return None, None
+    config = ws.read_json(config_path)
+    if config["model"]["columns"] != specs_dict:
+        raise ValueError(
+            f"model_state_strategy={strategy.value}: the saved model was trained on other columns or encodings "
+            "than this workspace holds; use model_state_strategy='RESET'."
+        )
+    state_path = ws.model_data / TRAINING_STATE_FILE
+    if strategy == ModelStateStrategy.RESUME and state_path.exists():
+        return config, torch.load(state_path, map_location="cpu", weights_only=True)
+    return config, None
+
+
+def train(
+    *,
+    model: str | None = None,
+    max_training_time: float | None = DEFAULT_MAX_TRAINING_TIME,
+    max_epochs: float | None = DEFAULT_MAX_EPOCHS,
+    batch_size: int | None = None,
+    gradient_accumulation_steps: int | None = None,
+    enable_flexible_generation: bool = True,
+    max_sequence_window: int | None = None,
+    differential_privacy: DifferentialPrivacyConfig | dict | None = None,
+    model_state_strategy: ModelStateStrategy | str = ModelStateStrategy.RESET,
+    device: torch.device | str | None = None,
+    workspace_dir: str | Path | Workspace = "engine-ws",
+    update_progress: ProgressCallback | None = None,
+    upload_model_data_callback: Callable | None = None,
+    random_state=None,
+    verbose: bool = False,
+) -> Workspace:
+    """Train a TabularARGN model with early stopping on the encoded data of the workspace.
+
+    Parameters
+    ----------
+    model : str, optional
+        ``"MOSTLY_AI/Small"``, ``"MOSTLY_AI/Medium"`` (default) or ``"MOSTLY_AI/Large"`` (or ``small`` /
+        ``medium`` / ``large``).
+    max_training_time : float, default=14400.0
+        Budget in minutes.
+    max_epochs : float, default=100.0
+        Budget in epochs (full passes over the training data; fractions allowed).
+    batch_size, gradient_accumulation_steps : int, optional
+        Determined automatically when None.
+    enable_flexible_generation : bool, default=True
+        Train under random column orders so that any columns can be seeded or generated first.
+    max_sequence_window : int, optional
+        For sequential models (not used by flat tables).
+    differential_privacy : DifferentialPrivacyConfig or dict, optional
+        Not available in this version; must be None.
+    model_state_strategy : {"RESET", "REUSE", "RESUME"}, default="RESET"
+        Start fresh, fine-tune the saved weights, or continue an interrupted run with its optimizer state.
+    device : str or torch.device, optional
+        CUDA when available, else CPU.
+    workspace_dir : str, Path or Workspace, default="engine-ws"
+    update_progress : callable, optional
+        Receives one message per epoch; returning ``{"stopExecution": True}`` stops training.
+    upload_model_data_callback : callable, optional
+        Called after every epoch's checkpoint is written.
+    random_state : None, int or RandomState, optional
+        Seed of the initial weights, row order, column orders and dropout.
+    verbose : bool, default=False
+
+    Returns
+    -------
+    Workspace
+    """
+    ws = workspace_dir if isinstance(workspace_dir, Workspace) else Workspace(workspace_dir)
+    ws.require("encode")
+    max_training_time = _check_budget("max_training_time", max_training_time, DEFAULT_MAX_TRAINING_TIME)
+    max_epochs = _check_budget("max_epochs", max_epochs, DEFAULT_MAX_EPOCHS)
+    _check_optional_int("batch_size", batch_size)
+    _check_optional_int("gradient_accumulation_steps", gradient_accumulation_steps)
+    _check_optional_int("max_sequence_window", max_sequence_window)
+    if DifferentialPrivacyConfig.coerce(differential_privacy, name="differential_privacy") is not None:
+        raise ValueError("differential_privacy (DP-SGD) is not available in this version of train; pass None.")
+    strategy = ModelStateStrategy.parse(model_state_strategy, name="model_state_strategy")
+    size = resolve_model_size(model or "MOSTLY_AI/Medium")
+    stats = ws.read_stats("tgt")
+    if stats["is_sequential"]:
+        raise ValueError("This workspace holds sequential two-table data; this version of train models flat tables "
+                         "(with or without a flat context) only.")
+    ctx_stats = ws.read_stats("ctx") if ws.has_context() else None
+    columns = column_specs(stats["columns"])
+    context = column_specs(ctx_stats["columns"]) if ctx_stats else []
+    resolved_device = resolve_device(device)
+    rng = as_generator(random_state)
+    generator = torch_generator(rng)
+
+    names = [s for c in columns for s in c.sub_columns]
+    ctx_names = [s for c in context for s in c.sub_columns]
+    trn, val = load_encoded_codes(ws, "trn", names), load_encoded_codes(ws, "val", names)
+    trn_ctx = load_encoded_codes(ws, "trn", ctx_names) if context else None
+    val_ctx = load_encoded_codes(ws, "val", ctx_names) if context else None
+
+    config, resume_state = _existing_model(ws, strategy, [c.to_dict() for c in columns])
+    if config is None:
+        if ws.model_data.exists():
+            ws.clear_from("train")
+        network = FlatARGN.from_preset(columns, context=context, size=size, flexible=enable_flexible_generation,
+                                       generator=generator)
+    else:
+        network = FlatARGN.from_config(config["model"], generator=generator)
+        network.load_state_dict(torch.load(ws.model_data / MODEL_WEIGHTS_FILE, map_location="cpu",
+                                           weights_only=True))
+    ws.model_data.mkdir(parents=True, exist_ok=True)
+    ws.write_json(ws.model_data / MODEL_CONFIG_FILE, {"model_id": size, "model": network.config,
+                                                      "enable_flexible_generation": network.spec.flexible})
+    if len(trn) == 0:
+        _log.warning("no training rows: the model stays untrained")
+        return ws
+
+    progress = ProgressReporter(int(math.ceil(max_epochs)), description="train", callback=update_progress,
+                                verbose=verbose)
+    reported_epochs = [0]
+
+    def on_progress(record: dict) -> bool:
+        advance = max(0, int(record["epoch"]) - reported_epochs[0])
+        reported_epochs[0] += advance
+        return progress.update(advance, message=record)
+
+    def on_checkpoint(state: dict) -> None:
+        history = state["history"]
+        if history and history[-1]["is_checkpoint"]:
+            _save_torch_atomic(state["best_model"], ws.model_data / MODEL_WEIGHTS_FILE)
+        _save_torch_atomic(state, ws.model_data / TRAINING_STATE_FILE)
+        _write_progress(ws.model_data / PROGRESS_FILE, history)
+        if upload_model_data_callback is not None:
+            upload_model_data_callback()
+
+    with progress:
+        result = train_model(
+            network, trn, val, trn_context=trn_ctx, val_context=val_ctx, max_epochs=max_epochs,
+            max_training_time_s=max_training_time * 60.0, batch_size=batch_size,
+            gradient_accumulation_steps=gradient_accumulation_steps, device=resolved_device,
+            generator=generator, on_progress=on_progress, on_checkpoint=on_checkpoint,
+            resume_state=resume_state,
+        )
+    # the best weights, also when training stopped before the first validation
+    _save_torch_atomic(result.best_state_dict, ws.model_data / MODEL_WEIGHTS_FILE)
+    _log.info("trained %d epochs in %.1f s (%s)", len(result.history), result.history[-1]["total_time"]
+              if result.history else 0.0, result.stop_reason)
+    return ws
