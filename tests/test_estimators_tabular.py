@@ -1,0 +1,192 @@
+import subprocess
+import sys
+import textwrap
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.pipeline import make_pipeline
+
+from synthgen import Analyzer, Encoder, Splitter, TabularSynthesizer
+
+
+@pytest.fixture(scope="module")
+def adult_slice():
+    from conftest import DATA_DIR
+
+    path = DATA_DIR / "adult.parquet"
+    if not path.exists():
+        pytest.skip("adult.parquet is not available")
+    return pd.read_parquet(path).sample(n=3000, random_state=11).reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def fitted(adult_slice):
+    """One synthesizer trained long enough to learn the strong sex/relationship dependency."""
+    return TabularSynthesizer(model="small", max_epochs=12, random_state=0).fit(adult_slice)
+
+
+def test_sample_has_the_training_columns_and_dtypes(fitted, adult_slice):
+    sample = fitted.sample(500)
+    assert list(sample.columns) == list(adult_slice.columns)
+    assert sample.dtypes.to_dict() == adult_slice.dtypes.to_dict()
+    assert len(sample) == 500
+    for column in ["workclass", "education", "sex", "income"]:
+        assert set(sample[column].dropna()) <= set(adult_slice[column].dropna())
+    assert "_RARE_" not in set(sample["native_country"].dropna())
+
+
+def test_default_sample_size_is_the_training_size(fitted, adult_slice):
+    assert len(fitted.sample()) == len(adult_slice)
+
+
+def test_marginals_are_learned(fitted, adult_slice):
+    sample = fitted.sample(3000, random_state=1)
+    for column in ["sex", "income", "race"]:
+        original = adult_slice[column].value_counts(normalize=True)
+        synthetic = sample[column].value_counts(normalize=True).reindex(original.index, fill_value=0)
+        assert 0.5 * (original - synthetic).abs().sum() < 0.08, column
+    assert abs(sample["age"].mean() - adult_slice["age"].mean()) < 3
+
+
+def test_seed_values_are_kept_and_condition_the_rest(fitted):
+    seed = pd.DataFrame({"sex": ["Female"] * 600 + ["Male"] * 600})
+    sample = fitted.sample(seed_data=seed, random_state=2)
+    assert sample["sex"].tolist() == seed["sex"].tolist()
+    husbands = sample.groupby("sex")["relationship"].apply(lambda s: (s == "Husband").mean())
+    wives = sample.groupby("sex")["relationship"].apply(lambda s: (s == "Wife").mean())
+    assert husbands["Male"] > husbands["Female"] + 0.25
+    assert wives["Female"] > wives["Male"]
+
+
+def test_unseen_seed_values_are_kept_verbatim(fitted):
+    seed = pd.DataFrame({"age": [17, 200], "workclass": ["Astronaut", "Private"]})
+    sample = fitted.sample(seed_data=seed, random_state=3)
+    assert sample["age"].tolist() == [17, 200]
+    assert sample["workclass"].tolist() == ["Astronaut", "Private"]
+
+
+def _entropy(values: pd.Series) -> float:
+    p = values.value_counts(normalize=True).to_numpy()
+    return float(-(p * np.log(p)).sum())
+
+
+def test_temperature_and_top_p_change_diversity(fitted):
+    base = fitted.sample(3000, random_state=4)
+    cold = fitted.sample(3000, sampling_temperature=0.3, random_state=4)
+    hot = fitted.sample(3000, sampling_temperature=2.0, random_state=4)
+    nucleus = fitted.sample(3000, sampling_top_p=0.5, random_state=4)
+    for column in ["occupation", "education"]:
+        assert _entropy(cold[column]) < _entropy(base[column]) < _entropy(hot[column]), column
+        assert nucleus[column].nunique() < base[column].nunique(), column
+
+
+def test_same_random_state_gives_identical_samples(fitted):
+    pd.testing.assert_frame_equal(fitted.sample(200, random_state=5), fitted.sample(200, random_state=5))
+    assert not fitted.sample(200, random_state=5).equals(fitted.sample(200, random_state=6))
+
+
+def test_same_random_state_gives_identical_models(adult_slice):
+    data = adult_slice.head(600)
+    a = TabularSynthesizer(model="small", max_epochs=1, random_state=7).fit(data)
+    b = TabularSynthesizer(model="small", max_epochs=1, random_state=7).fit(data)
+    pd.testing.assert_frame_equal(a.sample(100), b.sample(100))
+    pd.testing.assert_frame_equal(a.history_.drop(columns="total_time"), b.history_.drop(columns="total_time"))
+
+
+def test_history_and_fitted_attributes(fitted, adult_slice):
+    assert fitted.n_features_in_ == 15
+    assert list(fitted.feature_names_in_) == list(adult_slice.columns)
+    assert fitted.encoding_types_["workclass"] == "TABULAR_CATEGORICAL"
+    assert fitted.stats_["no_of_training_records"] == 2400
+    assert {"epoch", "trn_loss", "val_loss", "learn_rate", "is_checkpoint"} <= set(fitted.history_.columns)
+    assert fitted.history_["epoch"].iloc[-1] <= 12
+    assert fitted.history_["val_loss"].iloc[-1] < fitted.history_["val_loss"].iloc[0]
+
+
+def test_time_budget_stops_training(adult_slice):
+    synth = TabularSynthesizer(model="small", max_training_time=0.02, max_epochs=1000, random_state=0)
+    synth.fit(adult_slice)
+    assert synth.history_["total_time"].iloc[-1] < 1.2 + 5  # 1.2 s budget plus one step and a validation
+    assert synth.history_["epoch"].iloc[-1] < 1000
+
+
+def test_resume_continues_from_the_saved_state(adult_slice, tmp_path):
+    synth = TabularSynthesizer(model="small", max_epochs=2, workspace_dir=tmp_path / "ws", random_state=0)
+    synth.fit(adult_slice.head(800))
+    steps = synth.history_["steps"].iloc[-1]
+    synth.set_params(model_state_strategy="RESUME", max_epochs=4)
+    synth.fit(adult_slice.head(800))
+    assert synth.history_["epoch"].tolist() == [1.0, 2.0, 3.0, 4.0]
+    assert synth.history_["steps"].iloc[-1] == 2 * steps
+
+
+def test_not_fitted_raises():
+    with pytest.raises(NotFittedError):
+        TabularSynthesizer().sample(5)
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"max_epochs": -1}, r"The 'max_epochs' parameter of TabularSynthesizer must be a float in the range "
+                             r"\(0, inf\)\. Got -1 instead\."),
+        ({"model": "huge"}, r"huge"),
+        ({"model_state_strategy": "forget"}, r"model_state_strategy must be one of"),
+    ],
+)
+def test_invalid_parameters_are_reported_at_fit(adult_slice, params, message):
+    with pytest.raises(ValueError, match=message):
+        TabularSynthesizer(**params).fit(adult_slice.head(100))
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"sampling_top_p": 0}, r"sampling_top_p must be a float in the range \(0, 1\]"),
+        ({"sampling_temperature": -1}, r"sampling_temperature must be a float in the range \[0, inf\)"),
+        ({"seed_data": pd.DataFrame({"nope": [1]})}, r"seed_data has columns the model does not know: \['nope'\]"),
+        ({"imputation": {"columns": ["nope"]}}, r"imputation names columns the model does not know"),
+        ({"rebalancing": {"column": "sex", "probabilities": {"Other": 0.5}}},
+         r"rebalancing probabilities name categories that column 'sex' does not publish: \['Other'\]"),
+        ({"rare_category_replacement_method": "DROP"}, r"rare_category_replacement_method must be one of"),
+    ],
+)
+def test_invalid_sample_arguments(fitted, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        fitted.sample(10, **kwargs)
+
+
+def test_rebalancing_and_imputation(fitted):
+    sample = fitted.sample(2000, rebalancing={"column": "sex", "probabilities": {"Female": 0.8}}, random_state=8)
+    assert abs((sample["sex"] == "Female").mean() - 0.8) < 0.04
+    imputed = fitted.sample(2000, imputation={"columns": ["workclass", "occupation"]}, random_state=8)
+    assert imputed["workclass"].notna().all() and imputed["occupation"].notna().all()
+
+
+def test_pipeline_with_the_stages_and_clone(adult_slice):
+    pipe = make_pipeline(Splitter(random_state=0), Analyzer(random_state=0), Encoder(random_state=0),
+                         TabularSynthesizer(model="small", max_epochs=1, random_state=0))
+    pipe.fit(adult_slice.head(600))
+    assert pipe[-1].sample(20).shape == (20, 15)
+    assert clone(pipe[-1]).get_params() == pipe[-1].get_params()
+
+
+def test_pickle_round_trip_samples_in_a_fresh_process_without_the_workspace(fitted, tmp_path):
+    synth = TabularSynthesizer(model="small", max_epochs=1, workspace_dir=tmp_path / "ws", random_state=0)
+    synth.fit(fitted.sample(500, random_state=9))
+    expected = synth.sample(50, random_state=10)
+    joblib.dump(synth, tmp_path / "model.joblib")
+    import shutil
+
+    shutil.rmtree(tmp_path / "ws")
+    code = textwrap.dedent(f"""
+        import joblib
+        synth = joblib.load({str(tmp_path / "model.joblib")!r})
+        synth.sample(50, random_state=10, device="cpu").to_pickle({str(tmp_path / "out.pkl")!r})
+    """)
+    subprocess.run([sys.executable, "-c", code], check=True)
+    pd.testing.assert_frame_equal(pd.read_pickle(tmp_path / "out.pkl"), expected)
