@@ -21,6 +21,7 @@ from .domain import (
     RebalancingConfig,
 )
 from .estimators import TabularSynthesizer
+from .evaluation import EvaluationResult, evaluate, fidelity_scorer
 from .stages import Analyzer, Encoder, Splitter, analyze, encode, generate, read_synthetic_data, split, train
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
@@ -34,6 +35,9 @@ __all__ = [
     "generate",
     "read_synthetic_data",
     "TabularSynthesizer",
+    "evaluate",
+    "EvaluationResult",
+    "fidelity_scorer",
     "Splitter",
     "Analyzer",
     "Encoder",

@@ -37,12 +37,17 @@ def rare_threshold(rng: np.random.Generator) -> int:
 
 def subject_counts(values: pd.Series, subjects: np.ndarray) -> dict:
     """Number of distinct subjects per non-null value."""
-    frame = pd.DataFrame({"v": values.to_numpy(), "s": subjects})
-    frame = frame[values.notna().to_numpy()]
-    if frame.empty:
+    present = values.notna().to_numpy()
+    if not present.any():
         return {}
-    counts = frame.drop_duplicates().groupby("v", sort=False, observed=True).size()
-    return dict(zip(counts.index.tolist(), counts.to_numpy().tolist(), strict=True))
+    value_codes, uniques = pd.factorize(values[present], sort=False)
+    subject_codes, subject_uniques = pd.factorize(np.asarray(subjects)[present], sort=False)
+    if len(subject_uniques) < len(subject_codes):
+        # several rows per subject: count each (value, subject) pair once, on packed int64 keys
+        pairs = pd.unique(value_codes.astype(np.int64) * len(subject_uniques) + subject_codes)
+        value_codes = pairs // len(subject_uniques)
+    counts = np.bincount(value_codes, minlength=len(uniques))
+    return dict(zip(uniques.tolist(), counts.tolist(), strict=True))
 
 
 def subject_extremes(

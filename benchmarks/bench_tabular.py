@@ -1,0 +1,133 @@
+"""synthgen's TabularSynthesizer against the reference engine (mostlyai-engine) on the adult census table.
+
+Protocol: split the 48,842 rows 80/20 (seed 0); each engine trains with its defaults (Medium model, early
+stopping) on the 80 % in its own process with the same torch thread count; each generates 100,000 rows (timed)
+and one sample of the training size that is evaluated against the training part and the 20 % holdout with
+``synthgen.evaluate`` (the same metric code for both engines).
+
+    python benchmarks/bench_tabular.py                 # both engines (installs the reference on first use)
+    python benchmarks/bench_tabular.py --skip-reference
+    python benchmarks/bench_tabular.py --threads 2
+
+Prints training seconds, epochs, generation rows/second, peak memory (MB) and the evaluation figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import load, peak_rss_mb  # noqa: E402
+
+N_GENERATE = 100_000
+
+SYNTHGEN_RUN = """
+import json, sys, time, resource
+import pandas as pd, torch
+args = json.loads(sys.argv[1])
+torch.set_num_threads(args["threads"])
+from synthgen import TabularSynthesizer
+trn = pd.read_parquet(args["trn"])
+start = time.perf_counter()
+synth = TabularSynthesizer(random_state=0).fit(trn)
+train_s = time.perf_counter() - start
+start = time.perf_counter()
+big = synth.sample(args["n_generate"], random_state=1)
+gen_s = time.perf_counter() - start
+synth.sample(len(trn), random_state=2).to_parquet(args["out"])
+print(json.dumps({"train_s": train_s, "epochs": float(synth.history_["epoch"].iloc[-1]),
+                  "gen_rows_per_s": len(big) / gen_s,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+REFERENCE_RUN = """
+import json, sys, time, resource
+from pathlib import Path
+import pandas as pd, torch
+args = json.loads(sys.argv[1])
+torch.set_num_threads(args["threads"])
+from mostlyai.engine import TabularARGN
+trn = pd.read_parquet(args["trn"])
+start = time.perf_counter()
+model = TabularARGN(random_state=0, verbose=0)
+model.fit(trn)
+train_s = time.perf_counter() - start
+start = time.perf_counter()
+big = model.sample(n_samples=args["n_generate"])
+gen_s = time.perf_counter() - start
+model.sample(n_samples=len(trn)).to_parquet(args["out"])
+progress = Path(model.workspace_dir) / "ModelStore" / "model-data" / "progress-messages.csv"
+epochs = float(pd.read_csv(progress)["epoch"].iloc[-1]) if progress.exists() else float("nan")
+print(json.dumps({"train_s": train_s, "epochs": epochs, "gen_rows_per_s": len(big) / gen_s,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def _run(python: str, script: str, args: dict, threads: int) -> dict:
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    result = subprocess.run([python, "-c", script, json.dumps(args)], capture_output=True, text=True, env=env)
+    if result.returncode != 0:
+        raise RuntimeError(result.stderr[-4000:])
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--skip-reference", action="store_true")
+    options = parser.parse_args()
+
+    import pandas as pd
+
+    from synthgen import evaluate
+
+    adult = load("adult")
+    holdout = adult.sample(frac=0.2, random_state=0)
+    trn = adult.drop(holdout.index).reset_index(drop=True)
+    holdout = holdout.reset_index(drop=True)
+    engines = {"synthgen": (sys.executable, SYNTHGEN_RUN)}
+    if not options.skip_reference:
+        from _reference import ensure_reference_env
+
+        engines["mostlyai-engine"] = (str(ensure_reference_env()), REFERENCE_RUN)
+    rows = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        trn_path = Path(tmp) / "trn.parquet"
+        trn.to_parquet(trn_path)
+        for name, (python, script) in engines.items():
+            out = Path(tmp) / f"{name}.parquet"
+            figures = _run(python, script, {"trn": str(trn_path), "out": str(out), "threads": options.threads,
+                                            "n_generate": N_GENERATE}, options.threads)
+            synthetic = pd.read_parquet(out)
+            start = time.perf_counter()
+            result = evaluate(trn, synthetic, holdout, random_state=0)
+            figures["eval_s"] = time.perf_counter() - start
+            figures.update(result.to_dict())
+            rows[name] = figures
+            print(f"{name}: trained in {figures['train_s']:.1f} s ({figures['epochs']:.0f} epochs)", flush=True)
+    reference_ceiling = rows["synthgen"].get("reference", {})
+    keys = ["train_s", "epochs", "gen_rows_per_s", "peak_mb", "overall", "univariate", "bivariate", "trivariate",
+            "discriminator_auc", "dcr_share", "exact_match_share", "nndr"]
+    print(f"\nadult: {len(trn):,} training rows, {len(holdout):,} holdout rows, torch threads = {options.threads}, "
+          f"parent peak {peak_rss_mb():.0f} MB")
+    print(f"{'figure':<22}" + "".join(f"{n:>18}" for n in rows) + f"{'holdout ceiling':>18}")
+    for key in keys:
+        cells = []
+        for figures in rows.values():
+            value = figures.get(key)
+            cells.append(f"{value:>18.4f}" if isinstance(value, float) else f"{value!s:>18}")
+        ceiling = reference_ceiling.get(key) if isinstance(reference_ceiling, dict) else None
+        cells.append(f"{ceiling:>18.4f}" if isinstance(ceiling, float) else f"{'':>18}")
+        print(f"{key:<22}" + "".join(cells))
+
+
+if __name__ == "__main__":
+    main()
