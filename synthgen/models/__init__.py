@@ -1,0 +1,1 @@
+"""Generative models over integer-encoded data (see :mod:`synthgen.models.tabular`)."""

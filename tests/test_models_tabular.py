@@ -1,0 +1,486 @@
+"""Tests of the flat any-order autoregressive model: network, sampling, presets and training loop."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import math
+
+import pytest
+import torch
+
+from synthgen.models.tabular import (
+    ColumnSpec,
+    FixedProbabilities,
+    FlatARGN,
+    ModelSpec,
+    batch_size_heuristic,
+    build_model_spec,
+    learn_rate_heuristic,
+    resolve_model_size,
+    sample_categorical,
+    train_model,
+)
+
+
+def _gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _random_codes(n: int, cards: list[int], seed: int = 0) -> torch.Tensor:
+    gen = _gen(seed)
+    return torch.stack([torch.randint(0, k, (n,), generator=gen) for k in cards], dim=1)
+
+
+@pytest.fixture
+def mixed_columns() -> list[ColumnSpec]:
+    """Three columns, one with two sub-columns, cardinalities spanning several output groups."""
+    return [
+        ColumnSpec("a", ("cat",), (3,)),
+        ColumnSpec("b", ("hi", "lo"), (4, 10)),
+        ColumnSpec("c", ("cat",), (70,)),
+    ]
+
+
+@pytest.fixture(scope="module")
+def copy_model() -> FlatARGN:
+    """A small model trained on two columns with b == a (a deterministic relation)."""
+    gen = _gen(1)
+    a = torch.randint(0, 8, (600,), generator=gen)
+    codes = torch.stack([a, a], dim=1)
+    columns = [ColumnSpec("a", ("cat",), (8,)), ColumnSpec("b", ("cat",), (8,))]
+    model = FlatARGN.from_preset(columns, size="small", generator=gen)
+    result = train_model(
+        model, codes[:500], codes[500:], batch_size=32, max_epochs=25, learn_rate=0.01, generator=gen
+    )
+    assert result.history[-1]["trn_loss"] < result.history[0]["trn_loss"]
+    return model
+
+
+# --- specs and presets ----------------------------------------------------------------------------------
+
+
+def test_column_spec_rejects_mismatched_lengths():
+    with pytest.raises(ValueError, match=r"Column 'x' has 2 sub-columns but 1 cardinalities"):
+        ColumnSpec("x", ("a", "b"), (3,))
+
+
+def test_column_spec_rejects_zero_cardinality():
+    with pytest.raises(ValueError, match=r"Cardinalities of column 'x' must be >= 1; got \{'a': 0\}"):
+        ColumnSpec("x", ("a",), (0,))
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("MOSTLY_AI/Small", "MOSTLY_AI/Small"),
+        ("mostly_ai/medium", "MOSTLY_AI/Medium"),
+        ("Large", "MOSTLY_AI/Large"),
+        ("small", "MOSTLY_AI/Small"),
+    ],
+)
+def test_resolve_model_size(name, expected):
+    assert resolve_model_size(name) == expected
+
+
+def test_unknown_model_size_lists_allowed_names(mixed_columns):
+    with pytest.raises(ValueError) as err:
+        build_model_spec(mixed_columns, size="huge")
+    message = str(err.value)
+    assert "'huge'" in message
+    for allowed in ("'MOSTLY_AI/Small'", "'MOSTLY_AI/Medium'", "'MOSTLY_AI/Large'", "'small'", "'large'"):
+        assert allowed in message
+
+
+def test_presets_grow_with_size(mixed_columns):
+    specs = [build_model_spec(mixed_columns, size=s) for s in ("small", "medium", "large")]
+    params = [sum(p.numel() for p in FlatARGN(s).parameters()) for s in specs]
+    assert params[0] < params[1] < params[2]
+    assert [s.n_blocks for s in specs] == [0, 0, 1]
+    # Reference embedding heuristics: Medium, cardinality 70 -> 3 * ceil(70 ** 0.25) = 9, at least 10.
+    assert specs[1].embedding_dims == (3, 4, 10, 10)
+
+
+def test_output_groups_separate_wide_from_narrow_heads():
+    columns = [ColumnSpec(f"c{i}", ("cat",), (k,)) for i, k in enumerate((2, 16, 17, 1000))]
+    assert build_model_spec(columns).output_groups == ((0, 1), (2,), (3,))
+
+
+@pytest.mark.parametrize(("n", "expected"), [(10, 8), (1000, 8), (39000, 512), (10_000_000, 2048)])
+def test_batch_size_heuristic(n, expected):
+    assert batch_size_heuristic(n) == expected
+
+
+def test_learn_rate_heuristic_matches_reference():
+    assert learn_rate_heuristic(32) == 0.001
+    assert learn_rate_heuristic(128) == 0.002
+    assert learn_rate_heuristic(4096) == 0.01131
+
+
+def test_config_round_trip_rebuilds_the_same_network(mixed_columns):
+    context = [ColumnSpec("k", ("cat",), (5,))]
+    model = FlatARGN.from_preset(mixed_columns, context=context, size="medium", generator=_gen(3))
+    config = json.loads(json.dumps(model.config))
+    rebuilt = FlatARGN.from_config(config)
+    assert {k: v.shape for k, v in rebuilt.state_dict().items()} == {
+        k: v.shape for k, v in model.state_dict().items()
+    }
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    buffer.seek(0)
+    rebuilt.load_state_dict(torch.load(buffer, weights_only=True))
+    codes, ctx = _random_codes(16, [3, 4, 10, 70]), _random_codes(16, [5], seed=1)
+    torch.testing.assert_close(rebuilt.eval()(codes, ctx), model.eval()(codes, ctx))
+    assert rebuilt.spec == model.spec
+
+
+def test_model_spec_rejects_bad_output_groups(mixed_columns):
+    spec = build_model_spec(mixed_columns).to_dict()
+    spec["output_groups"] = [[0, 1], [3]]
+    with pytest.raises(ValueError, match="must partition the sub-columns 0..3"):
+        ModelSpec.from_dict(spec)
+
+
+# --- network ----------------------------------------------------------------------------------------------
+
+
+def test_forward_shapes_and_finite_loss(mixed_columns):
+    model = FlatARGN.from_preset(mixed_columns)
+    nll = model(_random_codes(32, [3, 4, 10, 70]), order=[2, 0, 1])
+    assert nll.shape == (32,)
+    assert torch.isfinite(nll).all() and (nll > 0).all()
+
+
+def test_forward_rejects_wrong_width(mixed_columns):
+    model = FlatARGN.from_preset(mixed_columns)
+    with pytest.raises(ValueError, match=r"codes must have shape \(batch, 4\); got \(5, 3\)"):
+        model(torch.zeros(5, 3, dtype=torch.long))
+
+
+@pytest.mark.parametrize("order", [[0, 1, 2], [2, 1, 0], [1, 2, 0]])
+def test_likelihood_is_normalised_for_every_order(order):
+    # exp(-NLL) summed over every possible row is 1 only if no head sees its own or later columns.
+    columns = [ColumnSpec("a", ("cat",), (2,)), ColumnSpec("b", ("hi", "lo"), (3, 2)), ColumnSpec("c", ("x",), (3,))]
+    model = FlatARGN.from_preset(columns, context=[ColumnSpec("k", ("cat",), (4,))], generator=_gen(5)).eval()
+    rows = torch.tensor(list(itertools.product(range(2), range(3), range(2), range(3))))
+    ctx = torch.full((len(rows), 1), 2)
+    total = torch.exp(-model(rows, ctx, order=order).double()).sum()
+    assert total.item() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_generation_path_matches_training_likelihood(mixed_columns):
+    # Sampling fills inputs step by step; its conditionals must be those the forward pass trains.
+    model = FlatARGN.from_preset(mixed_columns, generator=_gen(2)).eval()
+    gen = _gen(9)
+    order = [2, 0, 1]
+    sampled = model.sample(2000, column_order=order, generator=gen)
+    nll_sampled = model(sampled, order=order).mean()
+    nll_other = model(_random_codes(2000, [3, 4, 10, 70], seed=4), order=order).mean()
+    # Rows drawn from the model have the model's entropy as expected NLL, below that of uniform rows.
+    entropy_bound = sum(math.log(k) for k in (3, 4, 10, 70))
+    assert nll_sampled < nll_other
+    assert nll_sampled < entropy_bound
+
+
+def test_sample_shapes_and_ranges(mixed_columns):
+    model = FlatARGN.from_preset(mixed_columns)
+    out = model.sample(300, generator=_gen(), batch_size=128)
+    assert out.shape == (300, 4) and out.dtype == torch.long
+    assert (out >= 0).all()
+    assert (out.max(0).values < torch.tensor([3, 4, 10, 70])).all()
+    assert model.sample(0, generator=_gen()).shape == (0, 4)
+
+
+def test_sampled_rows_follow_the_model_distribution():
+    # Enumerate every row of a tiny model: sampled frequencies must match exp(-NLL), for two orders.
+    columns = [ColumnSpec("a", ("cat",), (3,)), ColumnSpec("b", ("hi", "lo"), (2, 3))]
+    model = FlatARGN.from_preset(columns, generator=_gen(6)).eval()
+    with torch.no_grad():
+        model.in_weight.mul_(4.0)  # sharpen the conditionals so that mistakes would show
+    rows = torch.tensor(list(itertools.product(range(3), range(2), range(3))))
+    row_index = torch.tensor([6, 3, 1])  # position of (a, hi, lo) in ``rows``
+    for order in ([0, 1], [1, 0]):
+        probs = torch.exp(-model(rows, order=order).double()).detach()
+        out = model.sample(40000, column_order=order, generator=_gen(1))
+        shares = torch.bincount(out @ row_index, minlength=len(rows)).double() / len(out)
+        assert 0.5 * (shares - probs).abs().sum() < 0.015
+
+
+def test_same_seed_same_samples(mixed_columns):
+    model = FlatARGN.from_preset(mixed_columns)
+    first = model.sample(200, generator=_gen(7), temperature=0.8, top_p=0.9)
+    second = model.sample(200, generator=_gen(7), temperature=0.8, top_p=0.9)
+    third = model.sample(200, generator=_gen(8), temperature=0.8, top_p=0.9)
+    assert torch.equal(first, second)
+    assert not torch.equal(first, third)
+
+
+def test_init_output_bias_uses_laplace_smoothed_frequencies():
+    model = FlatARGN.from_preset([ColumnSpec("a", ("cat",), (3,))], size="small")
+    codes = torch.tensor([[0], [0], [0], [1]])
+    model.init_output_bias(codes)
+    expected = torch.log(torch.tensor([4.0, 2.0, 1.0]) / 7.0)
+    torch.testing.assert_close(model.out_biases[0][0, 0, :3], expected)
+
+
+# --- sampling primitive -----------------------------------------------------------------------------------
+
+
+def _logits(probs: list[float], n: int) -> torch.Tensor:
+    return torch.log(torch.tensor(probs)).expand(n, -1)
+
+
+def _shares(codes: torch.Tensor, k: int) -> torch.Tensor:
+    return torch.bincount(codes, minlength=k).double() / len(codes)
+
+
+def test_sample_categorical_follows_probabilities():
+    codes = sample_categorical(_logits([0.5, 0.3, 0.2], 20000), generator=_gen())
+    torch.testing.assert_close(_shares(codes, 3), torch.tensor([0.5, 0.3, 0.2], dtype=torch.double), atol=0.015, rtol=0)
+
+
+def test_low_temperature_reduces_entropy():
+    logits = _logits([0.4, 0.3, 0.2, 0.1], 20000)
+
+    def entropy(temperature: float) -> float:
+        shares = _shares(sample_categorical(logits, temperature=temperature, generator=_gen()), 4)
+        return float(-(shares[shares > 0] * shares[shares > 0].log()).sum())
+
+    assert entropy(0.5) < entropy(1.0) - 0.1 < entropy(2.0) - 0.15
+    # Temperature 0 is floored at 1e-3: greedy.
+    assert (sample_categorical(logits, temperature=0.0, generator=_gen()) == 0).all()
+
+
+def test_top_p_removes_unlikely_codes():
+    logits = _logits([0.6, 0.3, 0.05, 0.05], 20000)
+    codes = sample_categorical(logits, top_p=0.8, generator=_gen())
+    shares = _shares(codes, 4)
+    assert shares[2] == 0 and shares[3] == 0
+    assert shares[0].item() == pytest.approx(2 / 3, abs=0.015)
+    assert (sample_categorical(logits, top_p=0.1, generator=_gen()) == 0).all()
+
+
+def test_fixed_probabilities_suppress_and_rebalance():
+    logits = _logits([0.5, 0.3, 0.2], 20000)
+    suppressed = sample_categorical(
+        logits, fixed=FixedProbabilities(torch.tensor([0]), torch.tensor([0.0])), generator=_gen()
+    )
+    shares = _shares(suppressed, 3)
+    assert shares[0] == 0
+    assert shares[1].item() == pytest.approx(0.6, abs=0.015)
+    rebalanced = sample_categorical(
+        logits, fixed=FixedProbabilities(torch.tensor([2]), torch.tensor([0.6])), generator=_gen()
+    )
+    torch.testing.assert_close(_shares(rebalanced, 3), torch.tensor([0.25, 0.15, 0.6], dtype=torch.double), atol=0.015, rtol=0)
+
+
+def test_all_codes_fixed_to_zero_falls_back_to_uniform():
+    fixed = FixedProbabilities(torch.tensor([0, 1]), torch.tensor([0.0, 0.0]))
+    shares = _shares(sample_categorical(_logits([0.9, 0.1], 20000), fixed=fixed, generator=_gen()), 2)
+    assert shares[0].item() == pytest.approx(0.5, abs=0.015)
+
+
+# --- model.sample controls --------------------------------------------------------------------------------
+
+
+def test_learns_a_deterministic_copy(copy_model):
+    out = copy_model.sample(1000, generator=_gen(2))
+    assert (out[:, 0] == out[:, 1]).double().mean() > 0.95
+
+
+@pytest.mark.parametrize("fixed_sub", [0, 1])
+def test_fixed_codes_are_kept_and_condition_the_rest(copy_model, fixed_sub):
+    seed = torch.randint(0, 8, (1000,), generator=_gen(3))
+    out = copy_model.sample(1000, fixed_codes={fixed_sub: seed}, generator=_gen(4))
+    assert torch.equal(out[:, fixed_sub], seed)
+    assert (out[:, 1 - fixed_sub] == seed).double().mean() > 0.95
+
+
+def test_fixed_probs_suppress_a_code_in_model_sampling(copy_model):
+    out = copy_model.sample(2000, fixed_probs={0: {3: 0.0, 5: 0.5}}, generator=_gen(5))
+    shares = _shares(out[:, 0], 8)
+    assert shares[3] == 0
+    assert shares[5].item() == pytest.approx(0.5, abs=0.03)
+    assert (out[:, 0] == out[:, 1]).double().mean() > 0.95
+
+
+def test_temperature_reduces_distinct_values_in_model_sampling(copy_model):
+    cold = copy_model.sample(2000, temperature=0.05, generator=_gen(6))
+    warm = copy_model.sample(2000, generator=_gen(6))
+    # The first column's codes are nearly equally likely; a low temperature concentrates them.
+    assert _shares(cold[:, 0], 8).max() > 2 * _shares(warm[:, 0], 8).max()
+    assert (cold[:, 0] == cold[:, 1]).double().mean() > 0.99
+
+
+def test_invalid_sample_arguments(copy_model):
+    with pytest.raises(ValueError, match=r"fixed_codes of sub-column 1 must lie in 0..7; got values in 0..9"):
+        copy_model.sample(10, fixed_codes={1: torch.arange(10)})
+    with pytest.raises(ValueError, match=r"fixed_codes of sub-column 0 must hold 10 codes; got 3"):
+        copy_model.sample(10, fixed_codes={0: torch.zeros(3, dtype=torch.long)})
+    with pytest.raises(ValueError, match=r"top_p must be in \(0, 1\]; got 0.0"):
+        copy_model.sample(10, top_p=0.0)
+    with pytest.raises(ValueError, match=r"fixed_probs of sub-column 0 must add up to at most 1; got 1.2"):
+        copy_model.sample(10, fixed_probs={0: {1: 0.6, 2: 0.6}})
+    with pytest.raises(ValueError, match=r"fixed_probs of sub-column 0 has codes \[8\], but its codes are 0..7"):
+        copy_model.sample(10, fixed_probs={0: {8: 0.1}})
+    with pytest.raises(ValueError, match=r"column_order must be a permutation of the column indices 0..1"):
+        copy_model.sample(10, column_order=[0, 0])
+    with pytest.raises(ValueError, match="context_codes were given, but the model has no context columns"):
+        copy_model.sample(10, context_codes=torch.zeros(10, 1, dtype=torch.long))
+
+
+def test_non_flexible_model_rejects_orders_other_than_training_order(mixed_columns):
+    model = FlatARGN.from_preset(mixed_columns, flexible=False)
+    seed = torch.zeros(20, dtype=torch.long)
+    # Seeding the first column is a prefix of the training order.
+    assert torch.equal(model.sample(20, fixed_codes={0: seed}, generator=_gen())[:, 0], seed)
+    with pytest.raises(ValueError, match=r"training order \[0, 1, 2\] \(seeded columns must be a prefix"):
+        model.sample(20, fixed_codes={1: seed}, generator=_gen())
+    with pytest.raises(ValueError, match=r"enable_flexible_generation=False"):
+        model.sample(20, column_order=[1, 0, 2], generator=_gen())
+    with pytest.raises(ValueError, match=r"enable_flexible_generation=False"):
+        model(_random_codes(4, [3, 4, 10, 70]), order=[2, 1, 0])
+
+
+def test_context_conditions_the_target():
+    gen = _gen(11)
+    ctx = torch.randint(0, 6, (800, 1), generator=gen)
+    noise = torch.randint(0, 3, (800, 1), generator=gen)
+    codes = torch.cat([ctx, noise], dim=1)
+    model = FlatARGN.from_preset(
+        [ColumnSpec("t", ("cat",), (6,)), ColumnSpec("n", ("cat",), (3,))],
+        context=[ColumnSpec("k", ("cat",), (6,))],
+        size="small",
+        generator=gen,
+    )
+    train_model(
+        model, codes[:700], codes[700:], trn_context=ctx[:700], val_context=ctx[700:],
+        batch_size=32, max_epochs=25, learn_rate=0.01, generator=gen,
+    )
+    wanted = torch.randint(0, 6, (1000, 1), generator=gen)
+    out = model.sample(1000, context_codes=wanted, generator=gen)
+    assert (out[:, 0] == wanted[:, 0]).double().mean() > 0.95
+    with pytest.raises(ValueError, match=r"context_codes are required: the model has 1 context sub-columns"):
+        model.sample(5)
+
+
+# --- training loop ----------------------------------------------------------------------------------------
+
+
+def _tiny_model(seed: int = 0, **kwargs) -> FlatARGN:
+    columns = [ColumnSpec("a", ("cat",), (5,)), ColumnSpec("b", ("hi", "lo"), (3, 4))]
+    return FlatARGN.from_preset(columns, size="small", generator=_gen(seed), **kwargs)
+
+
+def _tiny_data(n: int = 300, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    codes = _random_codes(n, [5, 3, 4], seed=seed)
+    codes[:, 1] = codes[:, 0] % 3
+    return codes[: n * 4 // 5], codes[n * 4 // 5 :]
+
+
+def test_same_seed_same_training():
+    trn, val = _tiny_data()
+    results = []
+    for _ in range(2):
+        model = _tiny_model()
+        train_model(model, trn, val, batch_size=16, max_epochs=3, generator=_gen(42))
+        results.append(model.state_dict())
+    for key in results[0]:
+        assert torch.equal(results[0][key], results[1][key]), key
+
+
+def test_history_records_and_fractional_epochs():
+    trn, val = _tiny_data()
+    result = train_model(_tiny_model(), trn, val, batch_size=16, max_epochs=2.5, generator=_gen())
+    steps_per_epoch = math.ceil(len(trn) / 16)
+    # 2.5 epochs of 15 steps: 38 steps, the last epoch cut after 8 of its steps.
+    assert [r["steps"] for r in result.history] == [15, 30, 38] and steps_per_epoch == 15
+    assert [r["epoch"] for r in result.history] == [1.0, 2.0, 38 / 15]
+    assert result.history[0]["samples"] == len(trn)
+    assert result.stop_reason == "max_epochs"
+    assert set(result.history[0]) == {
+        "epoch", "steps", "samples", "trn_loss", "val_loss", "learn_rate", "total_time", "is_checkpoint"
+    }
+    assert all(math.isfinite(r["val_loss"]) for r in result.history)
+    best = min(range(3), key=lambda i: result.history[i]["val_loss"])
+    assert result.history[best]["is_checkpoint"]
+
+
+def test_time_budget_stops_training():
+    trn, val = _tiny_data(3000)
+    result = train_model(
+        _tiny_model(), trn, val, batch_size=8, max_epochs=1000, max_training_time_s=0.3, generator=_gen()
+    )
+    assert result.stop_reason == "max_training_time"
+    assert 0.3 <= result.history[-1]["total_time"] < 2.0
+    # Cut short inside the first epoch: the current weights are kept and the epoch is not validated.
+    assert math.isnan(result.history[-1]["val_loss"])
+
+
+def test_early_stopping_on_unlearnable_data():
+    # Independent uniform codes: the model starts at the marginals and can only overfit.
+    columns = [ColumnSpec("a", ("cat",), (30,)), ColumnSpec("b", ("cat",), (30,))]
+    model = FlatARGN.from_preset(columns, size="medium", generator=_gen())
+    trn, val = _random_codes(150, [30, 30], seed=1), _random_codes(150, [30, 30], seed=2)
+    result = train_model(model, trn, val, batch_size=8, max_epochs=200, learn_rate=0.01, generator=_gen())
+    assert result.stop_reason == "early_stopping"
+    assert len(result.history) < 200
+    assert [r["is_checkpoint"] for r in result.history[-5:]] == [False] * 5
+    best = min(r["val_loss"] for r in result.history)
+    assert all(r["val_loss"] > best for r in result.history[-5:])
+    # The model is left holding the best weights, not the last ones.
+    weights = model.state_dict()
+    assert all(torch.equal(weights[k], v) for k, v in result.best_state_dict.items())
+    assert not all(torch.equal(weights[k], v) for k, v in result.state["model"].items())
+
+
+def test_progress_callback_can_stop_training():
+    trn, val = _tiny_data()
+    seen = []
+    result = train_model(
+        _tiny_model(), trn, val, batch_size=16, max_epochs=50, generator=_gen(),
+        on_progress=lambda record: seen.append(record) or len(seen) >= 2,
+    )
+    assert result.stop_reason == "callback"
+    assert len(result.history) == 2 and len(seen) == 2
+
+
+def test_resume_continues_counters_and_state():
+    trn, val = _tiny_data()
+    checkpoints = []
+    first_model = _tiny_model()
+    first = train_model(
+        first_model, trn, val, batch_size=16, max_epochs=2, generator=_gen(), on_checkpoint=checkpoints.append
+    )
+    assert len(checkpoints) == 2
+    buffer = io.BytesIO()
+    torch.save(checkpoints[-1], buffer)
+    buffer.seek(0)
+    state = torch.load(buffer, weights_only=True)
+    model = FlatARGN.from_config(first_model.config)
+    resumed = train_model(model, trn, val, max_epochs=4, generator=_gen(1), resume_state=state)
+    steps_per_epoch = math.ceil(len(trn) / 16)
+    assert [r["steps"] for r in resumed.history] == [steps_per_epoch * i for i in (1, 2, 3, 4)]
+    assert resumed.history[:2] == first.history
+    assert resumed.history[2]["samples"] == 3 * len(trn)
+    assert resumed.history[2]["total_time"] > first.history[-1]["total_time"]
+    assert resumed.state["batch_size"] == 16
+
+
+def test_train_model_validates_inputs():
+    trn, val = _tiny_data()
+    bad = trn.clone()
+    bad[0, 2] = 4
+    with pytest.raises(ValueError, match=r"trn_codes sub-column 2 must hold codes in 0..3; got values in 0..4"):
+        train_model(_tiny_model(), bad, val, generator=_gen())
+    with pytest.raises(ValueError, match=r"max_epochs must be a number in the range \(0, inf\); got -1"):
+        train_model(_tiny_model(), trn, val, max_epochs=-1, generator=_gen())
+    with pytest.raises(ValueError, match=r"trn_context was given, but the model has no context columns"):
+        train_model(_tiny_model(), trn, val, trn_context=trn, generator=_gen())
+
+
+def test_training_without_validation_rows_uses_training_loss():
+    trn, _ = _tiny_data()
+    result = train_model(_tiny_model(), trn, None, batch_size=16, max_epochs=2, generator=_gen())
+    assert [r["val_loss"] for r in result.history] == [r["trn_loss"] for r in result.history]
