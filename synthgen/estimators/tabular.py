@@ -184,8 +184,9 @@ class TabularSynthesizer(BaseEstimator):
                 raise WorkspaceError(f"model_state_strategy={strategy.value} continues training in the workspace "
                                      f"of the previous fit, but {str(ws.root)!r} is gone; refit with 'RESET'.")
         else:
-            frame = frame_with_target(_as_frame(X), y, owner=type(self).__name__)
-            validate_data(self, frame, skip_check_array=True, reset=True)
+            frame = _as_frame(X)
+            validate_data(self, frame, skip_check_array=True, reset=True)  # the features of X (y is extra)
+            frame = frame_with_target(frame, y, owner=type(self).__name__)
             ws = Workspace(self.workspace_dir) if self.workspace_dir is not None else Workspace.temporary()
             split(frame, ctx_data=context, tgt_primary_key=self.tgt_primary_key,
                   ctx_primary_key=self.ctx_primary_key, tgt_context_key=self.tgt_context_key,

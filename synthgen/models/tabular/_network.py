@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._presets import build_model_spec
-from ._sampling import generator_on, prepare_fixed_probs, sample_categorical
+from ._sampling import FixedProbabilities, generator_on, prepare_fixed_probs, sample_categorical
 from ._spec import ColumnSpec, ModelSpec
 
 __all__ = ["FlatARGN"]
@@ -56,7 +56,7 @@ class _Embedder(nn.Module):
 
     def forward(self, codes: torch.Tensor) -> torch.Tensor:
         emb = F.embedding(codes + self.offsets, self.weight)
-        return emb.reshape(len(codes), -1).index_select(1, self.kept)
+        return emb.flatten(1).index_select(1, self.kept)
 
     def embed_one(self, sub: int, codes: torch.Tensor) -> torch.Tensor:
         """The embeddings of the codes of sub-column ``sub``."""
@@ -95,7 +95,8 @@ class FlatARGN(nn.Module):
         cards = spec.cardinalities
         n_sub, n_cols, hidden = len(cards), len(spec.columns), spec.hidden_dim
         self.embedder = _Embedder(cards, spec.embedding_dims)
-        n_inputs = sum(spec.embedding_dims) + spec.context_dim
+        # Inputs are laid out as [target embeddings, context vector, condition vector].
+        n_inputs = sum(spec.embedding_dims) + spec.context_dim + spec.condition_dim
         self.context_embedder = None
         if spec.context:
             self.context_embedder = _Embedder(spec.context_cardinalities, spec.context_embedding_dims)
@@ -246,8 +247,9 @@ class FlatARGN(nn.Module):
         sub_rank = rank.to(self._owner.device)[self._owner]
         visible = (sub_rank[None, :] < sub_rank[:, None]) | self._same_column_earlier
         mask = visible.t()[self._dim_owner].to(self.in_weight.dtype)
-        if self.spec.context_dim:
-            mask = torch.cat([mask, mask.new_ones(self.spec.context_dim, mask.shape[1])])
+        always_visible = self.spec.context_dim + self.spec.condition_dim
+        if always_visible:
+            mask = torch.cat([mask, mask.new_ones(always_visible, mask.shape[1])])
         return mask
 
     def _dropout(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
@@ -275,12 +277,25 @@ class FlatARGN(nn.Module):
                 f"context_codes must have shape ({n}, {n_ctx}); got {tuple(context_codes.shape)}."
             )
 
+    def _check_condition(self, condition: torch.Tensor | None, n: int) -> None:
+        dim = self.spec.condition_dim
+        if dim == 0:
+            if condition is not None:
+                raise ValueError("condition was given, but the model has condition_dim=0.")
+            return
+        if condition is None:
+            raise ValueError(f"condition is required: the model has condition_dim={dim}.")
+        if tuple(condition.shape) != (n, dim):
+            raise ValueError(f"condition must have shape ({n}, {dim}); got {tuple(condition.shape)}.")
+
     def forward(
         self,
         codes: torch.Tensor,
         context_codes: torch.Tensor | None = None,
         order: Sequence[int] | torch.Tensor | None = None,
         generator: torch.Generator | None = None,
+        *,
+        condition: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """The negative log-likelihood of every row under one column order.
 
@@ -295,6 +310,9 @@ class FlatARGN(nn.Module):
             fixed order.
         generator : torch.Generator or None
             The source of the dropout masks in training mode.
+        condition : torch.Tensor or None
+            ``(batch, condition_dim)`` dense conditioning vectors; required when ``spec.condition_dim > 0``.
+            Gradients flow into it, so an upstream network can be trained through the heads.
 
         Returns
         -------
@@ -305,11 +323,15 @@ class FlatARGN(nn.Module):
         if codes.dim() != 2 or codes.shape[1] != n_sub:
             raise ValueError(f"codes must have shape (batch, {n_sub}); got {tuple(codes.shape)}.")
         self._check_context(context_codes, len(codes))
+        self._check_condition(condition, len(codes))
         order = self.training_order if order is None else self.check_order(order)
         codes = codes.long()
-        inputs = self._dropout(self.embedder(codes), generator)
+        parts = [self._dropout(self.embedder(codes), generator)]
         if context_codes is not None:
-            inputs = torch.cat([inputs, self._context_vector(context_codes.long(), generator)], dim=1)
+            parts.append(self._context_vector(context_codes.long(), generator))
+        if condition is not None:
+            parts.append(condition.to(parts[0].dtype))
+        inputs = torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
         weight = self.in_weight * self._input_mask(order).unsqueeze(-1)
         hidden_dim = self.spec.hidden_dim
         hidden = torch.addmm(self.in_bias.view(1, -1), inputs, weight.view(len(weight), -1))
@@ -382,6 +404,7 @@ class FlatARGN(nn.Module):
         fixed_probs: Mapping[int, Mapping[int, float]] | None = None,
         generator: torch.Generator | None = None,
         batch_size: int = 4096,
+        condition: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Draw ``n`` rows of codes.
 
@@ -407,6 +430,8 @@ class FlatARGN(nn.Module):
             The source of randomness (one on another device seeds a generator on the model's device).
         batch_size : int, default=4096
             Rows generated at once (a few thousand keep the activations in the CPU caches).
+        condition : torch.Tensor or None
+            ``(n, condition_dim)`` dense conditioning vectors; required when ``spec.condition_dim > 0``.
 
         Returns
         -------
@@ -428,6 +453,7 @@ class FlatARGN(nn.Module):
             raise ValueError(f"batch_size must be >= 1; got {batch_size!r}.")
         n = int(n)
         self._check_context(context_codes, n)
+        self._check_condition(condition, n)
         fixed_codes = self._check_fixed_codes(fixed_codes or {}, n)
         owner = self.spec.sub_column_owner
         order = self._generation_order(column_order, {owner[s] for s in fixed_codes})
@@ -437,30 +463,34 @@ class FlatARGN(nn.Module):
         was_training = self.training
         self.eval()
         try:
+            layout = self.generation_layout(order)
             out = torch.empty(n, self.spec.n_sub_columns, dtype=torch.long, device=device)
             for start in range(0, n, batch_size):
                 rows = slice(start, min(n, start + batch_size))
                 ctx = None if context_codes is None else context_codes[rows].to(device)
+                cond = None if condition is None else condition[rows].to(device)
                 fixed = {s: v[rows].to(device) for s, v in fixed_codes.items()}
-                out[rows] = self._sample_batch(
-                    rows.stop - rows.start, ctx, fixed, order, temperature, top_p, probs, generator
+                out[rows] = self.sample_batch(
+                    layout, ctx, fixed, temperature, top_p, probs, generator, condition=cond, n=rows.stop - rows.start
                 )
         finally:
             self.train(was_training)
         return out
 
-    def _generation_layout(self, order: list[int]) -> tuple[list[int], list[int], list[torch.Tensor | None]]:
+    def generation_layout(self, order: list[int]) -> tuple[list[int], list[int], list[torch.Tensor | None]]:
         """Sub-columns in generation order, their input offsets, and each head's visible first-layer weights.
 
-        Inputs are laid out as [context, sub-columns in generation order], so a head sees a prefix of them
-        and its first layer needs only the matching prefix of weight rows (half the work on average).
+        Inputs are laid out as [context, condition, sub-columns in generation order], so a head sees a prefix
+        of them and its first layer needs only the matching prefix of weight rows (half the work on average).
+        Compute it once per order and pass it to :meth:`sample_batch`.
         """
         subs = [s for col in order for s in self._sub_columns_of[col]]
         n_emb = sum(self.spec.embedding_dims)
         rows = [torch.arange(n_emb, self.in_weight.shape[0])]
         rows += [torch.arange(self._dim_slices[s].start, self._dim_slices[s].stop) for s in subs]
         weight = self.in_weight[torch.cat(rows).to(self.in_weight.device)]
-        starts = torch.tensor([self.spec.context_dim] + [self.spec.embedding_dims[s] for s in subs]).cumsum(0)
+        always_visible = self.spec.context_dim + self.spec.condition_dim
+        starts = torch.tensor([always_visible] + [self.spec.embedding_dims[s] for s in subs]).cumsum(0)
         starts = starts.tolist()
         heads: list[torch.Tensor | None] = []
         for i, s in enumerate(subs):
@@ -469,22 +499,51 @@ class FlatARGN(nn.Module):
             heads.append(weight[:visible, s, :].contiguous() if visible else None)
         return subs, starts, heads
 
-    def _sample_batch(
+    def sample_batch(
         self,
-        n: int,
+        layout: tuple[list[int], list[int], list[torch.Tensor | None]],
         context_codes: torch.Tensor | None,
-        fixed_codes: dict[int, torch.Tensor],
-        order: list[int],
+        fixed_codes: Mapping[int, torch.Tensor],
         temperature: float,
         top_p: float,
-        fixed_probs: dict,
+        fixed_probs: Mapping[int, FixedProbabilities],
         generator: torch.Generator | None,
+        *,
+        condition: torch.Tensor | None = None,
+        n: int | None = None,
     ) -> torch.Tensor:
+        """Draw one batch of rows from already validated inputs (the inner loop of :meth:`sample`).
+
+        Parameters
+        ----------
+        layout : tuple
+            :meth:`generation_layout` of the column order.
+        context_codes, condition : torch.Tensor or None
+            The batch's context codes and conditioning vectors, on the model's device.
+        fixed_codes : mapping of int to torch.Tensor
+            Per sub-column, the batch's seeded codes.
+        temperature, top_p : float
+            As in :meth:`sample`.
+        fixed_probs : mapping of int to FixedProbabilities
+            :func:`prepare_fixed_probs` output on the model's device.
+        generator : torch.Generator or None
+            The source of randomness, on the model's device.
+        n : int or None
+            The number of rows; default the length of ``condition``.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(n, n_sub_columns)`` int64 codes.
+        """
         device = self.in_weight.device
-        subs, starts, heads = self._generation_layout(order)
+        n = len(condition) if n is None else n
+        subs, starts, heads = layout
         inputs = torch.empty(n, self.in_weight.shape[0], device=device)
         if context_codes is not None:
             inputs[:, : self.spec.context_dim] = self._context_vector(context_codes.long(), generator)
+        if condition is not None:
+            inputs[:, self.spec.context_dim : starts[0]] = condition
         # One contiguous row per sub-column; transposed on return.
         out = torch.empty(self.spec.n_sub_columns, n, dtype=torch.long, device=device)
         for i, sub in enumerate(subs):

@@ -148,6 +148,8 @@ def _validation_loss(
     with torch.no_grad():
         for order, rows in zip(orders, torch.arange(len(codes)).tensor_split(len(orders)), strict=True):
             for part in rows.split(chunk):
+                if len(part) == 0:  # fewer validation rows than orders
+                    continue
                 part = part.to(codes.device)
                 ctx = None if context is None else context[part]
                 total += model(codes[part], ctx, order).double().sum()
