@@ -54,7 +54,8 @@ def restore_dtype(values: pd.Series, name: str) -> pd.Series:
         if pd.api.types.is_datetime64_any_dtype(dtype):
             return _to_datetime(values, dtype)
         if pd.api.types.is_bool_dtype(dtype):
-            mapped = values.map(_parse_bool, na_action="ignore") if values.dtype == object else values
+            textual = pd.api.types.is_object_dtype(values.dtype) or pd.api.types.is_string_dtype(values.dtype)
+            mapped = values.astype(object).map(_parse_bool, na_action="ignore") if textual else values
             if values.isna().any():
                 return mapped.astype("boolean")
             return mapped.astype(dtype)

@@ -190,3 +190,36 @@ def test_pickle_round_trip_samples_in_a_fresh_process_without_the_workspace(fitt
     """)
     subprocess.run([sys.executable, "-c", code], check=True)
     pd.testing.assert_frame_equal(pd.read_pickle(tmp_path / "out.pkl"), expected)
+
+
+def test_grid_search_with_the_fidelity_scorer(adult_slice):
+    from sklearn.model_selection import GridSearchCV
+
+    from synthgen import fidelity_scorer
+
+    search = GridSearchCV(TabularSynthesizer(max_epochs=1, random_state=0), {"model": ["small", "medium"]},
+                          scoring=fidelity_scorer, cv=2).fit(adult_slice.head(800))
+    scores = search.cv_results_["mean_test_score"]
+    assert search.best_params_["model"] in ("small", "medium")
+    assert all(0.5 < s <= 1.0 for s in scores)
+
+
+def test_every_dtype_comes_back_as_it_went_in():
+    rng = np.random.default_rng(0)
+    n = 400
+    frame = pd.DataFrame({
+        "nullable_int": pd.array(np.where(rng.random(n) < 0.1, None, rng.integers(0, 50, n)), dtype="Int64"),
+        "flag": pd.array(rng.random(n) < 0.3, dtype="boolean"),
+        "plain_bool": rng.random(n) < 0.5,
+        "colour": pd.Categorical(rng.choice(["red", "green", "blue"], n)),
+        "city": pd.array(rng.choice(["Wien", "Graz", "Linz"], n), dtype="string[pyarrow]"),
+        "score": rng.normal(size=n),
+        "arrow_int": pd.array(rng.integers(0, 9, n), dtype=pd.ArrowDtype(__import__("pyarrow").int64())),
+        "when_us": pd.Series(pd.date_range("2020-01-01", periods=n, freq="h")).astype("datetime64[us]"),
+        "when_ns_tz": pd.Series(pd.date_range("2021-06-01", periods=n, freq="D", tz="Europe/Vienna")),
+        "text": rng.choice(["a", "b", None], n),
+    })
+    synth = TabularSynthesizer(model="small", max_epochs=1, value_protection=False, random_state=0).fit(frame)
+    sample = synth.sample(300)
+    assert sample.dtypes.to_dict() == frame.dtypes.to_dict()
+    assert set(sample["colour"].cat.categories) <= {"red", "green", "blue"}
