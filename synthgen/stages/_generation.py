@@ -133,11 +133,64 @@ class TabularGenerator:
             return training
         return order
 
+    # -- inputs --------------------------------------------------------------------------------------------
+    def _context(self, ctx_data: pd.DataFrame | None, sample_size: int | None,
+                 rng: np.random.Generator) -> tuple[pd.DataFrame | None, np.ndarray | None]:
+        """The context rows to generate for (validated) and their codes; ``(None, None)`` without context."""
+        ctx_stats = self.bundle.ctx_stats
+        if ctx_stats is None:
+            if ctx_data is not None:
+                raise ValueError("ctx_data is given, but this model was trained without a context table.")
+            return None, None
+        key = ctx_stats["keys"]["primary_key"]
+        if ctx_data is None:
+            raise ValueError("This model was trained with a context table; pass the context rows to generate for.")
+        if not isinstance(ctx_data, pd.DataFrame):
+            raise TypeError(f"ctx_data must be a pandas DataFrame; got {type(ctx_data).__name__} instead.")
+        missing = [c for c in [key, *ctx_stats["columns"]] if c not in ctx_data.columns]
+        if missing:
+            raise ValueError(f"ctx_data lacks the context columns {missing}.")
+        if ctx_data[key].duplicated().any():
+            raise ValueError(f"ctx_data's primary key {key!r} is not unique.")
+        if sample_size is not None:
+            if sample_size > len(ctx_data):
+                raise ValueError(f"sample_size ({sample_size}) exceeds the {len(ctx_data)} context rows; "
+                                 "generation makes the target of each context row once.")
+            ctx_data = ctx_data.iloc[:sample_size]
+        ctx_data = ctx_data.reset_index(drop=True)
+        codes = encode_table(ctx_data, ctx_stats["columns"], table="ctx", rng=rng)
+        names = [s for spec in column_specs(ctx_stats["columns"]) for s in spec.sub_columns]
+        matrix = np.stack([codes[n] for n in names], axis=1) if names else np.zeros((len(ctx_data), 0), np.int64)
+        return ctx_data, matrix
+
+    def _seeds(self, seed_data: pd.DataFrame | None, ctx: pd.DataFrame | None) -> tuple[pd.DataFrame | None, list]:
+        """Seed rows aligned with the rows to generate, and the seeded columns."""
+        if seed_data is None:
+            return None, []
+        if not isinstance(seed_data, pd.DataFrame):
+            raise TypeError(f"seed_data must be a pandas DataFrame; got {type(seed_data).__name__} instead.")
+        keys = self.bundle.stats["keys"]
+        extra = [c for c in seed_data.columns if c not in self.columns and c not in keys.values()]
+        if extra:
+            raise ValueError(f"seed_data has columns the model does not know: {extra}; "
+                             f"known columns are {list(self.columns)}.")
+        seeded = [c for c in self.columns if c in seed_data.columns]
+        if ctx is not None:  # one seed row per context row, matched by the context key
+            context_key, ctx_key = keys["context_key"], self.bundle.ctx_stats["keys"]["primary_key"]
+            if context_key not in seed_data.columns:
+                raise ValueError(f"seed_data must hold the context key column {context_key!r}.")
+            position = pd.Index(seed_data[context_key]).get_indexer(ctx[ctx_key])
+            if (position < 0).any() or seed_data[context_key].duplicated().any():
+                raise ValueError(f"seed_data must hold exactly one row per context row, keyed by {context_key!r}.")
+            return seed_data.iloc[position].reset_index(drop=True), seeded
+        return seed_data.reset_index(drop=True), seeded
+
     # -- generation ------------------------------------------------------------------------------------
     def generate(
         self,
         *,
         sample_size: int | None = None,
+        ctx_data: pd.DataFrame | None = None,
         seed_data: pd.DataFrame | None = None,
         batch_size: int | None = None,
         sampling_temperature: float = 1.0,
@@ -150,6 +203,9 @@ class TabularGenerator:
     ) -> Iterator[pd.DataFrame]:
         """Yield batches of generated rows (columns in the original order, dtypes restored)."""
         _check_sampling(sampling_temperature, sampling_top_p, batch_size)
+        if sample_size is not None and (isinstance(sample_size, bool) or not isinstance(sample_size, (int, np.integer))
+                                        or sample_size < 0):
+            raise ValueError(f"sample_size must be an int in the range [0, inf) or None; got {sample_size!r}.")
         rare_method = RareCategoryReplacementMethod.parse(
             rare_category_replacement_method or RareCategoryReplacementMethod.SAMPLE,
             name="rare_category_replacement_method")
@@ -159,29 +215,18 @@ class TabularGenerator:
             raise ValueError("fairness is not available in this version of generate; pass None.")
         stats = self.bundle.stats
         keys = stats["keys"]
-        if self.bundle.ctx_stats is not None:
-            raise ValueError("This model was trained with a context table; two-table generation is not available "
-                             "in this version.")
-        seeded: list[str] = []
-        if seed_data is not None:
-            if not isinstance(seed_data, pd.DataFrame):
-                raise TypeError(f"seed_data must be a pandas DataFrame; got {type(seed_data).__name__} instead.")
-            extra = [c for c in seed_data.columns if c not in self.columns and c not in keys.values()]
-            if extra:
-                raise ValueError(f"seed_data has columns the model does not know: {extra}; "
-                                 f"known columns are {list(self.columns)}.")
-            seeded = [c for c in self.columns if c in seed_data.columns]
+        ctx, ctx_codes = self._context(ctx_data, sample_size, rng)
+        seed_data, seeded = self._seeds(seed_data, ctx)
+        if ctx is not None:
+            n = len(ctx)
+        elif seed_data is not None:
             if sample_size is not None and sample_size != len(seed_data):
                 raise ValueError(f"sample_size ({sample_size}) must equal the number of seed_data rows "
                                  f"({len(seed_data)}) or be None.")
             n = len(seed_data)
-            seed_data = seed_data.reset_index(drop=True)
-        elif sample_size is None:
-            n = stats["no_of_training_records"] + stats["no_of_validation_records"]
         else:
-            if isinstance(sample_size, bool) or not isinstance(sample_size, (int, np.integer)) or sample_size < 0:
-                raise ValueError(f"sample_size must be an int in the range [0, inf) or None; got {sample_size!r}.")
-            n = int(sample_size)
+            n = stats["no_of_training_records"] + stats["no_of_validation_records"] if sample_size is None else (
+                int(sample_size))
 
         fixed_probs = self._fixed_probs(rare_method, imputation, rebalancing)
         order = self._column_order(seeded, rebalancing, imputation)
@@ -191,23 +236,28 @@ class TabularGenerator:
         generator.manual_seed(derive_seed(rng))
         chunk = batch_size or DEFAULT_GENERATION_BATCH
         output_order = [c for c in stats.get("column_order", list(self.columns))
-                        if c in self.columns or c == keys.get("primary_key")]
+                        if c in self.columns or c in keys.values()]
         for start in range(0, n, chunk):
             m = min(chunk, n - start)
             fixed = {self._sub_index[name]: torch.as_tensor(codes[start:start + m].astype(np.int64),
                                                             device=self.device)
                      for name, codes in seed_codes.items()}
+            context = (None if ctx_codes is None else
+                       torch.as_tensor(ctx_codes[start:start + m].astype(np.int64), device=self.device))
             with torch.no_grad():
-                codes = self.model.sample(m, fixed_codes=fixed or None, column_order=order,
+                codes = self.model.sample(m, context_codes=context, fixed_codes=fixed or None, column_order=order,
                                           temperature=sampling_temperature, top_p=sampling_top_p,
                                           fixed_probs=fixed_probs or None, generator=generator,
-                                          batch_size=min(m, batch_size or 16384))
+                                          batch_size=min(m, batch_size or 4096))
             matrix = codes.cpu().numpy()
             frame = decode_table({name: matrix[:, i] for i, name in enumerate(self._sub_names)}, self.columns,
                                  rng=rng)
             for column in seeded:
                 frame[column] = _seed_like(seed_data[column].iloc[start:start + m].reset_index(drop=True),
                                            frame[column])
+            if ctx is not None:
+                frame[keys["context_key"]] = ctx[self.bundle.ctx_stats["keys"]["primary_key"]].iloc[
+                    start:start + m].to_numpy()
             if "primary_key" in keys:
                 key = keys["primary_key"]
                 if seed_data is not None and key in seed_data.columns:

@@ -50,7 +50,7 @@ def generate(
     Parameters
     ----------
     ctx_data : DataFrame, optional
-        Context rows (two-table models; not available in this version).
+        Context rows to generate for (two-table models): new entities, or by default the training context.
     seed_data : DataFrame, optional
         Fixed values of some columns, one row per generated row; the other columns are generated
         conditionally on them and the seed values are kept verbatim.
@@ -84,13 +84,13 @@ def generate(
     """
     ws = workspace_dir if isinstance(workspace_dir, Workspace) else Workspace(workspace_dir)
     bundle = ModelBundle.from_workspace(ws)
-    if ctx_data is not None:
-        raise ValueError("ctx_data is given, but two-table generation is not available in this version.")
+    if ctx_data is None and bundle.ctx_stats is not None:  # by default, the training context
+        ctx_data = pd.concat([ws.read_parquet(p) for p in ws.partitions(ws.data_dir("ctx"))], ignore_index=True)
     generator = TabularGenerator(bundle, resolve_device(device))
     rng = as_generator(random_state)
     ws.clear_from("generate")
     batches = generator.generate(
-        sample_size=sample_size, seed_data=seed_data, batch_size=batch_size,
+        sample_size=sample_size, ctx_data=ctx_data, seed_data=seed_data, batch_size=batch_size,
         sampling_temperature=sampling_temperature, sampling_top_p=sampling_top_p,
         rare_category_replacement_method=rare_category_replacement_method, rebalancing=rebalancing,
         imputation=imputation, fairness=fairness, rng=rng,
