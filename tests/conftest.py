@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -54,3 +56,29 @@ def tweets_full() -> pd.DataFrame:
 @pytest.fixture
 def workspace(tmp_path) -> Path:
     return tmp_path / "ws"
+
+
+def check_codes(codes: dict, stats: dict, n_rows: int) -> None:
+    """Assert the codes contract: sub-columns in the order of the cardinalities, the right dtype, length and range."""
+    from synthgen.encodings import code_dtype
+
+    assert list(codes) == list(stats["cardinalities"])
+    for name, cardinality in stats["cardinalities"].items():
+        assert codes[name].dtype == code_dtype(cardinality)
+        assert len(codes[name]) == n_rows
+        if n_rows:
+            assert 0 <= codes[name].min() and codes[name].max() < cardinality, name
+
+
+def encoding_round_trip(encoding, values, *, protect=False, subjects=None, sequence=None, seed=0):
+    """Analyze, reduce, encode and decode ``values``; checks the stats and codes contract on the way."""
+    rng = np.random.default_rng(seed)
+    subjects = np.arange(len(values)) if subjects is None else subjects
+    partial = encoding.analyze(values, subjects, sequence=sequence)
+    stats = encoding.reduce([partial], value_protection=protect, rng=rng)
+    json.dumps(stats)
+    assert stats["encoding_type"] == encoding.encoding_type.value
+    assert stats["value_protection"] is protect
+    codes = encoding.encode(values, stats, rng=rng, sequence=sequence)
+    check_codes(codes, stats, len(values))
+    return stats, codes, encoding.decode(codes, stats, rng=rng, sequence=sequence)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import encoding_round_trip
 
-from synthgen.encodings import code_dtype
 from synthgen.encodings.character import MAX_LENGTH, CharacterEncoding
 
 
@@ -17,22 +15,8 @@ def tables(adult_full, planes_flights_full):
     return {"adult": adult_full.iloc[:5000], "planes": planes_flights_full[0]}
 
 
-def _round_trip(values, *, protect=False, subjects=None, seed=0):
-    """Analyze, reduce, encode and decode ``values``; checks the stats and codes contract on the way."""
-    enc = CharacterEncoding()
-    rng = np.random.default_rng(seed)
-    subjects = np.arange(len(values)) if subjects is None else subjects
-    stats = enc.reduce([enc.analyze(values, subjects)], value_protection=protect, rng=rng)
-    json.dumps(stats)
-    assert stats["encoding_type"] == "TABULAR_CHARACTER" and stats["value_protection"] is protect
-    codes = enc.encode(values, stats, rng=rng)
-    assert list(codes) == list(stats["cardinalities"])
-    for name, cardinality in stats["cardinalities"].items():
-        assert codes[name].dtype == code_dtype(cardinality)
-        assert len(codes[name]) == len(values)
-        if len(values):
-            assert 0 <= codes[name].min() and codes[name].max() < cardinality, name
-    return stats, codes, enc.decode(codes, stats, rng=rng)
+def _round_trip(values, **kwargs):
+    return encoding_round_trip(CharacterEncoding(), values, **kwargs)
 
 
 def _same(decoded: pd.Series, expected: pd.Series) -> None:

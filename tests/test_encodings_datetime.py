@@ -2,36 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import time
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from conftest import encoding_round_trip
 
-from synthgen.encodings import SequenceIndex, code_dtype
+from synthgen.encodings import SequenceIndex
 from synthgen.encodings.datetime import DatetimeEncoding, parse_datetime
 from synthgen.encodings.datetime_relative import DatetimeRelativeEncoding
-
-
-def _round_trip(enc, values, *, protect=False, subjects=None, sequence=None, seed=0):
-    """Analyze, reduce, encode and decode ``values``; checks the stats and codes contract on the way."""
-    rng = np.random.default_rng(seed)
-    subjects = np.arange(len(values)) if subjects is None else subjects
-    partial = enc.analyze(values, subjects, sequence=sequence)
-    stats = enc.reduce([partial], value_protection=protect, rng=rng)
-    json.dumps(stats)
-    assert stats["encoding_type"] == enc.encoding_type.value
-    assert stats["value_protection"] is protect
-    codes = enc.encode(values, stats, rng=rng, sequence=sequence)
-    assert list(codes) == list(stats["cardinalities"])
-    for name, cardinality in stats["cardinalities"].items():
-        assert codes[name].dtype == code_dtype(cardinality)
-        assert len(codes[name]) == len(values)
-        if len(values):
-            assert 0 <= codes[name].min() and codes[name].max() < cardinality, name
-    return stats, codes, enc.decode(codes, stats, rng=rng, sequence=sequence)
 
 
 def _same(decoded: pd.Series, expected: pd.Series) -> None:
@@ -51,7 +32,7 @@ def flights(planes_flights_full):
 
 def test_flights_time_hour_round_trips_exactly(flights):
     values = flights["time_hour"]
-    stats, _, decoded = _round_trip(DatetimeEncoding(), values)
+    stats, _, decoded = encoding_round_trip(DatetimeEncoding(), values)
     assert list(stats["cardinalities"]) == ["year", "month", "day", "hour", "minute", "second"]
     assert (stats["has_time"], stats["has_ms"], stats["has_us"]) == (True, False, False)
     assert stats["cardinalities"]["minute"] == 1  # an hourly series spends nothing on minutes
@@ -60,7 +41,7 @@ def test_flights_time_hour_round_trips_exactly(flights):
 
 def test_tweets_created_at_round_trips_exactly(tweets_full):
     values = tweets_full["created_at"].iloc[:5000]
-    stats, _, decoded = _round_trip(DatetimeEncoding(), values)
+    stats, _, decoded = encoding_round_trip(DatetimeEncoding(), values)
     assert stats["min"] == values.min().isoformat(timespec="seconds")
     assert stats["max"] == values.max().isoformat(timespec="seconds")
     _same(decoded, values.astype("datetime64[us]"))
@@ -79,7 +60,7 @@ def test_units_and_resolutions_round_trip(unit, step, flags, finest):
     rng = np.random.default_rng(1)
     offsets = pd.to_timedelta(rng.integers(0, 10**9, 500), unit="s") + pd.to_timedelta(step) * np.arange(500)
     values = pd.Series((pd.Timestamp("1950-03-01") + offsets).astype(f"datetime64[{unit}]"))
-    stats, _, decoded = _round_trip(DatetimeEncoding(), values)
+    stats, _, decoded = encoding_round_trip(DatetimeEncoding(), values)
     assert (stats["has_time"], stats["has_ms"], stats["has_us"]) == flags
     assert list(stats["cardinalities"])[-1] == finest
     _same(decoded, values.astype("datetime64[us]"))
@@ -87,14 +68,14 @@ def test_units_and_resolutions_round_trip(unit, step, flags, finest):
 
 def test_nanoseconds_are_truncated_to_microseconds():
     values = pd.Series(pd.to_datetime(["2020-01-01 00:00:00.000001999", "2021-06-01 12:00:00.000000000"]))
-    _, _, decoded = _round_trip(DatetimeEncoding(), values)
+    _, _, decoded = encoding_round_trip(DatetimeEncoding(), values)
     assert decoded.iloc[0] == pd.Timestamp("2020-01-01 00:00:00.000001")
 
 
 def test_dates_only_have_three_parts_and_repair_invalid_days():
     values = pd.Series(pd.date_range("2023-01-01", "2024-12-31", freq="D"))
     enc = DatetimeEncoding()
-    stats, _, decoded = _round_trip(enc, values)
+    stats, _, decoded = encoding_round_trip(enc, values)
     assert list(stats["cardinalities"]) == ["year", "month", "day"]
     assert stats["min"] == "2023-01-01"
     _same(decoded, values.astype("datetime64[us]"))
@@ -106,7 +87,7 @@ def test_dates_only_have_three_parts_and_repair_invalid_days():
 
 def test_time_zone_is_restored():
     values = pd.Series(pd.date_range("2021-03-27 12:00", periods=300, freq="37min", tz="Europe/Vienna"))
-    stats, _, decoded = _round_trip(DatetimeEncoding(), values)
+    stats, _, decoded = encoding_round_trip(DatetimeEncoding(), values)
     assert stats["tz"] == "Europe/Vienna"
     assert stats["min"] == "2021-03-27T12:00:00+01:00"
     assert stats["max"].endswith("+02:00")  # after the switch to summer time
@@ -115,17 +96,17 @@ def test_time_zone_is_restored():
 
 def test_strings_and_pyarrow_timestamps_are_parsed():
     strings = pd.Series(["2020-01-05 10:11:12", "5 March 2021", None, "2019-12-31T23:59:59"], dtype="str")
-    _, codes, decoded = _round_trip(DatetimeEncoding(), strings)
+    _, codes, decoded = encoding_round_trip(DatetimeEncoding(), strings)
     _same(decoded, pd.to_datetime(strings, format="mixed").astype("datetime64[us]"))
     assert codes["nan"].tolist() == [0, 0, 1, 0]
     arrow = pd.Series(pd.array(pd.to_datetime(strings, format="mixed"), dtype=pd.ArrowDtype(pa.timestamp("ms"))))
-    _, _, decoded = _round_trip(DatetimeEncoding(), arrow)
+    _, _, decoded = encoding_round_trip(DatetimeEncoding(), arrow)
     _same(decoded, pd.to_datetime(strings, format="mixed").astype("datetime64[us]"))
 
 
 def test_strings_with_different_offsets_are_brought_to_utc():
     strings = pd.Series(["2020-01-01T12:00:00+02:00", "2020-01-01T12:00:00-05:00"])
-    stats, _, decoded = _round_trip(DatetimeEncoding(), strings)
+    stats, _, decoded = encoding_round_trip(DatetimeEncoding(), strings)
     assert stats["tz"] == "UTC"
     assert decoded.tolist() == [pd.Timestamp("2020-01-01 10:00", tz="UTC"), pd.Timestamp("2020-01-01 17:00", tz="UTC")]
 
@@ -145,7 +126,7 @@ def test_nulls_are_flagged_and_imputed_from_observed_values():
     rng = np.random.default_rng(3)
     values = pd.Series(pd.to_datetime(rng.choice(["2001-01-01", "2003-05-05"], 400)))
     values[rng.random(400) < 0.3] = pd.NaT
-    stats, codes, decoded = _round_trip(DatetimeEncoding(), values)
+    stats, codes, decoded = encoding_round_trip(DatetimeEncoding(), values)
     assert list(stats["cardinalities"])[0] == "nan" and stats["has_nan"]
     is_null = values.isna().to_numpy()
     assert (codes["nan"] == is_null).all()
@@ -170,7 +151,7 @@ def test_protection_drops_the_most_extreme_subjects():
     values = pd.Series(pd.date_range("2000-01-01", periods=200, freq="D"))
     values.iloc[:5] = pd.date_range("1900-01-01", periods=5, freq="D")
     values.iloc[-5:] = pd.date_range("2100-01-01", periods=5, freq="D")
-    stats, _, decoded = _round_trip(DatetimeEncoding(), values, protect=True)
+    stats, _, decoded = encoding_round_trip(DatetimeEncoding(), values, protect=True)
     low, high = parse_datetime(stats["min"]), parse_datetime(stats["max"])
     micros = values.astype("datetime64[us]").to_numpy().view(np.int64)
     assert np.sort(micros)[4] < low and high < np.sort(micros)[-5]
@@ -185,25 +166,25 @@ def test_protection_counts_subjects_not_rows():
     values = pd.Series(pd.date_range("2000-01-01", periods=100, freq="D"))
     values.iloc[:10] = pd.Timestamp("1800-01-01")
     subjects = np.concatenate([np.zeros(10, dtype=int), np.arange(1, 91)])
-    stats, _, _ = _round_trip(DatetimeEncoding(), values, protect=True, subjects=subjects)
+    stats, _, _ = encoding_round_trip(DatetimeEncoding(), values, protect=True, subjects=subjects)
     assert stats["min_values"]["year"] == 2000
 
 
 def test_fewer_than_20_subjects_hide_the_range():
     values = pd.Series(pd.date_range("2000-01-01", periods=40, freq="D"))
     enc = DatetimeEncoding()
-    hidden, _, decoded = _round_trip(enc, values, protect=True, subjects=np.arange(40) % 19)
+    hidden, _, decoded = encoding_round_trip(enc, values, protect=True, subjects=np.arange(40) % 19)
     assert hidden["min"] is None and hidden["max"] is None
     assert hidden["cardinalities"] == {"nan": 2}
     assert decoded.isna().all()
-    shown, _, _ = _round_trip(enc, values, protect=True, subjects=np.arange(40) % 20)
+    shown, _, _ = encoding_round_trip(enc, values, protect=True, subjects=np.arange(40) % 20)
     assert shown["min"] is not None
 
 
 def test_two_partials_merge_like_one(tweets_full):
     values = tweets_full["created_at"].iloc[:2000]
     enc = DatetimeEncoding()
-    whole, _, _ = _round_trip(enc, values)
+    whole, _, _ = encoding_round_trip(enc, values)
     parts = [enc.analyze(values.iloc[:700], np.arange(700)), enc.analyze(values.iloc[700:], np.arange(700, 2000))]
     assert enc.reduce(parts, value_protection=False, rng=np.random.default_rng(0)) == whole
 
@@ -231,7 +212,7 @@ def _sequence(keys) -> tuple[np.ndarray, SequenceIndex]:
 def test_relative_flights_time_hour_round_trips_exactly(flights):
     subjects, sequence = _sequence(flights["tailnum"])
     values = flights["time_hour"]
-    stats, codes, decoded = _round_trip(DatetimeRelativeEncoding(), values, subjects=subjects, sequence=sequence)
+    stats, codes, decoded = encoding_round_trip(DatetimeRelativeEncoding(), values, subjects=subjects, sequence=sequence)
     assert list(stats["cardinalities"]) == [
         "start_year", "start_month", "start_day", "start_hour", "start_minute", "start_second",
         "itt_week", "itt_day", "itt_hour", "itt_minute", "itt_second",
@@ -251,7 +232,7 @@ def test_relative_nulls_single_events_and_negative_gaps():
         None, None,                                        # no value at all
     ], format="mixed"))
     subjects, sequence = _sequence(keys)
-    stats, codes, decoded = _round_trip(DatetimeRelativeEncoding(), values, subjects=subjects, sequence=sequence)
+    stats, codes, decoded = encoding_round_trip(DatetimeRelativeEncoding(), values, subjects=subjects, sequence=sequence)
     assert stats["has_neg"] and stats["has_ms"] and not stats["has_us"]
     names = list(stats["cardinalities"])
     assert names[0] == "nan" and names.index("itt_neg") == names.index("itt_week") - 1
@@ -264,7 +245,7 @@ def test_relative_decoding_forces_the_first_gap_to_zero():
     values = pd.Series(pd.to_datetime(["2020-01-01", "2020-01-15", "2020-02-01", "2020-02-02"] * 10))
     subjects, sequence = _sequence(np.repeat(np.arange(20), 2))
     enc = DatetimeRelativeEncoding()
-    stats, codes, _ = _round_trip(enc, values, subjects=subjects, sequence=sequence)
+    stats, codes, _ = encoding_round_trip(enc, values, subjects=subjects, sequence=sequence)
     codes = {name: code.copy() for name, code in codes.items()}
     codes["itt_week"][sequence.starts] = codes["itt_week"].max()
     decoded = enc.decode(codes, stats, rng=np.random.default_rng(0), sequence=sequence)
@@ -279,11 +260,11 @@ def test_relative_protection_clips_gaps_and_hides_small_populations():
     values = pd.Series((np.datetime64("2015-01-01") + gaps.cumsum(axis=1)).ravel())
     subjects, sequence = _sequence(np.repeat(np.arange(n_subjects), 4))
     enc = DatetimeRelativeEncoding()
-    stats, _, decoded = _round_trip(enc, values, protect=True, subjects=subjects, sequence=sequence)
+    stats, _, decoded = encoding_round_trip(enc, values, protect=True, subjects=subjects, sequence=sequence)
     assert stats["itt_max"] < 400 * 86_400 * 10**6
     assert stats["max_values"]["itt_week"] < 400 // 7
     assert (decoded.groupby(subjects).diff().dropna() <= pd.Timedelta(stats["itt_max"], unit="us")).all()
-    hidden, _, decoded = _round_trip(enc, values.iloc[:76], protect=True, subjects=subjects[:76],
+    hidden, _, decoded = encoding_round_trip(enc, values.iloc[:76], protect=True, subjects=subjects[:76],
                                      sequence=SequenceIndex(group=subjects[:76]))
     assert hidden["min"] is None and hidden["cardinalities"] == {"nan": 2}
     assert decoded.isna().all()
@@ -298,6 +279,6 @@ def test_relative_without_sequence_raises():
 def test_relative_all_null_column_decodes_to_null():
     values = pd.Series([pd.NaT] * 4, dtype="datetime64[us]")
     subjects, sequence = _sequence([0, 0, 1, 1])
-    stats, _, decoded = _round_trip(DatetimeRelativeEncoding(), values, subjects=subjects, sequence=sequence)
+    stats, _, decoded = encoding_round_trip(DatetimeRelativeEncoding(), values, subjects=subjects, sequence=sequence)
     assert stats["cardinalities"] == {"nan": 2}
     assert decoded.isna().all() and len(decoded) == 4

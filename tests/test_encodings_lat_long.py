@@ -2,35 +2,19 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import encoding_round_trip
 
-from synthgen.encodings import code_dtype
 from synthgen.encodings.lat_long import QUAD_LEVELS, LatLongEncoding
 
 DIGITS = [f"P{i}" for i in range(26)]
 CITIES = np.array([[48.20849, 16.37208], [40.71278, -74.00597], [-33.86882, 151.20929], [35.67620, 139.65031]])
 
 
-def _round_trip(values, *, protect=False, subjects=None, seed=0):
-    """Analyze, reduce, encode and decode ``values``; checks the stats and codes contract on the way."""
-    enc = LatLongEncoding()
-    rng = np.random.default_rng(seed)
-    subjects = np.arange(len(values)) if subjects is None else subjects
-    stats = enc.reduce([enc.analyze(values, subjects)], value_protection=protect, rng=rng)
-    json.dumps(stats)
-    assert stats["encoding_type"] == "TABULAR_LAT_LONG" and stats["value_protection"] is protect
-    codes = enc.encode(values, stats, rng=rng)
-    assert list(codes) == list(stats["cardinalities"])
-    for name, cardinality in stats["cardinalities"].items():
-        assert codes[name].dtype == code_dtype(cardinality)
-        assert len(codes[name]) == len(values)
-        if len(values):
-            assert 0 <= codes[name].min() and codes[name].max() < cardinality, name
-    return stats, codes, enc.decode(codes, stats, rng=rng)
+def _round_trip(values, **kwargs):
+    return encoding_round_trip(LatLongEncoding(), values, **kwargs)
 
 
 def _floats(strings: pd.Series) -> np.ndarray:

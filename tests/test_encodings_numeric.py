@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import check_codes
 
-from synthgen.encodings import code_dtype, get_encoding
+from synthgen.encodings import get_encoding
 
 DATA = Path("/work/shared/data")
 N_ROWS = 20_000
@@ -60,12 +61,7 @@ def fit(encoding_type, values, *, value_protection=False, subjects=None, n_parti
 
 def encode(encoding, values, stats, seed=0):
     codes = encoding.encode(values, stats, rng=np.random.default_rng(seed))
-    assert list(codes) == list(stats["cardinalities"])
-    for name, cardinality in stats["cardinalities"].items():
-        assert codes[name].dtype == code_dtype(cardinality)
-        assert len(codes[name]) == len(values)
-        if len(values):
-            assert 0 <= codes[name].min() and codes[name].max() < cardinality
+    check_codes(codes, stats, len(values))
     return codes
 
 

@@ -1,4 +1,5 @@
-"""Shared helpers of the numeric encodings: conversion to floats, decimal precision, digits and value ranges.
+"""Shared helpers of the numeric encodings: conversion to floats, decimal precision, digits, value ranges and
+the reserved tokens of the single-sub-column encodings (DISCRETE and BINNED).
 
 All numeric encodings see a column as a float64 array with a NULL mask. The *decimal exponent* of a digit
 is its power of ten (``E2`` is the hundreds, ``E-1`` the tenths); ``min_decimal`` is the smallest exponent at
@@ -9,17 +10,20 @@ and the scaling is the same one the precision detection checks, so values round-
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
 from ..privacy.value_protection import protected_range, subject_counts, subject_extremes
+from ._base import ColumnEncoding, code_dtype
 
 __all__ = [
     "DIGIT_POSITIONS",
     "DIGIT_LIMIT",
     "MAX_SPAN",
+    "NULL_TOKEN",
+    "TokenCodedEncoding",
     "analyze_numeric",
     "decimal_exponent",
     "digit_of",
@@ -29,6 +33,7 @@ __all__ = [
     "merged_has_nan",
     "merged_min_decimal",
     "merged_range",
+    "reserved_codes",
     "round_to_decimal",
     "to_float",
     "to_scaled_int",
@@ -44,6 +49,7 @@ DIGIT_LIMIT = 1e18
 MAX_SPAN = 18
 N_QUANTILES = 1001
 AUTO_DISCRETE_MAX_VALUES = 100
+NULL_TOKEN = "<<NULL>>"
 
 
 def to_float(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -252,3 +258,31 @@ def format_value(value: float) -> str:
     if value.is_integer() and abs(value) < 2**53:
         return str(int(value))
     return repr(float(value))
+
+
+def reserved_codes(rare_token: str, has_nan: bool) -> dict[str, int]:
+    """The first codes of a token-coded sub-column: ``rare_token`` = 0, then ``<<NULL>>`` = 1 if NULLs were seen."""
+    return {rare_token: 0} | ({NULL_TOKEN: 1} if has_nan else {})
+
+
+class TokenCodedEncoding(ColumnEncoding):
+    """A numeric encoding of one sub-column whose published ``codes`` start with :func:`reserved_codes`.
+
+    ``rare_token`` stands for values without a code of their own (rare, unseen or unpublished ones), and
+    ``<<NULL>>``, when present, for NULLs.
+    """
+
+    sub_column: ClassVar[str]
+    rare_token: ClassVar[str]
+
+    def null_codes(self, stats: dict[str, Any]) -> dict[str, int]:
+        return {self.sub_column: stats["codes"][NULL_TOKEN]} if NULL_TOKEN in stats["codes"] else {}
+
+    def rare_codes(self, stats: dict[str, Any]) -> dict[str, int]:
+        return {self.sub_column: stats["codes"][self.rare_token]}
+
+    def _with_nulls(self, code: np.ndarray, null: np.ndarray, stats: dict[str, Any]) -> dict[str, np.ndarray]:
+        """The sub-column's codes: ``code`` (int64, changed in place) with NULL rows as ``<<NULL>>`` if published."""
+        if NULL_TOKEN in stats["codes"]:
+            code[null] = stats["codes"][NULL_TOKEN]
+        return {self.sub_column: code.astype(code_dtype(stats["cardinalities"][self.sub_column]))}

@@ -15,10 +15,10 @@ import pandas as pd
 from ..domain import ModelEncodingType
 from ..privacy.value_protection import rare_threshold, subject_counts
 from ._base import ColumnEncoding, SequenceIndex, code_dtype
+from ._common import RARE_TOKEN
 
 __all__ = ["CategoricalEncoding", "RARE_TOKEN", "as_category_strings"]
 
-RARE_TOKEN = "_RARE_"
 SUB_COLUMN = "cat"
 
 

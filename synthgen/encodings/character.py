@@ -20,8 +20,19 @@ import numpy as np
 import pandas as pd
 
 from ..domain import ModelEncodingType
-from ..privacy.value_protection import rare_threshold, subject_counts
+from ..privacy.value_protection import rare_threshold
 from ._base import ColumnEncoding, SequenceIndex, code_dtype
+from ._common import (
+    all_null_codes,
+    counted_keys,
+    lookup_codes,
+    merged_key_counts,
+    merged_presence,
+    n_rows,
+    nan_codes,
+    nan_flags,
+    stats_header,
+)
 from ._impute import impute_from_observed
 
 __all__ = ["CharacterEncoding", "MAX_LENGTH"]
@@ -89,31 +100,16 @@ class CharacterEncoding(ColumnEncoding):
         # one key per (position, character): a single distinct-subject count covers all positions
         keys = (np.arange(points.shape[1], dtype=np.int64) * _CODE_POINTS + points)[present]
         holders = np.broadcast_to(np.asarray(subjects)[:, None], points.shape)[present]
-        counts = subject_counts(pd.Series(keys), holders)
-        return {
-            "has_nan": bool(is_null.any()),
-            "has_values": bool((~is_null).any()),
-            "keys": np.fromiter(counts.keys(), dtype=np.int64, count=len(counts)),
-            "counts": np.fromiter(counts.values(), dtype=np.int64, count=len(counts)),
-        }
+        return counted_keys(keys, holders, is_null)
 
     def reduce(
         self, partials: list[dict[str, Any]], *, value_protection: bool, rng: np.random.Generator
     ) -> dict[str, Any]:
-        has_values = any(partial["has_values"] for partial in partials)
-        has_nan = not has_values or any(partial["has_nan"] for partial in partials)
-        stats = {
-            "encoding_type": self.encoding_type.value,
-            "value_protection": value_protection,
-            "cardinalities": {"nan": 2} if has_nan else {},
-            "has_nan": has_nan,
-            "max_string_length": 0,
-            "codes": {},
-        }
+        has_values, has_nan = merged_presence(partials)
+        stats = stats_header(self.encoding_type, value_protection, has_nan) | {"max_string_length": 0, "codes": {}}
         if not has_values:
             return stats
-        keys, inverse = np.unique(np.concatenate([partial["keys"] for partial in partials]), return_inverse=True)
-        counts = np.bincount(inverse, weights=np.concatenate([partial["counts"] for partial in partials]))
+        keys, counts = merged_key_counts(partials)
         positions, points = np.divmod(keys, _CODE_POINTS)
         n_positions = int(positions.max()) + 1 if len(positions) else 0
         if value_protection:
@@ -139,17 +135,14 @@ class CharacterEncoding(ColumnEncoding):
     ) -> dict[str, np.ndarray]:
         points, is_null = _code_points(values)
         if not stats["codes"]:
-            return {"nan": np.ones(len(points), dtype=np.int16)}
+            return all_null_codes(len(points))
         points = _fit_width(points, stats["max_string_length"])
         points = impute_from_observed(points, is_null, rng, 0)
         cardinalities = stats["cardinalities"]
-        codes = {"nan": is_null.astype(np.int16)} if "nan" in cardinalities else {}
+        codes = nan_codes(is_null, cardinalities)
         for position, alphabet in enumerate(_alphabets(stats)):
-            column = points[:, position]
-            index = np.searchsorted(alphabet, column)
-            found = alphabet[np.minimum(index, len(alphabet) - 1)] == column if len(alphabet) else False
             cardinality = cardinalities[f"P{position}"]
-            codes[f"P{position}"] = np.where(found, index + 1, 0).astype(code_dtype(cardinality))
+            codes[f"P{position}"] = lookup_codes(alphabet, points[:, position]).astype(code_dtype(cardinality))
         return codes
 
     def decode(
@@ -160,12 +153,10 @@ class CharacterEncoding(ColumnEncoding):
         rng: np.random.Generator,
         sequence: SequenceIndex | None = None,
     ) -> pd.Series:
-        n_rows = len(next(iter(codes.values())))
-        is_null = codes["nan"] == 1 if "nan" in codes else np.zeros(n_rows, dtype=bool)
-        if not stats["codes"]:
-            is_null = np.ones(n_rows, dtype=bool)
+        n = n_rows(codes)
+        is_null = nan_flags(codes, n) if stats["codes"] else np.ones(n, dtype=bool)
         width = max(stats["max_string_length"], 1)
-        points = np.zeros((n_rows, width), dtype=np.uint32)
+        points = np.zeros((n, width), dtype=np.uint32)
         for position, alphabet in enumerate(_alphabets(stats)):
             lookup = np.concatenate([[0], alphabet]).astype(np.uint32)
             points[:, position] = lookup[codes[f"P{position}"]]

@@ -25,6 +25,7 @@ import pandas as pd
 from ..domain import ModelEncodingType
 from ..privacy.value_protection import protected_range, subject_extremes
 from ._base import ColumnEncoding, SequenceIndex, code_dtype
+from ._common import all_null_codes, n_rows, nan_codes, nan_flags, stats_header
 from ._impute import impute_from_observed
 
 __all__ = ["DatetimeEncoding"]
@@ -100,6 +101,11 @@ def to_datetime_series(micros: np.ndarray, is_null: np.ndarray, tz: str | None) 
     return series
 
 
+def null_datetimes(n: int, tz: str | None) -> pd.Series:
+    """``n`` NaT, as decoded from a column without publishable values."""
+    return to_datetime_series(np.zeros(n, dtype=np.int64), np.ones(n, dtype=bool), tz)
+
+
 def format_datetime(micros: int, tz: str | None, flags: tuple[bool, bool, bool]) -> str:
     """An ISO string of ``micros`` to the column's resolution, in its time zone."""
     has_time, has_ms, has_us = flags
@@ -118,6 +124,11 @@ def parse_datetime(text: str) -> int:
     if stamp.tz is not None:
         stamp = stamp.tz_convert("UTC").tz_localize(None)
     return int(np.datetime64(stamp.to_datetime64(), "us").astype(np.int64))
+
+
+def published_bounds(stats: dict[str, Any]) -> tuple[int, int]:
+    """The published range ``(min, max)`` of the stats in microseconds since the epoch (UTC)."""
+    return parse_datetime(stats["min"]), parse_datetime(stats["max"])
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -220,22 +231,59 @@ def decode_parts(codes: dict[str, np.ndarray], min_values: dict[str, int], names
     return {name: codes[name].astype(np.int64) + min_values[name] for name in names}
 
 
+def published_part_ranges(
+    partials: list[dict[str, Any]], key: str, names: list[str], low: int, high: int
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Merged ranges (as :func:`merge_ranges`) of the parts ``names``, their years from the published ``[low, high]``.
+
+    Taking the years from the protected range keeps the years of clipped extreme subjects unpublished.
+    """
+    all_min, all_max = merge_ranges(partials, key)
+    years = split_datetime(np.array([low, high], dtype=np.int64), ["year"])["year"]
+    min_values = {name: all_min[name] for name in names} | {"year": int(years[0])}
+    max_values = {name: all_max[name] for name in names} | {"year": int(years[1])}
+    return min_values, max_values
+
+
+def resolution_stats(
+    flags: tuple[bool, bool, bool],
+    tz: str | None,
+    min_values: dict[str, int],
+    max_values: dict[str, int],
+    low: int | None,
+    high: int | None,
+) -> dict[str, Any]:
+    """The stats keys ``has_time`` … ``max``: resolution, time zone, part ranges and the published ISO range."""
+    return {
+        "has_time": flags[0],
+        "has_ms": flags[1],
+        "has_us": flags[2],
+        "tz": tz,
+        "min_values": min_values,
+        "max_values": max_values,
+        "min": None if low is None else format_datetime(low, tz, flags),
+        "max": None if high is None else format_datetime(high, tz, flags),
+    }
+
+
 def null_stats(encoding_type: ModelEncodingType, value_protection: bool, tz: str | None) -> dict[str, Any]:
     """Stats of a column without publishable values: a ``nan`` flag only, decoding to NULL."""
-    return {
-        "encoding_type": encoding_type.value,
-        "value_protection": value_protection,
-        "cardinalities": {"nan": 2},
-        "has_nan": True,
-        "has_time": False,
-        "has_ms": False,
-        "has_us": False,
-        "tz": tz,
-        "min_values": {},
-        "max_values": {},
-        "min": None,
-        "max": None,
-    }
+    return stats_header(encoding_type, value_protection, True) | resolution_stats(
+        (False, False, False), tz, {}, {}, None, None
+    )
+
+
+def protected_extremes(
+    partials: list[dict[str, Any]], key: str, *, value_protection: bool, rng: np.random.Generator
+) -> tuple[int | None, int | None]:
+    """The published range over the per-subject extremes ``partials[i][key] = (minima, maxima, n_subjects)``."""
+    return protected_range(
+        [partial[key][0] for partial in partials],
+        [partial[key][1] for partial in partials],
+        sum(partial[key][2] for partial in partials),
+        value_protection=value_protection,
+        rng=rng,
+    )
 
 
 def first_tz(partials: list[dict[str, Any]]) -> str | None:
@@ -280,55 +328,27 @@ class DatetimeEncoding(ColumnEncoding):
     ) -> dict[str, Any]:
         micros, is_null, tz = parse_datetimes(values)
         observed = micros[~is_null]
-        minima, maxima, n_subjects = subject_extremes(observed, np.asarray(subjects)[~is_null])
         return {
             "has_nan": bool(is_null.any()),
             "tz": tz,
             "flags": resolution_flags(observed),
             "ranges": part_ranges(split_datetime(observed)),
-            "minima": minima,
-            "maxima": maxima,
-            "n_subjects": n_subjects,
+            "extremes": subject_extremes(observed, np.asarray(subjects)[~is_null]),
         }
 
     def reduce(
         self, partials: list[dict[str, Any]], *, value_protection: bool, rng: np.random.Generator
     ) -> dict[str, Any]:
         tz = first_tz(partials)
-        low, high = protected_range(
-            [partial["minima"] for partial in partials],
-            [partial["maxima"] for partial in partials],
-            sum(partial["n_subjects"] for partial in partials),
-            value_protection=value_protection,
-            rng=rng,
-        )
+        low, high = protected_extremes(partials, "extremes", value_protection=value_protection, rng=rng)
         if low is None:
             return null_stats(self.encoding_type, value_protection, tz)
         flags = merged_flags(partials)
         names = part_names(flags)
-        all_min, all_max = merge_ranges(partials, "ranges")
-        min_values = {name: all_min[name] for name in names}
-        max_values = {name: all_max[name] for name in names}
-        # the published range decides the years: years of clipped extremes stay unpublished
-        min_values["year"] = int(split_datetime(np.array([low], dtype=np.int64), ["year"])["year"][0])
-        max_values["year"] = int(split_datetime(np.array([high], dtype=np.int64), ["year"])["year"][0])
-        has_nan = any(partial["has_nan"] for partial in partials)
-        cardinalities = {"nan": 2} if has_nan else {}
-        cardinalities |= {name: max_values[name] - min_values[name] + 1 for name in names}
-        return {
-            "encoding_type": self.encoding_type.value,
-            "value_protection": value_protection,
-            "cardinalities": cardinalities,
-            "has_nan": has_nan,
-            "has_time": flags[0],
-            "has_ms": flags[1],
-            "has_us": flags[2],
-            "tz": tz,
-            "min_values": min_values,
-            "max_values": max_values,
-            "min": format_datetime(low, tz, flags),
-            "max": format_datetime(high, tz, flags),
-        }
+        min_values, max_values = published_part_ranges(partials, "ranges", names, low, high)
+        stats = stats_header(self.encoding_type, value_protection, any(partial["has_nan"] for partial in partials))
+        stats["cardinalities"] |= {name: max_values[name] - min_values[name] + 1 for name in names}
+        return stats | resolution_stats(flags, tz, min_values, max_values, low, high)
 
     def encode(
         self,
@@ -340,14 +360,12 @@ class DatetimeEncoding(ColumnEncoding):
     ) -> dict[str, np.ndarray]:
         micros, is_null, _ = parse_datetimes(values)
         if not stats["min_values"]:
-            return {"nan": np.ones(len(micros), dtype=np.int16)}
+            return all_null_codes(len(micros))
         cardinalities = stats["cardinalities"]
-        codes = {"nan": is_null.astype(np.int16)} if "nan" in cardinalities else {}
-        low, high = parse_datetime(stats["min"]), parse_datetime(stats["max"])
+        low, high = published_bounds(stats)
         micros = np.clip(impute_from_observed(micros, is_null, rng, low), low, high)
-        names = list(stats["min_values"])
-        codes |= encode_parts(split_datetime(micros, names), stats["min_values"], cardinalities)
-        return codes
+        parts = split_datetime(micros, list(stats["min_values"]))
+        return nan_codes(is_null, cardinalities) | encode_parts(parts, stats["min_values"], cardinalities)
 
     def decode(
         self,
@@ -357,10 +375,9 @@ class DatetimeEncoding(ColumnEncoding):
         rng: np.random.Generator,
         sequence: SequenceIndex | None = None,
     ) -> pd.Series:
-        n_rows = len(next(iter(codes.values())))
+        n = n_rows(codes)
         if not stats["min_values"]:
-            return to_datetime_series(np.zeros(n_rows, dtype=np.int64), np.ones(n_rows, bool), stats["tz"])
+            return null_datetimes(n, stats["tz"])
         parts = decode_parts(codes, stats["min_values"], list(stats["min_values"]))
-        micros = np.clip(compose_datetime(parts), parse_datetime(stats["min"]), parse_datetime(stats["max"]))
-        is_null = codes["nan"] == 1 if "nan" in codes else np.zeros(n_rows, dtype=bool)
-        return to_datetime_series(micros, is_null, stats["tz"])
+        micros = np.clip(compose_datetime(parts), *published_bounds(stats))
+        return to_datetime_series(micros, nan_flags(codes, n), stats["tz"])

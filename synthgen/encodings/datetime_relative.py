@@ -25,8 +25,9 @@ import numpy as np
 import pandas as pd
 
 from ..domain import ModelEncodingType
-from ..privacy.value_protection import protected_range, subject_extremes
+from ..privacy.value_protection import subject_extremes
 from ._base import ColumnEncoding, SequenceIndex
+from ._common import all_null_codes, n_rows, nan_codes, nan_flags, stats_header
 from ._impute import impute_from_observed
 from .datetime import (
     DAY_US,
@@ -38,15 +39,18 @@ from .datetime import (
     decode_parts,
     encode_parts,
     first_tz,
-    format_datetime,
     merge_ranges,
     merged_flags,
+    null_datetimes,
     null_stats,
-    parse_datetime,
     parse_datetimes,
     part_names,
     part_ranges,
+    protected_extremes,
+    published_bounds,
+    published_part_ranges,
     resolution_flags,
+    resolution_stats,
     split_datetime,
     to_datetime_series,
 )
@@ -152,8 +156,6 @@ class DatetimeRelativeEncoding(ColumnEncoding):
         starts = filled[start_rows]
         itt_rows = ~layout.is_first & sequence_has_value[layout.sequence_of_row]
         itts = layout.itts(filled)[itt_rows]
-        start_minima, start_maxima, n_start_subjects = subject_extremes(starts, subjects[start_rows])
-        itt_minima, itt_maxima, n_itt_subjects = subject_extremes(itts, subjects[itt_rows])
         return {
             "has_nan": bool(is_null.any()),
             "has_neg": bool(np.any(itts < 0)),
@@ -161,26 +163,23 @@ class DatetimeRelativeEncoding(ColumnEncoding):
             "flags": resolution_flags(micros[~is_null]),
             "start_ranges": part_ranges(split_datetime(starts)),
             "itt_ranges": part_ranges(_split_itt(np.abs(itts))),
-            "start_extremes": (start_minima, start_maxima, n_start_subjects),
-            "itt_extremes": (itt_minima, itt_maxima, n_itt_subjects),
+            "start_extremes": subject_extremes(starts, subjects[start_rows]),
+            "itt_extremes": subject_extremes(itts, subjects[itt_rows]),
         }
 
     def reduce(
         self, partials: list[dict[str, Any]], *, value_protection: bool, rng: np.random.Generator
     ) -> dict[str, Any]:
         tz = first_tz(partials)
-        low, high = self._range(partials, "start_extremes", value_protection, rng)
+        low, high = protected_extremes(partials, "start_extremes", value_protection=value_protection, rng=rng)
         if low is None:
             return null_stats(self.encoding_type, value_protection, tz) | {
                 "has_neg": False, "itt_min": None, "itt_max": None
             }
         flags = merged_flags(partials)
-        start_names = part_names(flags)
         itt_names = _itt_part_names(flags)
-        start_min, start_max = merge_ranges(partials, "start_ranges")
-        start_years = split_datetime(np.array([low, high], dtype=np.int64), ["year"])["year"]
-        start_min["year"], start_max["year"] = int(start_years[0]), int(start_years[1])
-        itt_low, itt_high = self._range(partials, "itt_extremes", value_protection, rng)
+        start_min, start_max = published_part_ranges(partials, "start_ranges", part_names(flags), low, high)
+        itt_low, itt_high = protected_extremes(partials, "itt_extremes", value_protection=value_protection, rng=rng)
         if itt_low is None:
             itt_min = itt_max = dict.fromkeys(itt_names, 0)
         else:
@@ -188,43 +187,20 @@ class DatetimeRelativeEncoding(ColumnEncoding):
             # the published ITT range bounds the weeks: weeks of clipped extremes stay unpublished
             itt_max["week"] = min(itt_max["week"], int(max(abs(itt_low), abs(itt_high)) // WEEK_US))
         has_neg = bool(itt_low is not None and itt_low < 0)
-        has_nan = any(partial["has_nan"] for partial in partials)
-        min_values = {f"start_{name}": start_min[name] for name in start_names}
-        max_values = {f"start_{name}": start_max[name] for name in start_names}
+        min_values = {f"start_{name}": value for name, value in start_min.items()}
+        max_values = {f"start_{name}": value for name, value in start_max.items()}
         min_values |= {f"itt_{name}": itt_min[name] for name in itt_names}
         max_values |= {f"itt_{name}": itt_max[name] for name in itt_names}
         spans = {name: max_values[name] - min_values[name] + 1 for name in min_values}
-        cardinalities = {"nan": 2} if has_nan else {}
-        cardinalities |= {name: span for name, span in spans.items() if name.startswith("start_")}
-        cardinalities |= {"itt_neg": 2} if has_neg else {}
-        cardinalities |= {name: span for name, span in spans.items() if name.startswith("itt_")}
-        return {
-            "encoding_type": self.encoding_type.value,
-            "value_protection": value_protection,
-            "cardinalities": cardinalities,
-            "has_nan": has_nan,
-            "has_neg": has_neg,
-            "has_time": flags[0],
-            "has_ms": flags[1],
-            "has_us": flags[2],
-            "tz": tz,
-            "min_values": min_values,
-            "max_values": max_values,
-            "min": format_datetime(low, tz, flags),
-            "max": format_datetime(high, tz, flags),
+        stats = stats_header(self.encoding_type, value_protection, any(partial["has_nan"] for partial in partials))
+        stats["cardinalities"] |= {name: span for name, span in spans.items() if name.startswith("start_")}
+        stats["cardinalities"] |= {"itt_neg": 2} if has_neg else {}
+        stats["cardinalities"] |= {name: span for name, span in spans.items() if name.startswith("itt_")}
+        stats["has_neg"] = has_neg
+        return stats | resolution_stats(flags, tz, min_values, max_values, low, high) | {
             "itt_min": None if itt_low is None else int(itt_low),
             "itt_max": None if itt_high is None else int(itt_high),
         }
-
-    @staticmethod
-    def _range(partials, key: str, value_protection: bool, rng: np.random.Generator):
-        return protected_range(
-            [partial[key][0] for partial in partials],
-            [partial[key][1] for partial in partials],
-            sum(partial[key][2] for partial in partials),
-            value_protection=value_protection,
-            rng=rng,
-        )
 
     def encode(
         self,
@@ -237,11 +213,11 @@ class DatetimeRelativeEncoding(ColumnEncoding):
         micros, is_null, _ = parse_datetimes(values)
         layout = _Layout(sequence, len(micros))
         if not stats["min_values"]:
-            return {"nan": np.ones(len(micros), dtype=np.int16)}
+            return all_null_codes(len(micros))
         cardinalities = stats["cardinalities"]
-        codes = {"nan": is_null.astype(np.int16)} if "nan" in cardinalities else {}
+        codes = nan_codes(is_null, cardinalities)
         filled, sequence_has_value = layout.fill(micros, is_null)
-        low, high = parse_datetime(stats["min"]), parse_datetime(stats["max"])
+        low, high = published_bounds(stats)
         starts = impute_from_observed(filled[layout.first_rows], ~sequence_has_value, rng, low)
         starts = np.clip(starts, low, high)
         start_names = [name.removeprefix("start_") for name in stats["min_values"] if name.startswith("start_")]
@@ -273,15 +249,15 @@ class DatetimeRelativeEncoding(ColumnEncoding):
         rng: np.random.Generator,
         sequence: SequenceIndex | None = None,
     ) -> pd.Series:
-        n_rows = len(next(iter(codes.values())))
-        layout = _Layout(sequence, n_rows)
+        n = n_rows(codes)
+        layout = _Layout(sequence, n)
         if not stats["min_values"]:
-            return to_datetime_series(np.zeros(n_rows, dtype=np.int64), np.ones(n_rows, bool), stats["tz"])
+            return null_datetimes(n, stats["tz"])
         names = list(stats["min_values"])
         first_codes = {name: codes[name][layout.first_rows] for name in names if name.startswith("start_")}
         start_parts = decode_parts(first_codes, stats["min_values"], list(first_codes))
         starts = compose_datetime({name.removeprefix("start_"): v for name, v in start_parts.items()})
-        starts = np.clip(starts, parse_datetime(stats["min"]), parse_datetime(stats["max"]))
+        starts = np.clip(starts, *published_bounds(stats))
         itt_names = [name for name in names if name.startswith("itt_")]
         itt_parts = decode_parts(codes, stats["min_values"], itt_names)
         itts = _compose_itt({name.removeprefix("itt_"): v for name, v in itt_parts.items()})
@@ -291,5 +267,4 @@ class DatetimeRelativeEncoding(ColumnEncoding):
         # a cumulative sum per sequence keeps the partial sums small (a global one could overflow int64)
         elapsed = pd.Series(itts).groupby(layout.sequence_of_row).cumsum().to_numpy()
         micros = starts[layout.sequence_of_row] + elapsed
-        is_null = codes["nan"] == 1 if "nan" in codes else np.zeros(n_rows, dtype=bool)
-        return to_datetime_series(micros, is_null, stats["tz"])
+        return to_datetime_series(micros, nan_flags(codes, n), stats["tz"])

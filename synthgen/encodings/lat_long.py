@@ -26,8 +26,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..domain import ModelEncodingType
-from ..privacy.value_protection import subject_counts
 from ._base import ColumnEncoding, SequenceIndex, code_dtype
+from ._common import (
+    RARE_TOKEN,
+    all_null_codes,
+    counted_keys,
+    lookup_codes,
+    merged_key_counts,
+    merged_presence,
+    n_rows,
+    nan_codes,
+    nan_flags,
+    stats_header,
+)
 from ._impute import impute_from_observed
 
 __all__ = ["LatLongEncoding", "QUAD_LEVELS"]
@@ -39,7 +50,6 @@ QUAD_RARE_THRESHOLD = 20
 QUAD_RARE_THRESHOLD_SPREAD = 3
 MIN_QUAD_VALUES = 5
 MAX_QUAD_VALUES = 10_000
-RARE_TOKEN = "_RARE_"
 
 _LAT_OFFSET = 90 * PRECISION
 _LONG_OFFSET = 180 * PRECISION
@@ -140,30 +150,16 @@ class LatLongEncoding(ColumnEncoding):
             [i * _LEVEL_KEY + (quadtiles >> 2 * (N_DIGITS - level)) for i, level in enumerate(QUAD_LEVELS)]
         )
         holders = np.tile(np.asarray(subjects)[~is_null], len(QUAD_LEVELS))
-        counts = subject_counts(pd.Series(keys), holders)
-        return {
-            "has_nan": bool(is_null.any()),
-            "has_values": bool((~is_null).any()),
-            "keys": np.fromiter(counts.keys(), dtype=np.int64, count=len(counts)),
-            "counts": np.fromiter(counts.values(), dtype=np.int64, count=len(counts)),
-        }
+        return counted_keys(keys, holders, is_null)
 
     def reduce(
         self, partials: list[dict[str, Any]], *, value_protection: bool, rng: np.random.Generator
     ) -> dict[str, Any]:
-        has_values = any(partial["has_values"] for partial in partials)
-        has_nan = not has_values or any(partial["has_nan"] for partial in partials)
-        stats = {
-            "encoding_type": self.encoding_type.value,
-            "value_protection": value_protection,
-            "cardinalities": {"nan": 2} if has_nan else {},
-            "has_nan": has_nan,
-            "quad_codes": {},
-        }
+        has_values, has_nan = merged_presence(partials)
+        stats = stats_header(self.encoding_type, value_protection, has_nan) | {"quad_codes": {}}
         if not has_values:
             return stats
-        keys, inverse = np.unique(np.concatenate([partial["keys"] for partial in partials]), return_inverse=True)
-        counts = np.bincount(inverse, weights=np.concatenate([partial["counts"] for partial in partials]))
+        keys, counts = merged_key_counts(partials)
         levels, prefixes = np.divmod(keys, _LEVEL_KEY)
         for i, level in enumerate(QUAD_LEVELS):
             threshold = QUAD_RARE_THRESHOLD
@@ -190,17 +186,15 @@ class LatLongEncoding(ColumnEncoding):
     ) -> dict[str, np.ndarray]:
         units, is_null = _parse(values)
         if "P0" not in stats["cardinalities"]:
-            return {"nan": np.ones(len(units), dtype=np.int16)}
+            return all_null_codes(len(units))
         units = impute_from_observed(units, is_null, rng, [_LAT_OFFSET, _LONG_OFFSET])
         quadtiles = _quadtiles(units)
-        codes = {"nan": is_null.astype(np.int16)} if stats["has_nan"] else {}
+        codes = nan_codes(is_null, stats["cardinalities"])
         for quad, quad_codes in stats["quad_codes"].items():
             level = int(quad.removeprefix("QUAD"))
             known = np.array([int(name, 4) for name in quad_codes if name != RARE_TOKEN], dtype=np.int64)
             prefixes = quadtiles >> 2 * (N_DIGITS - level)
-            index = np.searchsorted(known, prefixes)
-            found = known[np.minimum(index, len(known) - 1)] == prefixes
-            codes[quad] = np.where(found, index + 1, 0).astype(code_dtype(len(quad_codes)))
+            codes[quad] = lookup_codes(known, prefixes).astype(code_dtype(len(quad_codes)))
         codes |= {f"P{i}": ((quadtiles >> shift) & 3).astype(np.int16) for i, shift in enumerate(_DIGIT_SHIFTS)}
         return codes
 
@@ -212,10 +206,10 @@ class LatLongEncoding(ColumnEncoding):
         rng: np.random.Generator,
         sequence: SequenceIndex | None = None,
     ) -> pd.Series:
-        n_rows = len(next(iter(codes.values())))
+        n = n_rows(codes)
         if "P0" not in stats["cardinalities"]:
-            return pd.Series(np.full(n_rows, np.nan), dtype="str")
-        quadtiles = np.zeros(n_rows, dtype=np.int64)
+            return pd.Series(np.full(n, np.nan), dtype="str")
+        quadtiles = np.zeros(n, dtype=np.int64)
         for i, shift in enumerate(_DIGIT_SHIFTS):
             quadtiles |= codes[f"P{i}"].astype(np.int64) << shift
         lat, long = _units(quadtiles)
@@ -223,6 +217,5 @@ class LatLongEncoding(ColumnEncoding):
         lat, long = np.minimum(lat, 2 * _LAT_OFFSET), np.minimum(long, 2 * _LONG_OFFSET)
         decoded = _format(lat, _LAT_OFFSET) + ", " + _format(long, _LONG_OFFSET)
         decoded = decoded.astype("str")
-        if "nan" in codes:
-            decoded[codes["nan"] == 1] = np.nan
+        decoded[nan_flags(codes, n)] = np.nan
         return decoded

@@ -8,12 +8,14 @@ import numpy as np
 import pandas as pd
 
 from ..domain import ModelEncodingType
-from ._base import ColumnEncoding, SequenceIndex, code_dtype
+from ._base import SequenceIndex
 from ._numeric import (
+    TokenCodedEncoding,
     analyze_numeric,
     merged_has_nan,
     merged_min_decimal,
     merged_range,
+    reserved_codes,
     round_to_decimal,
     to_float,
 )
@@ -24,7 +26,6 @@ MAX_BINS = 100
 # Finest quantile grid tried when heavy ties leave too few distinct edges.
 MAX_QUANTILE_GRID = 2**17 + 1
 UNK_TOKEN = "<<UNK>>"
-NULL_TOKEN = "<<NULL>>"
 MIN_TOKEN = "<<MIN>>"
 MAX_TOKEN = "<<MAX>>"
 
@@ -64,9 +65,7 @@ def reduce_binned(
     """Published BINNED statistics from partials that hold ``quantiles``."""
     has_nan = merged_has_nan(partials)
     low, high = merged_range(partials, value_protection=value_protection, rng=rng)
-    codes = {UNK_TOKEN: 0}
-    if has_nan:
-        codes[NULL_TOKEN] = len(codes)
+    codes = reserved_codes(UNK_TOKEN, has_nan)
     bins: list[float] = []
     if low is not None:
         codes[MIN_TOKEN] = len(codes)
@@ -83,7 +82,7 @@ def reduce_binned(
     }
 
 
-class NumericBinnedEncoding(ColumnEncoding):
+class NumericBinnedEncoding(TokenCodedEncoding):
     """Numbers as quantile bins: ``<<UNK>>`` = 0, ``<<NULL>>`` (if NULLs were seen), ``<<MIN>>``, ``<<MAX>>``,
     then one code per bin ``[bins[i], bins[i+1])``.
 
@@ -97,6 +96,8 @@ class NumericBinnedEncoding(ColumnEncoding):
     """
 
     encoding_type = ModelEncodingType.TABULAR_NUMERIC_BINNED
+    sub_column = "bin"
+    rare_token = UNK_TOKEN
 
     def analyze(
         self, values: pd.Series, subjects: np.ndarray, *, sequence: SequenceIndex | None = None
@@ -127,15 +128,7 @@ class NumericBinnedEncoding(ColumnEncoding):
             code[clipped == edges[0]] = codes[MIN_TOKEN]
             code[clipped == edges[-1]] = codes[MAX_TOKEN]
             code[null] = codes[UNK_TOKEN]
-        if NULL_TOKEN in codes:
-            code[null] = codes[NULL_TOKEN]
-        return {"bin": code.astype(code_dtype(stats["cardinalities"]["bin"]))}
-
-    def null_codes(self, stats: dict[str, Any]) -> dict[str, int]:
-        return {"bin": stats["codes"][NULL_TOKEN]} if NULL_TOKEN in stats["codes"] else {}
-
-    def rare_codes(self, stats: dict[str, Any]) -> dict[str, int]:
-        return {"bin": stats["codes"][UNK_TOKEN]}
+        return self._with_nulls(code, null, stats)
 
     def decode(
         self,

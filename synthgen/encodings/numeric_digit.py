@@ -9,6 +9,7 @@ import pandas as pd
 
 from ..domain import ModelEncodingType
 from ._base import ColumnEncoding, SequenceIndex, code_dtype
+from ._common import n_rows, nan_codes, nan_flags
 from ._impute import impute_from_observed
 from ._numeric import (
     DIGIT_LIMIT,
@@ -151,9 +152,7 @@ class NumericDigitEncoding(ColumnEncoding):
         )
         decimal, max_decimal = stats["min_decimal"], stats["max_decimal"]
         scaled = to_scaled_int(np.abs(x), decimal)
-        codes = {}
-        if "nan" in cardinalities:
-            codes["nan"] = null.astype(code_dtype(2))
+        codes = nan_codes(null, cardinalities)
         if "neg" in cardinalities:
             codes["neg"] = (x < 0.0).astype(code_dtype(2))
         for exponent in range(max_decimal, decimal - 1, -1):
@@ -177,7 +176,7 @@ class NumericDigitEncoding(ColumnEncoding):
         sequence: SequenceIndex | None = None,
     ) -> pd.Series:
         if stats["min"] is None:
-            return pd.Series(np.full(len(next(iter(codes.values()))), np.nan))
+            return pd.Series(np.full(n_rows(codes), np.nan))
         decimal, max_decimal = stats["min_decimal"], stats["max_decimal"]
         scaled = np.zeros(len(codes[_position_name(decimal)]), dtype=np.int64)
         for exponent in range(max_decimal, decimal - 1, -1):
@@ -189,6 +188,5 @@ class NumericDigitEncoding(ColumnEncoding):
             # Adding +0.0 keeps a negated zero from printing as -0.0.
             x = np.where(np.asarray(codes["neg"]) == 1, -x, x) + 0.0
         x = np.clip(x, stats["min"], stats["max"])
-        if "nan" in stats["cardinalities"]:
-            x[np.asarray(codes["nan"]) == 1] = np.nan
+        x[nan_flags(codes, len(x))] = np.nan
         return pd.Series(x, dtype=np.float64)

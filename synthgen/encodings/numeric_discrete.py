@@ -9,13 +9,20 @@ import pandas as pd
 
 from ..domain import ModelEncodingType
 from ..privacy.value_protection import rare_threshold
-from ._base import ColumnEncoding, SequenceIndex, code_dtype
-from ._numeric import analyze_numeric, decimal_exponent, format_value, merged_has_nan, to_float
+from ._base import SequenceIndex
+from ._common import RARE_TOKEN, lookup_codes
+from ._numeric import (
+    NULL_TOKEN,
+    TokenCodedEncoding,
+    analyze_numeric,
+    decimal_exponent,
+    format_value,
+    merged_has_nan,
+    reserved_codes,
+    to_float,
+)
 
 __all__ = ["NumericDiscreteEncoding", "reduce_discrete"]
-
-RARE_TOKEN = "_RARE_"
-NULL_TOKEN = "<<NULL>>"
 
 
 def reduce_discrete(
@@ -38,9 +45,7 @@ def reduce_discrete(
     categories = distinct[keep]
     n_values = sum(p["n_values"] for p in partials)
     share = float(rows[keep].sum() / n_values) if n_values else 1.0
-    codes = {RARE_TOKEN: 0}
-    if has_nan:
-        codes[NULL_TOKEN] = 1
+    codes = reserved_codes(RARE_TOKEN, has_nan)
     offset = len(codes)
     codes.update((format_value(v), offset + i) for i, v in enumerate(categories.tolist()))
     stats = {
@@ -62,7 +67,7 @@ def _categories(stats: dict[str, Any]) -> tuple[np.ndarray, int]:
     return np.array([float(k) for k in keys], dtype=np.float64), offset
 
 
-class NumericDiscreteEncoding(ColumnEncoding):
+class NumericDiscreteEncoding(TokenCodedEncoding):
     """Numbers as categories: ``_RARE_`` = 0, ``<<NULL>>`` = 1 (if NULLs were seen), then sorted values.
 
     With value protection, a value is a category only if at least ``rare_threshold`` (5–7) distinct
@@ -73,6 +78,8 @@ class NumericDiscreteEncoding(ColumnEncoding):
     """
 
     encoding_type = ModelEncodingType.TABULAR_NUMERIC_DISCRETE
+    sub_column = "cat"
+    rare_token = RARE_TOKEN
 
     def analyze(
         self, values: pd.Series, subjects: np.ndarray, *, sequence: SequenceIndex | None = None
@@ -94,20 +101,7 @@ class NumericDiscreteEncoding(ColumnEncoding):
     ) -> dict[str, np.ndarray]:
         x, null = to_float(values)
         categories, offset = _categories(stats)
-        cat = np.zeros(len(x), dtype=np.int64)
-        if len(categories):
-            position = np.minimum(np.searchsorted(categories, x), len(categories) - 1)
-            known = categories[position] == x
-            cat[known] = position[known] + offset
-        if NULL_TOKEN in stats["codes"]:
-            cat[null] = stats["codes"][NULL_TOKEN]
-        return {"cat": cat.astype(code_dtype(stats["cardinalities"]["cat"]))}
-
-    def null_codes(self, stats: dict[str, Any]) -> dict[str, int]:
-        return {"cat": stats["codes"][NULL_TOKEN]} if NULL_TOKEN in stats["codes"] else {}
-
-    def rare_codes(self, stats: dict[str, Any]) -> dict[str, int]:
-        return {"cat": stats["codes"][RARE_TOKEN]}
+        return self._with_nulls(lookup_codes(categories, x, offset), null, stats)
 
     def decode(
         self,

@@ -203,6 +203,7 @@ class TabularSynthesizer(BaseEstimator):
               model_state_strategy=strategy if continuing or isinstance(X, Workspace) else "RESET",
               device=self.device, workspace_dir=ws, random_state=seeds["train"], verbose=self.verbose)
         self._bundle = ModelBundle.from_workspace(ws)
+        self._training_context = self._context_for_sampling(ws, context)
         self._generator = None
         self.workspace_ = ws
         self.stats_ = self._bundle.stats
@@ -212,6 +213,14 @@ class TabularSynthesizer(BaseEstimator):
         progress = ws.model_data / PROGRESS_FILE
         self.history_ = pd.read_csv(progress) if progress.exists() else pd.DataFrame()
         return self
+
+    def _context_for_sampling(self, ws: Workspace, context) -> pd.DataFrame | None:
+        """The context rows ``sample`` generates for by default: the training context (kept in memory)."""
+        if self._bundle.ctx_stats is None:
+            return None
+        if context is not None:
+            return context.copy()
+        return pd.concat([ws.read_parquet(p) for p in ws.partitions(ws.data_dir("ctx"))], ignore_index=True)
 
     # -- sample ----------------------------------------------------------------------------------------
     def _generator_for(self, device) -> TabularGenerator:
@@ -228,11 +237,13 @@ class TabularSynthesizer(BaseEstimator):
         Parameters
         ----------
         n_samples : int, optional
-            Rows to generate; default the number of training rows (or of ``seed_data`` rows).
+            Rows to generate; default the number of training rows (or of ``seed_data`` rows). For two-table
+            data: the number of subjects, drawn at random from the training context unless ``context`` is given.
         seed_data : DataFrame, optional
             Fixed values of some columns; the rest is generated conditionally; seed values are kept verbatim.
         context : DataFrame, optional
-            Context rows (two-table models).
+            Context rows to generate targets for (two-table models): new entities, or by default the
+            training context. A fitted two-table synthesizer keeps its training context rows for this default.
         batch_size : int, optional
             Rows per generation batch.
         sampling_temperature : float, default=1.0
@@ -252,11 +263,17 @@ class TabularSynthesizer(BaseEstimator):
             Columns and dtypes as in the training data.
         """
         check_is_fitted(self)
-        if context is not None:
-            raise ValueError("context is given, but two-table generation is not available in this version.")
         rng = as_generator(random_state if random_state is not None else self.random_state)
+        if context is None and self._training_context is not None:
+            context = self._training_context
+            if n_samples is not None and seed_data is None:  # a random subset of the training subjects
+                if n_samples > len(context):
+                    raise ValueError(f"n_samples ({n_samples}) exceeds the {len(context)} training context rows; "
+                                     "pass context= with the rows to generate for.")
+                context = context.iloc[np.sort(rng.choice(len(context), size=n_samples, replace=False))]
+                n_samples = None
         batches = self._generator_for(device).generate(
-            sample_size=n_samples, seed_data=seed_data, batch_size=batch_size,
+            sample_size=n_samples, ctx_data=context, seed_data=seed_data, batch_size=batch_size,
             sampling_temperature=sampling_temperature, sampling_top_p=sampling_top_p,
             rare_category_replacement_method=rare_category_replacement_method, rebalancing=rebalancing,
             imputation=imputation, fairness=fairness, rng=rng,

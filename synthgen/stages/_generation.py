@@ -21,7 +21,7 @@ from ..domain import (
     RareCategoryReplacementMethod,
     RebalancingConfig,
 )
-from ..encodings import get_encoding
+from ..encodings import SequenceIndex, get_encoding
 from ..models.tabular._bundle import ModelBundle, column_specs
 from ._codec import decode_table, encode_table
 
@@ -123,8 +123,9 @@ class TabularGenerator:
         last = [c for c in (imputation.columns if imputation else []) if c not in first]
         middle = [c for c in self.columns if c not in first and c not in last]
         order = [self._column_index[c] for c in first + middle + last]
-        if not self.model.spec.flexible:
-            training = self.model.training_order
+        step_model = self.model.step_model if self.bundle.is_sequential else self.model
+        if not step_model.spec.flexible:
+            training = step_model.training_order
             if order[: len(seeded)] != training[: len(seeded)]:
                 raise ValueError(
                     "This model was trained with enable_flexible_generation=False, so seeded columns must be the "
@@ -216,6 +217,12 @@ class TabularGenerator:
         stats = self.bundle.stats
         keys = stats["keys"]
         ctx, ctx_codes = self._context(ctx_data, sample_size, rng)
+        if self.bundle.is_sequential:
+            yield from self._generate_sequences(
+                ctx, ctx_codes, seed_data, batch_size=batch_size, temperature=sampling_temperature,
+                top_p=sampling_top_p, fixed_probs=self._fixed_probs(rare_method, imputation, rebalancing),
+                rebalancing=rebalancing, imputation=imputation, rng=rng)
+            return
         seed_data, seeded = self._seeds(seed_data, ctx)
         if ctx is not None:
             n = len(ctx)
@@ -265,3 +272,90 @@ class TabularGenerator:
                 else:
                     frame[key] = _generated_keys(start, m, stats["key_dtypes"][key])
             yield frame[output_order]
+
+    # -- sequences -------------------------------------------------------------------------------------
+    def _sequence_seeds(self, seed_data: pd.DataFrame | None, ctx: pd.DataFrame, rng: np.random.Generator):
+        """Seed prefixes: rows sorted by subject (context order), their subject positions and codes."""
+        if seed_data is None:
+            return None, None, None
+        if not isinstance(seed_data, pd.DataFrame):
+            raise TypeError(f"seed_data must be a pandas DataFrame; got {type(seed_data).__name__} instead.")
+        context_key = self.bundle.stats["keys"]["context_key"]
+        ctx_key = self.bundle.ctx_stats["keys"]["primary_key"]
+        missing = [c for c in [context_key, *self.columns] if c not in seed_data.columns]
+        if missing:
+            raise ValueError(f"seed_data of a sequential model holds whole rows (a prefix of each sequence) and "
+                             f"its context key; it lacks the columns {missing}.")
+        position = pd.Index(ctx[ctx_key]).get_indexer(seed_data[context_key])
+        if (position < 0).any():
+            example = seed_data[context_key][position < 0].iloc[0]
+            raise ValueError(f"seed_data has context keys that are not among the context rows to generate, "
+                             f"e.g. {example!r}.")
+        order = np.argsort(position, kind="stable")
+        seeds = seed_data.iloc[order].reset_index(drop=True)
+        position = position[order]
+        codes = encode_table(seeds, self.columns, table="seed", rng=rng, sequence=SequenceIndex(position))
+        matrix = np.stack([codes[n] for n in self._sub_names], axis=1).astype(np.int64)
+        return seeds, position, matrix
+
+    def _generate_sequences(self, ctx, ctx_codes, seed_data, *, batch_size, temperature, top_p, fixed_probs,
+                            rebalancing, imputation, rng) -> Iterator[pd.DataFrame]:
+        stats, ctx_stats = self.bundle.stats, self.bundle.ctx_stats
+        keys = stats["keys"]
+        context_key, ctx_key = keys["context_key"], ctx_stats["keys"]["primary_key"]
+        seeds, seed_subject, seed_matrix = self._sequence_seeds(seed_data, ctx, rng)
+        n = len(ctx)
+        seed_lengths = np.bincount(seed_subject, minlength=n) if seeds is not None else None
+        seed_offsets = np.concatenate([[0], np.cumsum(seed_lengths)]) if seeds is not None else None
+        order = self._column_order([], rebalancing, imputation)
+        generator = torch.Generator(device=self.device)
+        generator.manual_seed(derive_seed(rng))
+        # batches of subjects sized so that a batch holds about `batch_size` rows: memory stays flat in n
+        rows_per_subject = max(1, int(stats["seq_len"]["median"]))
+        chunk = max(1, (batch_size or DEFAULT_GENERATION_BATCH) // rows_per_subject)
+        output_order = [c for c in stats.get("column_order", list(self.columns))
+                        if c in self.columns or c in keys.values()]
+        next_key = 0
+        for start in range(0, n, chunk):
+            stop = min(n, start + chunk)
+            context = torch.as_tensor(ctx_codes[start:stop].astype(np.int64), device=self.device)
+            seed_kwargs = {}
+            if seeds is not None:
+                rows = slice(seed_offsets[start], seed_offsets[stop])
+                seed_kwargs = {"seed_steps": torch.as_tensor(seed_matrix[rows], device=self.device),
+                               "seed_lengths": torch.as_tensor(seed_lengths[start:stop], device=self.device)}
+            with torch.no_grad():
+                lengths, codes = self.model.sample(context, column_order=order, temperature=temperature,
+                                                   top_p=top_p, fixed_probs=fixed_probs or None,
+                                                   generator=generator, **seed_kwargs)
+            lengths, matrix = lengths.cpu().numpy(), codes.cpu().numpy()
+            subject = np.repeat(np.arange(stop - start), lengths)
+            frame = decode_table({name: matrix[:, i] for i, name in enumerate(self._sub_names)}, self.columns,
+                                 rng=rng, sequence=SequenceIndex(subject))
+            frame[context_key] = np.repeat(ctx[ctx_key].iloc[start:stop].to_numpy(), lengths)
+            if seeds is not None:
+                self._restore_seed_prefixes(frame, seeds, seed_offsets, seed_lengths, lengths, start, stop)
+            if "primary_key" in keys:
+                key = keys["primary_key"]
+                frame[key] = _generated_keys(next_key, len(frame), stats["key_dtypes"][key])
+                next_key += len(frame)
+            yield frame[output_order]
+
+    def _restore_seed_prefixes(self, frame, seeds, seed_offsets, seed_lengths, lengths, start, stop) -> None:
+        """Write the seed rows back verbatim over the first steps of their sequences."""
+        offsets = np.concatenate([[0], np.cumsum(lengths)])
+        rows = slice(seed_offsets[start], seed_offsets[stop])
+        batch_seed_lengths = seed_lengths[start:stop]
+        subject = np.repeat(np.arange(stop - start), batch_seed_lengths)
+        rank = np.arange(len(subject)) - np.repeat(offsets_of(batch_seed_lengths), batch_seed_lengths)
+        destination = offsets[subject] + rank
+        for column in self.columns:
+            values = seeds[column].iloc[rows].reset_index(drop=True)
+            merged = frame[column].to_numpy(dtype=object, copy=True)
+            merged[destination] = values.astype(object).to_numpy()
+            frame[column] = _seed_like(pd.Series(merged), frame[column])
+
+
+def offsets_of(lengths: np.ndarray) -> np.ndarray:
+    """Start index of each run of ``lengths`` rows."""
+    return np.concatenate([[0], np.cumsum(lengths)[:-1]]) if len(lengths) else np.zeros(0, dtype=np.int64)

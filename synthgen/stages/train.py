@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow.parquet as pq
 import torch
 
 from .._device import resolve_device
@@ -26,10 +25,11 @@ from .._progress import ProgressReporter
 from .._random import as_generator, torch_generator
 from .._workspace import Workspace
 from ..domain import DifferentialPrivacyConfig, ModelStateStrategy, ProgressCallback
-from ..models.tabular import FlatARGN, resolve_model_size, train_model
+from ..models.tabular import FlatARGN, SequentialARGN, resolve_model_size, train_model, train_sequential_model
 from ..models.tabular._bundle import MODEL_CONFIG_FILE, MODEL_WEIGHTS_FILE, column_specs
+from ._encoded import load_flat_codes, load_sequences
 
-__all__ = ["train", "load_encoded_codes", "TRAINING_STATE_FILE", "PROGRESS_FILE"]
+__all__ = ["train", "TRAINING_STATE_FILE", "PROGRESS_FILE"]
 
 _log = logging.getLogger(__name__)
 
@@ -39,16 +39,6 @@ DEFAULT_MAX_TRAINING_TIME = 14400.0
 DEFAULT_MAX_EPOCHS = 100.0
 _PROGRESS_FIELDS = ("epoch", "is_checkpoint", "steps", "samples", "trn_loss", "val_loss", "total_time",
                     "learn_rate")
-
-
-def load_encoded_codes(ws: Workspace, side: str, names: list[str]) -> torch.Tensor:
-    """The ``side`` ("trn"/"val") codes of the sub-columns ``names`` as one ``(n, len(names))`` tensor."""
-    tables = [pq.read_table(path, columns=names) for path in ws.partitions(ws.encoded_data, side)]
-    if not tables or sum(t.num_rows for t in tables) == 0:
-        return torch.empty((0, len(names)), dtype=torch.int64)
-    columns = [np.concatenate([t.column(name).to_numpy() for t in tables]) for name in names]
-    dtype = np.result_type(*columns)
-    return torch.from_numpy(np.stack(columns, axis=1).astype(dtype, copy=False))
 
 
 def _check_budget(name: str, value, default: float) -> float:
@@ -94,7 +84,7 @@ def _existing_model(ws: Workspace, strategy: ModelStateStrategy, specs_dict: lis
             _log.warning("no saved model to %s; training from scratch", strategy.value.lower())
         return None, None
     config = ws.read_json(config_path)
-    if config["model"]["columns"] != specs_dict:
+    if config.get("columns") != specs_dict:
         raise ValueError(
             f"model_state_strategy={strategy.value}: the saved model was trained on other columns or encodings "
             "than this workspace holds; use model_state_strategy='RESET'."
@@ -139,7 +129,8 @@ def train(
     enable_flexible_generation : bool, default=True
         Train under random column orders so that any columns can be seeded or generated first.
     max_sequence_window : int, optional
-        For sequential models (not used by flat tables).
+        The most steps of a sequence trained per batch (default 100); longer sequences are cut into windows
+        at training time, generation still produces full-length sequences.
     differential_privacy : DifferentialPrivacyConfig or dict, optional
         Not available in this version; must be None.
     model_state_strategy : {"RESET", "REUSE", "RESUME"}, default="RESET"
@@ -171,9 +162,7 @@ def train(
     strategy = ModelStateStrategy.parse(model_state_strategy, name="model_state_strategy")
     size = resolve_model_size(model or "MOSTLY_AI/Medium")
     stats = ws.read_stats("tgt")
-    if stats["is_sequential"]:
-        raise ValueError("This workspace holds sequential two-table data; this version of train models flat tables "
-                         "(with or without a flat context) only.")
+    sequential = stats["is_sequential"]
     ctx_stats = ws.read_stats("ctx") if ws.has_context() else None
     columns = column_specs(stats["columns"])
     context = column_specs(ctx_stats["columns"]) if ctx_stats else []
@@ -183,24 +172,38 @@ def train(
 
     names = [s for c in columns for s in c.sub_columns]
     ctx_names = [s for c in context for s in c.sub_columns]
-    trn, val = load_encoded_codes(ws, "trn", names), load_encoded_codes(ws, "val", names)
-    trn_ctx = load_encoded_codes(ws, "trn", ctx_names) if context else None
-    val_ctx = load_encoded_codes(ws, "val", ctx_names) if context else None
+    if sequential:
+        trn, val = load_sequences(ws, "trn", names, ctx_names), load_sequences(ws, "val", names, ctx_names)
+        n_trn = trn.n_subjects
+    else:
+        trn, val = load_flat_codes(ws, "trn", names), load_flat_codes(ws, "val", names)
+        trn_ctx = load_flat_codes(ws, "trn", ctx_names) if context else None
+        val_ctx = load_flat_codes(ws, "val", ctx_names) if context else None
+        n_trn = len(trn)
+    model_class = SequentialARGN if sequential else FlatARGN
 
-    config, resume_state = _existing_model(ws, strategy, [c.to_dict() for c in columns])
+    column_dicts = [c.to_dict() for c in columns]
+    config, resume_state = _existing_model(ws, strategy, column_dicts)
     if config is None:
         if ws.model_data.exists():
             ws.clear_from("train")
-        network = FlatARGN.from_preset(columns, context=context, size=size, flexible=enable_flexible_generation,
-                                       generator=generator)
+        if sequential:
+            network = SequentialARGN.from_preset(
+                columns, context=context, max_len=max(1, stats["seq_len"]["max"]),
+                median_len=max(1, stats["seq_len"]["median"]), size=size, flexible=enable_flexible_generation,
+                generator=generator)
+        else:
+            network = FlatARGN.from_preset(columns, context=context, size=size,
+                                           flexible=enable_flexible_generation, generator=generator)
     else:
-        network = FlatARGN.from_config(config["model"], generator=generator)
+        network = model_class.from_config(config["model"], generator=generator)
         network.load_state_dict(torch.load(ws.model_data / MODEL_WEIGHTS_FILE, map_location="cpu",
                                            weights_only=True))
     ws.model_data.mkdir(parents=True, exist_ok=True)
-    ws.write_json(ws.model_data / MODEL_CONFIG_FILE, {"model_id": size, "model": network.config,
-                                                      "enable_flexible_generation": network.spec.flexible})
-    if len(trn) == 0:
+    ws.write_json(ws.model_data / MODEL_CONFIG_FILE, {
+        "model_id": size, "model_kind": "sequential" if sequential else "flat", "columns": column_dicts,
+        "model": network.config, "enable_flexible_generation": bool(enable_flexible_generation)})
+    if n_trn == 0:
         _log.warning("no training rows: the model stays untrained")
         return ws
 
@@ -223,13 +226,15 @@ def train(
             upload_model_data_callback()
 
     with progress:
-        result = train_model(
-            network, trn, val, trn_context=trn_ctx, val_context=val_ctx, max_epochs=max_epochs,
-            max_training_time_s=max_training_time * 60.0, batch_size=batch_size,
-            gradient_accumulation_steps=gradient_accumulation_steps, device=resolved_device,
-            generator=generator, on_progress=on_progress, on_checkpoint=on_checkpoint,
-            resume_state=resume_state,
-        )
+        budget = dict(max_epochs=max_epochs, max_training_time_s=max_training_time * 60.0, batch_size=batch_size,
+                      gradient_accumulation_steps=gradient_accumulation_steps, device=resolved_device,
+                      generator=generator, on_progress=on_progress, on_checkpoint=on_checkpoint,
+                      resume_state=resume_state)
+        if sequential:
+            window = {"max_sequence_window": max_sequence_window} if max_sequence_window else {}
+            result = train_sequential_model(network, trn, val, **window, **budget)
+        else:
+            result = train_model(network, trn, val, trn_context=trn_ctx, val_context=val_ctx, **budget)
     # the best weights, also when training stopped before the first validation
     _save_torch_atomic(result.best_state_dict, ws.model_data / MODEL_WEIGHTS_FILE)
     _log.info("trained %d epochs in %.1f s (%s)", len(result.history), result.history[-1]["total_time"]

@@ -1,8 +1,11 @@
-"""The flat tabular model: an any-order autoregressive network over integer-encoded sub-columns.
+"""The tabular models: any-order autoregressive networks over integer-encoded sub-columns.
 
-Pure torch: the model takes code tensors and a column spec, not files or DataFrames.
+:class:`FlatARGN` models a flat table (optionally conditioned on a context row), :class:`SequentialARGN`
+a context table with a sequence of event rows per subject. Pure torch: the models take code tensors and
+column specs, not files or DataFrames.
 """
 
+from ._loop import TrainingResult
 from ._network import FlatARGN
 from ._presets import (
     MODEL_SIZES,
@@ -12,8 +15,12 @@ from ._presets import (
     resolve_model_size,
 )
 from ._sampling import FixedProbabilities, prepare_fixed_probs, sample_categorical
+from ._sequence_batches import SequenceData
+from ._sequential import SequentialARGN
+from ._sequential_spec import SequentialSpec, build_sequential_spec
+from ._sequential_trainer import train_sequential_model
 from ._spec import ColumnSpec, ModelSpec
-from ._trainer import TrainingResult, train_model
+from ._trainer import train_model
 
 __all__ = [
     "MODEL_SIZES",
@@ -21,12 +28,17 @@ __all__ = [
     "FixedProbabilities",
     "FlatARGN",
     "ModelSpec",
+    "SequenceData",
+    "SequentialARGN",
+    "SequentialSpec",
     "TrainingResult",
     "batch_size_heuristic",
     "build_model_spec",
+    "build_sequential_spec",
     "learn_rate_heuristic",
     "prepare_fixed_probs",
     "resolve_model_size",
     "sample_categorical",
     "train_model",
+    "train_sequential_model",
 ]

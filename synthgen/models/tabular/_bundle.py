@@ -14,6 +14,7 @@ import torch
 
 from ..._workspace import Workspace, WorkspaceError
 from ._network import FlatARGN
+from ._sequential import SequentialARGN
 from ._spec import ColumnSpec
 
 __all__ = ["ModelBundle", "column_specs", "MODEL_CONFIG_FILE", "MODEL_WEIGHTS_FILE", "strip_wrapper_prefixes"]
@@ -76,9 +77,14 @@ class ModelBundle:
             weights=weights_path.read_bytes() if weights_path.exists() else None,
         )
 
-    def build_model(self, device: torch.device) -> FlatARGN:
+    @property
+    def is_sequential(self) -> bool:
+        return self.model_config.get("model_kind") == "sequential"
+
+    def build_model(self, device: torch.device) -> FlatARGN | SequentialARGN:
         """The network with its trained weights (untrained when training had no data), in eval mode."""
-        model = FlatARGN.from_config(self.model_config["model"])
+        model_class = SequentialARGN if self.is_sequential else FlatARGN
+        model = model_class.from_config(self.model_config["model"])
         if self.weights is not None:
             model.load_state_dict(weights_from_bytes(self.weights))
         return model.to(device).eval()

@@ -155,6 +155,11 @@ def sample_categorical(
         logits = logits / max(temperature, TEMPERATURE_FLOOR)
     # Unnormalised weights suffice for the inverse-CDF draw; normalise only where probabilities are compared.
     weights = torch.exp(logits - logits.amax(dim=-1, keepdim=True))
+    if fixed is not None and len(fixed.codes) < weights.shape[-1] and bool((fixed.probs == 0).all()):
+        # Suppression only (e.g. rare tokens): zero those codes; the inverse-CDF draw needs no normalising.
+        # The epsilon keeps a zero-free remainder when the model put all its mass on suppressed codes.
+        weights = (weights + _PROB_EPSILON).index_fill_(-1, fixed.codes, 0.0)
+        fixed = None
     if top_p < 1.0 or fixed is not None:
         weights = weights / weights.sum(dim=-1, keepdim=True)
     if top_p < 1.0:

@@ -117,6 +117,9 @@ class ModelSpec:
         The embedding width of every context sub-column.
     context_dim : int
         The width of the context vector (0 without context).
+    condition_dim : int
+        The width of a dense per-row conditioning vector that every head sees (0: none). The sequential
+        model passes each step's history and position this way.
     dropout : float
         The dropout probability on the embedded inputs (target and context) during training.
     flexible : bool
@@ -133,6 +136,7 @@ class ModelSpec:
     context: tuple[ColumnSpec, ...] = attrs.field(default=(), converter=_column_tuple)
     context_embedding_dims: tuple[int, ...] = attrs.field(default=(), converter=_int_tuple)
     context_dim: int = attrs.field(default=0, converter=int)
+    condition_dim: int = attrs.field(default=0, converter=int)
     dropout: float = attrs.field(default=0.0, converter=float)
     flexible: bool = attrs.field(default=True, converter=bool)
     size: str = attrs.field(default="custom", converter=str)
@@ -157,6 +161,8 @@ class ModelSpec:
             )
         if n_ctx and self.context_dim < 1:
             raise ValueError(f"ModelSpec.context_dim must be >= 1 with context; got {self.context_dim}.")
+        if self.condition_dim < 0:
+            raise ValueError(f"ModelSpec.condition_dim must be >= 0; got {self.condition_dim}.")
         for d in (*self.embedding_dims, *self.context_embedding_dims):
             _positive("embedding_dims", d)
         _positive("hidden_dim", self.hidden_dim)
@@ -202,6 +208,7 @@ class ModelSpec:
             "context": [c.to_dict() for c in self.context],
             "context_embedding_dims": list(self.context_embedding_dims),
             "context_dim": self.context_dim,
+            "condition_dim": self.condition_dim,
             "dropout": self.dropout,
             "flexible": self.flexible,
             "size": self.size,

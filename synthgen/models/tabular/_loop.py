@@ -1,0 +1,278 @@
+"""The training schedule shared by the flat and the sequential model.
+
+The loop knows nothing about the data layout: a :class:`TrainingTask` turns a batch of sample indices into
+per-sample negative log-likelihoods and scores the validation set. The loop owns everything else: real
+shuffled epochs, gradient accumulation, AdamW with the reference learning-rate heuristic, ReduceLROnPlateau,
+early stopping, a fixed set of validation column orders, time and epoch budgets, progress callbacks that can
+stop training, resumable state and the best weights.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+import attrs
+import torch
+from torch import nn
+
+from ._presets import batch_size_heuristic, learn_rate_heuristic
+
+__all__ = ["TrainingResult", "TrainingTask", "check_training_arguments", "run_training"]
+
+EARLY_STOPPING_PATIENCE = 4
+LR_FACTOR = 0.5
+LR_PATIENCE = 2
+MIN_LR_RATIO = 0.1
+N_VALIDATION_ORDERS = 8
+PROGRESS_INTERVAL_S = 10.0
+
+
+@attrs.frozen
+class TrainingResult:
+    """What :func:`train_model` and :func:`train_sequential_model` return.
+
+    Attributes
+    ----------
+    history : list of dict
+        One record per (possibly partial) epoch: ``epoch``, ``steps``, ``samples``, ``trn_loss``,
+        ``val_loss`` (NaN when the epoch was cut short), ``learn_rate``, ``total_time``, ``is_checkpoint``.
+    best_state_dict : dict of str to torch.Tensor
+        CPU copies of the weights with the best validation loss (the last weights if none was validated);
+        the model holds them when training returns.
+    state : dict
+        The resumable state (see ``resume_state`` of :func:`train_model`).
+    stop_reason : str
+        ``"max_epochs"``, ``"max_training_time"``, ``"early_stopping"`` or ``"callback"``.
+    """
+
+    history: list[dict[str, Any]]
+    best_state_dict: dict[str, torch.Tensor]
+    state: dict[str, Any]
+    stop_reason: str
+
+
+class TrainingTask(Protocol):
+    """What the loop needs from a model and its data (already on the training device)."""
+
+    n_samples: int
+    """The number of training samples (rows of a flat table, subjects of a sequential one)."""
+    flexible: bool
+    """Whether the model trains under random column orders."""
+    device: torch.device
+
+    def draw_order(self, generator: torch.Generator) -> list[int]:
+        """A column order for one batch (or one validation share)."""
+
+    def init_prior(self) -> None:
+        """Start the output biases at the training data's empirical frequencies."""
+
+    def batch_nll(self, samples: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """The ``(len(samples),)`` per-sample NLL of a training batch, with gradients."""
+
+    def validation_loss(self, orders: list[list[int]]) -> float | None:
+        """The mean per-sample validation NLL under the fixed ``orders``; ``None`` without validation data."""
+
+
+def to_cpu(obj: Any) -> Any:
+    """Detached CPU copies of all tensors in a nested structure of dicts, lists and tuples."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return type(obj)(to_cpu(v) for v in obj)
+    return copy.deepcopy(obj)
+
+
+def _check_positive(name: str, value: float, *, allow_inf: bool) -> None:
+    if (
+        not isinstance(value, int | float)
+        or math.isnan(value)
+        or value <= 0
+        or (math.isinf(value) and not allow_inf)
+    ):
+        allowed = "(0, inf]" if allow_inf else "(0, inf)"
+        raise ValueError(f"{name} must be a number in the range {allowed}; got {value!r} instead.")
+
+
+def check_training_arguments(
+    max_epochs: float,
+    max_training_time_s: float,
+    batch_size: int | None,
+    gradient_accumulation_steps: int | None,
+    learn_rate: float | None,
+) -> None:
+    """Validate the schedule arguments of the training functions.
+
+    Raises
+    ------
+    ValueError
+        Naming the first argument that is out of range.
+    """
+    _check_positive("max_epochs", max_epochs, allow_inf=False)
+    _check_positive("max_training_time_s", max_training_time_s, allow_inf=True)
+    for name, value in (
+        ("batch_size", batch_size),
+        ("gradient_accumulation_steps", gradient_accumulation_steps),
+    ):
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise ValueError(f"{name} must be an int in the range [1, inf) or None; got {value!r} instead.")
+    if learn_rate is not None:
+        _check_positive("learn_rate", learn_rate, allow_inf=False)
+
+
+def run_training(
+    model: nn.Module,
+    task: TrainingTask,
+    *,
+    max_epochs: float,
+    max_training_time_s: float,
+    batch_size: int | None,
+    gradient_accumulation_steps: int | None,
+    learn_rate: float | None,
+    empirical_prior: bool,
+    generator: torch.Generator,
+    on_progress: Callable[[dict[str, Any]], bool | None] | None,
+    on_checkpoint: Callable[[dict[str, Any]], None] | None,
+    resume_state: Mapping[str, Any] | None,
+) -> TrainingResult:
+    """Train ``model`` through ``task`` (see :func:`train_model` for the meaning of the arguments)."""
+    device = task.device
+    resume = dict(resume_state) if resume_state is not None else None
+    n = task.n_samples
+    batch_size = batch_size or (resume["batch_size"] if resume else batch_size_heuristic(n))
+    batch_size = min(batch_size, n)
+    accum = gradient_accumulation_steps or (resume["gradient_accumulation_steps"] if resume else 1)
+    accum = max(1, min(accum, n // batch_size))
+    logical = batch_size * accum
+    steps_per_epoch = math.ceil(n / logical)
+    lr0 = learn_rate or (resume["initial_learn_rate"] if resume else learn_rate_heuristic(logical))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr0)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, factor=LR_FACTOR, patience=LR_PATIENCE, min_lr=MIN_LR_RATIO * lr0
+    )
+
+    if resume:
+        model.load_state_dict(resume["model"])
+        optimizer.load_state_dict(resume["optimizer"])
+        scheduler.load_state_dict(resume["scheduler"])
+        steps, samples, base_time = int(resume["steps"]), int(resume["samples"]), float(resume["total_time"])
+        best_loss, bad_epochs = float(resume["best_val_loss"]), int(resume["early_stop_counter"])
+        val_orders = [list(o) for o in resume["val_orders"]]
+        best_state = resume["best_model"]
+        history = [dict(r) for r in resume["history"]]
+    else:
+        if empirical_prior:
+            task.init_prior()
+        steps, samples, base_time = 0, 0, 0.0
+        best_loss, bad_epochs = math.inf, 0
+        val_orders = [task.draw_order(generator) for _ in range(N_VALIDATION_ORDERS if task.flexible else 1)]
+        best_state = None
+        history = []
+
+    def make_state() -> dict[str, Any]:
+        return {
+            "model": to_cpu(model.state_dict()),
+            "best_model": best_state,
+            "optimizer": to_cpu(optimizer.state_dict()),
+            "scheduler": to_cpu(scheduler.state_dict()),
+            "epoch": steps / steps_per_epoch,
+            "steps": steps,
+            "samples": samples,
+            "total_time": total_time,
+            "best_val_loss": best_loss,
+            "early_stop_counter": bad_epochs,
+            "val_orders": [list(o) for o in val_orders],
+            "history": [dict(r) for r in history],
+            "batch_size": batch_size,
+            "gradient_accumulation_steps": accum,
+            "initial_learn_rate": lr0,
+        }
+
+    def record(trn_loss: float, val_loss: float, is_checkpoint: bool) -> dict[str, Any]:
+        return {
+            "epoch": steps / steps_per_epoch,
+            "steps": steps,
+            "samples": samples,
+            "trn_loss": trn_loss,
+            "val_loss": val_loss,
+            "learn_rate": optimizer.param_groups[0]["lr"],
+            "total_time": total_time,
+            "is_checkpoint": is_checkpoint,
+        }
+
+    max_steps = max(1, math.ceil(max_epochs * steps_per_epoch))
+    start_time = time.perf_counter()
+    last_report = start_time
+    total_time = base_time
+    stop_reason = "max_epochs" if steps >= max_steps else None
+    while stop_reason is None:
+        perm = torch.randperm(n, generator=generator).to(device)
+        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        epoch_rows, cut_short = 0, False
+        for logical_rows in perm.split(logical):
+            optimizer.zero_grad(set_to_none=True)
+            for rows in logical_rows.split(batch_size):
+                nll = task.batch_nll(rows, generator)
+                (nll.sum() / len(logical_rows)).backward()
+                loss_sum += nll.detach().double().sum()
+            optimizer.step()
+            steps, samples, epoch_rows = (
+                steps + 1,
+                samples + len(logical_rows),
+                epoch_rows + len(logical_rows),
+            )
+            now = time.perf_counter()
+            total_time = base_time + now - start_time
+            if steps >= max_steps:
+                stop_reason = "max_epochs"
+                break
+            if total_time >= max_training_time_s:
+                stop_reason, cut_short = "max_training_time", True
+                break
+            if on_progress is not None and now - last_report >= PROGRESS_INTERVAL_S:
+                last_report = now
+                if on_progress(record(float(loss_sum) / epoch_rows, math.nan, False)):
+                    stop_reason, cut_short = "callback", True
+                    break
+        trn_loss = float(loss_sum) / epoch_rows
+        if cut_short:
+            history.append(record(trn_loss, math.nan, False))
+            if on_checkpoint is not None:
+                on_checkpoint(make_state())
+            if on_progress is not None and stop_reason != "callback":
+                on_progress(history[-1])
+            break
+        val_loss = task.validation_loss(val_orders)
+        val_loss = trn_loss if val_loss is None else val_loss
+        scheduler.step(val_loss)
+        improved = val_loss < best_loss
+        if improved:
+            best_loss, bad_epochs = val_loss, 0
+            best_state = to_cpu(model.state_dict())
+        else:
+            bad_epochs += 1
+            if not math.isfinite(val_loss) and best_state is not None:
+                model.load_state_dict(best_state)
+        total_time = base_time + time.perf_counter() - start_time
+        history.append(record(trn_loss, val_loss, improved))
+        if on_checkpoint is not None:
+            on_checkpoint(make_state())
+        if on_progress is not None and on_progress(history[-1]) and stop_reason is None:
+            stop_reason = "callback"
+        if bad_epochs > EARLY_STOPPING_PATIENCE and stop_reason is None:
+            stop_reason = "early_stopping"
+        if total_time >= max_training_time_s and stop_reason is None:
+            stop_reason = "max_training_time"
+
+    if best_state is None:
+        best_state = to_cpu(model.state_dict())
+    final_state = make_state()
+    model.load_state_dict(best_state)
+    return TrainingResult(
+        history=history, best_state_dict=best_state, state=final_state, stop_reason=stop_reason
+    )

@@ -1,0 +1,217 @@
+"""Training of the sequential model on the shared schedule of :mod:`._loop`.
+
+An epoch is a pass over a fresh permutation of the training subjects. Each batch gathers, per subject, one
+window of at most ``max_sequence_window`` scored steps (plus a few unscored warm-up steps before it) into a
+padded tensor with one vectorised index; the length term is trained on every subject. The loss of a subject
+is its length NLL plus the NLL of its scored steps, and the batch loss is the mean over subjects.
+Validation scores complete sequences, so it measures exactly what generation unrolls.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+
+from ._loop import TrainingResult, check_training_arguments, run_training
+from ._sampling import generator_on
+from ._sequence_batches import SequenceData, draw_windows, full_windows, gather_batch
+from ._sequential import SequentialARGN
+from ._trainer import check_codes
+
+__all__ = [
+    "DEFAULT_SEQUENCE_WINDOW",
+    "DEFAULT_WINDOW_WARMUP",
+    "check_sequence_data",
+    "train_sequential_model",
+]
+
+DEFAULT_SEQUENCE_WINDOW = 100
+DEFAULT_WINDOW_WARMUP = 8
+# Scored steps per validation forward pass, bounded so that the (heads x steps x width) activations stay small.
+_VALIDATION_ELEMENTS = 2**24
+
+
+def check_sequence_data(name: str, data: SequenceData, model: SequentialARGN) -> None:
+    """Check shapes, code ranges and lengths of ``data`` against ``model``.
+
+    Raises
+    ------
+    ValueError
+        Naming ``name`` and what is wrong.
+    """
+    if not isinstance(data, SequenceData):
+        raise ValueError(f"{name} must be a SequenceData; got {type(data).__name__}.")
+    spec = model.spec
+    lengths = data.lengths
+    if lengths.dim() != 1:
+        raise ValueError(f"{name}.lengths must be 1-d; got shape {tuple(lengths.shape)}.")
+    if len(lengths) and (int(lengths.min()) < 0 or int(lengths.max()) > spec.max_len):
+        raise ValueError(
+            f"{name}.lengths must lie in 0..{spec.max_len} (max_len); got {int(lengths.min())}..{int(lengths.max())}."
+        )
+    check_codes(f"{name}.context", data.context, spec.context_cardinalities)
+    if len(data.context) != len(lengths):
+        raise ValueError(
+            f"{name}.context must hold one row per subject ({len(lengths)}); got {len(data.context)}."
+        )
+    check_codes(f"{name}.steps", data.steps, spec.step.cardinalities)
+    total = int(lengths.sum())
+    if len(data.steps) != total:
+        raise ValueError(f"{name}.steps must hold sum(lengths) = {total} rows; got {len(data.steps)}.")
+
+
+class _SequentialTask:
+    """Subjects of a :class:`SequenceData` as a :class:`~._loop.TrainingTask`."""
+
+    def __init__(
+        self,
+        model: SequentialARGN,
+        trn: SequenceData,
+        val: SequenceData | None,
+        window: int,
+        warmup: int,
+        device: torch.device,
+        generator: torch.Generator,
+    ) -> None:
+        self.model = model
+        self.device = device
+        self.trn = trn.to(device)
+        self.val = val.to(device) if val is not None and val.n_subjects else None
+        self.window = window
+        self.warmup = warmup
+        self.device_generator = generator_on(generator, device)
+
+    @property
+    def n_samples(self) -> int:
+        return self.trn.n_subjects
+
+    @property
+    def flexible(self) -> bool:
+        return self.model.spec.step.flexible
+
+    def draw_order(self, generator: torch.Generator) -> list[int]:
+        return self.model.step_model.draw_order(generator)
+
+    def init_prior(self) -> None:
+        self.model.init_output_bias(self.trn.steps, self.trn.lengths)
+
+    def batch_nll(self, samples: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        order = self.draw_order(generator)
+        windows = draw_windows(self.trn.lengths[samples], self.window, self.warmup, self.device_generator)
+        batch = gather_batch(self.trn, samples, *windows)
+        return self.model(batch, order, generator=self.device_generator)
+
+    def validation_loss(self, orders: list[list[int]]) -> float | None:
+        if self.val is None:
+            return None
+        model, val = self.model, self.val
+        spec = model.spec.step
+        budget = max(
+            1, _VALIDATION_ELEMENTS // (spec.n_sub_columns * max(spec.hidden_dim, max(spec.cardinalities)))
+        )
+        was_training = model.training
+        model.eval()
+        total = torch.zeros((), dtype=torch.float64, device=self.device)
+        subjects = torch.arange(val.n_subjects, device=self.device)
+        # Each order scores one contiguous share of the subjects; a share is split into chunks of about
+        # ``budget`` steps (at least one subject each).
+        with torch.no_grad():
+            for order, share in zip(orders, subjects.tensor_split(len(orders)), strict=True):
+                if len(share) == 0:
+                    continue
+                chunk_of = val.lengths[share].cumsum(0).sub(1).clamp(min=0).div(budget, rounding_mode="floor")
+                for chunk in torch.unique_consecutive(chunk_of, return_counts=True)[1].tolist():
+                    part, share = share[:chunk], share[chunk:]
+                    batch = gather_batch(val, part, *full_windows(val.lengths[part]))
+                    total += model(batch, order).double().sum()
+        model.train(was_training)
+        return float(total) / val.n_subjects
+
+
+def train_sequential_model(
+    model: SequentialARGN,
+    trn: SequenceData,
+    val: SequenceData | None,
+    *,
+    max_sequence_window: int = DEFAULT_SEQUENCE_WINDOW,
+    window_warmup: int = DEFAULT_WINDOW_WARMUP,
+    max_epochs: float = 100.0,
+    max_training_time_s: float = math.inf,
+    batch_size: int | None = None,
+    gradient_accumulation_steps: int | None = None,
+    learn_rate: float | None = None,
+    empirical_prior: bool = True,
+    device: str | torch.device | None = None,
+    generator: torch.Generator,
+    on_progress: Callable[[dict[str, Any]], bool | None] | None = None,
+    on_checkpoint: Callable[[dict[str, Any]], None] | None = None,
+    resume_state: Mapping[str, Any] | None = None,
+) -> TrainingResult:
+    """Train a :class:`SequentialARGN` to early stopping, an epoch budget or a time budget.
+
+    The schedule is the flat model's (see :func:`train_model`): AdamW at ``1e-3 * sqrt(batch / 32)``,
+    ReduceLROnPlateau, early stopping after 5 validations without improvement, fixed validation orders,
+    best weights kept. Batches are subjects; the loss of a subject is its length NLL plus the NLL of the
+    steps of one training window.
+
+    Parameters
+    ----------
+    model : SequentialARGN
+        The model; trained in place and left holding the best weights.
+    trn, val : SequenceData
+        Training and validation subjects (``val`` may be ``None`` or empty: the epoch's training loss then
+        drives the schedule). Lengths must not exceed the model's ``max_len``.
+    max_sequence_window : int, default=100
+        The most steps of one subject scored per batch; longer sequences are cut to a window (the first
+        one 30 % of the time, the last one 10 %, a random one 60 %).
+    window_warmup : int, default=8
+        Steps before a window that feed the history without being scored.
+    max_epochs, max_training_time_s, batch_size, gradient_accumulation_steps, learn_rate, empirical_prior
+        As in :func:`train_model`; ``batch_size`` counts subjects.
+    device, generator, on_progress, on_checkpoint, resume_state
+        As in :func:`train_model`.
+
+    Returns
+    -------
+    TrainingResult
+        History, best weights, final resumable state and the reason training stopped.
+
+    Raises
+    ------
+    ValueError
+        For invalid arguments or data that does not fit the model.
+    """
+    check_training_arguments(
+        max_epochs, max_training_time_s, batch_size, gradient_accumulation_steps, learn_rate
+    )
+    for name, value, low in (
+        ("max_sequence_window", max_sequence_window, 1),
+        ("window_warmup", window_warmup, 0),
+    ):
+        if not isinstance(value, int) or value < low:
+            raise ValueError(f"{name} must be an int in the range [{low}, inf); got {value!r} instead.")
+    check_sequence_data("trn", trn, model)
+    if trn.n_subjects == 0:
+        raise ValueError("trn must hold at least one subject; got 0.")
+    if val is not None:
+        check_sequence_data("val", val, model)
+    device = torch.device(device) if device is not None else model.length_bias.device
+    model.to(device).train()
+    task = _SequentialTask(model, trn, val, max_sequence_window, window_warmup, device, generator)
+    return run_training(
+        model,
+        task,
+        max_epochs=max_epochs,
+        max_training_time_s=max_training_time_s,
+        batch_size=batch_size,
+        gradient_accumulation_steps=gradient_accumulation_steps,
+        learn_rate=learn_rate,
+        empirical_prior=empirical_prior,
+        generator=generator,
+        on_progress=on_progress,
+        on_checkpoint=on_checkpoint,
+        resume_state=resume_state,
+    )
