@@ -356,22 +356,27 @@ def test_auto_resolves_like_the_reference(value_protection):
     assert list(round_trip(AUTO, hundreds)[0]["cardinalities"]) == ["E4", "E3", "E2"]
 
 
-def test_auto_needs_fewer_than_100_values_in_every_partition_for_discrete():
-    values = pd.Series(np.tile(np.arange(150.0), 20))  # 150 distinct values, 3 digit positions
-    assert round_trip(AUTO, values)[0]["encoding_type"] == DIGIT
-    # 2 partitions with 75 distinct values each: every partition is below the limit.
-    assert (
-        round_trip(AUTO, values.sort_values(ignore_index=True), n_partitions=2)[0]["encoding_type"]
-        == DISCRETE
-    )
+def test_auto_discrete_needs_at_most_100_published_values():
+    many = pd.Series(np.tile(np.arange(150.0), 20))  # 150 distinct values, 3 digit positions
+    assert round_trip(AUTO, many)[0]["encoding_type"] == DIGIT
+    assert round_trip(AUTO, many, n_partitions=2)[0]["encoding_type"] == DIGIT
+    few = pd.Series(np.tile(np.arange(90.0) * 1.37, 20))
+    assert round_trip(AUTO, few, n_partitions=2)[0]["encoding_type"] == DISCRETE
 
 
 def test_auto_rejects_discrete_when_rare_values_hold_too_many_rows():
-    # 0.2 % of the rows sit in values held by fewer than 5 subjects.
-    values = pd.Series(np.r_[np.repeat(np.arange(10.0), 499), np.arange(1000.0, 1010.0)] / 8)
+    # 1.2 % of the rows sit in values held by fewer than 5 subjects.
+    values = pd.Series(np.r_[np.repeat(np.arange(10.0), 499), np.arange(1000.0, 1060.0)] / 8)
     stats = round_trip(AUTO, values, value_protection=True)[0]
     assert stats["encoding_type"] == BINNED
     assert round_trip(AUTO, values)[0]["encoding_type"] == DISCRETE
+
+
+def test_auto_keeps_spiky_amounts_discrete(adult_full):
+    # capital_gain: 123 exact amounts, the rare ones holding 0.3 % of the rows
+    stats = round_trip(AUTO, adult_full["capital_gain"], value_protection=True)[0]
+    assert stats["encoding_type"] == DISCRETE
+    assert "99999" in stats["codes"] and "7688" in stats["codes"]
 
 
 # --------------------------------------------------------------------------------------------------------

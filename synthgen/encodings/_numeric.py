@@ -49,6 +49,8 @@ DIGIT_LIMIT = 1e18
 MAX_SPAN = 18
 N_QUANTILES = 1001
 AUTO_DISCRETE_MAX_VALUES = 100
+# AUTO counts the values of partitions with fewer distinct values than this (more cannot become DISCRETE).
+AUTO_COUNTED_MAX_VALUES = 1000
 NULL_TOKEN = "<<NULL>>"
 
 
@@ -183,7 +185,7 @@ def analyze_numeric(
     values), per-subject extremes ``minima``/``maxima`` and ``n_subjects``. Optionally: digit ranges per
     position (``digit_min``/``digit_max``, over values below 1e18), distinct values with their numbers of
     subjects and rows (``values``/``subject_counts``/``row_counts``; with ``counts=None`` only when the
-    partition has fewer than 100 distinct values, else ``None``) and 1001 ``quantiles`` (observed values).
+    partition has fewer than 1000 distinct values, else ``None``) and 1001 ``quantiles`` (observed values).
     """
     x, null = to_float(values)
     subjects = np.asarray(subjects)
@@ -208,7 +210,7 @@ def analyze_numeric(
         )
     if counts is not False:
         distinct, rows = np.unique(x_present, return_counts=True)
-        if counts or len(distinct) < AUTO_DISCRETE_MAX_VALUES:
+        if counts or len(distinct) < AUTO_COUNTED_MAX_VALUES:
             held = subject_counts(pd.Series(x_present), subjects_present)
             by_subject = np.fromiter(held.values(), dtype=np.int64, count=len(held))
             keys = np.fromiter(held.keys(), dtype=np.float64, count=len(held))

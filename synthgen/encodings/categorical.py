@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from ..domain import ModelEncodingType
 from ..privacy.value_protection import rare_threshold, subject_counts
@@ -20,6 +21,11 @@ from ._common import RARE_TOKEN
 __all__ = ["CategoricalEncoding", "RARE_TOKEN", "as_category_strings"]
 
 SUB_COLUMN = "cat"
+
+try:  # pandas' default string dtype (pandas >= 2.3); older versions decode to object
+    _STRING_DTYPE = pd.StringDtype("pyarrow", na_value=np.nan)
+except TypeError:
+    _STRING_DTYPE = None
 
 
 def as_category_strings(values: pd.Series) -> pd.Series:
@@ -73,5 +79,10 @@ class CategoricalEncoding(ColumnEncoding):
         return {SUB_COLUMN: 0}
 
     def decode(self, codes, stats, *, rng, sequence=None) -> pd.Series:
-        lookup = [RARE_TOKEN] + ([None] if stats["has_nan"] else []) + list(stats["categories"])
-        return pd.Series(np.asarray(lookup, dtype=object)[np.asarray(codes[SUB_COLUMN], dtype=np.int64)])
+        lookup = pa.array([RARE_TOKEN] + ([None] if stats["has_nan"] else []) + list(stats["categories"]),
+                          type=pa.large_string())
+        # an Arrow take builds the string column without a Python object per row
+        taken = lookup.take(pa.array(np.asarray(codes[SUB_COLUMN], dtype=np.int64)))
+        if _STRING_DTYPE is None:
+            return pd.Series(taken.to_pandas(), dtype=object)
+        return pd.Series(pd.array(taken, dtype=_STRING_DTYPE))

@@ -9,14 +9,14 @@ import pandas as pd
 
 from ..domain import ModelEncodingType
 from ._base import ColumnEncoding, SequenceIndex
-from ._numeric import DIGIT_LIMIT, analyze_numeric
+from ._numeric import AUTO_DISCRETE_MAX_VALUES, DIGIT_LIMIT, analyze_numeric
 from .numeric_binned import NumericBinnedEncoding, reduce_binned
 from .numeric_digit import NumericDigitEncoding, reduce_digit
 from .numeric_discrete import NumericDiscreteEncoding, reduce_discrete
 
 __all__ = ["NumericAutoEncoding"]
 
-AUTO_DISCRETE_MIN_SHARE = 0.999
+AUTO_DISCRETE_MIN_SHARE = 0.99
 AUTO_DIGIT_MAX_POSITIONS = 3
 
 _RESOLVED: dict[str, ColumnEncoding] = {
@@ -27,10 +27,12 @@ _RESOLVED: dict[str, ColumnEncoding] = {
 
 
 class NumericAutoEncoding(ColumnEncoding):
-    """Resolves to the numeric encoding that suits the column, following the reference engine's rule.
+    """Resolves to the numeric encoding that suits the column.
 
-    - DISCRETE when every partition had fewer than 100 distinct values and more than 99.9 % of the
-      non-NULL rows hold a non-rare value;
+    - DISCRETE when at most 100 values are published (non-rare) and they hold more than 99 % of the
+      non-NULL rows. The reference engine asks for fewer than 100 distinct values in every partition and
+      99.9 %; counting published values instead keeps spiky columns such as capital gains (a hundred-odd
+      exact amounts, a few of them rare) exact, where binning would invent amounts between the spikes;
     - else DIGIT when at most 3 digit positions ever hold a non-zero digit (e.g. multiples of 100 below
       100,000) and every value is below 1e18 in absolute value;
     - else BINNED.
@@ -51,7 +53,8 @@ class NumericAutoEncoding(ColumnEncoding):
     ) -> dict[str, Any]:
         if all(p["values"] is not None for p in partials):
             stats, share = reduce_discrete(partials, value_protection=value_protection, rng=rng)
-            if share > AUTO_DISCRETE_MIN_SHARE:
+            n_published = len(stats["codes"]) - 1 - int(stats["has_nan"])
+            if share > AUTO_DISCRETE_MIN_SHARE and n_published <= AUTO_DISCRETE_MAX_VALUES:
                 return stats
         filled = [p for p in partials if p["n_values"]]
         non_zero = np.any([p["digit_max"] > 0 for p in filled], axis=0) if filled else np.array([])
