@@ -471,7 +471,8 @@ class FlatARGN(nn.Module):
                 cond = None if condition is None else condition[rows].to(device)
                 fixed = {s: v[rows].to(device) for s, v in fixed_codes.items()}
                 out[rows] = self.sample_batch(
-                    layout, ctx, fixed, temperature, top_p, probs, generator, condition=cond, n=rows.stop - rows.start
+                    layout, ctx, fixed, temperature, top_p, probs, generator,
+                    condition=cond, n=rows.stop - rows.start,
                 )
         finally:
             self.train(was_training)

@@ -6,8 +6,10 @@ The likelihood of a subject factorises as ``p(L | c) * prod_t p(step_t | c, step
 - a length head predicts the length ``L`` from ``c`` once, as a categorical over ``0 .. max_len``; the
   length is known before the first step, so the steps can depend on how many remain;
 - a step is modelled by the any-order within-step heads of a :class:`FlatARGN` whose dense condition is
-  a trunk layer (Linear → ReLU) over ``[c, history_t, position(t), position(L - t)]``: ``history_t`` is an
-  LSTM over the embeddings of the earlier steps (zeros at ``t = 0``) and the positions are bucketed
+  a trunk layer (Linear → ReLU) over ``[c, history_t, e_{t-1}, position(t), position(L - t)]``:
+  ``history_t`` is an LSTM over the embeddings of the earlier steps (zeros at ``t = 0``), ``e_{t-1}`` the
+  previous step's embeddings (a direct path, so that copying a value from one step to the next, such as a
+  plane's carrier, does not have to pass through the LSTM's memory), and the positions are bucketed
   embeddings (see :mod:`._positions`). The trunk mixes these non-linearly once per step and keeps the
   heads' input narrow (every head reads the condition, so its width multiplies the heads' cost).
 
@@ -202,19 +204,24 @@ class SequentialARGN(nn.Module):
         return F.relu(torch.addmm(self.context_bias, emb, self.context_weight))
 
     def length_logits(self, context: torch.Tensor) -> torch.Tensor:
-        """``(n, max_len + 1)`` unnormalised log-probabilities of the sequence length given context vectors."""
+        """``(n, max_len + 1)`` unnormalised log-probabilities of the length given context vectors."""
         if self.context_embedder is None:
             return self.length_bias.expand(len(context), -1)
         hidden = F.relu(torch.addmm(self.length_hidden_bias, context, self.length_hidden_weight))
         return torch.addmm(self.length_bias, hidden, self.length_weight)
 
     def _condition(
-        self, context: torch.Tensor, history: torch.Tensor, done: torch.Tensor, left: torch.Tensor
+        self,
+        context: torch.Tensor,
+        history: torch.Tensor,
+        previous: torch.Tensor,
+        done: torch.Tensor,
+        left: torch.Tensor,
     ) -> torch.Tensor:
         n_buckets = self.spec.n_position_buckets
         done_emb = F.embedding(position_buckets(done, n_buckets), self.position_done)
         left_emb = F.embedding(position_buckets(left, n_buckets), self.position_left)
-        inputs = torch.cat([context, history, done_emb.expand(len(history), -1), left_emb], dim=1)
+        inputs = torch.cat([context, history, previous, done_emb.expand(len(history), -1), left_emb], dim=1)
         return F.relu(torch.addmm(self.trunk_bias, inputs, self.trunk_weight))
 
     def forward(
@@ -250,12 +257,15 @@ class SequentialARGN(nn.Module):
         embedded = embedder(batch.codes.reshape(-1, n_sub)).view(n, width, -1)
         previous = embedder(batch.previous) * (batch.start > 0).unsqueeze(1).to(embedded.dtype)
         inputs = torch.cat([previous.unsqueeze(1), embedded[:, :-1]], dim=1)
-        history, _ = self.history(self._dropout(inputs, generator))
+        inputs = self._dropout(inputs, generator)
+        history, _ = self.history(inputs)
         position = torch.arange(width, device=nll.device)
         scored = (position >= batch.n_warmup[:, None]) & (position < batch.n_steps[:, None])
         rows, steps = scored.nonzero(as_tuple=True)
         done = batch.start[rows] + steps
-        condition = self._condition(context[rows], history[rows, steps], done, batch.lengths[rows] - done)
+        condition = self._condition(
+            context[rows], history[rows, steps], inputs[rows, steps], done, batch.lengths[rows] - done
+        )
         step_nll = self.step_model(
             batch.codes[rows, steps], order=order, generator=generator, condition=condition
         )
@@ -298,7 +308,8 @@ class SequentialARGN(nn.Module):
             if fixed_lengths is not None and bool((fixed_lengths < seed_lengths).any()):
                 bad = int((fixed_lengths < seed_lengths).nonzero()[0])
                 raise ValueError(
-                    f"fixed_lengths must be >= seed_lengths; subject {bad} has length {int(fixed_lengths[bad])} "
+                    f"fixed_lengths must be >= seed_lengths; subject {bad} has length "
+                    f"{int(fixed_lengths[bad])} "
                     f"but {int(seed_lengths[bad])} seeded steps."
                 )
             if fixed_lengths is None and n and int(seed_lengths.max()) > self.spec.max_len:
@@ -377,8 +388,10 @@ class SequentialARGN(nn.Module):
             if seed_lengths is not None:
                 seed_lengths, seed_steps = seed_lengths.to(device), seed_steps.to(device).long()
                 seed_offsets = torch.cat([seed_lengths.new_zeros(1), seed_lengths.cumsum(0)])
+            # Slices, not index tensors: the inputs may live on another device than the model.
+            batches = [slice(start, min(n, start + batch_size)) for start in range(0, n, batch_size)]
             contexts, lengths = [], []
-            for rows in torch.arange(n, device=device).split(batch_size):
+            for rows in batches:
                 context = self.context_vector(context_codes[rows].to(device))
                 if fixed_lengths is not None:
                     lengths.append(fixed_lengths[rows].to(device))
@@ -391,7 +404,7 @@ class SequentialARGN(nn.Module):
             steps = torch.empty(
                 int(offsets[-1]), self.spec.step.n_sub_columns, dtype=torch.long, device=device
             )
-            for rows, context in zip(torch.arange(n, device=device).split(batch_size), contexts, strict=True):
+            for rows, context in zip(batches, contexts, strict=True):
                 seed = None
                 if seed_lengths is not None:
                     seed = (seed_steps, seed_offsets[rows], seed_lengths[rows])
@@ -462,7 +475,7 @@ class SequentialARGN(nn.Module):
             state = (state[0][:, :k].contiguous(), state[1][:, :k].contiguous())
             history, state = self.history(inputs[:k], state)
             done = torch.full((1,), t, device=lengths.device)
-            condition = self._condition(context[:k], history[:, 0], done, lengths[:k] - t)
+            condition = self._condition(context[:k], history[:, 0], inputs[:k, 0], done, lengths[:k] - t)
             if seed is None:
                 codes = self.step_model.sample_batch(
                     layout, None, {}, temperature, top_p, probs, generator, condition=condition

@@ -60,8 +60,8 @@ class SequentialSpec:
         The number of LSTM layers.
     position_dim : int
         The width of each of the two position embeddings (steps done, steps remaining).
-        The trunk layer (Linear → ReLU) maps ``[context, history, positions]`` (:attr:`trunk_input_dim`
-        wide) to the heads' condition.
+        The trunk layer (Linear → ReLU) maps ``[context, history, previous step, positions]``
+        (:attr:`trunk_input_dim` wide) to the heads' condition.
     length_hidden_dim : int
         The hidden width of the length head (only used with context).
     size : str
@@ -102,12 +102,14 @@ class SequentialSpec:
         if self.max_len < 0:
             raise ValueError(f"SequentialSpec.max_len must be >= 0; got {self.max_len}.")
         if self.step.condition_dim < 1:
-            raise ValueError(f"SequentialSpec.step.condition_dim must be >= 1; got {self.step.condition_dim}.")
+            raise ValueError(
+                f"SequentialSpec.step.condition_dim must be >= 1; got {self.step.condition_dim}."
+            )
 
     @property
     def trunk_input_dim(self) -> int:
-        """The width of the trunk's input: context, history and the two position embeddings."""
-        return self.context_dim + self.history_dim + 2 * self.position_dim
+        """The width of the trunk's input: context, history, previous step's embeddings and positions."""
+        return self.context_dim + self.history_dim + sum(self.step.embedding_dims) + 2 * self.position_dim
 
     @property
     def context_cardinalities(self) -> tuple[int, ...]:
@@ -155,7 +157,8 @@ def build_sequential_spec(
     gets ``scale * ln*(step embedding width * median_len)`` units (scale 8 / 16 / 32 for Small / Medium /
     Large, bounded to [16, 64] / [32, 192] / [64, 384]; narrower than the reference's, which is slow on a CPU
     for no measured gain). The trunk that condenses context, history and positions for the heads is as wide
-    as a head, so every head reads a condition of ``hidden_dim`` values rather than the much wider concatenation.
+    as a head, so every head reads a condition of ``hidden_dim`` values rather than the much wider
+    concatenation.
 
     Parameters
     ----------
@@ -178,7 +181,8 @@ def build_sequential_spec(
 
     Examples
     --------
-    >>> spec = build_sequential_spec([ColumnSpec("a", ("cat",), (3,))], max_len=10, median_len=4, size="small")
+    >>> columns = [ColumnSpec("a", ("cat",), (3,))]
+    >>> spec = build_sequential_spec(columns, max_len=10, median_len=4, size="small")
     >>> spec.max_len, spec.context_dim, spec.step.condition_dim == spec.step.hidden_dim
     (10, 0, True)
     """

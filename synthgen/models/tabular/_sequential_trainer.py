@@ -30,7 +30,7 @@ __all__ = [
 
 DEFAULT_SEQUENCE_WINDOW = 100
 DEFAULT_WINDOW_WARMUP = 8
-# Scored steps per validation forward pass, bounded so that the (heads x steps x width) activations stay small.
+# Scored steps per validation forward pass, bounded so the (heads x steps x width) activations stay small.
 _VALIDATION_ELEMENTS = 2**24
 
 
@@ -50,7 +50,8 @@ def check_sequence_data(name: str, data: SequenceData, model: SequentialARGN) ->
         raise ValueError(f"{name}.lengths must be 1-d; got shape {tuple(lengths.shape)}.")
     if len(lengths) and (int(lengths.min()) < 0 or int(lengths.max()) > spec.max_len):
         raise ValueError(
-            f"{name}.lengths must lie in 0..{spec.max_len} (max_len); got {int(lengths.min())}..{int(lengths.max())}."
+            f"{name}.lengths must lie in 0..{spec.max_len} (max_len); "
+            f"got {int(lengths.min())}..{int(lengths.max())}."
         )
     check_codes(f"{name}.context", data.context, spec.context_cardinalities)
     if len(data.context) != len(lengths):
