@@ -1,0 +1,150 @@
+"""synthgen against the reference engine (mostlyai-engine) on two-table data: planes and their flights.
+
+Protocol: split the planes 80/20 (seed 0), each side with all its flights; each engine trains on the 80 % with
+the same time budget (``--minutes``, default 10) and its defaults otherwise, in its own process with the same
+torch thread count; each then generates the flights of every training plane (timed) and the result is evaluated
+against the training flights and the 20 % holdout flights with ``synthgen.evaluate(..., context_key="tailnum")``
+(the same metric code for both). A last synthgen run generates the flights of all 3,322 planes (284k flights
+originally) to time full-size generation.
+
+    python benchmarks/bench_sequential.py                   # both engines (installs the reference on first use)
+    python benchmarks/bench_sequential.py --skip-reference --minutes 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import load, peak_rss_mb  # noqa: E402
+
+SYNTHGEN_RUN = """
+import json, sys, time, resource
+import pandas as pd, torch
+args = json.loads(sys.argv[1])
+torch.set_num_threads(args["threads"])
+from synthgen import TabularSynthesizer
+planes, flights = pd.read_parquet(args["ctx"]), pd.read_parquet(args["tgt"])
+start = time.perf_counter()
+synth = TabularSynthesizer(tgt_context_key="tailnum", ctx_primary_key="tailnum",
+                           max_training_time=args["minutes"], random_state=0).fit(flights, context=planes)
+train_s = time.perf_counter() - start
+start = time.perf_counter()
+sample = synth.sample(context=planes, random_state=1)
+gen_s = time.perf_counter() - start
+sample.to_parquet(args["out"])
+full = {}
+if args.get("all_planes"):
+    everyone = pd.read_parquet(args["all_planes"])
+    start = time.perf_counter()
+    big = synth.sample(context=everyone, random_state=2)
+    full = {"full_gen_s": time.perf_counter() - start, "full_rows": len(big)}
+print(json.dumps({"train_s": train_s, "epochs": float(synth.history_["epoch"].iloc[-1]),
+                  "gen_s": gen_s, "gen_rows_per_s": len(sample) / gen_s, **full,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+REFERENCE_RUN = """
+import json, sys, time, resource
+from pathlib import Path
+import pandas as pd, torch
+args = json.loads(sys.argv[1])
+torch.set_num_threads(args["threads"])
+from mostlyai.engine import TabularARGN
+planes, flights = pd.read_parquet(args["ctx"]), pd.read_parquet(args["tgt"])
+start = time.perf_counter()
+model = TabularARGN(tgt_context_key="tailnum", ctx_primary_key="tailnum", ctx_data=planes,
+                    max_training_time=args["minutes"], random_state=0, verbose=0)
+model.fit(flights)
+train_s = time.perf_counter() - start
+start = time.perf_counter()
+sample = model.sample(ctx_data=planes)
+gen_s = time.perf_counter() - start
+sample.to_parquet(args["out"])
+progress = Path(model.workspace_dir) / "ModelStore" / "model-data" / "progress-messages.csv"
+epochs = float(pd.read_csv(progress)["epoch"].iloc[-1]) if progress.exists() else float("nan")
+print(json.dumps({"train_s": train_s, "epochs": epochs, "gen_s": gen_s, "gen_rows_per_s": len(sample) / gen_s,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def _run(python: str, script: str, args: dict, threads: int) -> dict:
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    result = subprocess.run([python, "-c", script, json.dumps(args)], capture_output=True, text=True, env=env)
+    if result.returncode != 0:
+        raise RuntimeError(result.stderr[-4000:])
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=10.0, help="training budget of each engine")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--skip-reference", action="store_true")
+    options = parser.parse_args()
+
+    import pandas as pd
+
+    from synthgen import evaluate
+
+    planes, flights = load("planes"), load("flights")
+    holdout_planes = planes.sample(frac=0.2, random_state=0)
+    trn_planes = planes.drop(holdout_planes.index).reset_index(drop=True)
+    trn_flights = flights[flights["tailnum"].isin(trn_planes["tailnum"])].reset_index(drop=True)
+    holdout_flights = flights[flights["tailnum"].isin(holdout_planes["tailnum"])].reset_index(drop=True)
+    engines = {"synthgen": (sys.executable, SYNTHGEN_RUN)}
+    if not options.skip_reference:
+        from _reference import ensure_reference_env
+
+        engines["mostlyai-engine"] = (str(ensure_reference_env()), REFERENCE_RUN)
+    rows = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = {name: Path(tmp) / f"{name}.parquet" for name in ("ctx", "tgt", "all_planes")}
+        trn_planes.to_parquet(paths["ctx"])
+        trn_flights.to_parquet(paths["tgt"])
+        planes.to_parquet(paths["all_planes"])
+        for name, (python, script) in engines.items():
+            out = Path(tmp) / f"{name}-out.parquet"
+            args = {"ctx": str(paths["ctx"]), "tgt": str(paths["tgt"]), "out": str(out),
+                    "threads": options.threads, "minutes": options.minutes}
+            if name == "synthgen":
+                args["all_planes"] = str(paths["all_planes"])
+            figures = _run(python, script, args, options.threads)
+            synthetic = pd.read_parquet(out)
+            start = time.perf_counter()
+            result = evaluate(trn_flights, synthetic, holdout_flights, context_key="tailnum", random_state=0)
+            figures["eval_s"] = time.perf_counter() - start
+            figures.update(result.to_dict())
+            carrier = synthetic.groupby("tailnum")["carrier"].nunique()
+            figures["one_carrier_share"] = float((carrier == 1).mean())
+            rows[name] = figures
+            print(f"{name}: trained {figures['train_s']:.0f} s ({figures['epochs']:.1f} epochs), generated "
+                  f"{len(synthetic):,} flights in {figures['gen_s']:.1f} s", flush=True)
+    original_carrier = float((trn_flights.groupby("tailnum")["carrier"].nunique() == 1).mean())
+    keys = ["train_s", "epochs", "gen_s", "gen_rows_per_s", "full_gen_s", "full_rows", "peak_mb", "overall",
+            "univariate", "bivariate", "trivariate", "coherence", "sequence_length", "discriminator_auc", "dcr_share",
+            "exact_match_share", "one_carrier_share"]
+    print(f"\nplanes/flights: {len(trn_planes):,} training planes ({len(trn_flights):,} flights), "
+          f"{len(holdout_planes):,} holdout planes; budget {options.minutes} min; torch threads = {options.threads}; "
+          f"parent peak {peak_rss_mb():.0f} MB; original one-carrier share {original_carrier:.3f}")
+    print(f"{'figure':<22}" + "".join(f"{n:>18}" for n in rows) + f"{'holdout ceiling':>18}")
+    for key in keys:
+        cells = []
+        for figures in rows.values():
+            value = figures.get(key)
+            cells.append(f"{value:>18.4f}" if isinstance(value, float) else f"{value if value is not None else '':>18}")
+        ceiling = rows["synthgen"].get(f"reference_{key}")
+        cells.append(f"{ceiling:>18.4f}" if isinstance(ceiling, float) else f"{'':>18}")
+        print(f"{key:<22}" + "".join(cells))
+
+
+if __name__ == "__main__":
+    main()
