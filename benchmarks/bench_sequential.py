@@ -14,9 +14,6 @@ originally) to time full-size generation.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import load, peak_rss_mb  # noqa: E402
+from _common import load, peak_rss_mb, print_side_by_side, run_engine  # noqa: E402
 
 SYNTHGEN_RUN = """
 import json, sys, time, resource
@@ -76,14 +73,6 @@ print(json.dumps({"train_s": train_s, "epochs": epochs, "gen_s": gen_s, "gen_row
 """
 
 
-def _run(python: str, script: str, args: dict, threads: int) -> dict:
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    result = subprocess.run([python, "-c", script, json.dumps(args)], capture_output=True, text=True, env=env)
-    if result.returncode != 0:
-        raise RuntimeError(result.stderr[-4000:])
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=10.0, help="training budget of each engine")
@@ -117,7 +106,7 @@ def main() -> None:
                     "threads": options.threads, "minutes": options.minutes}
             if name == "synthgen":
                 args["all_planes"] = str(paths["all_planes"])
-            figures = _run(python, script, args, options.threads)
+            figures = run_engine(python, script, args, options.threads)
             synthetic = pd.read_parquet(out)
             start = time.perf_counter()
             result = evaluate(trn_flights, synthetic, holdout_flights, context_key="tailnum", random_state=0)
@@ -135,15 +124,7 @@ def main() -> None:
     print(f"\nplanes/flights: {len(trn_planes):,} training planes ({len(trn_flights):,} flights), "
           f"{len(holdout_planes):,} holdout planes; budget {options.minutes} min; torch threads = {options.threads}; "
           f"parent peak {peak_rss_mb():.0f} MB; original one-carrier share {original_carrier:.3f}")
-    print(f"{'figure':<22}" + "".join(f"{n:>18}" for n in rows) + f"{'holdout ceiling':>18}")
-    for key in keys:
-        cells = []
-        for figures in rows.values():
-            value = figures.get(key)
-            cells.append(f"{value:>18.4f}" if isinstance(value, float) else f"{value if value is not None else '':>18}")
-        ceiling = rows["synthgen"].get(f"reference_{key}")
-        cells.append(f"{ceiling:>18.4f}" if isinstance(ceiling, float) else f"{'':>18}")
-        print(f"{key:<22}" + "".join(cells))
+    print_side_by_side(rows, keys)
 
 
 if __name__ == "__main__":

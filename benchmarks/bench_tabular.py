@@ -15,9 +15,6 @@ Prints training seconds, epochs, generation rows/second, peak memory (MB) and th
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import load, peak_rss_mb  # noqa: E402
+from _common import load, peak_rss_mb, print_side_by_side, run_engine  # noqa: E402
 
 N_GENERATE = 100_000
 
@@ -71,14 +68,6 @@ print(json.dumps({"train_s": train_s, "epochs": epochs, "gen_rows_per_s": len(bi
 """
 
 
-def _run(python: str, script: str, args: dict, threads: int) -> dict:
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    result = subprocess.run([python, "-c", script, json.dumps(args)], capture_output=True, text=True, env=env)
-    if result.returncode != 0:
-        raise RuntimeError(result.stderr[-4000:])
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=1)
@@ -104,7 +93,7 @@ def main() -> None:
         trn.to_parquet(trn_path)
         for name, (python, script) in engines.items():
             out = Path(tmp) / f"{name}.parquet"
-            figures = _run(python, script, {"trn": str(trn_path), "out": str(out), "threads": options.threads,
+            figures = run_engine(python, script, {"trn": str(trn_path), "out": str(out), "threads": options.threads,
                                             "n_generate": N_GENERATE}, options.threads)
             synthetic = pd.read_parquet(out)
             start = time.perf_counter()
@@ -117,15 +106,7 @@ def main() -> None:
             "discriminator_auc", "dcr_share", "exact_match_share", "nndr_training"]
     print(f"\nadult: {len(trn):,} training rows, {len(holdout):,} holdout rows, torch threads = {options.threads}, "
           f"parent peak {peak_rss_mb():.0f} MB")
-    print(f"{'figure':<22}" + "".join(f"{n:>18}" for n in rows) + f"{'holdout ceiling':>18}")
-    for key in keys:
-        cells = []
-        for figures in rows.values():
-            value = figures.get(key)
-            cells.append(f"{value:>18.4f}" if isinstance(value, float) else f"{value!s:>18}")
-        ceiling = rows["synthgen"].get(f"reference_{key}")
-        cells.append(f"{ceiling:>18.4f}" if isinstance(ceiling, float) else f"{'':>18}")
-        print(f"{key:<22}" + "".join(cells))
+    print_side_by_side(rows, keys)
 
 
 if __name__ == "__main__":
