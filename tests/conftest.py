@@ -17,11 +17,24 @@ torch.set_num_threads(1)
 DATA_DIR = Path(os.environ.get("SYNTHGEN_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
-def _read(name: str) -> pd.DataFrame:
+_BUNDLED = {"adult": "census", "planes": "planes", "flights": "flights"}
+
+
+def load_dataset(name: str, columns: list[str] | None = None) -> pd.DataFrame:
+    """A dataset of ../shared/data, or else the sample of it bundled in synthgen.datasets."""
     path = DATA_DIR / f"{name}.parquet"
-    if not path.exists():
-        pytest.skip(f"dataset {path} is not available (set SYNTHGEN_DATA_DIR)")
-    return pd.read_parquet(path)
+    if path.exists():
+        return pd.read_parquet(path, columns=columns)
+    if name in _BUNDLED:
+        from importlib import resources
+
+        with resources.files("synthgen.datasets").joinpath("data", f"{_BUNDLED[name]}.parquet").open("rb") as fh:
+            return pd.read_parquet(fh, columns=columns)
+    pytest.skip(f"dataset {path} is not available (set SYNTHGEN_DATA_DIR)")
+
+
+def _read(name: str) -> pd.DataFrame:
+    return load_dataset(name)
 
 
 @pytest.fixture(scope="session")

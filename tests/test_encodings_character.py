@@ -25,11 +25,11 @@ def _same(decoded: pd.Series, expected: pd.Series) -> None:
 
 
 @pytest.mark.parametrize(
-    ("table", "column", "n_positions"),
-    [("adult", "education", 12), ("adult", "occupation", 17), ("planes", "tailnum", 6), ("planes", "model", 18)],
+    ("table", "column"), [("adult", "education"), ("adult", "occupation"), ("planes", "tailnum"), ("planes", "model")]
 )
-def test_real_columns_round_trip(tables, table, column, n_positions):
+def test_real_columns_round_trip(tables, table, column):
     values = tables[table][column]
+    n_positions = int(values.dropna().str.len().max())  # e.g. 12, 17, 6 and 18 on the full tables
     stats, _, decoded = _round_trip(values)
     assert stats["max_string_length"] == n_positions
     assert list(stats["cardinalities"]) == ["nan"] * int(values.isna().any()) + [f"P{i}" for i in range(n_positions)]

@@ -13,6 +13,7 @@ import pytest
 from conftest import check_codes
 
 from synthgen.encodings import get_encoding
+from synthgen.encodings._numeric import format_value
 
 DATA = Path("/work/shared/data")
 N_ROWS = 20_000
@@ -372,11 +373,15 @@ def test_auto_rejects_discrete_when_rare_values_hold_too_many_rows():
     assert round_trip(AUTO, values)[0]["encoding_type"] == DISCRETE
 
 
-def test_auto_keeps_spiky_amounts_discrete(adult_full):
-    # capital_gain: 123 exact amounts, the rare ones holding 0.3 % of the rows
-    stats = round_trip(AUTO, adult_full["capital_gain"], value_protection=True)[0]
+def test_auto_keeps_spiky_amounts_discrete():
+    # like adult's capital_gain: 80 exact amounts with 4+ digits, plus 0.5 % of rows in one-off amounts
+    rng = np.random.default_rng(4)
+    amounts = np.sort(rng.choice(np.arange(1000, 99999), size=80, replace=False)).astype(float)
+    common = np.repeat(amounts, rng.integers(40, 120, size=80))
+    rare = np.arange(20) * 7.0 + 100_001
+    stats = round_trip(AUTO, pd.Series(np.r_[common, rare]), value_protection=True)[0]
     assert stats["encoding_type"] == DISCRETE
-    assert "99999" in stats["codes"] and "7688" in stats["codes"]
+    assert len(stats["codes"]) == 1 + 80 and format_value(amounts[0]) in stats["codes"]
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -15,12 +15,9 @@ from synthgen import Analyzer, Encoder, Splitter, TabularSynthesizer
 
 @pytest.fixture(scope="module")
 def adult_slice():
-    from conftest import DATA_DIR
+    from conftest import load_dataset
 
-    path = DATA_DIR / "adult.parquet"
-    if not path.exists():
-        pytest.skip("adult.parquet is not available")
-    return pd.read_parquet(path).sample(n=3000, random_state=11).reset_index(drop=True)
+    return load_dataset("adult").sample(n=3000, random_state=11).reset_index(drop=True)
 
 
 @pytest.fixture(scope="module")

@@ -211,6 +211,70 @@ def test_key_only_context_learns_the_length_distribution():
     assert abs(float((lengths == 4).float().mean()) - share_long) < 0.05
 
 
+def _constant_value_data(n: int, seed: int) -> SequenceData:
+    """Lengths 30..60; step column 0 is one of 5 values per sequence, column 1 is noise; context is noise."""
+    gen = _gen(seed)
+    lengths = torch.randint(30, 61, (n,), generator=gen)
+    value = torch.randint(0, 5, (n,), generator=gen)
+    subject = torch.repeat_interleave(torch.arange(n), lengths)
+    noise = torch.randint(0, 3, (len(subject),), generator=gen)
+    context = torch.randint(0, 2, (n, 1), generator=gen)
+    return SequenceData(context, torch.stack([value[subject], noise], dim=1), lengths)
+
+
+@pytest.fixture(scope="module")
+def constant_model() -> SequentialARGN:
+    """Trained briefly on sequences whose first step column never changes within a sequence."""
+    columns = [ColumnSpec("value", ("cat",), (5,)), ColumnSpec("noise", ("cat",), (3,))]
+    model = SequentialARGN.from_preset(
+        columns, context=FLAG, max_len=60, median_len=45, size="small", generator=_gen(20)
+    )
+    _train(model, _constant_value_data(200, seed=20), seed=20, max_epochs=6)
+    return model
+
+
+def test_a_value_that_is_constant_within_sequences_is_kept(constant_model):
+    lengths, steps = constant_model.sample(torch.tensor([[0], [1]]).repeat(100, 1), generator=_gen(21))
+    assert float((lengths >= 30).float().mean()) > 0.9
+    kept = [bool((part[:, 0] == part[0, 0]).all()) for part in _split(lengths, steps)]
+    assert sum(kept) / len(kept) > 0.9
+    # the first value still follows the data's uniform distribution over 5 values, not one favourite
+    first = steps[torch.cat([torch.zeros(1, dtype=torch.long), lengths.cumsum(0)[:-1]]), 0]
+    assert int(torch.bincount(first, minlength=5).min()) >= 20
+
+
+def test_a_seeded_value_is_continued_by_the_copy_path(constant_model):
+    context = torch.zeros(100, 1, dtype=torch.long)
+    seed_steps = torch.stack([torch.arange(100) % 5, torch.zeros(100, dtype=torch.long)], dim=1)
+    lengths, steps = constant_model.sample(
+        context, seed_steps=seed_steps, seed_lengths=torch.ones(100, dtype=torch.long), generator=_gen(22)
+    )
+    kept = [bool((part[:, 0] == v).all()) for part, v in zip(_split(lengths, steps), seed_steps[:, 0], strict=True)]
+    assert sum(kept) / len(kept) > 0.9
+
+
+@torch.no_grad()
+def test_copy_gain_moves_the_step_heads_towards_the_given_codes():
+    model = _model(seed=23).step_model.eval()
+    codes = torch.tensor([[0, 3], [1, 5], [1, 0]])
+    condition = torch.rand(3, model.spec.condition_dim, generator=_gen(24))
+    plain = model(codes, condition=condition)
+    zero = model(codes, condition=condition, copy_codes=codes, copy_gain=torch.zeros(3, 2))
+    assert torch.equal(plain, zero)
+    boosted = model(codes, condition=condition, copy_codes=codes, copy_gain=torch.full((3, 2), 30.0))
+    assert float(boosted.max()) < 1e-6
+    layout = model.generation_layout(model.training_order)
+    drawn = model.sample_batch(
+        layout, None, {}, 1.0, 0.9, {}, _gen(25), condition=condition,
+        copy_codes=codes, copy_gain=torch.full((3, 2), 30.0),
+    )
+    assert torch.equal(drawn, codes)
+    with pytest.raises(ValueError, match=r"copy_codes and copy_gain must be given together"):
+        model(codes, condition=condition, copy_codes=codes)
+    with pytest.raises(ValueError, match=r"copy_gain must have shape \(3, 2\); got \(3,\)"):
+        model(codes, condition=condition, copy_codes=codes, copy_gain=torch.zeros(3))
+
+
 def test_windows_shorter_than_sequences_still_train():
     data = _flag_data(300, short=6, long=6, seed=14)
     model = _model(max_len=7, seed=14)

@@ -17,12 +17,10 @@ COLUMNS = ["tailnum", "carrier", "origin", "dest", "time_hour"]
 
 @pytest.fixture(scope="module")
 def planes_and_flights():
-    from conftest import DATA_DIR
+    from conftest import load_dataset
 
-    if not (DATA_DIR / "flights.parquet").exists():
-        pytest.skip("flights.parquet is not available")
-    planes = pd.read_parquet(DATA_DIR / "planes.parquet").sample(n=150, random_state=5).reset_index(drop=True)
-    flights = pd.read_parquet(DATA_DIR / "flights.parquet", columns=COLUMNS)
+    planes = load_dataset("planes").sample(n=150, random_state=5).reset_index(drop=True)
+    flights = load_dataset("flights", columns=COLUMNS)
     flights = flights[flights["tailnum"].isin(planes["tailnum"])].reset_index(drop=True)
     # planes without flights: zero-length sequences
     idle = pd.DataFrame({"tailnum": [f"IDLE{i}" for i in range(40)], "engines": 2, "seats": 100})
