@@ -13,6 +13,10 @@ heads are evaluated together:
 
 Generation visits the columns in the requested order and fills the embedding inputs as codes are drawn;
 not-yet-drawn inputs stay zero, exactly as the training mask hides them.
+
+An optional *copy bonus* (``copy_codes``, ``copy_gain``) adds, per row and sub-column, a gain to the logit of
+one code: the sequential model uses it to let every head repeat the previous step's code with a learned
+confidence, which the heads alone reach only slowly.
 """
 
 from __future__ import annotations
@@ -288,6 +292,14 @@ class FlatARGN(nn.Module):
         if tuple(condition.shape) != (n, dim):
             raise ValueError(f"condition must have shape ({n}, {dim}); got {tuple(condition.shape)}.")
 
+    def _check_copy(self, copy_codes: torch.Tensor | None, copy_gain: torch.Tensor | None, n: int) -> None:
+        if (copy_codes is None) != (copy_gain is None):
+            raise ValueError("copy_codes and copy_gain must be given together.")
+        shape = (n, self.spec.n_sub_columns)
+        for name, value in (("copy_codes", copy_codes), ("copy_gain", copy_gain)):
+            if value is not None and tuple(value.shape) != shape:
+                raise ValueError(f"{name} must have shape {shape}; got {tuple(value.shape)}.")
+
     def forward(
         self,
         codes: torch.Tensor,
@@ -296,6 +308,8 @@ class FlatARGN(nn.Module):
         generator: torch.Generator | None = None,
         *,
         condition: torch.Tensor | None = None,
+        copy_codes: torch.Tensor | None = None,
+        copy_gain: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """The negative log-likelihood of every row under one column order.
 
@@ -313,6 +327,10 @@ class FlatARGN(nn.Module):
         condition : torch.Tensor or None
             ``(batch, condition_dim)`` dense conditioning vectors; required when ``spec.condition_dim > 0``.
             Gradients flow into it, so an upstream network can be trained through the heads.
+        copy_codes, copy_gain : torch.Tensor or None
+            ``(batch, n_sub_columns)`` codes and gains, given together: head ``s`` of row ``r`` adds
+            ``copy_gain[r, s]`` to the logit of code ``copy_codes[r, s]`` (a zero gain leaves it unchanged).
+            Gradients flow into the gains.
 
         Returns
         -------
@@ -324,6 +342,7 @@ class FlatARGN(nn.Module):
             raise ValueError(f"codes must have shape (batch, {n_sub}); got {tuple(codes.shape)}.")
         self._check_context(context_codes, len(codes))
         self._check_condition(condition, len(codes))
+        self._check_copy(copy_codes, copy_gain, len(codes))
         order = self.training_order if order is None else self.check_order(order)
         codes = codes.long()
         parts = [self._dropout(self.embedder(codes), generator)]
@@ -339,6 +358,8 @@ class FlatARGN(nn.Module):
         for w, b in zip(self.block_weights, self.block_biases, strict=True):
             hidden = hidden + F.relu(torch.baddbmm(b, hidden, w))
         targets = codes.t()
+        if copy_codes is not None:
+            copy_codes, copy_gain = copy_codes.long().t(), copy_gain.to(hidden.dtype).t()
         nll = codes.new_zeros(len(codes), dtype=hidden.dtype)
         for i, (w, b) in enumerate(zip(self.out_weights, self.out_biases, strict=True)):
             group = getattr(self, f"_group_{i}")
@@ -347,6 +368,11 @@ class FlatARGN(nn.Module):
             else:
                 head_hidden, head_targets = hidden, targets
             logits = torch.baddbmm(b + getattr(self, f"_pad_{i}"), head_hidden, w)
+            if copy_codes is not None:
+                # A copied code is below its head's cardinality, so the bonus never lands on padding.
+                logits.scatter_add_(
+                    2, copy_codes.index_select(0, group)[..., None], copy_gain.index_select(0, group)[..., None]
+                )
             ce = F.cross_entropy(logits.view(-1, logits.shape[-1]), head_targets.reshape(-1), reduction="none")
             nll = nll + ce.view(len(group), -1).sum(0)
         return nll
@@ -512,6 +538,8 @@ class FlatARGN(nn.Module):
         *,
         condition: torch.Tensor | None = None,
         n: int | None = None,
+        copy_codes: torch.Tensor | None = None,
+        copy_gain: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Draw one batch of rows from already validated inputs (the inner loop of :meth:`sample`).
 
@@ -531,6 +559,9 @@ class FlatARGN(nn.Module):
             The source of randomness, on the model's device.
         n : int or None
             The number of rows; default the length of ``condition``.
+        copy_codes, copy_gain : torch.Tensor or None
+            As in :meth:`forward`: per row and sub-column, a gain added to one code's logit before
+            temperature, top-p and fixed probabilities apply.
 
         Returns
         -------
@@ -551,8 +582,11 @@ class FlatARGN(nn.Module):
             if sub in fixed_codes:
                 codes = fixed_codes[sub]
             else:
+                logits = self._head_logits(sub, inputs[:, : starts[i]], heads[i])
+                if copy_codes is not None:
+                    logits.scatter_add_(1, copy_codes[:, sub : sub + 1], copy_gain[:, sub : sub + 1])
                 codes = sample_categorical(
-                    self._head_logits(sub, inputs[:, : starts[i]], heads[i]),
+                    logits,
                     temperature=temperature,
                     top_p=top_p,
                     fixed=fixed_probs.get(sub),

@@ -11,7 +11,11 @@ The likelihood of a subject factorises as ``p(L | c) * prod_t p(step_t | c, step
   previous step's embeddings (a direct path, so that copying a value from one step to the next, such as a
   plane's carrier, does not have to pass through the LSTM's memory), and the positions are bucketed
   embeddings (see :mod:`._positions`). The trunk mixes these non-linearly once per step and keeps the
-  heads' input narrow (every head reads the condition, so its width multiplies the heads' cost).
+  heads' input narrow (every head reads the condition, so its width multiplies the heads' cost);
+- a *copy path* adds ``a_s(condition)`` to the logit of the previous step's code in every head ``s``, with
+  ``a_s`` a linear function of the condition (zero at ``t = 0``). A column that stays constant within a
+  sequence (a plane's carrier) is then repeated with near certainty once ``a_s`` is large, instead of
+  leaking a little probability at every step, which compounds over long sequences.
 
 Compared with the reference engine there are no positional pseudo-columns: the length is one explicit
 draw whose loss is separate from the steps' losses, the loss is per subject (not normalised by the batch's
@@ -112,6 +116,8 @@ class SequentialARGN(nn.Module):
         self.position_left = nn.Parameter(torch.empty(n_buckets, spec.position_dim))
         self.trunk_weight = nn.Parameter(torch.empty(spec.trunk_input_dim, spec.step.condition_dim))
         self.trunk_bias = nn.Parameter(torch.zeros(spec.step.condition_dim))
+        self.copy_weight = nn.Parameter(torch.empty(spec.step.condition_dim, spec.step.n_sub_columns))
+        self.copy_bias = nn.Parameter(torch.zeros(spec.step.n_sub_columns))
         self.reset_parameters(generator)
 
     @classmethod
@@ -159,6 +165,9 @@ class SequentialARGN(nn.Module):
         self.length_bias.zero_()
         _uniform_(self.trunk_weight, math.sqrt(6.0 / sum(self.trunk_weight.shape)), generator)
         self.trunk_bias.zero_()
+        # The copy path starts neutral: the heads alone decide until the data shows that codes repeat.
+        self.copy_weight.zero_()
+        self.copy_bias.zero_()
         if self.context_embedder is not None:
             self.context_embedder.weight.copy_(
                 torch.randn(self.context_embedder.weight.shape, generator=generator)
@@ -224,6 +233,10 @@ class SequentialARGN(nn.Module):
         inputs = torch.cat([context, history, previous, done_emb.expand(len(history), -1), left_emb], dim=1)
         return F.relu(torch.addmm(self.trunk_bias, inputs, self.trunk_weight))
 
+    def _copy_gain(self, condition: torch.Tensor, has_previous: torch.Tensor | None = None) -> torch.Tensor:
+        gain = torch.addmm(self.copy_bias, condition, self.copy_weight)
+        return gain if has_previous is None else gain * has_previous[:, None].to(gain.dtype)
+
     def forward(
         self,
         batch: StepBatch,
@@ -258,6 +271,7 @@ class SequentialARGN(nn.Module):
         previous = embedder(batch.previous) * (batch.start > 0).unsqueeze(1).to(embedded.dtype)
         inputs = torch.cat([previous.unsqueeze(1), embedded[:, :-1]], dim=1)
         inputs = self._dropout(inputs, generator)
+        previous_codes = torch.cat([batch.previous.unsqueeze(1), batch.codes[:, :-1]], dim=1)
         history, _ = self.history(inputs)
         position = torch.arange(width, device=nll.device)
         scored = (position >= batch.n_warmup[:, None]) & (position < batch.n_steps[:, None])
@@ -267,7 +281,12 @@ class SequentialARGN(nn.Module):
             context[rows], history[rows, steps], inputs[rows, steps], done, batch.lengths[rows] - done
         )
         step_nll = self.step_model(
-            batch.codes[rows, steps], order=order, generator=generator, condition=condition
+            batch.codes[rows, steps],
+            order=order,
+            generator=generator,
+            condition=condition,
+            copy_codes=previous_codes[rows, steps],
+            copy_gain=self._copy_gain(condition, done > 0),
         )
         return nll.index_add(0, rows, step_nll)
 
@@ -471,15 +490,16 @@ class SequentialARGN(nn.Module):
             context.new_zeros(layers, len(lengths), width),
         )
         inputs = context.new_zeros(len(lengths), 1, sum(self.spec.step.embedding_dims))
+        codes = None
         for t, k in enumerate(n_active):
             state = (state[0][:, :k].contiguous(), state[1][:, :k].contiguous())
             history, state = self.history(inputs[:k], state)
             done = torch.full((1,), t, device=lengths.device)
             condition = self._condition(context[:k], history[:, 0], inputs[:k, 0], done, lengths[:k] - t)
+            # No previous step at t = 0, hence no copy path.
+            copy = None if codes is None else (codes[:k], self._copy_gain(condition))
             if seed is None:
-                codes = self.step_model.sample_batch(
-                    layout, None, {}, temperature, top_p, probs, generator, condition=condition
-                )
+                codes = self._draw_step(condition, copy, layout, temperature, top_p, probs, generator)
             else:
                 codes = self._seeded_step(
                     t,
@@ -487,6 +507,7 @@ class SequentialARGN(nn.Module):
                     seed_offsets[:k],
                     seed_lengths[:k],
                     condition,
+                    copy,
                     layout,
                     temperature,
                     top_p,
@@ -496,6 +517,30 @@ class SequentialARGN(nn.Module):
             out[offsets[:k] + t] = codes
             inputs = embedder(codes).unsqueeze(1)
 
+    def _draw_step(
+        self,
+        condition: torch.Tensor,
+        copy: tuple[torch.Tensor, torch.Tensor] | None,
+        layout: tuple,
+        temperature: float,
+        top_p: float,
+        probs: dict,
+        generator: torch.Generator | None,
+    ) -> torch.Tensor:
+        copy_codes, copy_gain = (None, None) if copy is None else copy
+        return self.step_model.sample_batch(
+            layout,
+            None,
+            {},
+            temperature,
+            top_p,
+            probs,
+            generator,
+            condition=condition,
+            copy_codes=copy_codes,
+            copy_gain=copy_gain,
+        )
+
     def _seeded_step(
         self,
         t: int,
@@ -503,6 +548,7 @@ class SequentialARGN(nn.Module):
         seed_offsets: torch.Tensor,
         seed_lengths: torch.Tensor,
         condition: torch.Tensor,
+        copy: tuple[torch.Tensor, torch.Tensor] | None,
         layout: tuple,
         temperature: float,
         top_p: float,
@@ -516,12 +562,10 @@ class SequentialARGN(nn.Module):
         )
         free = (~seeded).nonzero().squeeze(1)
         if len(free) == len(seeded):
-            return self.step_model.sample_batch(
-                layout, None, {}, temperature, top_p, probs, generator, condition=condition
-            )
+            return self._draw_step(condition, copy, layout, temperature, top_p, probs, generator)
         if len(free):
-            drawn = self.step_model.sample_batch(
-                layout, None, {}, temperature, top_p, probs, generator, condition=condition[free]
-            )
+            # The copy path follows the rows that are drawn.
+            copy = None if copy is None else (copy[0][free], copy[1][free])
+            drawn = self._draw_step(condition[free], copy, layout, temperature, top_p, probs, generator)
             codes = codes.index_copy(0, free, drawn)
         return codes
