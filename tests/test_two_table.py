@@ -34,7 +34,7 @@ def fitted(planes_and_flights):
     planes, flights = planes_and_flights
     synth = TabularSynthesizer(tgt_context_key="tailnum", ctx_primary_key="tailnum", model="small",
                                tgt_encoding_types={"time_hour": "TABULAR_DATETIME_RELATIVE"},
-                               max_epochs=25, max_sequence_window=50, random_state=0)
+                               max_epochs=100, max_sequence_window=50, random_state=0)
     return synth.fit(flights, context=planes)
 
 
