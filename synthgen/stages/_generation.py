@@ -28,6 +28,9 @@ from ._codec import decode_table, encode_table
 __all__ = ["TabularGenerator", "DEFAULT_GENERATION_BATCH"]
 
 DEFAULT_GENERATION_BATCH = 100_000
+# Sequences are generated step by step for a whole batch of subjects at once, so larger batches amortise the
+# per-step work; a batch holds about this many rows unless `batch_size` says otherwise.
+SEQUENCE_GENERATION_ROWS = 500_000
 
 
 def _check_sampling(temperature, top_p, batch_size) -> None:
@@ -312,7 +315,7 @@ class TabularGenerator:
         generator.manual_seed(derive_seed(rng))
         # batches of subjects sized so that a batch holds about `batch_size` rows: memory stays flat in n
         rows_per_subject = max(1, int(stats["seq_len"]["median"]))
-        chunk = max(1, (batch_size or DEFAULT_GENERATION_BATCH) // rows_per_subject)
+        chunk = max(1, (batch_size or SEQUENCE_GENERATION_ROWS) // rows_per_subject)
         output_order = [c for c in stats.get("column_order", list(self.columns))
                         if c in self.columns or c in keys.values()]
         next_key = 0
