@@ -9,6 +9,7 @@ originally) to time full-size generation.
 
     python benchmarks/bench_sequential.py                   # both engines (installs the reference on first use)
     python benchmarks/bench_sequential.py --skip-reference --minutes 5
+    python benchmarks/bench_sequential.py --minutes 8 --synthgen-minutes 4   # synthgen gets half the time
 """
 
 from __future__ import annotations
@@ -76,6 +77,8 @@ print(json.dumps({"train_s": train_s, "epochs": epochs, "gen_s": gen_s, "gen_row
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=10.0, help="training budget of each engine")
+    parser.add_argument("--synthgen-minutes", type=float, default=None,
+                        help="a different budget for synthgen (e.g. half the reference's)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--skip-reference", action="store_true")
     options = parser.parse_args()
@@ -104,6 +107,8 @@ def main() -> None:
             out = Path(tmp) / f"{name}-out.parquet"
             args = {"ctx": str(paths["ctx"]), "tgt": str(paths["tgt"]), "out": str(out),
                     "threads": options.threads, "minutes": options.minutes}
+            if name == "synthgen" and options.synthgen_minutes is not None:
+                args["minutes"] = options.synthgen_minutes
             if name == "synthgen":
                 args["all_planes"] = str(paths["all_planes"])
             figures = run_engine(python, script, args, options.threads)
@@ -122,7 +127,8 @@ def main() -> None:
             "univariate", "bivariate", "trivariate", "coherence", "sequence_length", "discriminator_auc", "dcr_share",
             "exact_match_share", "one_carrier_share"]
     print(f"\nplanes/flights: {len(trn_planes):,} training planes ({len(trn_flights):,} flights), "
-          f"{len(holdout_planes):,} holdout planes; budget {options.minutes} min; torch threads = {options.threads}; "
+          f"{len(holdout_planes):,} holdout planes; budget {options.minutes} min "
+          f"(synthgen {options.synthgen_minutes or options.minutes} min); torch threads = {options.threads}; "
           f"parent peak {peak_rss_mb():.0f} MB; original one-carrier share {original_carrier:.3f}")
     print_side_by_side(rows, keys)
 
