@@ -130,6 +130,16 @@ def test_same_distribution_gives_dcr_share_near_half_and_accuracy_near_reference
     assert 0.4 < result.reference["discriminator_auc"] < 0.6
 
 
+def test_small_holdout_compares_every_synthetic_record_with_equal_size_samples():
+    original, synthetic, holdout = (correlated(n, seed=s) for n, s in ((2500, 100), (2500, 200), (500, 300)))
+    result = evaluate(original, synthetic, holdout, random_state=0, discriminator=False)
+    # all 2,500 synthetic records against the 500 holdout records and five training samples of 500
+    assert len(result.distances["synthetic_training"]) == 2500
+    assert len(result.distances["holdout_training"]) == 500
+    assert 0.44 < result.dcr_share < 0.56  # the spread over seeds is about 1.5 %
+    assert result.dcr_training == pytest.approx(result.dcr_holdout, rel=0.1)
+
+
 def test_shuffled_independent_columns_keep_univariates_but_lose_bivariates():
     original = correlated(2000, seed=4)
     result = evaluate(original, shuffle_columns(original, seed=5), random_state=0, privacy=False)

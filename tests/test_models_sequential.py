@@ -445,3 +445,53 @@ def test_callback_stops_training():
     result = _train(_model(), _flag_data(50), max_epochs=10, on_progress=lambda r: records.append(r) or True)
     assert result.stop_reason == "callback"
     assert len(records) == 1 and len(result.history) == 1
+
+
+# --- smoothed length targets ---------------------------------------------------------------------------
+
+
+def test_length_targets_spread_rare_lengths_and_keep_common_and_short_ones():
+    from synthgen.models.tabular._lengths import SHRINKAGE, LengthSmoother
+
+    lengths = torch.cat([torch.full((2000,), 12), torch.tensor([1, 2, 3, 4, 100, 200])])
+    smoother = LengthSmoother(lengths, max_len=250)
+    targets = smoother.targets(torch.tensor([12, 100, 200, 1, 4, 0]))
+    torch.testing.assert_close(targets.sum(dim=1), torch.ones(6))
+    # 2,000 subjects of length 12: shrunk by 20 / 2020, so about 99 % stays on 12
+    assert float(targets[0, 12]) > 0.99
+    # a single subject of length 100: its weight is spread like a Gaussian of about 5 lengths
+    spread = SHRINKAGE / (SHRINKAGE + 1)
+    assert float(targets[1, 100]) < 0.2
+    assert float(targets[1, 95:106].sum()) == pytest.approx(1 - spread + 0.68 * spread, abs=0.05)
+    assert float(targets[1, 90:111].sum()) > 0.95
+    assert float((targets[1] * torch.arange(251)).sum()) == pytest.approx(100.0, abs=1.0)
+    assert float(targets[2, 180:221].sum()) > 0.95  # two standard deviations of about 10 around 200
+    # short lengths stay exact however rare: the kernel is narrow in log(1 + length)
+    assert float(targets[3, 1]) > 0.999 and float(targets[4, 4]) > 0.998
+    assert float(targets[5, 0]) == 1.0  # a length no training subject has is not smoothed
+    histogram = smoother.histogram()
+    assert float(histogram.sum()) == pytest.approx(len(lengths))
+    assert float(histogram[12]) > 1980
+
+
+def test_exact_length_targets_when_smoothing_is_off():
+    from synthgen.models.tabular._lengths import LengthSmoother
+
+    lengths = torch.tensor([3, 50, 120])
+    targets = LengthSmoother(lengths, max_len=150, shrinkage=0.0).targets(lengths)
+    torch.testing.assert_close(targets, torch.nn.functional.one_hot(lengths, 151).float())
+
+
+def test_trained_lengths_do_not_sit_on_the_rare_training_lengths():
+    # 120 subjects, five of each length 100, 110, ..., 330: an exact histogram would only ever draw those
+    lengths = torch.arange(100, 340, 10).repeat_interleave(5)
+    steps = torch.zeros(int(lengths.sum()), 2, dtype=torch.long)
+    data = SequenceData(torch.zeros(len(lengths), 0, dtype=torch.long), steps, lengths)
+    model = _model(max_len=400, context=[])
+    _train(model, data, max_epochs=2, max_sequence_window=4)
+    drawn, _ = model.sample(torch.zeros(600, 0, dtype=torch.long), generator=_gen(3))
+    on_grid = torch.isin(drawn, lengths.unique()).float().mean()
+    assert float(on_grid) < 0.35  # the grid holds about one length in ten of the kernel's mass (+ 1 - 20/25)
+    assert float(drawn.float().mean()) == pytest.approx(float(lengths.float().mean()), rel=0.05)
+    # a small training set is not flattened towards every possible length
+    assert float(((drawn < 90) | (drawn > 360)).float().mean()) < 0.02

@@ -20,6 +20,8 @@ _TIE_TOLERANCE = 1e-9
 # The NNDR figure is the 10th smallest ratio, as in mostlyai-qa.
 _NNDR_RANK = 10
 _NNDR_EPSILON = 1e-8
+# Disjoint training samples, each the holdout sample's size, that the DCR share is averaged over.
+MAX_TRAINING_SAMPLES = 5
 
 
 def nearest_two(query: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -87,9 +89,12 @@ def privacy_metrics(
 ) -> tuple[dict[str, float | None], dict[str, float | None], dict[str, np.ndarray]]:
     """DCR, DCR share, exact copies and NNDR of the synthetic units (rows or sequences).
 
-    Exact copies are counted on all units; the distance figures use samples of equal size (at most
-    ``max_rows``) of synthetic, training and holdout units, because the DCR share is 50 % for
-    privacy-safe data only when training and holdout offer the same number of candidates.
+    Exact copies are counted on all units. For the distance figures, up to ``max_rows`` synthetic units are
+    compared with a holdout sample and with disjoint training samples of the holdout sample's size: the DCR
+    share is 50 % for privacy-safe data only when training and holdout offer the same number of candidates.
+    Every training sample gives one DCR share and one mean DCR; their averages are reported, which lowers
+    the sampling noise when the training data is larger than the holdout (at most
+    :data:`MAX_TRAINING_SAMPLES` samples holding at most ``max_rows`` units in all).
 
     Returns
     -------
@@ -100,7 +105,8 @@ def privacy_metrics(
         The same figures for the holdout units measured against the training units:
         ``dcr_training``, ``exact_match_share``, ``nndr_training``.
     distances : dict of str to numpy.ndarray
-        DCRs for the report: ``synthetic_training``, ``synthetic_holdout``, ``holdout_training``.
+        DCRs for the report (against the first training sample): ``synthetic_training``,
+        ``synthetic_holdout``, ``holdout_training``.
     """
     synthetic_hashes = unit_hashes(synthetic)
     training_hashes = unit_hashes(training)
@@ -112,18 +118,32 @@ def privacy_metrics(
         "nndr_holdout": None,
     }
     reference: dict[str, float | None] = {}
-    frames = {"synthetic": synthetic, "training": training}
+    encoded = {"synthetic": encoder.encode_units(synthetic), "training": encoder.encode_units(training)}
     if holdout is not None:
-        frames["holdout"] = holdout
-    n = min(max_rows, *(frame.n_units for frame in frames.values()))
+        encoded["holdout"] = encoder.encode_units(holdout)
+    n_candidates = min(max_rows, *(len(matrix) for name, matrix in encoded.items() if name != "synthetic"))
+    n_samples = 1
+    if holdout is not None:
+        n_samples = max(1, min(MAX_TRAINING_SAMPLES, len(encoded["training"]) // n_candidates,
+                               max_rows // n_candidates))
+    training_positions = rng.permutation(len(encoded["training"]))
     units = _drop_unused_dimensions(
-        {name: _sample_units(encoder.encode_units(frame), n, rng) for name, frame in frames.items()}
+        {
+            "synthetic": _sample_units(encoded["synthetic"], max_rows, rng),
+            **({"holdout": _sample_units(encoded["holdout"], n_candidates, rng)} if holdout is not None else {}),
+            **{
+                f"training_{k}": encoded["training"][
+                    np.sort(training_positions[k * n_candidates : (k + 1) * n_candidates])
+                ]
+                for k in range(n_samples)
+            },
+        }
     )
-    synthetic_units, training_units = units["synthetic"], units["training"]
-    to_training, second_training = nearest_two(synthetic_units, training_units)
-    figures["dcr_training"] = float(to_training.mean())
-    figures["nndr_training"] = nndr(to_training, second_training)
-    distances = {"synthetic_training": to_training}
+    synthetic_units = units["synthetic"]
+    to_training = [nearest_two(synthetic_units, units[f"training_{k}"]) for k in range(n_samples)]
+    figures["dcr_training"] = float(np.mean([nearest.mean() for nearest, _ in to_training]))
+    figures["nndr_training"] = nndr(*to_training[0])
+    distances = {"synthetic_training": to_training[0][0]}
     if holdout is not None:
         holdout_hashes = unit_hashes(holdout)
         figures["exact_match_share_holdout"] = float(np.isin(synthetic_hashes, holdout_hashes).mean())
@@ -132,8 +152,8 @@ def privacy_metrics(
         to_holdout, second_holdout = nearest_two(synthetic_units, holdout_units)
         figures["dcr_holdout"] = float(to_holdout.mean())
         figures["nndr_holdout"] = nndr(to_holdout, second_holdout)
-        figures["dcr_share"] = dcr_share(to_training, to_holdout)
-        holdout_to_training, holdout_second = nearest_two(holdout_units, training_units)
+        figures["dcr_share"] = float(np.mean([dcr_share(nearest, to_holdout) for nearest, _ in to_training]))
+        holdout_to_training, holdout_second = nearest_two(holdout_units, units["training_0"])
         reference["dcr_training"] = float(holdout_to_training.mean())
         reference["nndr_training"] = nndr(holdout_to_training, holdout_second)
         distances["synthetic_holdout"] = to_holdout

@@ -60,8 +60,9 @@ def evaluate(
     max_rows : int, default=100_000
         Rows (flat) or sequences (with ``context_key``) drawn at most from each frame for all figures.
     max_distance_rows : int, default=50_000
-        Records drawn at most from each frame for the distance figures; synthetic, training and holdout
-        samples are of equal size.
+        Records drawn at most from each frame for the distance figures. Training samples are of the holdout
+        sample's size; with a larger training frame the DCR share is averaged over up to five disjoint
+        training samples (at most ``max_distance_rows`` training records in all).
     max_discriminator_rows : int, default=20_000
         Records drawn at most per class for the discriminator.
     max_trivariates : int, default=100

@@ -87,6 +87,8 @@ class StepBatch:
         ``(batch,)`` valid steps of each row.
     n_warmup : torch.Tensor
         ``(batch,)`` leading steps that feed the history but are not scored.
+    length_targets : torch.Tensor or None
+        ``(batch, max_len + 1)`` target distributions for the length head instead of the exact lengths.
     """
 
     context: torch.Tensor
@@ -96,6 +98,7 @@ class StepBatch:
     start: torch.Tensor
     n_steps: torch.Tensor
     n_warmup: torch.Tensor
+    length_targets: torch.Tensor | None = None
 
 
 def full_windows(lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -4,7 +4,8 @@ The likelihood of a subject factorises as ``p(L | c) * prod_t p(step_t | c, step
 
 - the context codes are embedded into a context vector ``c`` (as in :class:`FlatARGN`);
 - a length head predicts the length ``L`` from ``c`` once, as a categorical over ``0 .. max_len``; the
-  length is known before the first step, so the steps can depend on how many remain;
+  length is known before the first step, so the steps can depend on how many remain (training may give
+  smoothed length targets, :mod:`._lengths`, so that it does not reproduce single entities' exact lengths);
 - a step is modelled by the any-order within-step heads of a :class:`FlatARGN` whose dense condition is
   a trunk layer (Linear → ReLU) over ``[c, history_t, e_{t-1}, position(t), position(L - t)]``:
   ``history_t`` is an LSTM over the embeddings of the earlier steps (zeros at ``t = 0``), ``e_{t-1}`` the
@@ -178,8 +179,10 @@ class SequentialARGN(nn.Module):
             self.length_hidden_bias.zero_()
 
     @torch.no_grad()
-    def init_output_bias(self, steps: torch.Tensor, lengths: torch.Tensor) -> None:
-        """Start the step heads and the length head at the Laplace-smoothed log-frequencies of the data.
+    def init_output_bias(
+        self, steps: torch.Tensor, lengths: torch.Tensor, length_counts: torch.Tensor | None = None
+    ) -> None:
+        """Start the step heads and the length head at the smoothed log-frequencies of the data.
 
         Do not use under differential privacy: the biases would reveal exact counts.
 
@@ -189,11 +192,20 @@ class SequentialARGN(nn.Module):
             ``(total_steps, n_sub_columns)`` training step codes.
         lengths : torch.Tensor
             ``(n_subjects,)`` training sequence lengths.
+        length_counts : torch.Tensor, optional
+            ``(max_len + 1,)`` (possibly fractional) subjects per length to start the length head at instead
+            of the counts of ``lengths``: the smoothed histogram of :class:`~._lengths.LengthSmoother`.
         """
         if len(steps):
             self.step_model.init_output_bias(steps)
-        counts = torch.bincount(lengths.long().clamp(max=self.spec.max_len), minlength=self.spec.max_len + 1)
-        freq = (counts.double() + 1.0) / (len(lengths) + self.spec.max_len + 1)
+        if length_counts is None:
+            length_counts = torch.bincount(
+                lengths.long().clamp(max=self.spec.max_len), minlength=self.spec.max_len + 1
+            )
+        # One pseudo-subject spread over all lengths keeps every length possible without flattening the
+        # distribution of a small training set (one per length would outweigh 100 subjects at max_len 400).
+        n_lengths = self.spec.max_len + 1
+        freq = (length_counts.double() + 1.0 / n_lengths) / (len(lengths) + 1.0)
         self.length_bias.copy_(freq.log().to(self.length_bias))
 
     def _dropout(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
@@ -260,9 +272,10 @@ class SequentialARGN(nn.Module):
             ``(batch,)`` NLL in nats: the length term plus the sum over the scored steps of the window.
         """
         context = self.context_vector(batch.context, generator)
-        nll = F.cross_entropy(
-            self.length_logits(context), batch.lengths.clamp(max=self.spec.max_len), reduction="none"
-        )
+        targets = batch.lengths.clamp(max=self.spec.max_len)
+        if batch.length_targets is not None:
+            targets = batch.length_targets
+        nll = F.cross_entropy(self.length_logits(context), targets, reduction="none")
         n, width, n_sub = batch.codes.shape
         if width == 0:
             return nll

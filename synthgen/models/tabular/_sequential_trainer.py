@@ -13,8 +13,10 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import attrs
 import torch
 
+from ._lengths import LengthSmoother
 from ._loop import TrainingResult, check_training_arguments, run_training
 from ._sampling import generator_on
 from ._sequence_batches import SequenceData, draw_windows, full_windows, gather_batch
@@ -84,6 +86,7 @@ class _SequentialTask:
         self.window = window
         self.warmup = warmup
         self.device_generator = generator_on(generator, device)
+        self.lengths = LengthSmoother(self.trn.lengths, model.spec.max_len)
 
     @property
     def n_samples(self) -> int:
@@ -97,12 +100,14 @@ class _SequentialTask:
         return self.model.step_model.draw_order(generator)
 
     def init_prior(self) -> None:
-        self.model.init_output_bias(self.trn.steps, self.trn.lengths)
+        self.model.init_output_bias(self.trn.steps, self.trn.lengths, self.lengths.histogram())
 
     def batch_nll(self, samples: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         order = self.draw_order(generator)
         windows = draw_windows(self.trn.lengths[samples], self.window, self.warmup, self.device_generator)
         batch = gather_batch(self.trn, samples, *windows)
+        # Validation scores the exact lengths; training aims at the smoothed ones (see _lengths).
+        batch = attrs.evolve(batch, length_targets=self.lengths.targets(batch.lengths))
         return self.model(batch, order, generator=self.device_generator)
 
     def validation_loss(self, orders: list[list[int]]) -> float | None:
@@ -156,7 +161,9 @@ def train_sequential_model(
     The schedule is the flat model's (see :func:`train_model`): AdamW at ``1e-3 * sqrt(batch / 32)``,
     ReduceLROnPlateau, early stopping after 5 validations without improvement, fixed validation orders,
     best weights kept. Batches are subjects; the loss of a subject is its length NLL plus the NLL of the
-    steps of one training window.
+    steps of one training window. The length term aims at smoothed lengths (:class:`~._lengths.LengthSmoother`:
+    lengths of few subjects are spread by about ±5 %, so that the exact lengths of single training subjects
+    are not reproduced); validation scores the exact lengths.
 
     Parameters
     ----------
