@@ -10,6 +10,7 @@ originally) to time full-size generation.
     python benchmarks/bench_sequential.py                   # both engines (installs the reference on first use)
     python benchmarks/bench_sequential.py --skip-reference --minutes 5
     python benchmarks/bench_sequential.py --minutes 8 --synthgen-minutes 4   # synthgen gets half the time
+    python benchmarks/bench_sequential.py --skip-reference --minutes 1 --real-baseline  # + real data's DCR share
 """
 
 from __future__ import annotations
@@ -81,6 +82,9 @@ def main() -> None:
                         help="a different budget for synthgen (e.g. half the reference's)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--skip-reference", action="store_true")
+    parser.add_argument("--real-baseline", action="store_true",
+                        help="also print the DCR share of real planes: disjoint sets of training planes of the "
+                             "holdout's size, each against the other training planes and the holdout")
     options = parser.parse_args()
 
     import pandas as pd
@@ -131,6 +135,18 @@ def main() -> None:
           f"(synthgen {options.synthgen_minutes or options.minutes} min); torch threads = {options.threads}; "
           f"parent peak {peak_rss_mb():.0f} MB; original one-carrier share {original_carrier:.3f}")
     print_side_by_side(rows, keys)
+    if options.real_baseline:
+        shares = []
+        for seed in range(3):
+            real = trn_planes["tailnum"].sample(n=len(holdout_planes), random_state=seed)
+            is_real = trn_flights["tailnum"].isin(real)
+            rest, real_flights = trn_flights[~is_real], trn_flights[is_real]
+            result = evaluate(rest, real_flights, holdout_flights, context_key="tailnum", discriminator=False,
+                              random_state=seed)
+            shares.append(result.dcr_share)
+        print(f"real planes as 'synthetic' ({len(holdout_planes)} training planes vs the other "
+              f"{len(trn_planes) - len(holdout_planes):,} and the holdout), DCR share for seeds 0-2: "
+              + " / ".join(f"{share:.4f}" for share in shares))
 
 
 if __name__ == "__main__":
