@@ -129,7 +129,7 @@ def train(
     enable_flexible_generation : bool, default=True
         Train under random column orders so that any columns can be seeded or generated first.
     max_sequence_window : int, optional
-        The most steps of a sequence trained per batch (default 100); longer sequences are cut into windows
+        The most steps of a sequence trained per batch (default 40); longer sequences are cut into windows
         at training time, generation still produces full-length sequences.
     differential_privacy : DifferentialPrivacyConfig or dict, optional
         Not available in this version; must be None.
