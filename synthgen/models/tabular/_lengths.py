@@ -48,7 +48,8 @@ class LengthSmoother:
         self.bandwidth = bandwidth
         counts = torch.bincount(lengths.long().clamp(0, max_len), minlength=max_len + 1).double()
         self.lengths = lengths
-        self.spread = shrinkage / (shrinkage + counts) if bandwidth > 0 and shrinkage > 0 else counts * 0
+        smoothing = bandwidth > 0 and shrinkage > 0
+        self.spread = shrinkage / (shrinkage + counts) if smoothing else torch.zeros_like(counts)
 
     def targets(self, lengths: torch.Tensor) -> torch.Tensor:
         """The ``(n, max_len + 1)`` float32 target distributions of ``n`` lengths (rows sum to 1)."""
