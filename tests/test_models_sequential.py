@@ -104,7 +104,7 @@ def test_gather_batch_matches_the_subjects_steps():
         assert torch.equal(batch.codes[i, :k], per_subject[s][a : a + k])
         assert bool((batch.codes[i, k:] == 0).all())
         if a > 0:
-            assert torch.equal(batch.previous[i, 0], per_subject[s][a - 1])
+            assert torch.equal(batch.previous[i], per_subject[s][a - 1])
     assert torch.equal(batch.context, data.context[subjects])
 
 
@@ -135,117 +135,6 @@ def test_config_round_trip_rebuilds_the_same_network(flag_model):
     a = flag_model.sample(data.context, generator=_gen(6))
     b = clone.sample(data.context, generator=_gen(6))
     assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
-
-
-def test_a_config_without_copy_lags_or_recall_loads_as_one_lag_without_recall():
-    # Models saved before the copy path read further back have no copy_lags and one gain per sub-column.
-    config = build_sequential_spec(STEP_COLUMNS, context=FLAG, max_len=5, median_len=2, size="small").to_dict()
-    assert config["copy_lags"] == 8 and config["recall"] is True
-    del config["copy_lags"], config["recall"]
-    old = SequentialARGN.from_config(config)
-    assert old.spec.copy_lags == 1 and old.spec.recall is False
-    assert tuple(old.copy_weight.shape) == (old.spec.step.condition_dim, 2)
-    assert not hasattr(old, "recall_weight")
-    lengths, steps = old.sample(torch.zeros(5, 1, dtype=torch.long), generator=_gen(1))
-    assert len(steps) == int(lengths.sum())
-
-
-def test_windowed_batches_read_the_same_lagged_codes_as_whole_sequences():
-    model = _model(max_len=40, seed=3)
-    n_lags = model.spec.copy_lags
-    data = _flag_data(30, short=3, long=40, seed=4)
-    data = SequenceData(data.context, torch.randint(0, 2, (len(data.steps), 2), generator=_gen(5)), data.lengths)
-    data = SequenceData(data.context, data.steps * torch.tensor([1, 3]), data.lengths)
-    subjects = torch.arange(30)
-    windows = draw_windows(data.lengths, 7, 2, _gen(6))
-    batch = gather_batch(data, subjects, *windows, n_previous=n_lags)
-    rows, steps = (torch.arange(batch.codes.shape[1]) < batch.n_steps[:, None]).nonzero(as_tuple=True)
-    lagged = model._lagged_codes(batch, rows, steps)
-    per_subject = _split(data.lengths, data.steps)
-    done = batch.start[rows] + steps
-    assert int(done.max()) > 20  # windows deep inside the long sequences
-    for r, d, codes in zip(rows.tolist(), done.tolist(), lagged, strict=True):
-        for j in range(1, min(d, n_lags) + 1):
-            assert torch.equal(codes[j - 1], per_subject[r][d - j])
-    gain = model._copy_gain(torch.ones(len(done), model.spec.step.condition_dim), done)
-    assert gain.shape == (len(done), n_lags, 2)
-    # lags before the first step get no gain
-    assert bool((gain[done == 0] == 0).all()) and bool((gain[done == 1][:, 1:] == 0).all())
-    # without the steps before the windows, windows that start deep inside a sequence are refused
-    short = gather_batch(data, subjects, *windows)
-    with pytest.raises(ValueError, match=r"the batch holds 1 steps before its windows; the copy path reads 8"):
-        model._lagged_codes(short, rows, steps)
-
-
-def test_windowed_batches_count_every_earlier_step_for_the_recall_path():
-    model = _model(max_len=40, seed=3)
-    cards = model.spec.step.cardinalities
-    data = _flag_data(30, short=3, long=40, seed=4)
-    codes = torch.stack([torch.randint(0, k, (len(data.steps),), generator=_gen(5 + k)) for k in cards], 1)
-    data = SequenceData(data.context, codes, data.lengths)
-    windows = draw_windows(data.lengths, 7, 2, _gen(6))
-    batch = gather_batch(data, torch.arange(30), *windows, cardinalities=cards)
-    rows, steps = (torch.arange(batch.codes.shape[1]) < batch.n_steps[:, None]).nonzero(as_tuple=True)
-    counts = model._earlier_counts(batch, rows, steps)
-    per_subject = _split(data.lengths, data.steps)
-    done = batch.start[rows] + steps
-    assert int(done.max()) > 20
-    for r, d, row in zip(rows.tolist(), done.tolist(), counts, strict=True):
-        earlier = per_subject[r][:d]
-        expected = torch.cat([torch.bincount(earlier[:, s], minlength=k) for s, k in enumerate(cards)])
-        assert torch.equal(row, expected.int())
-    with pytest.raises(ValueError, match=r"windows that start after step 0 but no prefix_counts"):
-        model._earlier_counts(gather_batch(data, torch.arange(30), *windows), rows, steps)
-
-
-@torch.no_grad()
-def test_a_seen_gain_keeps_drawing_the_codes_of_the_seeded_prefix():
-    model = _model(max_len=30, seed=9).eval()
-    n_sub = model.spec.step.n_sub_columns
-    bias = torch.zeros(2, n_sub)
-    bias[0, 1] = 40.0  # "seen" gain of the counter column only
-    model.recall_bias.copy_(bias.flatten())
-    n = 300
-    seed_steps = torch.stack([torch.zeros(2 * n, dtype=torch.long), torch.arange(2 * n) % 8], dim=1)
-    lengths, steps = model.sample(
-        torch.zeros(n, 1, dtype=torch.long),
-        fixed_lengths=torch.full((n,), 20),
-        seed_steps=seed_steps,
-        seed_lengths=torch.full((n,), 2),
-        generator=_gen(10),
-    )
-    parts = _split(lengths, steps)
-    for i, part in enumerate(parts):
-        allowed = set(seed_steps[2 * i : 2 * i + 2, 1].tolist())
-        assert set(part[:, 1].tolist()) == allowed  # both seeded codes recur, no other code appears
-    # reaching back further than the copy lags: both codes keep recurring up to the last steps
-    late = torch.stack([part[12:, 1] for part in parts])
-    assert float((late == seed_steps[0::2, 1][:, None]).float().mean()) > 0.3
-    assert float((late == seed_steps[1::2, 1][:, None]).float().mean()) > 0.3
-
-
-@torch.no_grad()
-def test_a_gain_at_lag_two_repeats_the_code_of_two_steps_back():
-    model = _model(max_len=30, seed=7).eval()
-    n_sub = model.spec.step.n_sub_columns
-    bias = torch.zeros(model.spec.copy_lags, n_sub)
-    bias[1] = 40.0  # lag 2, every sub-column
-    model.copy_bias.copy_(bias.flatten())
-    lengths, steps = model.sample(
-        torch.zeros(200, 1, dtype=torch.long), fixed_lengths=torch.full((200,), 12), generator=_gen(8)
-    )
-    for part in _split(lengths, steps):
-        assert torch.equal(part[2:], part[:-2])
-    # the first two steps are still drawn freely, so the period-2 patterns differ between subjects
-    assert len({tuple(part[:2].flatten().tolist()) for part in _split(lengths, steps)}) > 10
-    # and the training loss agrees: period-2 sequences cost no more than their first two steps
-    data = SequenceData(torch.zeros(200, 1, dtype=torch.long), steps, lengths)
-    subjects, zeros = torch.arange(200), torch.zeros(200, dtype=torch.long)
-    whole = model(gather_batch(data, subjects, *full_windows(lengths), n_previous=model.spec.copy_lags))
-    first_two = model(gather_batch(data, subjects, zeros, zeros + 2, zeros))
-    assert torch.allclose(whole, first_two, atol=1e-4)
-    model.copy_bias.zero_()
-    assert float((model(gather_batch(data, subjects, *full_windows(lengths))) - whole).min()) > 10 * 0.5
 
 
 def test_spec_rejects_a_step_model_with_its_own_context():
@@ -331,48 +220,6 @@ def _constant_value_data(n: int, seed: int) -> SequenceData:
     noise = torch.randint(0, 3, (len(subject),), generator=gen)
     context = torch.randint(0, 2, (n, 1), generator=gen)
     return SequenceData(context, torch.stack([value[subject], noise], dim=1), lengths)
-
-
-@torch.no_grad()
-def test_count_gains_add_a_seen_bonus_and_a_share_bonus_to_the_logits():
-    model = _model(seed=26).step_model.eval()
-    cards = model.spec.cardinalities  # (2, 8): sub-column 1's codes sit at 2 .. 9 of the flat layout
-    n = 4
-    condition = torch.rand(n, model.spec.condition_dim, generator=_gen(27))
-    counts = torch.zeros(n, sum(cards), dtype=torch.int32)
-    counts[:, 0] = 4  # sub-column 0: four earlier steps, all code 0
-    counts[:, 2 + 3], counts[:, 2 + 5] = 3, 1  # sub-column 1: code 3 three times, code 5 once
-    codes_3 = torch.tensor([[0, 3]] * n)
-    codes_5 = torch.tensor([[0, 5]] * n)
-    codes_6 = torch.tensor([[0, 6]] * n)
-
-    def nll(codes, seen, share):
-        gains = torch.zeros(n, 2, 2)
-        gains[:, 0, 1], gains[:, 1, 1] = seen, share
-        return model(codes, order=[0, 1], condition=condition, code_counts=counts, count_gains=gains)
-
-    plain = {c: nll(x, 0.0, 0.0) for c, x in ((3, codes_3), (5, codes_5), (6, codes_6))}
-    # a share gain of 4 lifts code 3 by 4 * 0.75 and code 5 by 4 * 0.25 relative to the unseen code 6
-    shared = {c: nll(x, 0.0, 4.0) for c, x in ((3, codes_3), (5, codes_5), (6, codes_6))}
-    assert torch.allclose((plain[6] - plain[3]) + 3.0, shared[6] - shared[3], atol=1e-4)
-    assert torch.allclose((plain[6] - plain[5]) + 1.0, shared[6] - shared[5], atol=1e-4)
-    # a seen gain lifts both seen codes alike
-    seen = {c: nll(x, 2.5, 0.0) for c, x in ((3, codes_3), (5, codes_5), (6, codes_6))}
-    assert torch.allclose(plain[3] - plain[5], seen[3] - seen[5], atol=1e-4)
-    assert torch.allclose((plain[6] - plain[5]) + 2.5, seen[6] - seen[5], atol=1e-4)
-    # sampling applies the same bonus: a large seen gain draws only seen codes
-    gains = torch.zeros(n, 2, 2)
-    gains[:, 0, 1] = 40.0
-    layout = model.generation_layout([0, 1])
-    drawn = model.sample_batch(
-        layout, None, {}, 1.0, 1.0, {}, _gen(28), condition=condition.repeat(50, 1),
-        code_counts=counts.repeat(50, 1), count_gains=gains.repeat(50, 1, 1),
-    )
-    assert set(drawn[:, 1].tolist()) == {3, 5}
-    with pytest.raises(ValueError, match=r"code_counts and count_gains must be given together"):
-        model(codes_3, condition=condition, code_counts=counts)
-    with pytest.raises(ValueError, match=r"count_gains must have shape \(4, 2, 2\); got \(4, 2\)"):
-        model(codes_3, condition=condition, code_counts=counts, count_gains=torch.zeros(4, 2))
 
 
 @pytest.fixture(scope="module")

@@ -14,12 +14,9 @@ heads are evaluated together:
 Generation visits the columns in the requested order and fills the embedding inputs as codes are drawn;
 not-yet-drawn inputs stay zero, exactly as the training mask hides them.
 
-An optional *copy bonus* (``copy_codes``, ``copy_gain``) adds, per row, sub-column and slot, a gain to the
-logit of one code (slots that name the same code add up): the sequential model uses it to let every head
-repeat the codes of the last few steps with a learned, per-lag confidence, which the heads alone reach only
-slowly. An optional *count bonus* (``code_counts``, ``count_gains``) adds, per row and sub-column, one gain to the
-logits of the codes with a non-zero count and another times each code's share of the counts: the sequential
-model's recall path passes how often each code occurred earlier in the sequence.
+An optional *copy bonus* (``copy_codes``, ``copy_gain``) adds, per row and sub-column, a gain to the logit of
+one code: the sequential model uses it to let every head repeat the previous step's code with a learned
+confidence, which the heads alone reach only slowly.
 """
 
 from __future__ import annotations
@@ -128,13 +125,6 @@ class FlatARGN(nn.Module):
             for j, k in enumerate(gcards):
                 pad[j, 0, k:] = -math.inf
             self.register_buffer(f"_pad_{i}", pad, persistent=False)
-            # Where each padded logit of the group sits in the flat code layout; padding reads an extra
-            # last slot whose count is zero.
-            count_index = torch.full((len(group), max(gcards)), sum(cards), dtype=torch.long)
-            for j, s in enumerate(group):
-                count_index[j, : cards[s]] = torch.arange(cards[s]) + sum(cards[:s])
-            self.register_buffer(f"_count_index_{i}", count_index, persistent=False)
-        self._code_starts = [sum(cards[:s]) for s in range(n_sub)]
         # head_slot[s] = (group, position in group) of sub-column s
         self._head_slot = {s: (i, j) for i, g in enumerate(spec.output_groups) for j, s in enumerate(g)}
         owner = torch.tensor(spec.sub_column_owner, dtype=torch.long)
@@ -302,43 +292,13 @@ class FlatARGN(nn.Module):
         if tuple(condition.shape) != (n, dim):
             raise ValueError(f"condition must have shape ({n}, {dim}); got {tuple(condition.shape)}.")
 
-    def _copy_slots(
-        self, copy_codes: torch.Tensor | None, copy_gain: torch.Tensor | None, n: int
-    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """Validate a copy bonus and return it as ``(n, slots, n_sub_columns)`` codes and gains."""
+    def _check_copy(self, copy_codes: torch.Tensor | None, copy_gain: torch.Tensor | None, n: int) -> None:
         if (copy_codes is None) != (copy_gain is None):
             raise ValueError("copy_codes and copy_gain must be given together.")
-        if copy_codes is None:
-            return None, None
-        n_sub = self.spec.n_sub_columns
-        if copy_codes.dim() == 2:
-            shape = (n, n_sub)
-        else:
-            shape = (n, copy_codes.shape[1] if copy_codes.dim() == 3 else -1, n_sub)
+        shape = (n, self.spec.n_sub_columns)
         for name, value in (("copy_codes", copy_codes), ("copy_gain", copy_gain)):
-            if tuple(value.shape) != shape:
-                shown = str(shape).replace("-1", "slots")
-                raise ValueError(f"{name} must have shape {shown}; got {tuple(value.shape)}.")
-        if copy_codes.dim() == 2:
-            return copy_codes.unsqueeze(1), copy_gain.unsqueeze(1)
-        return copy_codes, copy_gain
-
-    def _check_counts(self, code_counts: torch.Tensor | None, count_gains: torch.Tensor | None, n: int) -> None:
-        if (code_counts is None) != (count_gains is None):
-            raise ValueError("code_counts and count_gains must be given together.")
-        shapes = {"code_counts": (n, sum(self.spec.cardinalities)), "count_gains": (n, 2, self.spec.n_sub_columns)}
-        for name, value in (("code_counts", code_counts), ("count_gains", count_gains)):
-            if value is not None and tuple(value.shape) != shapes[name]:
-                raise ValueError(f"{name} must have shape {shapes[name]}; got {tuple(value.shape)}.")
-
-    def _count_total(self, code_counts: torch.Tensor) -> torch.Tensor:
-        """``(n, 1)`` float: the counts of one sub-column's codes summed (the same for all), at least 1."""
-        return code_counts[:, : self.spec.cardinalities[0]].sum(1, keepdim=True).clamp_(min=1).float()
-
-    @property
-    def code_offsets(self) -> torch.Tensor:
-        """``(n_sub_columns,)`` where each sub-column's codes start in the flat code layout."""
-        return self.embedder.offsets
+            if value is not None and tuple(value.shape) != shape:
+                raise ValueError(f"{name} must have shape {shape}; got {tuple(value.shape)}.")
 
     def forward(
         self,
@@ -350,8 +310,6 @@ class FlatARGN(nn.Module):
         condition: torch.Tensor | None = None,
         copy_codes: torch.Tensor | None = None,
         copy_gain: torch.Tensor | None = None,
-        code_counts: torch.Tensor | None = None,
-        count_gains: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """The negative log-likelihood of every row under one column order.
 
@@ -370,14 +328,9 @@ class FlatARGN(nn.Module):
             ``(batch, condition_dim)`` dense conditioning vectors; required when ``spec.condition_dim > 0``.
             Gradients flow into it, so an upstream network can be trained through the heads.
         copy_codes, copy_gain : torch.Tensor or None
-            ``(batch, n_sub_columns)`` or ``(batch, slots, n_sub_columns)`` codes and gains, given together:
-            head ``s`` of row ``r`` adds ``copy_gain[r, k, s]`` to the logit of code ``copy_codes[r, k, s]``
-            for every slot ``k`` (a zero gain leaves it unchanged). Gradients flow into the gains.
-        code_counts, count_gains : torch.Tensor or None
-            ``(batch, sum(cardinalities))`` integer counts (sub-column ``s``'s codes at ``code_offsets[s] ..``,
-            every sub-column counting the same events) and ``(batch, 2, n_sub_columns)`` gains, given together:
-            head ``s`` adds ``count_gains[r, 0, s]`` to the logit of every code with a non-zero count and
-            ``count_gains[r, 1, s]`` times the code's share of the counts. Gradients flow into the gains.
+            ``(batch, n_sub_columns)`` codes and gains, given together: head ``s`` of row ``r`` adds
+            ``copy_gain[r, s]`` to the logit of code ``copy_codes[r, s]`` (a zero gain leaves it unchanged).
+            Gradients flow into the gains.
 
         Returns
         -------
@@ -389,8 +342,7 @@ class FlatARGN(nn.Module):
             raise ValueError(f"codes must have shape (batch, {n_sub}); got {tuple(codes.shape)}.")
         self._check_context(context_codes, len(codes))
         self._check_condition(condition, len(codes))
-        copy_codes, copy_gain = self._copy_slots(copy_codes, copy_gain, len(codes))
-        self._check_counts(code_counts, count_gains, len(codes))
+        self._check_copy(copy_codes, copy_gain, len(codes))
         order = self.training_order if order is None else self.check_order(order)
         codes = codes.long()
         parts = [self._dropout(self.embedder(codes), generator)]
@@ -407,13 +359,7 @@ class FlatARGN(nn.Module):
             hidden = hidden + F.relu(torch.baddbmm(b, hidden, w))
         targets = codes.t()
         if copy_codes is not None:
-            # (n_sub_columns, batch, slots), so that a head group's slots are one index_select away.
-            copy_codes = copy_codes.long().permute(2, 0, 1)
-            copy_gain = copy_gain.to(hidden.dtype).permute(2, 0, 1)
-        if code_counts is not None:
-            count_scale = 1.0 / self._count_total(code_counts)
-            code_counts = torch.cat([code_counts, code_counts.new_zeros(len(codes), 1)], dim=1)
-            count_gains = count_gains.to(hidden.dtype).permute(2, 0, 1).unsqueeze(-1)  # (n_sub, batch, 2, 1)
+            copy_codes, copy_gain = copy_codes.long().t(), copy_gain.to(hidden.dtype).t()
         nll = codes.new_zeros(len(codes), dtype=hidden.dtype)
         for i, (w, b) in enumerate(zip(self.out_weights, self.out_biases, strict=True)):
             group = getattr(self, f"_group_{i}")
@@ -424,16 +370,9 @@ class FlatARGN(nn.Module):
             logits = torch.baddbmm(b + getattr(self, f"_pad_{i}"), head_hidden, w)
             if copy_codes is not None:
                 # A copied code is below its head's cardinality, so the bonus never lands on padding.
-                logits.scatter_add_(2, copy_codes.index_select(0, group), copy_gain.index_select(0, group))
-            if code_counts is not None:
-                # The counts carry no gradient: only the (batch, heads) gains do, so the big gathers stay
-                # out of the backward pass.
-                index = getattr(self, f"_count_index_{i}")
-                counts = code_counts[:, index.flatten()].view(len(codes), *index.shape).transpose(0, 1)
-                gains = count_gains.index_select(0, group)
-                seen = (counts > 0).to(hidden.dtype)
-                share = counts.to(hidden.dtype).mul_(count_scale)
-                logits = logits + gains[:, :, 0] * seen + gains[:, :, 1] * share
+                logits.scatter_add_(
+                    2, copy_codes.index_select(0, group)[..., None], copy_gain.index_select(0, group)[..., None]
+                )
             ce = F.cross_entropy(logits.view(-1, logits.shape[-1]), head_targets.reshape(-1), reduction="none")
             nll = nll + ce.view(len(group), -1).sum(0)
         return nll
@@ -601,8 +540,6 @@ class FlatARGN(nn.Module):
         n: int | None = None,
         copy_codes: torch.Tensor | None = None,
         copy_gain: torch.Tensor | None = None,
-        code_counts: torch.Tensor | None = None,
-        count_gains: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Draw one batch of rows from already validated inputs (the inner loop of :meth:`sample`).
 
@@ -623,10 +560,8 @@ class FlatARGN(nn.Module):
         n : int or None
             The number of rows; default the length of ``condition``.
         copy_codes, copy_gain : torch.Tensor or None
-            As in :meth:`forward`, already valid: per row, sub-column and slot, a gain added to one code's
-            logit before temperature, top-p and fixed probabilities apply.
-        code_counts, count_gains : torch.Tensor or None
-            As in :meth:`forward`, already valid; added like the copy bonus.
+            As in :meth:`forward`: per row and sub-column, a gain added to one code's logit before
+            temperature, top-p and fixed probabilities apply.
 
         Returns
         -------
@@ -635,10 +570,6 @@ class FlatARGN(nn.Module):
         """
         device = self.in_weight.device
         n = len(condition) if n is None else n
-        if copy_codes is not None and copy_codes.dim() == 2:
-            copy_codes, copy_gain = copy_codes.unsqueeze(1), copy_gain.unsqueeze(1)
-        if code_counts is not None:
-            count_scale = 1.0 / self._count_total(code_counts)
         subs, starts, heads = layout
         inputs = torch.empty(n, self.in_weight.shape[0], device=device)
         if context_codes is not None:
@@ -653,12 +584,7 @@ class FlatARGN(nn.Module):
             else:
                 logits = self._head_logits(sub, inputs[:, : starts[i]], heads[i])
                 if copy_codes is not None:
-                    logits.scatter_add_(1, copy_codes[:, :, sub], copy_gain[:, :, sub])
-                if code_counts is not None:
-                    start = self._code_starts[sub]
-                    counts = code_counts[:, start : start + self.spec.cardinalities[sub]].to(logits.dtype)
-                    logits = logits + count_gains[:, 0, sub : sub + 1] * (counts > 0).to(logits.dtype)
-                    logits = logits + count_gains[:, 1, sub : sub + 1] * counts * count_scale
+                    logits.scatter_add_(1, copy_codes[:, sub : sub + 1], copy_gain[:, sub : sub + 1])
                 codes = sample_categorical(
                     logits,
                     temperature=temperature,

@@ -7,8 +7,6 @@ steps with one gather into a ``(batch, steps, n_sub_columns)`` tensor.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import attrs
 import torch
 
@@ -82,8 +80,7 @@ class StepBatch:
     codes : torch.Tensor
         ``(batch, window, n_sub_columns)`` int64 step codes, zero beyond each row's ``n_steps``.
     previous : torch.Tensor
-        ``(batch, n_previous, n_sub_columns)`` codes of the steps before the window, the nearest first:
-        ``previous[:, j]`` is the step ``j + 1`` before ``codes[:, 0]`` (meaningful where ``start > j``).
+        ``(batch, n_sub_columns)`` codes of the step before the window (meaningful where ``start > 0``).
     start : torch.Tensor
         ``(batch,)`` absolute position of ``codes[:, 0]``.
     n_steps : torch.Tensor
@@ -92,10 +89,6 @@ class StepBatch:
         ``(batch,)`` leading steps that feed the history but are not scored.
     length_targets : torch.Tensor or None
         ``(batch, max_len + 1)`` target distributions for the length head instead of the exact lengths.
-    prefix_counts : torch.Tensor or None
-        ``(batch, sum(cardinalities))`` int32: how often each code of each sub-column occurs in all the steps
-        before the window, sub-column ``s``'s codes after those of the sub-columns before it (``None``: not
-        gathered, fine for windows that start at step 0).
     """
 
     context: torch.Tensor
@@ -106,7 +99,6 @@ class StepBatch:
     n_steps: torch.Tensor
     n_warmup: torch.Tensor
     length_targets: torch.Tensor | None = None
-    prefix_counts: torch.Tensor | None = None
 
 
 def full_windows(lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -150,15 +142,8 @@ def gather_batch(
     start: torch.Tensor,
     n_steps: torch.Tensor,
     n_warmup: torch.Tensor,
-    n_previous: int = 1,
-    cardinalities: Sequence[int] | None = None,
 ) -> StepBatch:
-    """Gather the given windows of ``subjects`` into a padded :class:`StepBatch`.
-
-    ``n_previous`` steps before each window are gathered too (:attr:`StepBatch.previous`): the copy path of a
-    window's first steps reads them. With the sub-columns' ``cardinalities``, the codes of all the steps before
-    each window are counted into :attr:`StepBatch.prefix_counts` for the recall path.
-    """
+    """Gather the given windows of ``subjects`` into a padded :class:`StepBatch`."""
     offsets = data.offsets
     first = offsets[subjects] + start
     width = int(n_steps.max()) if len(n_steps) else 0
@@ -171,13 +156,9 @@ def gather_batch(
     else:
         codes = torch.zeros(len(subjects), 0, n_sub, dtype=torch.long, device=first.device)
     if len(data.steps):
-        back = torch.arange(1, n_previous + 1, device=first.device)
-        previous = data.steps[(first[:, None] - back).clamp(0, len(data.steps) - 1)].long()
+        previous = data.steps[(first - 1).clamp(0, len(data.steps) - 1)].long()
     else:
-        previous = torch.zeros(len(subjects), n_previous, n_sub, dtype=torch.long, device=first.device)
-    prefix_counts = None
-    if cardinalities is not None:
-        prefix_counts = _count_prefixes(data.steps, offsets[subjects], start, cardinalities)
+        previous = torch.zeros(len(subjects), n_sub, dtype=torch.long, device=first.device)
     return StepBatch(
         context=data.context[subjects].long(),
         lengths=data.lengths[subjects],
@@ -186,17 +167,4 @@ def gather_batch(
         start=start,
         n_steps=n_steps,
         n_warmup=n_warmup,
-        prefix_counts=prefix_counts,
     )
-
-
-def _count_prefixes(
-    steps: torch.Tensor, first: torch.Tensor, n_prefix: torch.Tensor, cardinalities: Sequence[int]
-) -> torch.Tensor:
-    """``(len(first), sum(cardinalities))`` code counts of ``steps[first[i] : first[i] + n_prefix[i]]``."""
-    n, n_codes = len(first), sum(cardinalities)
-    code_starts = torch.tensor([0, *cardinalities[:-1]], device=first.device).cumsum(0)
-    owner = torch.repeat_interleave(torch.arange(n, device=first.device), n_prefix)
-    into = torch.arange(len(owner), device=first.device) - (n_prefix.cumsum(0) - n_prefix)[owner]
-    cell = owner[:, None] * n_codes + code_starts + steps[first[owner] + into].long()
-    return torch.bincount(cell.flatten(), minlength=n * n_codes).view(n, n_codes).int()

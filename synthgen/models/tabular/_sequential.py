@@ -13,18 +13,10 @@ The likelihood of a subject factorises as ``p(L | c) * prod_t p(step_t | c, step
   plane's carrier, does not have to pass through the LSTM's memory), and the positions are bucketed
   embeddings (see :mod:`._positions`). The trunk mixes these non-linearly once per step and keeps the
   heads' input narrow (every head reads the condition, so its width multiplies the heads' cost);
-- a *copy path* adds ``a_{s,j}(condition)`` to the logit of the code that step ``t - j`` had in head ``s``, for
-  every lag ``j = 1 .. copy_lags`` that exists, with ``a_{s,j}`` a linear function of the condition (lags
-  that name the same code add up). A column that stays constant within a sequence (a plane's carrier) is
-  then repeated with near certainty once ``a_{s,1}`` is large, instead of leaking a little probability at
-  every step, which compounds over long sequences; and a value seen several times in the last steps (a
-  route a plane flies again and again) is drawn again far more often than its share among all subjects,
-  which an LSTM state has to learn to memorise code by code;
-- a *recall path* (``spec.recall``) adds ``b_s(condition) * seen + f_s(condition) * share`` to the logit of every
-  code of head ``s``, where ``seen`` says whether the code occurred in any earlier step of the sequence and
-  ``share`` is the share of earlier steps that had it. It reaches back to the first step even where training
-  windows are short (the counts of the steps before a window come with the batch), so a plane keeps returning
-  to the destinations it has served, instead of picking new ones as often as the data's average plane.
+- a *copy path* adds ``a_s(condition)`` to the logit of the previous step's code in every head ``s``, with
+  ``a_s`` a linear function of the condition (zero at ``t = 0``). A column that stays constant within a
+  sequence (a plane's carrier) is then repeated with near certainty once ``a_s`` is large, instead of
+  leaking a little probability at every step, which compounds over long sequences.
 
 Compared with the reference engine there are no positional pseudo-columns: the length is one explicit
 draw whose loss is separate from the steps' losses, the loss is per subject (not normalised by the batch's
@@ -38,11 +30,10 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import attrs
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-import attrs
 
 from ._network import FlatARGN, _Embedder
 from ._positions import position_buckets
@@ -70,12 +61,10 @@ class _DrawSettings:
 
 @attrs.frozen
 class _Guide:
-    """The copy and recall paths' additions to one step's logits (all ``None`` at the first step)."""
+    """The copy path's addition to one step's logits (``None`` at the first step)."""
 
     copy_codes: torch.Tensor | None = None
     copy_gain: torch.Tensor | None = None
-    code_counts: torch.Tensor | None = None
-    count_gains: torch.Tensor | None = None
 
     def rows(self, index: torch.Tensor) -> _Guide:
         """The guide of the rows ``index`` only."""
@@ -156,12 +145,8 @@ class SequentialARGN(nn.Module):
         self.position_left = nn.Parameter(torch.empty(n_buckets, spec.position_dim))
         self.trunk_weight = nn.Parameter(torch.empty(spec.trunk_input_dim, spec.step.condition_dim))
         self.trunk_bias = nn.Parameter(torch.zeros(spec.step.condition_dim))
-        n_gains = spec.copy_lags * spec.step.n_sub_columns
-        self.copy_weight = nn.Parameter(torch.empty(spec.step.condition_dim, n_gains))
-        self.copy_bias = nn.Parameter(torch.zeros(n_gains))
-        if spec.recall:
-            self.recall_weight = nn.Parameter(torch.empty(spec.step.condition_dim, 2 * spec.step.n_sub_columns))
-            self.recall_bias = nn.Parameter(torch.zeros(2 * spec.step.n_sub_columns))
+        self.copy_weight = nn.Parameter(torch.empty(spec.step.condition_dim, spec.step.n_sub_columns))
+        self.copy_bias = nn.Parameter(torch.zeros(spec.step.n_sub_columns))
         self.reset_parameters(generator)
 
     @classmethod
@@ -212,9 +197,6 @@ class SequentialARGN(nn.Module):
         # The copy path starts neutral: the heads alone decide until the data shows that codes repeat.
         self.copy_weight.zero_()
         self.copy_bias.zero_()
-        if spec.recall:
-            self.recall_weight.zero_()
-            self.recall_bias.zero_()
         if self.context_embedder is not None:
             self.context_embedder.weight.copy_(
                 torch.randn(self.context_embedder.weight.shape, generator=generator)
@@ -291,12 +273,9 @@ class SequentialARGN(nn.Module):
         inputs = torch.cat([context, history, previous, done_emb.expand(len(history), -1), left_emb], dim=1)
         return F.relu(torch.addmm(self.trunk_bias, inputs, self.trunk_weight))
 
-    def _copy_gain(self, condition: torch.Tensor, done: torch.Tensor) -> torch.Tensor:
-        """``(n, copy_lags, n_sub_columns)`` gains; zero for lags before the first step (``done`` steps ago)."""
-        n_lags = self.spec.copy_lags
-        gain = torch.addmm(self.copy_bias, condition, self.copy_weight).view(len(condition), n_lags, -1)
-        lags = torch.arange(1, n_lags + 1, device=gain.device)
-        return gain * (done.view(-1, 1) >= lags).unsqueeze(-1).to(gain.dtype)
+    def _copy_gain(self, condition: torch.Tensor, has_previous: torch.Tensor | None = None) -> torch.Tensor:
+        gain = torch.addmm(self.copy_bias, condition, self.copy_weight)
+        return gain if has_previous is None else gain * has_previous[:, None].to(gain.dtype)
 
     def forward(
         self,
@@ -330,9 +309,10 @@ class SequentialARGN(nn.Module):
             return nll
         embedder = self.step_model.embedder
         embedded = embedder(batch.codes.reshape(-1, n_sub)).view(n, width, -1)
-        previous = embedder(batch.previous[:, 0]) * (batch.start > 0).unsqueeze(1).to(embedded.dtype)
+        previous = embedder(batch.previous) * (batch.start > 0).unsqueeze(1).to(embedded.dtype)
         inputs = torch.cat([previous.unsqueeze(1), embedded[:, :-1]], dim=1)
         inputs = self._dropout(inputs, generator)
+        previous_codes = torch.cat([batch.previous.unsqueeze(1), batch.codes[:, :-1]], dim=1)
         history, _ = self.history(inputs)
         position = torch.arange(width, device=nll.device)
         scored = (position >= batch.n_warmup[:, None]) & (position < batch.n_steps[:, None])
@@ -346,54 +326,10 @@ class SequentialARGN(nn.Module):
             order=order,
             generator=generator,
             condition=condition,
-            copy_codes=self._lagged_codes(batch, rows, steps),
-            copy_gain=self._copy_gain(condition, done),
-            code_counts=self._earlier_counts(batch, rows, steps) if self.spec.recall else None,
-            count_gains=self._recall_gains(condition) if self.spec.recall else None,
+            copy_codes=previous_codes[rows, steps],
+            copy_gain=self._copy_gain(condition, done > 0),
         )
         return nll.index_add(0, rows, step_nll)
-
-    def _lagged_codes(self, batch: StepBatch, rows: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
-        """``(len(rows), copy_lags, n_sub_columns)``: the codes 1 .. copy_lags steps before each scored step."""
-        n_lags = self.spec.copy_lags
-        previous = batch.previous[:, :n_lags]
-        n_missing = n_lags - previous.shape[1]
-        if n_missing > 0:
-            # Fine where no window starts further in than the gathered steps reach (full sequences do not).
-            if bool((batch.start > previous.shape[1]).any()):
-                raise ValueError(
-                    f"the batch holds {previous.shape[1]} steps before its windows; the copy path reads "
-                    f"{n_lags} (gather it with n_previous={n_lags})."
-                )
-            previous = torch.cat([previous, previous.new_zeros(len(previous), n_missing, previous.shape[2])], 1)
-        # Oldest first, then the window: position n_lags + p is window step p.
-        timeline = torch.cat([previous.flip(1), batch.codes], dim=1)
-        lags = torch.arange(1, n_lags + 1, device=steps.device)
-        return timeline[rows[:, None], n_lags + steps[:, None] - lags]
-
-    def _earlier_counts(self, batch: StepBatch, rows: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
-        """``(len(rows), sum(cardinalities))`` int32: each code's count in all the steps before each scored step."""
-        n, width, _ = batch.codes.shape
-        n_codes = sum(self.spec.step.cardinalities)
-        flat_codes = batch.codes + self.step_model.code_offsets
-        # The narrowest integer type that holds a window's counts: the one-hot tensor is the biggest of a batch.
-        dtype = torch.uint8 if width < 2**8 else torch.int16 if width < 2**15 else torch.int32
-        within = torch.zeros(n, width, n_codes, dtype=dtype, device=flat_codes.device)
-        within.scatter_(2, flat_codes, 1)
-        # Exclusive running counts: a step sees the steps before it, not itself.
-        counts = within.cumsum(1, dtype=dtype).sub_(within)[rows, steps].int()
-        if batch.prefix_counts is not None:
-            return counts + batch.prefix_counts[rows]
-        if bool((batch.start > 0).any()):
-            raise ValueError(
-                "the batch has windows that start after step 0 but no prefix_counts; the recall path needs "
-                "them (gather it with the step cardinalities)."
-            )
-        return counts
-
-    def _recall_gains(self, condition: torch.Tensor) -> torch.Tensor:
-        """``(n, 2, n_sub_columns)``: per head, the gain of a seen code and the gain of its share of the steps."""
-        return torch.addmm(self.recall_bias, condition, self.recall_weight).view(len(condition), 2, -1)
 
     def _check_sample_arguments(
         self,
@@ -580,39 +516,21 @@ class SequentialARGN(nn.Module):
             context.new_zeros(layers, len(lengths), width),
         )
         inputs = context.new_zeros(len(lengths), 1, sum(self.spec.step.embedding_dims))
-        # The last copy_lags steps' codes, the most recent first (gains are zero for lags before step 0),
-        # and for the recall path how often every code has been drawn so far.
-        recent = lengths.new_zeros(len(lengths), self.spec.copy_lags, self.spec.step.n_sub_columns)
-        counts = None
-        if self.spec.recall:
-            counts = torch.zeros(
-                len(lengths), sum(self.spec.step.cardinalities), dtype=torch.int32, device=lengths.device
-            )
+        codes = None
         for t, k in enumerate(n_active):
             state = (state[0][:, :k].contiguous(), state[1][:, :k].contiguous())
             history, state = self.history(inputs[:k], state)
             done = torch.full((1,), t, device=lengths.device)
             condition = self._condition(context[:k], history[:, 0], inputs[:k, 0], done, lengths[:k] - t)
-            # No earlier step at t = 0, hence no copy or recall path.
-            guide = _Guide()
-            if t > 0:
-                guide = _Guide(
-                    recent[:k],
-                    self._copy_gain(condition, done),
-                    None if counts is None else counts[:k],
-                    None if counts is None else self._recall_gains(condition),
-                )
+            # No earlier step at t = 0, hence no copy path.
+            guide = _Guide() if codes is None else _Guide(codes[:k], self._copy_gain(condition))
             if seed is None:
                 codes = self._draw_step(condition, guide, draw)
             else:
-                codes = self._seeded_step(t, seed_steps, seed_offsets[:k], seed_lengths[:k], condition, guide, draw)
+                seeded = (seed_steps, seed_offsets[:k], seed_lengths[:k])
+                codes = self._seeded_step(t, *seeded, condition, guide, draw)
             out[offsets[:k] + t] = codes
             inputs = embedder(codes).unsqueeze(1)
-            recent = torch.cat([codes.unsqueeze(1), recent[:k, :-1]], dim=1)
-            if counts is not None:
-                counts[:k].scatter_add_(
-                    1, codes + self.step_model.code_offsets, torch.ones_like(codes, dtype=torch.int32)
-                )
 
     def _draw_step(self, condition: torch.Tensor, guide: _Guide, draw: _DrawSettings) -> torch.Tensor:
         return self.step_model.sample_batch(
@@ -646,7 +564,7 @@ class SequentialARGN(nn.Module):
         if len(free) == len(seeded):
             return self._draw_step(condition, guide, draw)
         if len(free):
-            # The copy and recall paths follow the rows that are drawn.
+            # The copy path follows the rows that are drawn.
             drawn = self._draw_step(condition[free], guide.rows(free), draw)
             codes = codes.index_copy(0, free, drawn)
         return codes

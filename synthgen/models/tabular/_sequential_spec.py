@@ -27,12 +27,6 @@ _HISTORY_SIZES = {
     "MOSTLY_AI/Large": (32, 64, 384),
 }
 _MAX_POSITION_DIM = 16
-# Steps back whose codes the copy path may repeat. Eight reach past a plane's round trips to the routes it flies
-# again and again (on planes/flights, lag 1 alone leaves synthetic planes with more distinct destinations than
-# real ones); each lag costs one gain per sub-column, a small share of a head.
-DEFAULT_COPY_LAGS = 8
-# Whether new models get the recall path (codes seen anywhere earlier in the sequence, see SequentialARGN).
-DEFAULT_RECALL = True
 
 
 def _model_spec(value: ModelSpec | dict[str, Any]) -> ModelSpec:
@@ -70,12 +64,6 @@ class SequentialSpec:
         (:attr:`trunk_input_dim` wide) to the heads' condition.
     length_hidden_dim : int
         The hidden width of the length head (only used with context).
-    copy_lags : int, default=1
-        How many earlier steps the copy path reads: every head may add a learned gain to the logit of the
-        code it had ``1 .. copy_lags`` steps back.
-    recall : bool, default=False
-        Whether the recall path adds learned gains to the logits of the codes seen anywhere earlier in the
-        sequence (one gain for "seen", one for the share of earlier steps with that code).
     size : str
         The preset the widths came from (informational).
     """
@@ -90,9 +78,6 @@ class SequentialSpec:
     position_dim: int = attrs.field(converter=int)
     length_hidden_dim: int = attrs.field(converter=int)
     size: str = attrs.field(default="custom", converter=str)
-    # Defaults to 1, the single lag of models saved before the copy path read further back.
-    copy_lags: int = attrs.field(default=1, converter=int)
-    recall: bool = attrs.field(default=False, converter=bool)
 
     def __attrs_post_init__(self) -> None:
         if self.step.context:
@@ -111,7 +96,7 @@ class SequentialSpec:
                 f"SequentialSpec.context_dim must be >= 1 with context columns and 0 without; got "
                 f"{self.context_dim} with {n_ctx} context sub-columns."
             )
-        for name in ("history_dim", "history_layers", "position_dim", "length_hidden_dim", "copy_lags"):
+        for name in ("history_dim", "history_layers", "position_dim", "length_hidden_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"SequentialSpec.{name} must be >= 1; got {getattr(self, name)}.")
         if self.max_len < 0:
@@ -149,8 +134,6 @@ class SequentialSpec:
             "position_dim": self.position_dim,
             "length_hidden_dim": self.length_hidden_dim,
             "size": self.size,
-            "copy_lags": self.copy_lags,
-            "recall": self.recall,
         }
 
     @classmethod
@@ -231,6 +214,4 @@ def build_sequential_spec(
         position_dim=position_dim,
         length_hidden_dim=flat.hidden_dim,
         size=size,
-        copy_lags=DEFAULT_COPY_LAGS,
-        recall=DEFAULT_RECALL,
     )

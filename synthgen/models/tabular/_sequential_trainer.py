@@ -108,14 +108,7 @@ class _SequentialTask:
     def batch_nll(self, samples: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         order = self.draw_order(generator)
         windows = draw_windows(self.trn.lengths[samples], self.window, self.warmup, self.device_generator)
-        spec = self.model.spec
-        batch = gather_batch(
-            self.trn,
-            samples,
-            *windows,
-            n_previous=spec.copy_lags,
-            cardinalities=spec.step.cardinalities if spec.recall else None,
-        )
+        batch = gather_batch(self.trn, samples, *windows)
         # Validation scores the exact lengths; training aims at the smoothed ones (see _lengths).
         batch = attrs.evolve(batch, length_targets=self.lengths.targets(batch.lengths))
         return self.model(batch, order, generator=self.device_generator)
