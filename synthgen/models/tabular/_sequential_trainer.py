@@ -225,4 +225,5 @@ def train_sequential_model(
         on_progress=on_progress,
         on_checkpoint=on_checkpoint,
         resume_state=resume_state,
+        average_weights=True,
     )
