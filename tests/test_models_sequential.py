@@ -16,6 +16,7 @@ from synthgen.models.tabular import (
     build_sequential_spec,
     train_sequential_model,
 )
+from synthgen.models.tabular._loop import WeightAverage
 from synthgen.models.tabular._positions import EXACT_POSITIONS, n_position_buckets, position_buckets
 from synthgen.models.tabular._sequence_batches import draw_windows, full_windows, gather_batch
 
@@ -438,6 +439,41 @@ def test_training_resumes_from_a_saved_state():
     assert [r["epoch"] for r in resumed.history] == [1.0, 2.0, 3.0, 4.0]
     assert resumed.history[:2] == first.history
     assert resumed.history[-1]["steps"] == 2 * first.history[-1]["steps"]
+
+
+def test_weight_average_follows_the_parameters_with_a_warmed_up_decay():
+    layer = torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        layer.weight.zero_()
+    average = WeightAverage(layer, decay=0.995)
+    with torch.no_grad():
+        layer.weight.fill_(1.0)
+    average.update(layer)  # the first update moves 1 - min(0.995, 2 / 11) of the way
+    assert torch.allclose(average.params["weight"], torch.full((1, 2), 9 / 11))
+    for _ in range(2000):
+        average.update(layer)
+    assert torch.allclose(average.params["weight"], torch.ones(1, 2))
+    with torch.no_grad():
+        layer.weight.fill_(3.0)
+    average.swap(layer)
+    assert torch.allclose(layer.weight, torch.ones(1, 2))
+    assert torch.equal(average.params["weight"], torch.full((1, 2), 3.0))
+    average.swap(layer)
+    assert torch.equal(layer.weight, torch.full((1, 2), 3.0))
+    assert torch.allclose(average.state_dict(layer)["weight"], torch.ones(1, 2))
+
+
+def test_sequential_training_keeps_the_averaged_weights():
+    data = _flag_data(100, seed=23)
+    model = _model(seed=23)
+    result = _train(model, data, max_epochs=3)
+    assert result.history[-1]["is_checkpoint"]  # the last epoch was the best: its average is returned
+    averaged = result.state["weight_average"]["params"]
+    raw = result.state["model"]
+    returned = model.state_dict()
+    assert all(torch.equal(returned[name], value) for name, value in averaged.items())
+    assert any(not torch.equal(raw[name], value) for name, value in averaged.items())
+    assert all(torch.equal(result.best_state_dict[name], returned[name]) for name in returned)
 
 
 def test_callback_stops_training():
