@@ -73,6 +73,7 @@ class WeightAverage:
                 self.params[name] = held
 
     def to_state(self) -> dict[str, Any]:
+        """The resumable state (CPU copies); :meth:`load_state` reads it back."""
         return {"decay": self.decay, "updates": self.updates, "params": to_cpu(self.params)}
 
     def load_state(self, state: Mapping[str, Any], device: torch.device) -> None:

@@ -527,8 +527,8 @@ class SequentialARGN(nn.Module):
             if seed is None:
                 codes = self._draw_step(condition, guide, draw)
             else:
-                seeded = (seed_steps, seed_offsets[:k], seed_lengths[:k])
-                codes = self._seeded_step(t, *seeded, condition, guide, draw)
+                prefix = (seed_steps, seed_offsets[:k], seed_lengths[:k])
+                codes = self._seeded_step(t, *prefix, condition, guide, draw)
             out[offsets[:k] + t] = codes
             inputs = embedder(codes).unsqueeze(1)
 
