@@ -148,6 +148,50 @@ def test_spec_rejects_a_step_model_with_its_own_context():
         SequentialSpec.from_dict(data)
 
 
+def test_progress_table_reads_the_share_of_the_sequence_done():
+    model = _model(max_len=40)
+    spec = model.spec
+    assert spec.progress_buckets == 20
+    d = spec.position_dim
+    with torch.no_grad():
+        # The trunk passes the progress embedding (the last block of its input) through; row b holds b.
+        model.trunk_weight.zero_()
+        model.trunk_bias.zero_()
+        model.trunk_weight[-d:, :d] = torch.eye(d)
+        model.position_progress.copy_(torch.arange(20.0)[:, None].expand(20, d))
+    done = torch.tensor([0, 5, 9, 39, 3])
+    lengths = torch.tensor([10, 10, 10, 40, 4])
+    n = len(done)
+    condition = model._condition(
+        torch.zeros(n, spec.context_dim),
+        torch.zeros(n, spec.history_dim),
+        torch.zeros(n, sum(spec.step.embedding_dims)),
+        done,
+        lengths - done,
+    )
+    assert condition[:, 0].tolist() == [0.0, 10.0, 18.0, 19.0, 15.0]
+    # a step of a generation pass: one ``done`` for sequences of different lengths
+    condition = model._condition(
+        torch.zeros(2, spec.context_dim),
+        torch.zeros(2, spec.history_dim),
+        torch.zeros(2, sum(spec.step.embedding_dims)),
+        torch.tensor([4]),
+        torch.tensor([8, 36]) - 4,
+    )
+    assert condition[:, 0].tolist() == [10.0, 2.0]
+
+
+def test_specs_written_before_the_progress_table_load_without_it():
+    spec = build_sequential_spec(STEP_COLUMNS, context=FLAG, max_len=5, median_len=2, size="small")
+    assert spec.progress_buckets == 5
+    data = spec.to_dict()
+    del data["progress_buckets"]
+    old = SequentialSpec.from_dict(data)
+    assert old.progress_buckets == 0
+    assert old.trunk_input_dim == spec.trunk_input_dim - spec.position_dim
+    assert SequentialARGN(old).position_progress is None
+
+
 def test_subject_loss_does_not_depend_on_the_batch(flag_model):
     data = _flag_data(12, seed=7)
     flag_model.eval()

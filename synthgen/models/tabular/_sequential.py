@@ -143,6 +143,9 @@ class SequentialARGN(nn.Module):
         n_buckets = spec.n_position_buckets
         self.position_done = nn.Parameter(torch.empty(n_buckets, spec.position_dim))
         self.position_left = nn.Parameter(torch.empty(n_buckets, spec.position_dim))
+        self.position_progress = None
+        if spec.progress_buckets:
+            self.position_progress = nn.Parameter(torch.empty(spec.progress_buckets, spec.position_dim))
         self.trunk_weight = nn.Parameter(torch.empty(spec.trunk_input_dim, spec.step.condition_dim))
         self.trunk_bias = nn.Parameter(torch.zeros(spec.step.condition_dim))
         self.copy_weight = nn.Parameter(torch.empty(spec.step.condition_dim, spec.step.n_sub_columns))
@@ -189,8 +192,9 @@ class SequentialARGN(nn.Module):
         bound = 1.0 / math.sqrt(spec.history_dim)
         for param in self.history.parameters():
             _uniform_(param, bound, generator)
-        for table in (self.position_done, self.position_left):
-            table.copy_(torch.randn(table.shape, generator=generator))
+        for table in (self.position_done, self.position_left, self.position_progress):
+            if table is not None:
+                table.copy_(torch.randn(table.shape, generator=generator))
         self.length_bias.zero_()
         _uniform_(self.trunk_weight, math.sqrt(6.0 / sum(self.trunk_weight.shape)), generator)
         self.trunk_bias.zero_()
@@ -270,7 +274,13 @@ class SequentialARGN(nn.Module):
         n_buckets = self.spec.n_position_buckets
         done_emb = F.embedding(position_buckets(done, n_buckets), self.position_done)
         left_emb = F.embedding(position_buckets(left, n_buckets), self.position_left)
-        inputs = torch.cat([context, history, previous, done_emb.expand(len(history), -1), left_emb], dim=1)
+        parts = [context, history, previous, done_emb.expand(len(history), -1), left_emb]
+        if self.position_progress is not None:
+            # The share of the sequence already generated (done < length, so below 1), in equal buckets.
+            n_progress = self.spec.progress_buckets
+            progress = torch.div(done * n_progress, (done + left).clamp(min=1), rounding_mode="floor")
+            parts.append(F.embedding(progress.long().clamp(0, n_progress - 1), self.position_progress))
+        inputs = torch.cat(parts, dim=1)
         return F.relu(torch.addmm(self.trunk_bias, inputs, self.trunk_weight))
 
     def _copy_gain(self, condition: torch.Tensor, has_previous: torch.Tensor | None = None) -> torch.Tensor:

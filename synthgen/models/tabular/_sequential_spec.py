@@ -27,6 +27,8 @@ _HISTORY_SIZES = {
     "MOSTLY_AI/Large": (32, 64, 384),
 }
 _MAX_POSITION_DIM = 16
+# Equal buckets of the share of a sequence already generated: 5 % each.
+PROGRESS_BUCKETS = 20
 
 
 def _model_spec(value: ModelSpec | dict[str, Any]) -> ModelSpec:
@@ -64,6 +66,11 @@ class SequentialSpec:
         (:attr:`trunk_input_dim` wide) to the heads' condition.
     length_hidden_dim : int
         The hidden width of the length head (only used with context).
+    progress_buckets : int, default=0
+        Rows of a third position table indexed by the share of the sequence already generated (steps done over
+        the sequence's length, in equal buckets): a clock for events that spread over a period (a plane's
+        flights over a year) that the logarithmic done/remaining buckets give only coarsely far from the ends.
+        0 (specs written before it existed) means no such table.
     size : str
         The preset the widths came from (informational).
     """
@@ -78,6 +85,7 @@ class SequentialSpec:
     position_dim: int = attrs.field(converter=int)
     length_hidden_dim: int = attrs.field(converter=int)
     size: str = attrs.field(default="custom", converter=str)
+    progress_buckets: int = attrs.field(default=0, converter=int)
 
     def __attrs_post_init__(self) -> None:
         if self.step.context:
@@ -99,6 +107,8 @@ class SequentialSpec:
         for name in ("history_dim", "history_layers", "position_dim", "length_hidden_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"SequentialSpec.{name} must be >= 1; got {getattr(self, name)}.")
+        if self.progress_buckets < 0:
+            raise ValueError(f"SequentialSpec.progress_buckets must be >= 0; got {self.progress_buckets}.")
         if self.max_len < 0:
             raise ValueError(f"SequentialSpec.max_len must be >= 0; got {self.max_len}.")
         if self.step.condition_dim < 1:
@@ -109,7 +119,8 @@ class SequentialSpec:
     @property
     def trunk_input_dim(self) -> int:
         """The width of the trunk's input: context, history, previous step's embeddings and positions."""
-        return self.context_dim + self.history_dim + sum(self.step.embedding_dims) + 2 * self.position_dim
+        n_tables = 2 + (self.progress_buckets > 0)
+        return self.context_dim + self.history_dim + sum(self.step.embedding_dims) + n_tables * self.position_dim
 
     @property
     def context_cardinalities(self) -> tuple[int, ...]:
@@ -134,6 +145,7 @@ class SequentialSpec:
             "position_dim": self.position_dim,
             "length_hidden_dim": self.length_hidden_dim,
             "size": self.size,
+            "progress_buckets": self.progress_buckets,
         }
 
     @classmethod
@@ -214,4 +226,5 @@ def build_sequential_spec(
         position_dim=position_dim,
         length_hidden_dim=flat.hidden_dim,
         size=size,
+        progress_buckets=min(PROGRESS_BUCKETS, max(1, int(max_len))),
     )
