@@ -36,8 +36,9 @@ __all__ = [
 DEFAULT_SEQUENCE_WINDOW = 40
 # 40 unscored steps before a window feed the history: the LSTM then learns to carry an entity's habits (its
 # destinations, its schedule) over 80 steps, as generation needs over whole sequences. With 8, synthetic planes
-# were closer to training planes than to holdout ones 51.3-54.7 % of the time (DCR share, 4-minute budget, six
-# runs); with 40, 50.3-51.1 % (four runs), at the same accuracy and 15 % fewer epochs per minute.
+# were closer to training planes than to holdout ones 52.9 % of the time on average (DCR share, planes/flights,
+# 4-minute budget, seven runs, 51.3-54.7 %); with 40, 51.3 % (five runs, 50.3-53.9 %), at the same accuracy and
+# 15 % fewer epochs per minute (docs/two_table.md).
 DEFAULT_WINDOW_WARMUP = 40
 # Scored steps per validation forward pass, bounded so the (heads x steps x width) activations stay small.
 _VALIDATION_ELEMENTS = 2**24
