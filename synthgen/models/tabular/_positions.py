@@ -4,6 +4,9 @@ A sequence model needs to know how far into a sequence a step is and how many st
 with one row per possible position would be as long as the longest sequence and its rare rows would stay
 untrained. Positions below :data:`EXACT_POSITIONS` keep their own bucket (the first and the last few steps
 of a sequence often differ most); larger positions share :data:`BUCKETS_PER_OCTAVE` buckets per doubling.
+
+Far from both ends those buckets say little about *where* in its span a step is, so the share of the sequence
+already done is bucketed too, in equal buckets (:func:`progress_buckets`).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import math
 
 import torch
 
-__all__ = ["BUCKETS_PER_OCTAVE", "EXACT_POSITIONS", "n_position_buckets", "position_buckets"]
+__all__ = ["BUCKETS_PER_OCTAVE", "EXACT_POSITIONS", "n_position_buckets", "position_buckets", "progress_buckets"]
 
 EXACT_POSITIONS = 16
 BUCKETS_PER_OCTAVE = 4
@@ -51,3 +54,29 @@ def position_buckets(positions: torch.Tensor, n_buckets: int) -> torch.Tensor:
     log_bucket = EXACT_POSITIONS + torch.floor(BUCKETS_PER_OCTAVE * torch.log2(scaled)).long()
     buckets = torch.where(positions < EXACT_POSITIONS, positions, log_bucket)
     return buckets.clamp_(0, n_buckets - 1)
+
+
+def progress_buckets(done: torch.Tensor, lengths: torch.Tensor, n_buckets: int) -> torch.Tensor:
+    """The equal-width bucket of the share ``done / lengths`` of every step (``done < lengths``, so below 1).
+
+    Parameters
+    ----------
+    done : torch.Tensor
+        Steps already done (broadcastable against ``lengths``).
+    lengths : torch.Tensor
+        The sequences' lengths; a zero length counts as one.
+    n_buckets : int
+        The number of buckets.
+
+    Returns
+    -------
+    torch.Tensor
+        int64 bucket indices in ``0 .. n_buckets - 1``.
+
+    Examples
+    --------
+    >>> progress_buckets(torch.tensor([0, 5, 9]), torch.tensor([10, 10, 10]), 20).tolist()
+    [0, 10, 18]
+    """
+    share = torch.div(done.long() * n_buckets, lengths.long().clamp(min=1), rounding_mode="floor")
+    return share.clamp_(0, n_buckets - 1)

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._network import FlatARGN, _Embedder
-from ._positions import position_buckets
+from ._positions import position_buckets, progress_buckets
 from ._sampling import generator_on, prepare_fixed_probs, sample_categorical
 from ._sequence_batches import StepBatch
 from ._sequential_spec import SequentialSpec, build_sequential_spec
@@ -276,10 +276,8 @@ class SequentialARGN(nn.Module):
         left_emb = F.embedding(position_buckets(left, n_buckets), self.position_left)
         parts = [context, history, previous, done_emb.expand(len(history), -1), left_emb]
         if self.position_progress is not None:
-            # The share of the sequence already generated (done < length, so below 1), in equal buckets.
-            n_progress = self.spec.progress_buckets
-            progress = torch.div(done * n_progress, (done + left).clamp(min=1), rounding_mode="floor")
-            parts.append(F.embedding(progress.long().clamp(0, n_progress - 1), self.position_progress))
+            progress = progress_buckets(done, done + left, self.spec.progress_buckets)
+            parts.append(F.embedding(progress, self.position_progress))
         inputs = torch.cat(parts, dim=1)
         return F.relu(torch.addmm(self.trunk_bias, inputs, self.trunk_weight))
 

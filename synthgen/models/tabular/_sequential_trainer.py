@@ -169,8 +169,8 @@ def train_sequential_model(
     The schedule is the flat model's (see :func:`train_model`): AdamW at ``1e-3 * sqrt(batch / 32)``,
     ReduceLROnPlateau, early stopping after 5 validations without improvement, fixed validation orders,
     best weights kept, except that the weights validated and kept are an exponential moving average of the
-    iterates (:class:`~._loop.WeightAverage`; the resumable state holds both). Batches are subjects; the loss of a subject is its length NLL plus the NLL of the
-    steps of one training window. The length term aims at smoothed lengths (:class:`~._lengths.LengthSmoother`:
+    iterates (:class:`~._loop.WeightAverage`; the resumable state holds both). Batches are subjects; the loss
+    of a subject is its length NLL plus the NLL of the steps of one training window. The length term aims at smoothed lengths (:class:`~._lengths.LengthSmoother`:
     lengths of few subjects are spread by about ±5 %, so that the exact lengths of single training subjects
     are not reproduced); validation scores the exact lengths.
 
