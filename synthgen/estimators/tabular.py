@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import warnings
 
 import numpy as np
@@ -11,19 +12,25 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._device import resolve_device
+from .._dtypes import restore_dtype
 from .._random import as_generator, derive_seed
 from .._version import __version__
 from .._workspace import Workspace, WorkspaceError
 from ..domain import ModelStateStrategy
 from ..models.tabular._bundle import ModelBundle
 from ..stages import analyze, encode, split, train
-from ..stages._generation import TabularGenerator
+from ..stages._context_model import train_context_model
+from ..stages._generation import TabularGenerator, _generated_keys
 from ..stages.train import PROGRESS_FILE
 from ..stages.transformers import frame_with_target
 
 __all__ = ["TabularSynthesizer"]
 
 _log = logging.getLogger(__name__)
+
+# The context model's share of max_training_time at most (it trains first; the target gets what is left).
+# Context tables are small: one row per entity, where the target has a sequence of rows per entity.
+CONTEXT_TIME_SHARE = 0.1
 
 
 def _as_frame(X) -> pd.DataFrame:
@@ -172,7 +179,7 @@ class TabularSynthesizer(BaseEstimator):
         self._check_params()
         strategy = ModelStateStrategy.parse(self.model_state_strategy, name="model_state_strategy")
         rng = as_generator(self.random_state)
-        seeds = {stage: derive_seed(rng) for stage in ("split", "analyze", "encode", "train")}
+        seeds = {stage: derive_seed(rng) for stage in ("split", "analyze", "encode", "train", "context")}
         continuing = strategy != ModelStateStrategy.RESET and hasattr(self, "workspace_")
         if isinstance(X, Workspace):
             ws = X
@@ -196,15 +203,28 @@ class TabularSynthesizer(BaseEstimator):
             analyze(value_protection=bool(self.value_protection), workspace_dir=ws, random_state=seeds["analyze"],
                     verbose=self.verbose)
             encode(workspace_dir=ws, random_state=seeds["encode"], verbose=self.verbose)
-        train(model=self.model, max_training_time=self.max_training_time, max_epochs=self.max_epochs,
+        start = time.perf_counter()
+        context_model = None
+        if ws.has_context():
+            previous = getattr(self, "_context_model", None) if continuing else None
+            context_model = train_context_model(
+                ws, model=self.model, max_epochs=self.max_epochs,
+                max_training_time_s=CONTEXT_TIME_SHARE * self.max_training_time * 60.0,
+                enable_flexible_generation=bool(self.enable_flexible_generation),
+                device=resolve_device(self.device), previous=previous.bundle if previous is not None else None,
+                random_state=seeds["context"])
+        # one budget for both models: the target gets what the context model left
+        remaining = self.max_training_time - (time.perf_counter() - start) / 60.0
+        train(model=self.model, max_training_time=max(remaining, 1e-6), max_epochs=self.max_epochs,
               batch_size=self.batch_size, gradient_accumulation_steps=self.gradient_accumulation_steps,
               enable_flexible_generation=bool(self.enable_flexible_generation),
               max_sequence_window=self.max_sequence_window, differential_privacy=self.differential_privacy,
               model_state_strategy=strategy if continuing or isinstance(X, Workspace) else "RESET",
               device=self.device, workspace_dir=ws, random_state=seeds["train"], verbose=self.verbose)
         self._bundle = ModelBundle.from_workspace(ws)
-        self._training_context = self._context_for_sampling(ws, context)
+        self._context_model = context_model
         self._generator = None
+        self._context_generator = None
         self.workspace_ = ws
         self.stats_ = self._bundle.stats
         self.ctx_stats_ = self._bundle.ctx_stats
@@ -212,15 +232,8 @@ class TabularSynthesizer(BaseEstimator):
         self.n_features_in_ = len(self.feature_names_in_)
         progress = ws.model_data / PROGRESS_FILE
         self.history_ = pd.read_csv(progress) if progress.exists() else pd.DataFrame()
+        self.ctx_history_ = pd.DataFrame(context_model.history) if context_model is not None else None
         return self
-
-    def _context_for_sampling(self, ws: Workspace, context) -> pd.DataFrame | None:
-        """The context rows ``sample`` generates for by default: the training context (kept in memory)."""
-        if self._bundle.ctx_stats is None:
-            return None
-        if context is not None:
-            return context.copy()
-        return pd.concat([ws.read_parquet(p) for p in ws.partitions(ws.data_dir("ctx"))], ignore_index=True)
 
     # -- sample ----------------------------------------------------------------------------------------
     def _generator_for(self, device) -> TabularGenerator:
@@ -229,21 +242,33 @@ class TabularSynthesizer(BaseEstimator):
             self._generator = TabularGenerator(self._bundle, resolved)
         return self._generator
 
-    def sample(self, n_samples=None, *, seed_data=None, context=None, batch_size=None, sampling_temperature=1.0,
-               sampling_top_p=1.0, device=None, rare_category_replacement_method=None, rebalancing=None,
-               imputation=None, fairness=None, random_state=None) -> pd.DataFrame:
+    def _context_generator_for(self, device) -> TabularGenerator:
+        resolved = resolve_device(device if device is not None else self.device)
+        if self._context_generator is None or self._context_generator.device != resolved:
+            self._context_generator = TabularGenerator(self._context_model.bundle, resolved)
+        return self._context_generator
+
+    def sample(self, n_samples=None, *, seed_data=None, context=None, return_context=False, batch_size=None,
+               sampling_temperature=1.0, sampling_top_p=1.0, device=None, rare_category_replacement_method=None,
+               rebalancing=None, imputation=None, fairness=None, random_state=None):
         """Generate synthetic rows.
 
         Parameters
         ----------
         n_samples : int, optional
             Rows to generate; default the number of training rows (or of ``seed_data`` rows). For two-table
-            data: the number of subjects, drawn at random from the training context unless ``context`` is given.
+            data: the number of entities (context rows), by default as many as the training context had; with
+            ``context``, its first ``n_samples`` rows.
         seed_data : DataFrame, optional
             Fixed values of some columns; the rest is generated conditionally; seed values are kept verbatim.
+            Two-table models match seed rows to context rows by the context key, so they need ``context``.
         context : DataFrame, optional
-            Context rows to generate targets for (two-table models): new entities, or by default the
-            training context. A fitted two-table synthesizer keeps its training context rows for this default.
+            Context rows to generate targets for (two-table models), used as given. Without it, a two-table
+            model first generates synthetic context rows (with new primary keys) from its context model, then
+            their targets.
+        return_context : bool, default=False
+            Two-table models only: return ``(context, target)``, the context rows the target was generated for
+            (the synthetic ones, or the rows of ``context`` that were used) and the target.
         batch_size : int, optional
             Rows per generation batch.
         sampling_temperature : float, default=1.0
@@ -257,21 +282,30 @@ class TabularSynthesizer(BaseEstimator):
         random_state : None, int or RandomState, optional
             Defaults to the estimator's ``random_state``.
 
+        ``batch_size``, ``sampling_temperature``, ``sampling_top_p`` and ``rare_category_replacement_method``
+        apply to synthetic context rows too; ``rebalancing`` and ``imputation`` name target columns.
+
         Returns
         -------
-        DataFrame
-            Columns and dtypes as in the training data.
+        DataFrame or tuple of DataFrame
+            The target, columns and dtypes as in the training data; ``(context, target)`` with
+            ``return_context=True``.
         """
         check_is_fitted(self)
         rng = as_generator(random_state if random_state is not None else self.random_state)
-        if context is None and self._training_context is not None:
-            context = self._training_context
-            if n_samples is not None and seed_data is None:  # a random subset of the training subjects
-                if n_samples > len(context):
-                    raise ValueError(f"n_samples ({n_samples}) exceeds the {len(context)} training context rows; "
-                                     "pass context= with the rows to generate for.")
-                context = context.iloc[np.sort(rng.choice(len(context), size=n_samples, replace=False))]
-                n_samples = None
+        two_table = self._bundle.ctx_stats is not None
+        if return_context and not two_table:
+            raise ValueError("return_context=True needs a model fitted with a context table; this one has none.")
+        if two_table and context is None:
+            if seed_data is not None:
+                raise ValueError(
+                    f"seed_data of a two-table model refers to context rows by its context key "
+                    f"{self._bundle.stats['keys']['context_key']!r}; pass those rows as context= (a sample without "
+                    "context= generates new context rows, which no seed row refers to).")
+            context = self._sample_context(n_samples, batch_size=batch_size, sampling_temperature=sampling_temperature,
+                                           sampling_top_p=sampling_top_p, device=device, rng=rng,
+                                           rare_category_replacement_method=rare_category_replacement_method)
+            n_samples = None
         batches = self._generator_for(device).generate(
             sample_size=n_samples, ctx_data=context, seed_data=seed_data, batch_size=batch_size,
             sampling_temperature=sampling_temperature, sampling_top_p=sampling_top_p,
@@ -280,8 +314,37 @@ class TabularSynthesizer(BaseEstimator):
         )
         frames = list(batches)
         if not frames:
-            return self._empty_frame()
-        return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+            target = self._empty_frame()
+        else:
+            target = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        if return_context:
+            used = context if n_samples is None else context.iloc[:n_samples]
+            return used.reset_index(drop=True), target
+        return target
+
+    def _sample_context(self, n_samples, *, batch_size, sampling_temperature, sampling_top_p,
+                        rare_category_replacement_method, device, rng: np.random.Generator) -> pd.DataFrame:
+        """``n_samples`` synthetic context rows (default: as many as the training context) with new keys."""
+        stats = self._context_model.stats
+        key = stats["keys"]["primary_key"]
+        key_dtype = stats["key_dtypes"][key]
+        if self._context_model.bundle is None:  # a context of keys only
+            n = stats["no_of_training_records"] + stats["no_of_validation_records"] if n_samples is None else n_samples
+            if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+                raise ValueError(f"n_samples must be an int in the range [0, inf) or None; got {n_samples!r}.")
+            frame = pd.DataFrame({key: _generated_keys(0, int(n), key_dtype)})
+        else:
+            generator = self._context_generator_for(device)
+            kwargs = dict(batch_size=batch_size, sampling_temperature=sampling_temperature,
+                          sampling_top_p=sampling_top_p, rare_category_replacement_method=rare_category_replacement_method)
+            frames = list(generator.generate(sample_size=n_samples, rng=rng, **kwargs))
+            if not frames:
+                frames = [next(generator.generate(sample_size=1, rng=np.random.default_rng(0), **kwargs)).iloc[:0]]
+            frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        keys = restore_dtype(frame[key], key_dtype)
+        if keys.notna().all():  # generated keys are ints or strings; keep them as such where the dtype cannot
+            frame[key] = keys
+        return frame
 
     def _empty_frame(self) -> pd.DataFrame:
         return next(self._generator_for(None).generate(sample_size=1, rng=np.random.default_rng(0))).iloc[:0]
@@ -289,7 +352,8 @@ class TabularSynthesizer(BaseEstimator):
     # -- persistence -----------------------------------------------------------------------------------
     def __getstate__(self) -> dict:
         state = super().__getstate__()
-        state["_generator"] = None  # a live network; rebuilt from the bundle on first use
+        state["_generator"] = None  # live networks; rebuilt from the bundles on first use
+        state["_context_generator"] = None
         state["_synthgen_version"] = __version__
         return state
 
