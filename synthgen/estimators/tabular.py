@@ -48,7 +48,9 @@ class TabularSynthesizer(BaseEstimator):
     """Learn a table and sample synthetic rows from it (TabularARGN).
 
     ``fit`` runs split → analyze → encode → train in a workspace; ``sample`` generates from the model kept
-    in memory, so a fitted synthesizer pickled with joblib samples without its workspace.
+    in memory, so a fitted synthesizer pickled with joblib samples without its workspace. With a context table,
+    ``fit`` also learns the context table (a flat model of its non-key columns), so that ``sample`` generates
+    synthetic entities and their sequences; the fitted object holds statistics and weights, never rows.
 
     Parameters
     ----------
@@ -56,9 +58,9 @@ class TabularSynthesizer(BaseEstimator):
         ``"MOSTLY_AI/Small"``, ``"MOSTLY_AI/Medium"`` (default) or ``"MOSTLY_AI/Large"`` (or ``small`` /
         ``medium`` / ``large``).
     max_training_time : float, default=14400.0
-        Training budget in minutes.
+        Training budget in minutes (of both models with a context table: the context model gets at most 10 %).
     max_epochs : float, default=100.0
-        Training budget in epochs.
+        Training budget in epochs (of each model).
     batch_size, gradient_accumulation_steps : int, optional
         Determined automatically when None.
     enable_flexible_generation : bool, default=True
@@ -80,7 +82,8 @@ class TabularSynthesizer(BaseEstimator):
     device : str, optional
         CUDA when available, else CPU.
     workspace_dir : str or Path, optional
-        Where the workspace goes; a temporary folder (removed with this object) when None.
+        Where the workspace goes; a temporary folder (removed with this object) when None. The workspace holds a
+        copy of the raw training data (both tables); an explicit ``workspace_dir`` is never deleted.
     random_state : None, int or RandomState, optional
         Seeds the split, the protection thresholds, the weights, the data order and (unless ``sample`` gets
         its own) sampling.
@@ -97,6 +100,8 @@ class TabularSynthesizer(BaseEstimator):
         The resolved encoding type of every column.
     history_ : DataFrame
         One row per training epoch (loss, validation loss, learning rate, time).
+    ctx_history_ : DataFrame or None
+        The same for the context model (empty for a context of keys only); None without a context.
     workspace_ : Workspace
         The workspace of the last fit (a temporary one disappears with the estimator).
     n_features_in_ : int
@@ -170,7 +175,7 @@ class TabularSynthesizer(BaseEstimator):
         y : array-like, optional
             Appended to ``X`` as a column (named after ``y``, else ``"target"``).
         context : DataFrame, optional
-            The context table of two-table data.
+            The context table of two-table data; a flat model of its non-key columns is trained too.
 
         Returns
         -------
@@ -212,7 +217,7 @@ class TabularSynthesizer(BaseEstimator):
                 max_training_time_s=CONTEXT_TIME_SHARE * self.max_training_time * 60.0,
                 enable_flexible_generation=bool(self.enable_flexible_generation),
                 device=resolve_device(self.device), previous=previous.bundle if previous is not None else None,
-                random_state=seeds["context"])
+                random_state=seeds["context"], verbose=self.verbose)
         # one budget for both models: the target gets what the context model left
         remaining = self.max_training_time - (time.perf_counter() - start) / 60.0
         train(model=self.model, max_training_time=max(remaining, 1e-6), max_epochs=self.max_epochs,

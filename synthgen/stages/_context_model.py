@@ -10,6 +10,7 @@ it is written to the workspace.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 import attrs
@@ -18,6 +19,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import torch
 
+from .._progress import ProgressReporter
 from .._random import as_generator, torch_generator
 from .._workspace import Workspace
 from ..models.tabular import FlatARGN, resolve_model_size, train_model
@@ -78,6 +80,7 @@ def train_context_model(
     device: torch.device,
     previous: ModelBundle | None = None,
     random_state=None,
+    verbose: bool | int = False,
 ) -> ContextModel:
     """Train a flat model of the workspace's context table (after ``analyze``).
 
@@ -95,6 +98,8 @@ def train_context_model(
         A context model of the same columns to continue from (fine-tuned with a fresh optimizer).
     random_state : None, int or RandomState, optional
         Seeds the imputation under NULL flags, the weights, the row order and the column orders.
+    verbose : bool or int, default=False
+        Show a progress bar (epochs).
 
     Returns
     -------
@@ -123,8 +128,16 @@ def train_context_model(
     if len(trn) == 0:
         _log.warning("no training context rows: the context model stays untrained")
         return ContextModel(ModelBundle(stats, None, config, None), stats, [])
-    result = train_model(network, trn, val, max_epochs=max_epochs, max_training_time_s=max_training_time_s,
-                         device=device, generator=generator)
+    with ProgressReporter(int(math.ceil(max_epochs)), description="train context", verbose=verbose) as progress:
+        reported = [0]
+
+        def on_progress(record: dict) -> bool:
+            advance = max(0, int(record["epoch"]) - reported[0])
+            reported[0] += advance
+            return progress.update(advance)
+
+        result = train_model(network, trn, val, max_epochs=max_epochs, max_training_time_s=max_training_time_s,
+                             device=device, generator=generator, on_progress=on_progress)
     _log.info("trained the context model %d epochs in %.1f s (%s)", len(result.history),
               result.history[-1]["total_time"] if result.history else 0.0, result.stop_reason)
     return ContextModel(ModelBundle(stats, None, config, weights_to_bytes(result.best_state_dict)), stats,
