@@ -176,3 +176,11 @@ def test_protected_values_never_come_back_and_the_token_only_in_string_columns(p
         assert sample["flag"].dtype == "boolean" and sample["flag"].isna().any()
         assert sample["code"].isna().any() and sample["level"].isna().any()
         assert set(sample["word"]) == {"common", "_RARE_"}
+
+
+def test_imputed_columns_get_published_values_for_protected_rows_under_constant(protected_fit):
+    model, _ = protected_fit
+    sample = model.sample(20_000, rare_category_replacement_method="CONSTANT",
+                          imputation={"columns": ["flag", "level"]}, random_state=2)
+    assert sample["flag"].dtype == bool and sample["flag"].all()
+    assert sample["level"].notna().all() and set(sample["level"]) == {1}
