@@ -119,7 +119,7 @@ def test_context_columns_are_checked_too(workspace):
 
 # -- no internal token and no protected value in sampled output -------------------------------------------------
 
-N_ROWS = 3000
+N_ROWS = 1000
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +143,7 @@ def protected_fit():
 def test_columns_without_publishable_categories_are_named_at_fit(protected_fit):
     _, messages = protected_fit
     assert (
-        "Column 'user_id' of tgt_data: value protection publishes none of its 3000 categories (each is held by "
+        "Column 'user_id' of tgt_data: value protection publishes none of its 1000 categories (each is held by "
         "fewer than 5 to 7 subjects), so it is sampled as NULL in every row. If it identifies rows, make it a key "
         "or drop it; for free text or codes declare TABULAR_CHARACTER; convert numbers or dates to a numeric or "
         "datetime dtype; or fit with value_protection=False."
