@@ -162,12 +162,13 @@ def test_bad_context_at_generation(fitted):
 
 
 def _customers_and_orders(max_orders: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """60 customers whose e-mails and ids are distinctive strings, and 0..max_orders orders each."""
+    """60 customers whose ids, e-mails and phone numbers are distinctive strings, and 0..max_orders orders each."""
     rng = np.random.default_rng(7)
     n = 60
     customers = pd.DataFrame({
         "customer_id": [f"CUST-QX{i:04d}" for i in range(n)],
         "email": [f"person.{i:04d}.zyxw@mailhost-{i % 7}.example" for i in range(n)],
+        "phone": [f"+43-660-{i:04d}-{(i * 37) % 1000:03d}" for i in range(n)],
         "age": rng.integers(18, 80, n),
         "segment": rng.choice(["retail", "business", "student"], n),
     })
@@ -183,9 +184,11 @@ def _customers_and_orders(max_orders: int) -> tuple[pd.DataFrame, pd.DataFrame]:
 @pytest.fixture(scope="module", params=[6, 1], ids=["sequential", "flat"])
 def customers_fitted(request):
     customers, orders = _customers_and_orders(request.param)
+    # e-mails as characters (a model per position), phone numbers as categories (each one rare: none published)
     synth = TabularSynthesizer(tgt_context_key="customer_id", ctx_primary_key="customer_id", model="small",
-                               max_epochs=3, random_state=0)
-    return customers, orders, synth.fit(orders, context=customers)
+                               ctx_encoding_types={"email": "TABULAR_CHARACTER"}, max_epochs=3, random_state=0)
+    with pytest.warns(UserWarning, match="Column 'phone' of ctx_data: value protection publishes none"):
+        return customers, orders, synth.fit(orders, context=customers)
 
 
 def test_pickle_holds_no_context_value(customers_fitted):
@@ -193,8 +196,8 @@ def test_pickle_holds_no_context_value(customers_fitted):
     buffer = io.BytesIO()
     joblib.dump(synth, buffer)
     dumped = buffer.getvalue()
-    found = [v for v in [*customers["email"], *customers["customer_id"]] if v.encode() in dumped]
-    assert found == []
+    values = [*customers["customer_id"], *customers["email"], *customers["phone"]]
+    assert [v for v in values if v.encode() in dumped] == []
 
 
 def test_default_sample_is_a_synthetic_context_with_its_sequences(customers_fitted):
@@ -206,7 +209,9 @@ def test_default_sample_is_a_synthetic_context_with_its_sequences(customers_fitt
     # new keys, unique, none of them a real customer's; no real e-mail comes back
     assert context["customer_id"].is_unique
     assert not context["customer_id"].isin(customers["customer_id"]).any()
-    assert not context["email"].isin(customers["email"]).any()
+    # no phone number is published, so none comes back (e-mails are drawn character by character: regular ones
+    # like these can be regenerated from the published per-position characters, as in a target column)
+    assert context["phone"].isna().all()
     assert set(context["segment"]) <= set(customers["segment"])
     # the targets belong to the synthetic context rows
     assert list(target.columns) == list(orders.columns)
@@ -251,8 +256,10 @@ def test_sample_arguments_that_need_a_context(customers_fitted, adult):
 
 def test_continued_training_continues_the_context_model(customers_fitted):
     customers, orders, _ = customers_fitted
+    customers = customers.drop(columns="phone")
     synth = TabularSynthesizer(tgt_context_key="customer_id", ctx_primary_key="customer_id", model="small",
-                               max_epochs=1, random_state=0).fit(orders, context=customers)
+                               ctx_encoding_types={"email": "TABULAR_CHARACTER"}, max_epochs=1,
+                               random_state=0).fit(orders, context=customers)
     first = synth._context_model.bundle.weights
     synth.set_params(model_state_strategy="REUSE", max_epochs=2)
     synth.fit(orders, context=customers)

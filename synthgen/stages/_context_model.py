@@ -19,6 +19,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import torch
 
+from .._dtypes import spec_name
 from .._progress import ProgressReporter
 from .._random import as_generator, torch_generator
 from .._workspace import Workspace
@@ -51,7 +52,7 @@ def context_model_stats(ws: Workspace) -> dict[str, Any]:
     return {
         "columns": ctx_stats["columns"],
         "keys": {"primary_key": key},
-        "key_dtypes": {key: meta["dtypes"][key]},
+        "key_dtypes": {key: spec_name(meta["dtypes"][key])},
         "column_order": list(meta["dtypes"]),
         "no_of_training_records": _n_rows(ws, "trn"),
         "no_of_validation_records": _n_rows(ws, "val"),
