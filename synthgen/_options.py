@@ -16,6 +16,7 @@ import math
 import numbers
 import os
 from collections.abc import Callable, Iterable, Mapping
+from types import SimpleNamespace
 from typing import Any
 
 import attrs
@@ -32,8 +33,8 @@ from .domain import (
     RebalancingConfig,
 )
 
-__all__ = ["InvalidParameterError", "Option", "OPTIONS", "ESTIMATOR_OPTIONS", "default", "validate",
-           "validate_all"]
+__all__ = ["InvalidParameterError", "Option", "OPTIONS", "ESTIMATOR_OPTIONS", "ENGINE_DEFAULTS",
+           "ESTIMATOR_DEFAULTS", "validate", "validate_all"]
 
 
 class InvalidParameterError(ValueError, TypeError):
@@ -99,7 +100,7 @@ _STR = _instance((str,), "a str")
 _MAPPING = _instance((Mapping,), "a dict")
 _DATAFRAME = _instance((pd.DataFrame,), "a pandas DataFrame")
 _PATH = _instance((str, os.PathLike), "a str or path-like")
-_BUDGET = _interval("float", 0, math.inf, "right")
+_BUDGET = _interval("float", 0, math.inf, "neither")
 _POSITIVE_INT = _interval("int", 1, math.inf, "left")
 _RANDOM_STATE = (
     _interval("int", 0, math.inf, "left"),
@@ -234,8 +235,8 @@ OPTIONS: dict[str, Option] = _declare(
     Option(name="model", default=None, none=True,
            constraints=(_Constraint(_is_model, "a str among {'MOSTLY_AI/Small', 'MOSTLY_AI/Medium', "
                                                "'MOSTLY_AI/Large', 'small', 'medium', 'large'} (case-insensitive)"),)),
-    Option(name="max_training_time", default=14400.0, constraints=(_BUDGET,), none=True),
-    Option(name="max_epochs", default=100.0, constraints=(_BUDGET,), none=True),
+    Option(name="max_training_time", default=14400.0, constraints=(_BUDGET,)),
+    Option(name="max_epochs", default=100.0, constraints=(_BUDGET,)),
     Option(name="gradient_accumulation_steps", default=None, constraints=(_POSITIVE_INT,), none=True),
     Option(name="enable_flexible_generation", default=True, constraints=(_BOOL,),
            convert=lambda value, name: bool(value)),
@@ -275,9 +276,11 @@ ESTIMATOR_OPTIONS: dict[str, Option] = {
 """The options of the transformers and estimators (same rules, estimator defaults and names)."""
 
 
-def default(name: str, *, estimator: bool = False) -> Any:
-    """The default value of option ``name`` (of the estimators when ``estimator``)."""
-    return (ESTIMATOR_OPTIONS if estimator else OPTIONS)[name].default
+ENGINE_DEFAULTS = SimpleNamespace(**{name: option.default for name, option in OPTIONS.items()})
+"""The defaults of the engine functions' options, as attributes (``ENGINE_DEFAULTS.max_epochs``)."""
+
+ESTIMATOR_DEFAULTS = SimpleNamespace(**{name: option.default for name, option in ESTIMATOR_OPTIONS.items()})
+"""The defaults of the transformers' and estimators' parameters, as attributes."""
 
 
 def validate(name: str, value: Any, owner: str, *, estimator: bool = False) -> Any:

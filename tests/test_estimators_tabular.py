@@ -131,25 +131,61 @@ def test_not_fitted_raises():
     [
         ({"max_epochs": -1}, r"The 'max_epochs' parameter of TabularSynthesizer must be a float in the range "
                              r"\(0, inf\)\. Got -1 instead\."),
-        ({"model": "huge"}, r"huge"),
-        ({"model_state_strategy": "forget"}, r"model_state_strategy must be one of"),
+        ({"model": "huge"}, r"The 'model' parameter of TabularSynthesizer must be a str among \{'MOSTLY_AI/Small', "
+                            r"'MOSTLY_AI/Medium', 'MOSTLY_AI/Large', 'small', 'medium', 'large'\} "
+                            r"\(case-insensitive\) or None\. Got 'huge' instead\."),
+        ({"batch_size": -3}, r"The 'batch_size' parameter of TabularSynthesizer must be an int in the range "
+                             r"\[1, inf\) or None\. Got -3 instead\."),
+        ({"device": "tpu"}, r"The 'device' parameter of TabularSynthesizer must be a str among \{'cpu', 'cuda', "
+                            r"'mps'\} \(with an optional index, e\.g\. 'cuda:1'\), a torch\.device or None\. "
+                            r"Got 'tpu' instead\."),
+        ({"model_state_strategy": "forget"}, r"The 'model_state_strategy' parameter of TabularSynthesizer must be a "
+                                             r"str among \{'RESET', 'REUSE', 'RESUME'\} \(case-insensitive\)\. "
+                                             r"Got 'forget' instead\."),
+        ({"value_protection": "yes"}, r"The 'value_protection' parameter of TabularSynthesizer must be a bool\. "
+                                      r"Got 'yes' instead\."),
+        ({"differential_privacy": {"max_epsilon": 5}}, r"The 'differential_privacy' parameter of TabularSynthesizer "
+                                                       r"must be None: differential privacy is not available"),
+        ({"tgt_encoding_types": ["age"]}, r"The 'tgt_encoding_types' parameter of TabularSynthesizer must be a "
+                                          r"dict or None\. Got \['age'\] instead\."),
+        ({"random_state": -1}, r"The 'random_state' parameter of TabularSynthesizer must be an int in the range "
+                               r"\[0, inf\), an instance of 'numpy\.random\.RandomState', an instance of "
+                               r"'numpy\.random\.Generator' or None\. Got -1 instead\."),
     ],
 )
-def test_invalid_parameters_are_reported_at_fit(adult_slice, params, message):
-    with pytest.raises(ValueError, match=message):
-        TabularSynthesizer(**params).fit(adult_slice.head(100))
+def test_invalid_parameters_are_reported_at_the_start_of_fit(adult_slice, tmp_path, monkeypatch, params, message):
+    import synthgen.estimators.tabular as module
+
+    def no_stage(*args, **kwargs):
+        raise AssertionError("a stage ran before the parameters were validated")
+
+    for stage in ("split", "analyze", "encode", "train"):
+        monkeypatch.setattr(module, stage, no_stage)
+    synth = TabularSynthesizer(workspace_dir=tmp_path / "ws", **params)
+    with pytest.raises(ValueError, match=f"^{message}"):
+        synth.fit(adult_slice.head(100))
+    assert not (tmp_path / "ws").exists()
 
 
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"sampling_top_p": 0}, r"sampling_top_p must be a float in the range \(0, 1\]"),
-        ({"sampling_temperature": -1}, r"sampling_temperature must be a float in the range \[0, inf\)"),
+        ({"sampling_top_p": 0}, r"The 'sampling_top_p' parameter of TabularSynthesizer\.sample must be a float in "
+                                r"the range \(0, 1\]\. Got 0 instead\."),
+        ({"sampling_temperature": -1}, r"The 'sampling_temperature' parameter of TabularSynthesizer\.sample must be "
+                                       r"a float in the range \[0, inf\)\. Got -1 instead\."),
+        ({"batch_size": 0}, r"The 'batch_size' parameter of TabularSynthesizer\.sample must be an int in the range "
+                            r"\[1, inf\) or None\. Got 0 instead\."),
+        ({"fairness": {"target_column": "income", "sensitive_columns": ["sex"]}},
+         r"The 'fairness' parameter of TabularSynthesizer\.sample must be None: fairness is not available"),
         ({"seed_data": pd.DataFrame({"nope": [1]})}, r"seed_data has columns the model does not know: \['nope'\]"),
         ({"imputation": {"columns": ["nope"]}}, r"imputation names columns the model does not know"),
         ({"rebalancing": {"column": "sex", "probabilities": {"Other": 0.5}}},
          r"rebalancing probabilities name categories that column 'sex' does not publish: \['Other'\]"),
-        ({"rare_category_replacement_method": "DROP"}, r"rare_category_replacement_method must be one of"),
+        ({"rare_category_replacement_method": "DROP"}, r"The 'rare_category_replacement_method' parameter of "
+                                                       r"TabularSynthesizer\.sample must be a str among "
+                                                       r"\{'CONSTANT', 'SAMPLE'\} \(case-insensitive\) or None\. "
+                                                       r"Got 'DROP' instead\."),
     ],
 )
 def test_invalid_sample_arguments(fitted, kwargs, message):

@@ -100,8 +100,9 @@ def test_context_key_without_context_table_synthesizes_key_only_context(planes_f
         (lambda a, p, f: a, {"tgt_encoding_types": {"age": "LANGUAGE_TEXT", "sex": "TABULAR_CATEGORICAL"}},
          ValueError, r"do not mix TABULAR_\* and LANGUAGE_\* encodings"),
         (lambda a, p, f: a.rename(columns={"age": 0}), {}, ValueError, r"column names must be strings; got 0"),
-        (lambda a, p, f: a, {"n_partitions": 0}, ValueError, r"n_partitions must be an int in the range \[1, inf\)"),
-        (lambda a, p, f: a, {"trn_val_split": 1.5}, ValueError, r"trn_val_split must be a float in the range \(0, 1\)"),
+        (lambda a, p, f: a, {"n_partitions": 0}, ValueError, r"The 'n_partitions' parameter of split must be an int in the range \[1, inf\)\. Got 0 instead\."),
+        (lambda a, p, f: a, {"trn_val_split": 1.5}, ValueError, r"The 'trn_val_split' parameter of split must be a float in the range \(0, 1\) or a callable\. "
+                     r"Got 1\.5 instead\."),
         (lambda a, p, f: a.assign(t=pd.Timestamp("2020-01-01")),
          {"tgt_encoding_types": {"t": "TABULAR_DATETIME_RELATIVE"}}, ValueError, r"needs a tgt_context_key"),
         (lambda a, p, f: f.assign(tailnum=f["tailnum"].where(f.index > 0)), {"tgt_context_key": "tailnum"},
