@@ -185,7 +185,9 @@ def _error(name: str, owner: str, requirement: str, value) -> InvalidParameterEr
 
 
 def _no_existing_file(value, name: str):
-    path = getattr(value, "root", value)
+    from ._workspace import Workspace
+
+    path = value.root if isinstance(value, Workspace) else value
     if os.path.exists(path) and not os.path.isdir(path):
         raise ValueError(f"it must name a folder, but {os.fspath(path)!r} is an existing file")
     return value

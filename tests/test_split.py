@@ -163,3 +163,40 @@ def test_any_index_of_the_input_is_ignored(adult, workspace):
     stored = pd.concat(_read_parts(workspace).values())
     assert stored.notna().sum().to_dict() == shuffled.notna().sum().to_dict()
     assert sorted(stored["fnlwgt"]) == sorted(shuffled["fnlwgt"])
+
+
+@pytest.mark.parametrize(
+    "make, kwargs, message",
+    [
+        (lambda a, p, f: a.assign(big=[2**70, 1] * 1000), {},
+         "Column 'big' of tgt_data holds 1000 integers outside the 64-bit range [-2**63, 2**63 - 1], e.g. "
+         "1180591620717411303424. Convert it, e.g. df['big'].astype(str) or df['big'].astype(float)."),
+        (lambda a, p, f: a.assign(small=pd.Series([-(2**63) - 1] + [0] * 1999, dtype=object)), {},
+         "Column 'small' of tgt_data holds 1 integers outside the 64-bit range [-2**63, 2**63 - 1], e.g. "
+         "-9223372036854775809. Convert it, e.g. df['small'].astype(str) or df['small'].astype(float)."),
+        (lambda a, p, f: a.assign(id=[i if i % 2 else str(i) for i in range(2000)]), {"tgt_primary_key": "id"},
+         "tgt_primary_key column 'id' of tgt_data mixes Python types (int, str); keys must be of one type. "
+         "Convert it, e.g. df['id'].astype(str)."),
+        (lambda a, p, f: a.assign(z=np.arange(2000) * 1j), {},
+         "Complex data not supported: column 'z' of tgt_data has dtype complex128. Split it into real and "
+         "imaginary columns (values.real, values.imag)."),
+        (lambda a, p, f: pd.concat([a[["age", "sex"]], a[["age", "sex"]]], axis=1), {},
+         "tgt_data has duplicate column names: ['age', 'sex']."),
+    ],
+)
+def test_data_that_parquet_cannot_store_is_named(adult, planes_flights, workspace, make, kwargs, message):
+    with pytest.raises(ValueError) as error:
+        split(make(adult, *planes_flights), workspace_dir=workspace, **kwargs)
+    assert str(error.value) == message
+    assert not workspace.exists()
+
+
+def test_context_keys_of_another_dtype_than_the_target_keys_are_named(workspace):
+    ctx = pd.DataFrame({"id": np.arange(20), "c": list("ab") * 10})
+    tgt = pd.DataFrame({"ref": np.repeat(np.arange(20), 2).astype(str), "v": np.arange(40)})
+    with pytest.raises(ValueError) as error:
+        split(tgt, ctx_data=ctx, tgt_context_key="ref", ctx_primary_key="id", workspace_dir=workspace)
+    assert str(error.value) == (
+        "The key dtypes differ: tgt_context_key 'ref' of tgt_data holds str values (dtype str), "
+        "ctx_primary_key 'id' of ctx_data holds int values (dtype int64), so no target row finds its context. Convert one to the type "
+        "of the other, e.g. .astype(str).")

@@ -55,8 +55,8 @@ def _check_keys(tgt_data, ctx_data, tgt_primary_key, ctx_primary_key, tgt_contex
         if tgt_kind != ctx_kind:
             raise ValueError(
                 f"The key dtypes differ: tgt_context_key {tgt_context_key!r} of tgt_data holds {tgt_kind} values "
-                f"({tgt_data[tgt_context_key].dtype}), ctx_primary_key {ctx_primary_key!r} of ctx_data holds "
-                f"{ctx_kind} values ({ctx_data[ctx_primary_key].dtype}), so no target row finds its context. "
+                f"(dtype {tgt_data[tgt_context_key].dtype}), ctx_primary_key {ctx_primary_key!r} of ctx_data holds "
+                f"{ctx_kind} values (dtype {ctx_data[ctx_primary_key].dtype}), so no target row finds its context. "
                 "Convert one to the type of the other, e.g. .astype(str)."
             )
         raise ValueError(
