@@ -256,3 +256,44 @@ def test_every_dtype_comes_back_as_it_went_in():
     sample = synth.sample(300)
     assert sample.dtypes.to_dict() == frame.dtypes.to_dict()
     assert set(sample["colour"].cat.categories) <= {"red", "green", "blue"}
+
+
+@pytest.mark.parametrize("n_samples", [-1, 1.5, "10"])
+def test_n_samples_is_validated_with_its_own_name(fitted, n_samples):
+    with pytest.raises(ValueError) as error:
+        fitted.sample(n_samples)
+    assert str(error.value) == ("The 'n_samples' parameter of TabularSynthesizer.sample must be an int in the range "
+                                f"[0, inf) or None. Got {n_samples!r} instead.")
+
+
+def test_zero_samples_give_an_empty_frame_of_the_training_dtypes(fitted, adult_slice):
+    empty = fitted.sample(0)
+    assert empty.shape == (0, adult_slice.shape[1])
+    assert empty.dtypes.to_dict() == adult_slice.dtypes.to_dict()
+
+
+@pytest.mark.parametrize(
+    "X, error, message",
+    [
+        (np.arange(6.0), ValueError,
+         "Expected 2D array, got 1D array instead: shape (6,). Reshape your data either using array.reshape(-1, 1) "
+         "if your data has a single feature or array.reshape(1, -1) if it contains a single sample (a Series: "
+         "series.to_frame())."),
+        (np.empty((0, 3)), ValueError,
+         "Found array with 0 sample(s) (shape=(0, 3)) while a minimum of 1 is required by TabularSynthesizer."),
+        (np.empty((12, 0)), ValueError,
+         "Found array with 0 feature(s) (shape=(12, 0)) while a minimum of 1 is required by TabularSynthesizer."),
+        (pd.DataFrame([[1, 2, 3]], columns=["a", "b", "a"]), ValueError, "X has duplicate column names: ['a']."),
+        (np.eye(3) * (1 + 1j), ValueError,
+         "Complex data not supported: column 'col_0' of tgt_data has dtype complex128. Split it into real and "
+         "imaginary columns (values.real, values.imag)."),
+        (__import__("scipy").sparse.csr_array(np.eye(3)), TypeError,
+         "Sparse data not supported: TabularSynthesizer learns a dense table; pass X.toarray() or a DataFrame."),
+    ],
+    ids=["1d", "no-rows", "no-columns", "duplicate-names", "complex", "sparse"],
+)
+def test_unusable_input_is_named_before_any_stage_writes(tmp_path, X, error, message):
+    with pytest.raises(error) as raised:
+        TabularSynthesizer(workspace_dir=tmp_path / "ws").fit(X)
+    assert str(raised.value) == message
+    assert not (tmp_path / "ws" / "OriginalData").exists()
