@@ -116,8 +116,19 @@ def generate(
     return ws
 
 
-def read_synthetic_data(workspace_dir: str | Path | Workspace = "engine-ws") -> pd.DataFrame:
-    """All generated parts of the workspace as one DataFrame."""
+def read_synthetic_data(workspace_dir: str | Path | Workspace = ENGINE_DEFAULTS.workspace_dir) -> pd.DataFrame:
+    """All generated parts of the workspace as one DataFrame.
+
+    Parameters
+    ----------
+    workspace_dir : str, Path or Workspace, default="engine-ws"
+        The workspace ``generate`` wrote to.
+
+    Returns
+    -------
+    DataFrame
+        The generated rows; an empty frame when nothing was generated.
+    """
     ws = workspace_dir if isinstance(workspace_dir, Workspace) else Workspace(workspace_dir)
     parts = ws.partitions(ws.synthetic_data)
     if not parts:

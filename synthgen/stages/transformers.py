@@ -27,7 +27,22 @@ __all__ = ["Splitter", "Analyzer", "Encoder", "frame_with_target"]
 
 
 def frame_with_target(X: pd.DataFrame, y, *, owner: str) -> pd.DataFrame:
-    """``X`` as a DataFrame with ``y`` (if given) appended as a column, the way sklearn users pass a target."""
+    """``X`` with ``y`` (if given) appended as a column, the way scikit-learn users pass a target.
+
+    Parameters
+    ----------
+    X : DataFrame
+        The table.
+    y : array-like of shape (n_samples,) or DataFrame with one column, optional
+        Appended as a column named after ``y`` (else ``"target"``).
+    owner : str
+        The caller, as error messages name it.
+
+    Returns
+    -------
+    DataFrame
+        ``X`` itself when ``y`` is None, else a new frame.
+    """
     if not isinstance(X, pd.DataFrame):
         raise TypeError(f"{owner}.fit expects a pandas DataFrame; got {type(X).__name__} instead.")
     if y is None:
