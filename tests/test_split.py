@@ -168,12 +168,13 @@ def test_any_index_of_the_input_is_ignored(adult, workspace):
 @pytest.mark.parametrize(
     "make, kwargs, message",
     [
-        (lambda a, p, f: a.assign(big=[2**70, 1] * 1000), {},
-         "Column 'big' of tgt_data holds 1000 integers outside the 64-bit range [-2**63, 2**63 - 1], e.g. "
-         "1180591620717411303424. Convert it, e.g. df['big'].astype(str) or df['big'].astype(float)."),
-        (lambda a, p, f: a.assign(small=pd.Series([-(2**63) - 1] + [0] * 1999, dtype=object)), {},
-         "Column 'small' of tgt_data holds 1 integers outside the 64-bit range [-2**63, 2**63 - 1], e.g. "
-         "-9223372036854775809. Convert it, e.g. df['small'].astype(str) or df['small'].astype(float)."),
+        (lambda a, p, f: a.assign(id=[2**70 + i for i in range(2000)]), {"tgt_primary_key": "id"},
+         "tgt_primary_key column 'id' of tgt_data holds 2000 integers outside the 64-bit range [-2**63, 2**63 - 1], "
+         "e.g. 1180591620717411303424. Convert it, e.g. df['id'].astype(str)."),
+        (lambda a, p, f: f.assign(tailnum=pd.Series([-(2**63) - 1] + [0] * (len(f) - 1), dtype=object)),
+         {"tgt_context_key": "tailnum"},
+         "tgt_context_key column 'tailnum' of tgt_data holds 1 integers outside the 64-bit range "
+         "[-2**63, 2**63 - 1], e.g. -9223372036854775809. Convert it, e.g. df['tailnum'].astype(str)."),
         (lambda a, p, f: a.assign(id=[i if i % 2 else str(i) for i in range(2000)]), {"tgt_primary_key": "id"},
          "tgt_primary_key column 'id' of tgt_data mixes Python types (int, str); keys must be of one type. "
          "Convert it, e.g. df['id'].astype(str)."),

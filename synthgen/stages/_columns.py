@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from .._dtypes import is_mixed_object
+from .._dtypes import dtype_spec, is_mixed_object
 from ..domain import ModelEncodingType, ModelType
 
 __all__ = ["example", "check_frame", "resolve_encoding_types", "resolve_model_type", "normalize_storage"]
@@ -34,8 +34,11 @@ def example(value) -> str:
 _INT64 = (-(2**63), 2**63 - 1)
 
 
-def _check_values(frame: pd.DataFrame, *, name: str) -> None:
-    """Values that parquet cannot store: complex numbers and Python ints beyond 64 bits in object columns."""
+def _check_values(frame: pd.DataFrame, *, name: str, keys: Mapping[str, str | None]) -> None:
+    """Values that parquet cannot store: complex numbers, and Python ints beyond 64 bits in object key columns.
+
+    (Modelled object columns are stored as strings and come back as Python values, however large.)
+    """
     for column in frame.columns:
         values = frame[column]
         if pd.api.types.is_complex_dtype(values.dtype):
@@ -47,21 +50,22 @@ def _check_values(frame: pd.DataFrame, *, name: str) -> None:
         if kind == "complex":
             raise ValueError(f"Complex data not supported: column {column!r} of {name} holds complex numbers. "
                              "Split it into real and imaginary columns.")
-        if kind not in ("integer", "mixed-integer", "mixed-integer-float"):
+    for parameter, column in keys.items():
+        values = frame[column] if column is not None else None
+        if values is None or values.dtype != object or pd.api.types.infer_dtype(values, skipna=True) != "integer":
             continue
-        too_large = [v for v in values.dropna() if isinstance(v, int) and not _INT64[0] <= v <= _INT64[1]]
+        too_large = [v for v in values if not _INT64[0] <= v <= _INT64[1]]
         if too_large:
             raise ValueError(
-                f"Column {column!r} of {name} holds {len(too_large)} integers outside the 64-bit range "
-                f"[-2**63, 2**63 - 1], e.g. {too_large[0]!r}. Convert it, e.g. df[{column!r}].astype(str) or "
-                f"df[{column!r}].astype(float)."
+                f"{parameter} column {column!r} of {name} holds {len(too_large)} integers outside the 64-bit range "
+                f"[-2**63, 2**63 - 1], e.g. {too_large[0]!r}. Convert it, e.g. df[{column!r}].astype(str)."
             )
 
 
 def check_frame(frame, *, name: str, keys: Mapping[str, str | None]) -> None:
     """Raise a clear error unless ``frame`` is a non-empty DataFrame with string columns holding ``keys``.
 
-    Also rejects what parquet cannot store (complex numbers, integers beyond 64 bits) and key columns that
+    Also rejects what parquet cannot store (complex numbers, key integers beyond 64 bits) and key columns that
     mix Python types, before anything is written.
     """
     if not isinstance(frame, pd.DataFrame):
@@ -91,7 +95,7 @@ def check_frame(frame, *, name: str, keys: Mapping[str, str | None]) -> None:
                 f"{parameter} column {column!r} of {name} mixes Python types ({mix}); keys must be of one type. "
                 f"Convert it, e.g. df[{column!r}].astype(str)."
             )
-    _check_values(frame, name=name)
+    _check_values(frame, name=name, keys=keys)
 
 
 def _infer(values: pd.Series, model_type: ModelType) -> ModelEncodingType:
@@ -185,7 +189,8 @@ def normalize_storage(values: pd.Series, encoding: ModelEncodingType, *, column:
                 f"datetimes, e.g. {example(values[failed].iloc[0])}."
             )
         return parsed.dt.tz_localize(None)
-    if values.dtype == object and is_mixed_object(values) is not None:
+    if values.dtype == object and (is_mixed_object(values) is not None or isinstance(dtype_spec(values), dict)):
+        # typed Python values as their strings: parquet would store Decimals at one common scale ('1.5' -> '1.50')
         return values.astype("string").astype(object).where(values.notna(), None)
     if isinstance(values.dtype, pd.CategoricalDtype):
         return values.astype(object).where(values.notna(), None).astype("string")
