@@ -266,3 +266,44 @@ def test_continued_training_continues_the_context_model(customers_fitted):
     assert synth._context_model.bundle.weights != first
     context, target = synth.sample(return_context=True, random_state=0)
     assert target["customer_id"].isin(context["customer_id"]).all()
+@pytest.mark.parametrize("n_samples", [-1, 1.5])
+def test_n_samples_of_two_table_models_is_validated(fitted, n_samples):
+    with pytest.raises(ValueError) as error:
+        fitted.sample(n_samples)
+    assert str(error.value) == ("The 'n_samples' parameter of TabularSynthesizer.sample must be an int in the range "
+                                f"[0, inf) or None. Got {n_samples!r} instead.")
+
+
+def test_no_subjects_give_an_empty_frame_of_the_training_dtypes(fitted, planes_and_flights):
+    planes, flights = planes_and_flights
+    for empty in (fitted.sample(0), fitted.sample(context=planes.iloc[:0])):
+        assert list(empty.columns) == COLUMNS
+        assert len(empty) == 0
+        assert empty.dtypes.to_dict() == flights.dtypes.to_dict()
+    context, empty = fitted.sample(0, return_context=True)
+    assert len(context) == 0 and len(empty) == 0
+    assert context.dtypes.to_dict() == planes.dtypes.to_dict()
+
+
+def test_engine_draws_a_subset_of_the_training_context_and_the_estimator_new_subjects(tmp_path):
+    rng = np.random.default_rng(0)
+    people = pd.DataFrame({"id": np.arange(60), "group": rng.choice(["a", "b"], 60)})
+    visits = pd.DataFrame({"person": np.arange(60), "score": rng.integers(0, 5, 60)})  # one row per subject
+    ws = tmp_path / "ws"
+    sg.split(visits, ctx_data=people, tgt_context_key="person", ctx_primary_key="id", workspace_dir=ws,
+             random_state=0)
+    sg.analyze(workspace_dir=ws, random_state=0)
+    sg.encode(workspace_dir=ws, random_state=0)
+    sg.train(model="small", max_epochs=1, workspace_dir=ws, random_state=0)
+    sg.generate(sample_size=12, workspace_dir=ws, random_state=7)
+    engine_subjects = sg.read_synthetic_data(ws)["person"].tolist()
+    assert len(engine_subjects) == 12
+    training_order = pd.concat([pd.read_parquet(p) for p in sorted((ws / "OriginalData" / "ctx-data").glob("*"))])
+    assert engine_subjects != training_order["id"].head(12).tolist()  # a random subset, not the first rows
+    # the estimator (here on the same workspace) generates 12 synthetic people instead, numbered anew
+    synth = TabularSynthesizer(model="small", max_epochs=1, random_state=0).fit(sg.Workspace(ws))
+    context, target = synth.sample(12, return_context=True, random_state=7)
+    assert context["id"].tolist() == list(range(12))
+    assert target["person"].tolist() == context["id"].tolist()  # one row per subject
+    with pytest.raises(ValueError, match=r"^sample_size \(61\) exceeds the 60 training context rows; pass ctx_data="):
+        sg.generate(sample_size=61, workspace_dir=ws)
