@@ -107,7 +107,9 @@ class NumericConstraint(_Machine):
             digit = c - 1
             start = (self.phase == self._START) | (self.phase == self._SIGN)
             grow = (self.phase == self._INT) & (self.int_part > 0) & (self.int_digits < self.max_int_digits)
-            decimal = ((self.phase == self._POINT) | (self.phase == self._FRAC)) & (self.frac_digits < self.scale)
+            decimal = ((self.phase == self._POINT) | (self.phase == self._FRAC)) & (
+                self.frac_digits < self.scale
+            )
             legal = start | grow | decimal
             phase[start | grow] = self._INT
             ip = np.where(start, digit, np.where(grow, ip * 10 + digit, ip))
@@ -147,7 +149,9 @@ class NumericConstraint(_Machine):
                 continue
             _, state = self._next(int(c))
             for array, new in zip(
-                (self.phase, self.neg, self.int_part, self.int_digits, self.frac, self.frac_digits), state, strict=True
+                (self.phase, self.neg, self.int_part, self.int_digits, self.frac, self.frac_digits),
+                state,
+                strict=True,
             ):
                 array[hit] = new[hit]
 
@@ -307,15 +311,21 @@ class TextConstraint(_Machine):
         self.count[rows] += 1
 
 
-def make_constraint(field: FieldSpec, tokenizer: LanguageTokenizer, n_rows: int, utf8_table: np.ndarray | None = None):
+def make_constraint(
+    field: FieldSpec, tokenizer: LanguageTokenizer, n_rows: int, utf8_table: np.ndarray | None = None
+):
     """The state machine of a numeric, datetime or text ``field`` for ``n_rows`` rows."""
     if field.kind == "numeric":
         return NumericConstraint(field, tokenizer, n_rows)
     if field.kind == "datetime":
         return DatetimeConstraint(field, tokenizer, n_rows)
     if field.kind == "text":
-        return TextConstraint(field, tokenizer, n_rows, utf8_token_table(tokenizer) if utf8_table is None else utf8_table)
-    raise ValueError(f"Field {field.name!r} of kind {field.kind!r} is decoded by category scoring, not a token machine.")
+        return TextConstraint(
+            field, tokenizer, n_rows, utf8_token_table(tokenizer) if utf8_table is None else utf8_table
+        )
+    raise ValueError(
+        f"Field {field.name!r} of kind {field.kind!r} is decoded by category scoring, not a token machine."
+    )
 
 
 def is_valid(field: FieldSpec, value) -> bool:

@@ -112,14 +112,22 @@ def category_log_probs(
     while start < len(longer):
         # Grow the chunk while its padded logits stay within the element budget (at least one category).
         stop = start + 1
-        while stop < len(longer) and batch * (stop + 1 - start) * (len(categories[longer[stop]]) - 1) * next_logits.shape[1] <= max_elements:
+        while (
+            stop < len(longer)
+            and batch * (stop + 1 - start) * (len(categories[longer[stop]]) - 1) * next_logits.shape[1]
+            <= max_elements
+        ):
             stop += 1
         chunk = longer[start:stop]
         inputs, mask = _pad([categories[j][:-1] for j in chunk], pad_id, device)
         targets, _ = _pad([categories[j][1:] for j in chunk], pad_id, device)
         k = len(chunk)
         logits, _ = model.step(inputs.repeat(batch, 1), model.repeat_state(state, k), mask.repeat(batch, 1))
-        token_lp = torch.log_softmax(logits.float(), -1).gather(-1, targets.repeat(batch, 1).unsqueeze(-1)).squeeze(-1)
+        token_lp = (
+            torch.log_softmax(logits.float(), -1)
+            .gather(-1, targets.repeat(batch, 1).unsqueeze(-1))
+            .squeeze(-1)
+        )
         sums = (token_lp * mask.repeat(batch, 1)).sum(-1).view(batch, k)
         scores[:, torch.tensor(chunk, device=device)] += sums
         start = stop
@@ -180,6 +188,9 @@ def sample_records(
     if unknown:
         raise ValueError(f"Seeds were given for unknown fields {sorted(unknown)}.")
     n = len(prompts)
+    short = {name: len(values) for name, values in seeds.items() if len(values) != n}
+    if short:
+        raise ValueError(f"Each seeded field needs one value per prompt ({n}); got {short}.")
     seed_tokens = {
         name: field_tokens(field, tokenizer, [format_value(field, v) for v in seeds[name]])
         for field in fields
@@ -202,7 +213,9 @@ def sample_records(
                 state, next_logits = _feed(model, [prompts[i] for i in rows], None, pad, device)
                 for field in fields:
                     if field.name in seeds:
-                        state, next_logits = _feed(model, [seed_tokens[field.name][i] for i in rows], state, pad, device)
+                        state, next_logits = _feed(
+                            model, [seed_tokens[field.name][i] for i in rows], state, pad, device
+                        )
                         out[field.name].extend(seeds[field.name][i] for i in rows)
                     elif field.kind == "categorical":
                         options = category_tokens[field.name]
@@ -213,16 +226,26 @@ def sample_records(
                         out[field.name].extend(values[c] for c in chosen)
                     else:
                         state, next_logits, values = _sample_field(
-                            model, tokenizer, field, state, next_logits, len(rows),
-                            temperature=temperature, top_p=top_p, generator=generator, utf8_table=utf8_table,
-                        )  # fmt: skip
+                            model,
+                            tokenizer,
+                            field,
+                            state,
+                            next_logits,
+                            len(rows),
+                            temperature=temperature,
+                            top_p=top_p,
+                            generator=generator,
+                            utf8_table=utf8_table,
+                        )
                         out[field.name].extend(values)
     finally:
         model.train(was_training)
     return out
 
 
-def _sample_field(model, tokenizer, field, state, next_logits, batch, *, temperature, top_p, generator, utf8_table):
+def _sample_field(
+    model, tokenizer, field, state, next_logits, batch, *, temperature, top_p, generator, utf8_table
+):
     """Sample one numeric, datetime or text field token by token under its constraint machine."""
     device = next_logits.device
     machine = make_constraint(field, tokenizer, batch, utf8_table)
@@ -231,9 +254,17 @@ def _sample_field(model, tokenizer, field, state, next_logits, batch, *, tempera
     while active.any():
         rows = np.flatnonzero(active)
         allowed = torch.from_numpy(machine.allowed()[rows]).to(device)
-        tokens = sample_from_logits(
-            next_logits[torch.from_numpy(rows).to(device)], allowed, temperature=temperature, top_p=top_p, generator=generator
-        ).cpu().numpy()  # fmt: skip
+        tokens = (
+            sample_from_logits(
+                next_logits[torch.from_numpy(rows).to(device)],
+                allowed,
+                temperature=temperature,
+                top_p=top_p,
+                generator=generator,
+            )
+            .cpu()
+            .numpy()
+        )
         machine.advance(tokens, rows)
         for r, t in zip(rows, tokens, strict=True):
             generated[r].append(int(t))

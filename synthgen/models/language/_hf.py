@@ -79,7 +79,9 @@ class HFLanguageModel(nn.Module):
         self.vocab_size = model.get_output_embeddings().weight.shape[0]
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
         # transformers 5 renamed `past_key_values` to `cache`; accept either so that >=4.50 keeps working.
-        self._cache_arg = "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
+        self._cache_arg = (
+            "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
+        )
 
     @classmethod
     def from_pretrained(cls, path: str | Path, *, lora: bool = True, **lora_kwargs) -> HFLanguageModel:

@@ -111,7 +111,10 @@ class LSTMLanguageModel(nn.Module):
             # cheaper than packing.
             out, (h_new, c_new) = self.lstm(x, state)
             keep = mask[:, 0].view(1, batch, 1)
-            return self.head(out) * mask.unsqueeze(-1), (torch.where(keep, h_new, state[0]), torch.where(keep, c_new, state[1]))
+            return self.head(out) * mask.unsqueeze(-1), (
+                torch.where(keep, h_new, state[0]),
+                torch.where(keep, c_new, state[1]),
+            )
         live = lengths > 0
         out = x.new_zeros(batch, steps, self.config.hidden_size)
         h, c = state[0].clone(), state[1].clone()

@@ -76,12 +76,18 @@ class FieldSpec:
         where = f"field {self.name!r}"
         if self.kind == "categorical":
             if not self.categories or len(set(self.categories)) != len(self.categories):
-                raise ValueError(f"The categories of {where} must be non-empty and distinct; got {self.categories}.")
+                raise ValueError(
+                    f"The categories of {where} must be non-empty and distinct; got {self.categories}."
+                )
             if not all(isinstance(c, str) for c in self.categories):
-                raise ValueError(f"The categories of {where} must be strings (a missing value is `nullable`).")
+                raise ValueError(
+                    f"The categories of {where} must be strings (a missing value is `nullable`)."
+                )
         elif self.kind == "numeric":
             if self.min_value is None or self.max_value is None or not self.min_value <= self.max_value:
-                raise ValueError(f"The bounds of {where} must satisfy min <= max; got {self.min_value}, {self.max_value}.")
+                raise ValueError(
+                    f"The bounds of {where} must satisfy min <= max; got {self.min_value}, {self.max_value}."
+                )
             if self.scale < 0 or self.integer_digits + self.scale > MAX_NUMERIC_DIGITS:
                 raise ValueError(
                     f"{where} needs {self.integer_digits} integer digits and {self.scale} decimals; "
@@ -92,7 +98,9 @@ class FieldSpec:
                 raise ValueError(f"No value with {self.scale} decimals lies within the bounds of {where}.")
         elif self.kind == "datetime":
             if self.resolution not in _DATETIME_FORMATS:
-                raise ValueError(f"The resolution of {where} must be 'date' or 'second'; got {self.resolution!r}.")
+                raise ValueError(
+                    f"The resolution of {where} must be 'date' or 'second'; got {self.resolution!r}."
+                )
             lo, hi = self.datetime_bounds
             if not lo <= hi:
                 raise ValueError(f"The bounds of {where} must satisfy min <= max; got {lo}, {hi}.")
@@ -153,7 +161,9 @@ def format_value(field: FieldSpec, value) -> str | None:
     return str(value)
 
 
-def field_tokens(field: FieldSpec, tokenizer: LanguageTokenizer, texts: Sequence[str | None]) -> list[list[int]]:
+def field_tokens(
+    field: FieldSpec, tokenizer: LanguageTokenizer, texts: Sequence[str | None]
+) -> list[list[int]]:
     """The tokens of each formatted value, ``<sep>`` included (text values cut to ``max_tokens``)."""
     sep, null = tokenizer.sep_id, tokenizer.null_id
     present = [t for t in texts if t is not None]
@@ -182,7 +192,9 @@ def encode_prompts(
         if len(values) != n_rows:
             raise ValueError(f"Context column {name!r} has {len(values)} values; expected {n_rows}.")
         texts = [None if _is_missing(v) else str(v) for v in values]
-        for prompt, ids in zip(prompts, field_tokens(FieldSpec(name, "text", max_tokens=10**9), tokenizer, texts), strict=True):
+        for prompt, ids in zip(
+            prompts, field_tokens(FieldSpec(name, "text", max_tokens=10**9), tokenizer, texts), strict=True
+        ):
             prompt.extend(ids)
     return prompts
 

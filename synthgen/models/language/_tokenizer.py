@@ -73,7 +73,9 @@ class LanguageTokenizer:
             raise ValueError(f"The tokenizer lacks the special tokens {missing}.")
         absent = [b for b, c in _BYTE_TO_CHAR.items() if c not in vocab]
         if absent:
-            raise ValueError(f"The tokenizer is not byte-level: {len(absent)} of the 256 byte symbols are missing.")
+            raise ValueError(
+                f"The tokenizer is not byte-level: {len(absent)} of the 256 byte symbols are missing."
+            )
         tokenizer.encode_special_tokens = True
         self._tokenizer = tokenizer
         self.vocab_size = tokenizer.get_vocab_size()
