@@ -26,7 +26,7 @@ import pandas as pd
 from ._records import FieldSpec
 from ._tokenizer import LanguageTokenizer
 
-__all__ = ["make_constraint"]
+__all__ = ["is_valid", "make_constraint", "utf8_token_table"]
 
 _INVALID = -1
 

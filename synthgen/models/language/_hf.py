@@ -19,7 +19,7 @@ import attrs
 import torch
 from torch import nn
 
-__all__ = ["HFLanguageModel", "HFState", "load_causal_lm"]
+__all__ = ["LORA_DEFAULTS", "HFLanguageModel", "HFState", "load_causal_lm"]
 
 _logger = logging.getLogger(__name__)
 

@@ -27,7 +27,16 @@ import pandas as pd
 
 from ._tokenizer import LanguageTokenizer
 
-__all__ = ["FIELD_KINDS", "FieldSpec", "EncodedRecords", "encode_prompts", "encode_records", "format_value"]
+__all__ = [
+    "FIELD_KINDS",
+    "EncodedRecords",
+    "FieldSpec",
+    "encode_prompts",
+    "encode_records",
+    "field_tokens",
+    "format_value",
+    "parse_value",
+]
 
 FIELD_KINDS = ("categorical", "numeric", "datetime", "text")
 _DATETIME_FORMATS = {"date": "%Y-%m-%d", "second": "%Y-%m-%dT%H:%M:%S"}
