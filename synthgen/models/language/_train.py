@@ -175,11 +175,15 @@ def train_language_model(
         batch_size = min(32 if isinstance(model, LSTMLanguageModel) else 8, len(trn))
     task = _RecordTask(model, trn, val, pad_id, device)
     seed = int(torch.randint(0, 2**62, (1,), generator=generator))
-    devices = [device] if device.type == "cuda" else []
-    # Dropout draws from torch's global generator; fork it so that the caller's stream is left untouched
-    # and the run is reproducible from ``generator`` alone.
-    with torch.random.fork_rng(devices=devices, device_type=device.type if devices else "cuda"):
-        torch.manual_seed(seed)
+    cuda = device.type == "cuda"
+    # Dropout draws from torch's global generators; fork those of the CPU and the training device (only
+    # those: torch.manual_seed would reseed every GPU) so that the caller's streams are left untouched and
+    # the run is reproducible from ``generator`` alone.
+    with torch.random.fork_rng(devices=[device] if cuda else []):
+        torch.random.default_generator.manual_seed(seed)
+        if cuda:
+            with torch.cuda.device(device):
+                torch.cuda.manual_seed(seed)
         return run_training(
             model,
             task,
