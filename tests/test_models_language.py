@@ -222,6 +222,81 @@ def test_lora_adapter_save_load_round_trip(tmp_path):
         HFLanguageModel.from_adapter(base, tmp_path / "none")
 
 
+def _pretrained_folder(folder, tweets):
+    """A stand-in for a downloaded model: a byte-level tokenizer.json of its own and a Llama of its size."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400,
+        special_tokens=["<|endoftext|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(tweets["text"], trainer=trainer)
+    _tiny_llama(folder, tokenizer.get_vocab_size())
+    tokenizer.save(str(folder / "tokenizer.json"))
+    return folder
+
+
+def test_pretrained_model_learns_the_added_record_tokens(tmp_path, tweets):
+    folder = _pretrained_folder(tmp_path / "pretrained", tweets)
+    tokenizer = LanguageTokenizer.from_pretrained(folder)
+    base_vocab = tokenizer.vocab_size - len(tokenizer.added_ids)
+    assert len(tokenizer.added_ids) == 5 and min(tokenizer.added_ids) == base_vocab
+    assert tokenizer.decode(tokenizer.encode_batch(["x <|endoftext|> <sep>"])[0]) == "x <|endoftext|> <sep>"
+    model = HFLanguageModel.from_pretrained(folder, vocab_size=tokenizer.vocab_size)
+    assert model.vocab_size == tokenizer.vocab_size
+    fields = [FieldSpec("source", "categorical", categories=sorted(tweets["source"].unique()))]
+    records = encode_records(fields, tokenizer, {"source": tweets["source"].head(16).tolist()})
+    train_language_model(
+        model,
+        records,
+        None,
+        pad_id=tokenizer.pad_id,
+        max_epochs=1,
+        learn_rate=0.05,
+        generator=torch.Generator(),
+    )
+    model.save_adapter(tmp_path / "adapter")
+    restored = HFLanguageModel.from_adapter(
+        folder, tmp_path / "adapter", vocab_size=tokenizer.vocab_size
+    ).eval()
+    tokens = torch.tensor([records.sequences[0]])
+    with torch.no_grad():
+        torch.testing.assert_close(restored(tokens), model.eval()(tokens), atol=1e-4, rtol=1e-4)
+        # The record tokens' rows moved away from their common starting point (the mean of the old rows).
+        rows = restored.model.get_input_embeddings().weight[tokenizer.added_ids]
+    assert float(rows.std(0).mean()) > 0
+    from safetensors import safe_open
+
+    with safe_open(str(tmp_path / "adapter" / "adapter_model.safetensors"), "pt") as saved:
+        shapes = {key: saved.get_slice(key).get_shape() for key in saved.keys()}  # noqa: SIM118
+    assert not [
+        k for k, shape in shapes.items() if tokenizer.vocab_size in shape
+    ]  # no whole embedding matrix
+    out = sample_records(restored, tokenizer, fields, encode_prompts(tokenizer, None, 8))
+    assert set(out["source"]) <= set(fields[0].categories)
+    with pytest.raises(FileNotFoundError, match="tokenizer.json"):
+        LanguageTokenizer.from_pretrained(tmp_path)
+
+
+def test_tokenizer_must_be_byte_level():
+    from tokenizers import Tokenizer, models
+
+    with pytest.raises(ValueError, match="byte-level"):
+        LanguageTokenizer(
+            Tokenizer(
+                models.WordLevel(
+                    {t: i for i, t in enumerate(["<pad>", "<bos>", "<eos>", "<sep>", "<null>", "a"])},
+                    unk_token="a",
+                )
+            )
+        )
+
+
 # --- records and training ----------------------------------------------------------------------------------
 
 

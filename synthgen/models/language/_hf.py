@@ -59,6 +59,36 @@ def load_causal_lm(path: str | Path, *, dtype: torch.dtype = torch.float32) -> n
         raise ValueError(f"The folder {str(path)!r} holds no loadable causal language model: {err}") from err
 
 
+def _grow_vocabulary(model: nn.Module, vocab_size: int | None) -> list[int]:
+    """Resize the embeddings to ``vocab_size``; return the new token ids.
+
+    The new rows are set to the mean of the old ones: deterministic (transformers' default resizing draws
+    from torch's global generator) and a neutral start for tokens the adapter then learns.
+    """
+    old = model.get_input_embeddings().weight.shape[0]
+    if vocab_size is None or vocab_size <= old:
+        return []
+    model.resize_token_embeddings(vocab_size, mean_resizing=False)
+    with torch.no_grad():
+        for layer in {
+            id(m): m for m in (model.get_input_embeddings(), model.get_output_embeddings())
+        }.values():
+            layer.weight[old:] = layer.weight[:old].mean(0)
+            if getattr(layer, "bias", None) is not None:
+                layer.bias[old:] = layer.bias[:old].mean()
+    return list(range(old, vocab_size))
+
+
+def _token_modules(model: nn.Module, ids: list[int]) -> dict[str, list[int]]:
+    """peft's ``trainable_token_indices``: the new rows of the input embeddings and of an untied output layer."""
+    names = {id(m): name.rsplit(".", 1)[-1] for name, m in model.named_modules()}
+    modules = {names[id(model.get_input_embeddings())]: ids}
+    output = model.get_output_embeddings()
+    if output.weight is not model.get_input_embeddings().weight:
+        modules[names[id(output)]] = ids
+    return modules
+
+
 class HFLanguageModel(nn.Module):
     """A causal LM (optionally with a LoRA adapter) exposing ``forward``, ``step`` and ``repeat_state``.
 
@@ -84,26 +114,62 @@ class HFLanguageModel(nn.Module):
         )
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, *, lora: bool = True, **lora_kwargs) -> HFLanguageModel:
-        """Load ``path`` and, with ``lora``, wrap it in a fresh LoRA adapter (``lora_kwargs`` override the
-        defaults ``r=16, lora_alpha=32, lora_dropout=0.05, target_modules="all-linear"``)."""
+    def from_pretrained(
+        cls,
+        path: str | Path,
+        *,
+        lora: bool = True,
+        vocab_size: int | None = None,
+        new_token_ids: list[int] | None = None,
+        **lora_kwargs,
+    ) -> HFLanguageModel:
+        """Load ``path`` and, with ``lora``, wrap it in a fresh LoRA adapter.
+
+        Parameters
+        ----------
+        path : str or Path
+            A local model folder.
+        lora : bool, default=True
+        vocab_size : int, optional
+            The size of the tokenizer the model will be used with, when it adds tokens to the model's own
+            (the record tokens of :meth:`LanguageTokenizer.from_pretrained`). The embeddings grow to it and
+            the new rows start at the mean of the old ones.
+        new_token_ids : list of int, optional
+            Tokens the model was never trained on, whose rows the adapter trains (in the input embeddings
+            and, unless tied, the output layer): the model must learn to read and to emit ``<sep>``.
+            Default: the rows added for ``vocab_size``. Pass :attr:`LanguageTokenizer.added_ids` when the
+            model's embeddings already had room for the record tokens.
+        **lora_kwargs
+            Override the defaults ``r=16, lora_alpha=32, lora_dropout=0.05, target_modules="all-linear"``.
+        """
         model = load_causal_lm(path)
+        grown = _grow_vocabulary(model, vocab_size)
+        new_ids = grown if new_token_ids is None else [int(i) for i in new_token_ids]
         if lora:
             from peft import LoraConfig, get_peft_model
 
-            config = LoraConfig(task_type="CAUSAL_LM", bias="none", **{**LORA_DEFAULTS, **lora_kwargs})
-            model = get_peft_model(model, config)
+            options = {**LORA_DEFAULTS, **lora_kwargs}
+            if new_ids:
+                options.setdefault("trainable_token_indices", _token_modules(model, new_ids))
+            model = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", bias="none", **options))
         return cls(model)
 
     @classmethod
-    def from_adapter(cls, path: str | Path, adapter: str | Path, *, merge: bool = True) -> HFLanguageModel:
-        """Load the base model at ``path`` with the adapter saved in ``adapter``; merge it for generation."""
+    def from_adapter(
+        cls, path: str | Path, adapter: str | Path, *, vocab_size: int | None = None, merge: bool = True
+    ) -> HFLanguageModel:
+        """Load the base model at ``path`` with the adapter saved in ``adapter``; merge it for generation.
+
+        ``vocab_size`` must be the one given to :meth:`from_pretrained` when the adapter was trained.
+        """
         from peft import PeftModel
 
         adapter = Path(adapter)
         if not (adapter / "adapter_config.json").is_file():
             raise FileNotFoundError(f"No LoRA adapter (adapter_config.json) in {str(adapter)!r}.")
-        model = PeftModel.from_pretrained(load_causal_lm(path), adapter)
+        model = load_causal_lm(path)
+        _grow_vocabulary(model, vocab_size)
+        model = PeftModel.from_pretrained(model, adapter)
         return cls(model.merge_and_unload() if merge else model)
 
     def save_adapter(self, folder: str | Path) -> Path:
@@ -111,7 +177,10 @@ class HFLanguageModel(nn.Module):
         if not hasattr(self.model, "peft_config"):
             raise ValueError("This model has no LoRA adapter to save.")
         folder = Path(folder)
-        self.model.save_pretrained(folder)
+        # Grown embeddings are rebuilt deterministically at load (see _grow_vocabulary) and the trained rows
+        # are in the adapter's trainable tokens: saving whole embedding layers would add the base model's
+        # vocabulary matrices to every adapter.
+        self.model.save_pretrained(folder, save_embedding_layers=False)
         return folder
 
     def forward(self, tokens: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:

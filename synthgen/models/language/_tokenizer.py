@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
 
 __all__ = ["SPECIAL_TOKENS", "LanguageTokenizer", "train_tokenizer"]
 
@@ -64,6 +64,9 @@ class LanguageTokenizer:
         ``(256,)`` int64: the id of the single-byte token of each byte value.
     token_bytes : list of bytes
         The bytes each token decodes to (empty for special tokens).
+    added_ids : list of int
+        The record tokens added to a pretrained model's tokenizer by :meth:`from_pretrained` (the rows its
+        adapter must train); empty for a tokenizer trained here.
     """
 
     def __init__(self, tokenizer: Tokenizer):
@@ -78,15 +81,23 @@ class LanguageTokenizer:
             )
         tokenizer.encode_special_tokens = True
         self._tokenizer = tokenizer
+        self.added_ids: list[int] = []
         self.vocab_size = tokenizer.get_vocab_size()
         self.pad_id, self.bos_id, self.eos_id, self.sep_id, self.null_id = (vocab[t] for t in SPECIAL_TOKENS)
         self.special_ids = np.array([vocab[t] for t in SPECIAL_TOKENS], dtype=np.int64)
         self.byte_ids = np.array([vocab[_BYTE_TO_CHAR[b]] for b in range(256)], dtype=np.int64)
+        # Added tokens (ours and a pretrained model's own, such as <|endoftext|>) decode to nothing and are
+        # never allowed inside a generated value.
+        added = {t.content for t in tokenizer.get_added_tokens_decoder().values()}
         self.token_bytes = [b""] * self.vocab_size
-        specials = set(SPECIAL_TOKENS)
         for token, i in vocab.items():
-            if token not in specials:
-                self.token_bytes[i] = bytes(_CHAR_TO_BYTE[c] for c in token)
+            if token not in added:
+                try:
+                    self.token_bytes[i] = bytes(_CHAR_TO_BYTE[c] for c in token)
+                except KeyError:
+                    raise ValueError(
+                        f"The tokenizer is not byte-level: token {token!r} is not in the byte alphabet."
+                    ) from None
 
     def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids of each text (no special tokens added), encoded in parallel by the Rust tokenizer."""
@@ -128,6 +139,26 @@ class LanguageTokenizer:
         tmp.write_bytes(self.to_bytes())
         tmp.replace(path)
         return path
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path) -> LanguageTokenizer:
+        """The tokenizer of a local Hugging Face model (its ``tokenizer.json``), with the record tokens added.
+
+        The model's vocabulary must be byte-level (GPT-2, Llama 3, SmolLM, Qwen style); the record tokens
+        get new ids after it, so the model's embeddings must grow to :attr:`vocab_size` (see
+        ``HFLanguageModel.from_pretrained(..., vocab_size=...)``).
+        """
+        path = Path(folder) / _FILE_NAME
+        if not path.is_file():
+            raise FileNotFoundError(f"No tokenizer.json in the language model folder {str(folder)!r}.")
+        tokenizer = Tokenizer.from_file(str(path))
+        vocab = tokenizer.get_vocab()
+        tokenizer.add_special_tokens([AddedToken(t, special=True) for t in SPECIAL_TOKENS if t not in vocab])
+        adopted = cls(tokenizer)
+        adopted.added_ids = [
+            int(i) for t, i in zip(SPECIAL_TOKENS, adopted.special_ids, strict=True) if t not in vocab
+        ]
+        return adopted
 
     @classmethod
     def load(cls, folder: str | Path) -> LanguageTokenizer:
