@@ -53,8 +53,14 @@ def load_causal_lm(path: str | Path, *, dtype: torch.dtype = torch.float32) -> n
             f"The language model path {str(path)!r} is not a folder with a config.json "
             "(a Hugging Face model saved with save_pretrained)."
         )
+    import transformers
+
+    # transformers renamed `torch_dtype` to `dtype` in 4.56; 5.x loads in the checkpoint's dtype by default,
+    # so it is always passed (CPU training wants float32).
+    major, minor = (int(p) for p in transformers.__version__.split(".")[:2])
+    dtype_arg = "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
     try:
-        return AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype=dtype)
+        return AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, **{dtype_arg: dtype})
     except (OSError, ValueError, KeyError) as err:
         raise ValueError(f"The folder {str(path)!r} holds no loadable causal language model: {err}") from err
 

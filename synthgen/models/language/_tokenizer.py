@@ -181,7 +181,8 @@ def train_tokenizer(
     Parameters
     ----------
     texts : iterable of str
-        Training texts (the string values of a table's text and categorical columns).
+        Training texts (the string values of a table's text and categorical columns); other values are
+        skipped.
     vocab_size : int, default=5000
         Upper bound of the vocabulary, special tokens and the 256 byte tokens included.
     min_frequency : int, default=20
@@ -207,5 +208,8 @@ def train_tokenizer(
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tokenizer.train_from_iterator([] if bytes_only else texts, trainer=trainer)
+    # Missing values (None, NaN) are not text: skip them rather than learn merges of "nan".
+    tokenizer.train_from_iterator(
+        [] if bytes_only else (t for t in texts if isinstance(t, str)), trainer=trainer
+    )
     return LanguageTokenizer(tokenizer)
