@@ -409,10 +409,10 @@ def test_decoding_is_always_valid(tokenizer, kind):
     else:
         model = LSTMLanguageModel(LSTMConfig(tokenizer.vocab_size, 16, 16))
     fields = _adversarial_fields()
-    n = 600
+    n = 400
     prompts = encode_prompts(tokenizer, {"ctx": np.arange(n) % 3}, n)
     out = sample_records(
-        model, tokenizer, fields, prompts, batch_size=300, generator=torch.Generator().manual_seed(1)
+        model, tokenizer, fields, prompts, batch_size=200, generator=torch.Generator().manual_seed(1)
     )
     for field in fields:
         values = out[field.name]
@@ -542,6 +542,7 @@ def test_temperature_and_top_p_move_diversity(tokenizer):
         )
 
     cold, base, hot = sample(temperature=0.5), sample(), sample(temperature=2.0)
+    assert sample() == base  # same generator seed, same records
     nucleus = sample(top_p=0.3)
     greedy = sample(temperature=0)
 
