@@ -68,7 +68,8 @@ def test_generate_is_reproducible(encoded):
 
 
 def test_generate_requires_a_trained_model(encoded):
-    with pytest.raises(WorkspaceError, match="holds no trained model; run train\\(\\) first"):
+    with pytest.raises(WorkspaceError, match=r"holds no trained model: no training run saved weights "
+                                             r"\(model-weights\.pt\) here; run train\(\) first\."):
         sg.generate(workspace_dir=encoded)
 
 

@@ -10,7 +10,7 @@ import torch
 from .._device import resolve_device
 from .._progress import ProgressReporter
 from .._random import as_generator
-from .._workspace import Workspace
+from .._workspace import Workspace, locks_workspace
 from ..domain import (
     FairnessConfig,
     ImputationConfig,
@@ -21,9 +21,25 @@ from ..domain import (
 from ..models.tabular._bundle import ModelBundle
 from ._generation import TabularGenerator
 
-__all__ = ["generate", "read_synthetic_data"]
+__all__ = ["generate", "read_synthetic_data", "load_bundle"]
 
 
+def load_bundle(ws: Workspace) -> ModelBundle:
+    """The trained model of ``ws`` with its statistics, in memory.
+
+    Raises :class:`WorkspaceError` when training never saved weights (e.g. it was killed before its first
+    checkpoint), so generation never samples an untrained network.
+    """
+    ws.require("analyze")
+    return ModelBundle(
+        stats=ws.read_stats("tgt"),
+        ctx_stats=ws.read_stats("ctx") if ws.has_context() else None,
+        model_config=ws.read_model_config(),
+        weights=ws.read_model_weights(),
+    )
+
+
+@locks_workspace("generate")
 def generate(
     *,
     ctx_data: pd.DataFrame | None = None,
@@ -83,9 +99,9 @@ def generate(
     Workspace
     """
     ws = workspace_dir if isinstance(workspace_dir, Workspace) else Workspace(workspace_dir)
-    bundle = ModelBundle.from_workspace(ws)
+    bundle = load_bundle(ws)
     if ctx_data is None and bundle.ctx_stats is not None:  # by default, the training context
-        ctx_data = pd.concat([ws.read_parquet(p) for p in ws.partitions(ws.data_dir("ctx"))], ignore_index=True)
+        ctx_data = ws.read_table_data("ctx")
     generator = TabularGenerator(bundle, resolve_device(device))
     rng = as_generator(random_state)
     ws.clear_from("generate")
@@ -99,7 +115,7 @@ def generate(
     with ProgressReporter(total or 0, description="generate", callback=update_progress, verbose=verbose) as progress:
         with ws.staged_dir(ws.synthetic_data) as folder:
             for index, frame in enumerate(batches):
-                ws.write_parquet(frame, Path(folder) / f"part.{index:06d}.parquet")
+                ws.write_parquet(frame, Path(folder) / ws.partition_name(index))
                 if progress.update(len(frame)):
                     break
     return ws
@@ -107,7 +123,7 @@ def generate(
 
 def read_synthetic_data(workspace_dir: str | Path | Workspace = "engine-ws") -> pd.DataFrame:
     """All generated parts of the workspace as one DataFrame."""
-    ws = workspace_dir if isinstance(workspace_dir, Workspace) else Workspace(workspace_dir)
+    ws = Workspace.coerce(workspace_dir)
     parts = ws.partitions(ws.synthetic_data)
     if not parts:
         return pd.DataFrame()

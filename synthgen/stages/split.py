@@ -12,7 +12,7 @@ import pandas as pd
 from .._dtypes import dtype_name
 from .._progress import ProgressReporter
 from .._random import as_generator
-from .._workspace import Workspace
+from .._workspace import Workspace, locks_workspace
 from ..domain import ModelEncodingType, ModelType, ProgressCallback
 from ._columns import check_frame, example, normalize_storage, resolve_encoding_types, resolve_model_type
 
@@ -98,10 +98,11 @@ def _write_parts(ws: Workspace, table: str, frame: pd.DataFrame, row_partition: 
         for index in range(n_partitions):
             for side, is_trn in (("trn", True), ("val", False)):
                 rows = np.flatnonzero((row_partition == index) & (row_is_trn == is_trn))
-                ws.write_parquet(frame.iloc[rows].reset_index(drop=True), Path(folder) / f"part.{index:06d}-{side}.parquet")
+                ws.write_parquet(frame.iloc[rows].reset_index(drop=True), Path(folder) / ws.partition_name(index, side))
             progress.update()
 
 
+@locks_workspace("split")
 def split(
     tgt_data: pd.DataFrame,
     *,
@@ -114,7 +115,7 @@ def split(
     ctx_encoding_types: Mapping[str, str | ModelEncodingType] | None = None,
     n_partitions: int = 1,
     trn_val_split: float | Callable = DEFAULT_TRN_VAL_SPLIT,
-    workspace_dir: str | Path = "engine-ws",
+    workspace_dir: str | Path | Workspace = "engine-ws",
     update_progress: ProgressCallback | None = None,
     random_state=None,
     verbose: bool = False,
@@ -142,7 +143,8 @@ def split(
         Number of partitions of each side.
     trn_val_split : float or callable, default=0.8
         Share of subjects for training, or ``f(keys) -> (trn_keys, val_keys)``.
-    workspace_dir : str or Path, default="engine-ws"
+    workspace_dir : str, Path or Workspace, default="engine-ws"
+        Held locked while split writes (see :meth:`Workspace.lock`).
     update_progress : callable, optional
         The engine's progress callback.
     random_state : None, int or RandomState, optional
@@ -220,18 +222,16 @@ def split(
                 ctx_key = tgt_context_key
                 ctx = pd.DataFrame({ctx_key: subject_keys.to_numpy()})
             _write_parts(ws, "ctx", ctx, partition, is_trn, n_partitions, progress)
-            ws.write_json(ws.meta_dir("ctx") / "keys.json", {"primary_key": ctx_key})
-            ws.write_json(ws.meta_dir("ctx") / "encoding-types.json", {c: t.value for c, t in ctx_types.items()})
-            ws.write_json(ws.meta_dir("ctx") / "dtypes.json", {c: dtype_name(ctx[c].dtype) for c in ctx.columns}
-                          if ctx_data is None else {c: dtype_name(ctx_data[c].dtype) for c in ctx_data.columns})
+            ws.write_meta("ctx", keys={"primary_key": ctx_key},
+                          encoding_types={c: t.value for c, t in ctx_types.items()},
+                          dtypes={c: dtype_name(ctx[c].dtype) for c in ctx.columns} if ctx_data is None
+                          else {c: dtype_name(ctx_data[c].dtype) for c in ctx_data.columns})
         else:
             progress.update(n_partitions)
         keys = {k: v for k, v in (("primary_key", tgt_primary_key), ("context_key", tgt_context_key)) if v}
-        ws.write_json(ws.meta_dir("tgt") / "keys.json", keys)
-        ws.write_json(ws.meta_dir("tgt") / "dtypes.json", {c: dtype_name(tgt_data[c].dtype) for c in tgt_data.columns})
-        ws.write_json(ws.meta_dir("tgt") / "model-type.json", {"model_type": resolved_model_type.value})
-        # written last: its presence marks a completed split
-        ws.write_json(ws.meta_dir("tgt") / "encoding-types.json", {c: t.value for c, t in tgt_types.items()})
+        ws.write_meta("tgt", keys=keys, encoding_types={c: t.value for c, t in tgt_types.items()},
+                      dtypes={c: dtype_name(tgt_data[c].dtype) for c in tgt_data.columns},
+                      model_type=resolved_model_type.value)
     _log.info("split %d target rows into %d partitions (%d training subjects of %d)",
               len(tgt_data), n_partitions, int(is_trn.sum()), len(is_trn))
     return ws
