@@ -8,12 +8,12 @@ error that says what differs.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .._workspace import Workspace
 from ..domain import ModelEncodingType, ModelStateStrategy
+from ..models.tabular import resume_on_new_data
 from ..models.tabular._bundle import ModelBundle
 
 __all__ = ["check_columns", "check_workspace_matches", "adopt_statistics", "install_model"]
@@ -98,10 +98,9 @@ def adopt_statistics(ws: Workspace, bundle: ModelBundle) -> None:
 def install_model(ws: Workspace, bundle: ModelBundle, training_state: dict[str, Any] | None) -> None:
     """Store the model (and its ``RESUME`` state) in ``ws``, so that ``train`` continues it; call after ``encode``.
 
-    The training state keeps its optimizer, schedule, counters and history, but its best validation loss is
-    forgotten: validation losses on another split do not compare.
+    The training state continues on the new data (see :func:`~synthgen.models.tabular.resume_on_new_data`).
     """
     ws.write_model_weights(bundle.weights)
     ws.write_model_config(bundle.model_config)
     if training_state is not None:
-        ws.write_training_state({**training_state, "best_val_loss": math.inf, "early_stop_counter": 0})
+        ws.write_training_state(resume_on_new_data(training_state))
