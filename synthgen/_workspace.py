@@ -515,6 +515,11 @@ class Workspace:
         return pd.read_csv(self.progress_path) if self.progress_path.exists() else pd.DataFrame()
 
 
+def _is_file(workspace_dir: str | os.PathLike | Workspace) -> bool:
+    path = Path(workspace_dir.root if isinstance(workspace_dir, Workspace) else workspace_dir)
+    return path.exists() and not path.is_dir()
+
+
 def locks_workspace(stage: str) -> Callable:
     """Decorate an engine stage so that it holds the lock of its ``workspace_dir`` while it runs."""
 
@@ -523,7 +528,10 @@ def locks_workspace(stage: str) -> Callable:
 
         @functools.wraps(function)
         def locked(*args, **kwargs):
-            ws = Workspace.coerce(kwargs.get("workspace_dir", default))
+            workspace_dir = kwargs.get("workspace_dir", default)
+            if not isinstance(workspace_dir, (str, os.PathLike, Workspace)) or _is_file(workspace_dir):
+                return function(*args, **kwargs)  # not a folder: the stage's validation names the problem
+            ws = Workspace.coerce(workspace_dir)
             with ws.lock(stage):
                 return function(*args, **{**kwargs, "workspace_dir": ws})
 
