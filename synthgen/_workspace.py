@@ -22,6 +22,7 @@ killed run left behind (they may hold raw data).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import inspect
@@ -301,6 +302,7 @@ class Workspace:
                 with _held_locks_guard:
                     _held_locks[key][2] -= 1
             return
+        created = not self.root.exists()
         try:
             token = self._acquire_lock_file(purpose)
         except BaseException:
@@ -315,6 +317,9 @@ class Workspace:
                 del _held_locks[key]
             if (self._lock_holder(self.lock_path) or {}).get("token") == token:
                 self.lock_path.unlink()
+            if created:  # a stage that failed before writing leaves no empty workspace folder behind
+                with contextlib.suppress(OSError):
+                    self.root.rmdir()
 
     def _acquire_lock_file(self, purpose: str) -> str:
         self.root.mkdir(parents=True, exist_ok=True)
