@@ -16,7 +16,6 @@ from typing import Any
 import attrs
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 import torch
 
 from .._dtypes import spec_name
@@ -41,10 +40,6 @@ class ContextModel:
     history: list[dict[str, Any]]
 
 
-def _n_rows(ws: Workspace, side: str) -> int:
-    return sum(pq.ParquetFile(path).metadata.num_rows for path in ws.partitions(ws.data_dir("ctx"), side))
-
-
 def context_model_stats(ws: Workspace) -> dict[str, Any]:
     """The context statistics in the layout of a flat target's (keys, key dtypes, column order, row counts)."""
     ctx_stats, meta = ws.read_stats("ctx"), ws.read_meta("ctx")
@@ -54,8 +49,8 @@ def context_model_stats(ws: Workspace) -> dict[str, Any]:
         "keys": {"primary_key": key},
         "key_dtypes": {key: spec_name(meta["dtypes"][key])},
         "column_order": list(meta["dtypes"]),
-        "no_of_training_records": _n_rows(ws, "trn"),
-        "no_of_validation_records": _n_rows(ws, "val"),
+        "no_of_training_records": ws.count_rows(ws.data_dir("ctx"), "trn"),
+        "no_of_validation_records": ws.count_rows(ws.data_dir("ctx"), "val"),
         "is_sequential": False,
         "value_protection": ctx_stats["value_protection"],
     }
