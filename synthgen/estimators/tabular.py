@@ -8,12 +8,14 @@ import warnings
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
+from sklearn.utils import ClassifierTags
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._device import resolve_device
 from .._random import as_generator, derive_seed
 from .._version import __version__
 from .._workspace import Workspace, WorkspaceError
+from ._inference import InferenceMixin
 from ..domain import ModelStateStrategy
 from ..models.tabular._bundle import ModelBundle
 from ..stages import analyze, encode, split, train
@@ -37,11 +39,13 @@ def _as_frame(X) -> pd.DataFrame:
     return frame
 
 
-class TabularSynthesizer(BaseEstimator):
+class TabularSynthesizer(InferenceMixin, BaseEstimator):
     """Learn a table and sample synthetic rows from it (TabularARGN).
 
     ``fit`` runs split → analyze → encode → train in a workspace; ``sample`` generates from the model kept
-    in memory, so a fitted synthesizer pickled with joblib samples without its workspace.
+    in memory, so a fitted synthesizer pickled with joblib samples without its workspace. The flat model is
+    also a classifier, a density estimator and an imputer: ``predict_proba``, ``predict``, ``score_samples``,
+    ``score`` and ``impute`` (see ``docs/inference.md``).
 
     Parameters
     ----------
@@ -79,6 +83,10 @@ class TabularSynthesizer(BaseEstimator):
         its own) sampling.
     verbose : int, default=0
         Show progress bars.
+    target : str, optional
+        A column that ``predict`` / ``predict_proba`` answer for by default; it makes the synthesizer a
+        classifier to scikit-learn (``cross_val_score`` stratifies, scorers use ``classes_``). ``fit(X, y)``
+        learns ``y`` as this column. ``score`` stays the mean log-likelihood of whole rows.
 
     Attributes
     ----------
@@ -94,6 +102,9 @@ class TabularSynthesizer(BaseEstimator):
         The workspace of the last fit (a temporary one disappears with the estimator).
     n_features_in_ : int
     feature_names_in_ : ndarray of str
+    classes_ : ndarray
+        The classes of ``target`` in the order of ``predict_proba``'s columns (only when ``target`` is set and
+        categorical or discrete).
 
     Examples
     --------
@@ -109,7 +120,7 @@ class TabularSynthesizer(BaseEstimator):
                  value_protection=True, differential_privacy=None, tgt_primary_key=None, tgt_context_key=None,
                  ctx_primary_key=None, tgt_encoding_types=None, ctx_encoding_types=None,
                  model_state_strategy="RESET", n_partitions=1, device=None, workspace_dir=None,
-                 random_state=None, verbose=0):
+                 random_state=None, verbose=0, target=None):
         self.model = model
         self.max_training_time = max_training_time
         self.max_epochs = max_epochs
@@ -130,6 +141,7 @@ class TabularSynthesizer(BaseEstimator):
         self.workspace_dir = workspace_dir
         self.random_state = random_state
         self.verbose = verbose
+        self.target = target
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -137,6 +149,9 @@ class TabularSynthesizer(BaseEstimator):
         tags.input_tags.string = True
         tags.input_tags.allow_nan = True
         tags.non_deterministic = self.random_state is None
+        if self.target is not None:  # a classifier of that column to scikit-learn (scorers, stratified CV)
+            tags.estimator_type = "classifier"
+            tags.classifier_tags = ClassifierTags()
         return tags
 
     # -- fit -------------------------------------------------------------------------------------------
@@ -186,7 +201,7 @@ class TabularSynthesizer(BaseEstimator):
         else:
             frame = _as_frame(X)
             validate_data(self, frame, skip_check_array=True, reset=True)  # the features of X (y is extra)
-            frame = frame_with_target(frame, y, owner=type(self).__name__)
+            frame = frame_with_target(frame, self._named_y(y), owner=type(self).__name__)
             ws = Workspace(self.workspace_dir) if self.workspace_dir is not None else Workspace.temporary()
             split(frame, ctx_data=context, tgt_primary_key=self.tgt_primary_key,
                   ctx_primary_key=self.ctx_primary_key, tgt_context_key=self.tgt_context_key,
@@ -212,6 +227,7 @@ class TabularSynthesizer(BaseEstimator):
         self.n_features_in_ = len(self.feature_names_in_)
         progress = ws.model_data / PROGRESS_FILE
         self.history_ = pd.read_csv(progress) if progress.exists() else pd.DataFrame()
+        self._set_target(X, y)
         return self
 
     def _context_for_sampling(self, ws: Workspace, context) -> pd.DataFrame | None:
