@@ -15,13 +15,13 @@ from .._device import resolve_device
 from .._random import as_generator, derive_seed
 from .._version import __version__
 from .._workspace import Workspace, WorkspaceError
-from ._inference import InferenceMixin
 from ..domain import ModelStateStrategy
 from ..models.tabular._bundle import ModelBundle
 from ..stages import analyze, encode, split, train
 from ..stages._generation import TabularGenerator
 from ..stages.train import PROGRESS_FILE
 from ..stages.transformers import frame_with_target
+from ._inference import InferenceMixin
 
 __all__ = ["TabularSynthesizer"]
 
