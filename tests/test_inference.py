@@ -156,6 +156,8 @@ def test_bad_input_gets_clear_errors(fitted, holdout):
         fitted.predict(X, target="age", n_draws=0)
     with pytest.raises(NotFittedError):
         TabularSynthesizer().predict_proba(X, target="income")
+    with pytest.raises(ValueError, match="The 'target' parameter of TabularSynthesizer must name a column"):
+        TabularSynthesizer(target="salary").fit(X)
 
 
 # -- engine functions ------------------------------------------------------------------------------------

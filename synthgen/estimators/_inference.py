@@ -29,7 +29,13 @@ class InferenceMixin:
             y = y.iloc[:, 0]
         return pd.Series(np.asarray(y) if not isinstance(y, pd.Series) else y.to_numpy(), name=self.target)
 
-    def _set_target(self, X, y) -> None:
+    def _check_target_column(self, columns) -> None:
+        """Fail before training when the ``target`` parameter names no column of the table to learn."""
+        if self.target is not None and (not isinstance(self.target, str) or self.target not in columns):
+            raise ValueError(f"The 'target' parameter of {type(self).__name__} must name a column of the learned "
+                             f"table {list(columns)} (or be None). Got {self.target!r} instead.")
+
+    def _set_target(self, y) -> None:
         """Record the column ``y`` became (the default target) and, for a fixed target, ``classes_``."""
         if y is None:
             self._fit_target = None
@@ -38,9 +44,7 @@ class InferenceMixin:
             self._fit_target = name if isinstance(name, str) else "target"
         if self.target is None:
             return
-        if not isinstance(self.target, str) or self.target not in self.stats_["columns"]:
-            raise ValueError(f"The 'target' parameter of {type(self).__name__} must name a column of the learned "
-                             f"table {list(self.stats_['columns'])}. Got {self.target!r} instead.")
+        self._check_target_column(list(self.stats_["columns"]))
         if self.stats_["columns"][self.target]["encoding_type"] in CLASS_ENCODINGS:
             self.classes_ = self._inference().classes(self.target)
 

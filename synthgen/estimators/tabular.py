@@ -202,6 +202,7 @@ class TabularSynthesizer(InferenceMixin, BaseEstimator):
             frame = _as_frame(X)
             validate_data(self, frame, skip_check_array=True, reset=True)  # the features of X (y is extra)
             frame = frame_with_target(frame, self._named_y(y), owner=type(self).__name__)
+            self._check_target_column(frame.columns)
             ws = Workspace(self.workspace_dir) if self.workspace_dir is not None else Workspace.temporary()
             split(frame, ctx_data=context, tgt_primary_key=self.tgt_primary_key,
                   ctx_primary_key=self.ctx_primary_key, tgt_context_key=self.tgt_context_key,
@@ -227,7 +228,7 @@ class TabularSynthesizer(InferenceMixin, BaseEstimator):
         self.n_features_in_ = len(self.feature_names_in_)
         progress = ws.model_data / PROGRESS_FILE
         self.history_ = pd.read_csv(progress) if progress.exists() else pd.DataFrame()
-        self._set_target(X, y)
+        self._set_target(y)
         return self
 
     def _context_for_sampling(self, ws: Workspace, context) -> pd.DataFrame | None:
