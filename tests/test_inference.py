@@ -196,3 +196,14 @@ def test_fixed_order_model_answers_only_its_training_order(adult_split):
     with pytest.raises(ValueError, match="enable_flexible_generation=False"):
         synth.predict_proba(data[["relationship"]], target="income")
     assert np.isfinite(synth.score_samples(data[["sex"]])).all()
+
+
+@pytest.mark.filterwarnings("ignore:Column .code. of tgt_data:UserWarning")
+def test_a_column_whose_categories_are_all_protected_has_no_classes_and_imputes_to_null(adult_split):
+    data = adult_split[0][["sex", "income"]].head(200).assign(code=[f"c{i}" for i in range(200)])
+    synth = TabularSynthesizer(model="small", max_epochs=1, random_state=0).fit(data)
+    assert synth.stats_["columns"]["code"]["categories"] == []
+    with pytest.raises(ValueError, match="target 'code' has no published classes"):
+        synth.predict_proba(data[["sex"]], target="code")
+    out = synth.impute(data.head(20).assign(code=None, sex=None), random_state=0)
+    assert out["sex"].notna().all() and out["code"].isna().all()

@@ -96,7 +96,9 @@ class TabularInference:
         encoding = get_encoding(stats["encoding_type"])
         subs = dict(zip(stats["cardinalities"], self._subs[column], strict=True))
         excluded: dict[int, list[int]] = {}
-        for kind in (encoding.rare_codes(stats), encoding.null_codes(stats) if null else {}):
+        # a categorical without published categories has nothing but its rare code (which decodes to NULL)
+        bare = stats["encoding_type"] == ModelEncodingType.TABULAR_CATEGORICAL.value and not stats["categories"]
+        for kind in ({} if bare else encoding.rare_codes(stats), encoding.null_codes(stats) if null else {}):
             for sub, code in kind.items():
                 excluded.setdefault(subs[sub], []).append(int(code))
         return excluded
@@ -110,7 +112,12 @@ class TabularInference:
                              "predict gives the conditional median of numeric and datetime targets.")
         (sub,) = self._subs[target]
         excluded = set(self._excluded_codes(target, null=True).get(sub, []))
-        return np.array([c for c in range(self.model.spec.cardinalities[sub]) if c not in excluded], dtype=np.int64)
+        excluded |= set(get_encoding(stats["encoding_type"]).rare_codes(stats).values())
+        kept = [c for c in range(self.model.spec.cardinalities[sub]) if c not in excluded]
+        if not kept:
+            raise ValueError(f"{method}: target {target!r} has no published classes (value protection hid them "
+                             "all, or it holds only NULLs).")
+        return np.array(kept, dtype=np.int64)
 
     def _decode(self, target: str, codes: np.ndarray) -> pd.Series:
         stats = self.columns[target]
