@@ -37,10 +37,12 @@ class InferenceMixin:
 
     def _set_target(self, y) -> None:
         """Record the column ``y`` became (the default target) and, for a fixed target, ``classes_``."""
+        self.__dict__.pop("classes_", None)  # a refit may have another target
         if y is None:
             self._fit_target = None
         else:
-            name = self._named_y(y).name if self.target is not None else getattr(y, "name", None)
+            named = self._named_y(y)  # named as frame_with_target names the learned column
+            name = getattr(named.iloc[:, 0] if isinstance(named, pd.DataFrame) else named, "name", None)
             self._fit_target = name if isinstance(name, str) else "target"
         if self.target is None:
             return
