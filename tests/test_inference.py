@@ -207,3 +207,39 @@ def test_a_column_whose_categories_are_all_protected_has_no_classes_and_imputes_
         synth.predict_proba(data[["sex"]], target="code")
     out = synth.impute(data.head(20).assign(code=None, sex=None), random_state=0)
     assert out["sex"].notna().all() and out["code"].isna().all()
+
+
+def test_fitted_inference_survives_a_joblib_round_trip(fitted, holdout, tmp_path):
+    import joblib
+
+    joblib.dump(fitted, tmp_path / "synth.joblib")
+    loaded = joblib.load(tmp_path / "synth.joblib")
+    X = holdout.head(20)
+    np.testing.assert_allclose(loaded.predict_proba(X, target="income"), fitted.predict_proba(X, target="income"))
+    np.testing.assert_allclose(loaded.score_samples(X), fitted.score_samples(X))
+
+
+@pytest.mark.parametrize("tz", [None, "Europe/Vienna"])
+def test_row_medians_of_datetime_draws_keep_unit_and_zone(tz):
+    from synthgen.stages._inference import _row_medians
+
+    days = pd.Series(pd.to_datetime(["2020-01-01", "2020-01-03", "2020-01-10", None, "2021-05-01", "2021-05-03"])
+                     .astype("datetime64[us]"))
+    if tz is not None:
+        days = days.dt.tz_localize(tz)
+    medians = _row_medians(days, 3)
+    assert medians.dtype == days.dtype
+    expected = pd.Series(pd.to_datetime(["2020-01-03", "2021-05-02"]).astype("datetime64[us]"))
+    pd.testing.assert_series_equal(medians, expected.dt.tz_localize(tz) if tz is not None else expected)
+
+
+def test_predict_datetime_target_is_a_datetime():
+    rng = np.random.default_rng(0)
+    group = rng.choice(["a", "b"], 300)
+    offsets = np.where(group == "a", rng.integers(0, 30, 300), rng.integers(300, 330, 300))
+    data = pd.DataFrame({"group": group, "day": pd.Timestamp("2020-01-01") + pd.to_timedelta(offsets, unit="D")})
+    data["day"] = data["day"].astype("datetime64[us]")
+    synth = TabularSynthesizer(model="small", max_epochs=1, random_state=0).fit(data)
+    predicted = synth.predict(data[["group"]].head(10), target="day", n_draws=10)
+    assert predicted.dtype == np.dtype("datetime64[us]")
+    assert (predicted >= np.datetime64("2019-12-01")).all() and (predicted <= np.datetime64("2021-01-01")).all()
