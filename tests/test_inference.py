@@ -243,3 +243,13 @@ def test_predict_datetime_target_is_a_datetime():
     predicted = synth.predict(data[["group"]].head(10), target="day", n_draws=10)
     assert predicted.dtype == np.dtype("datetime64[us]")
     assert (predicted >= np.datetime64("2019-12-01")).all() and (predicted <= np.datetime64("2021-01-01")).all()
+
+
+def test_grid_search_selects_by_held_out_likelihood(adult_split):
+    from sklearn.model_selection import GridSearchCV
+
+    data = adult_split[0][["age", "sex", "relationship", "income"]].head(800)
+    search = GridSearchCV(TabularSynthesizer(model="small", random_state=0), {"max_epochs": [0.2, 4]}, cv=2)
+    search.fit(data)
+    assert search.best_params_ == {"max_epochs": 4}
+    assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
