@@ -76,6 +76,9 @@ def test_predict_numeric_target_is_a_conditional_median_in_the_column_dtype(fitt
     predicted = fitted.predict(X, target="age", n_draws=40)
     assert predicted.dtype == np.int64 and len(predicted) == 200
     np.testing.assert_array_equal(predicted, fitted.predict(X, target="age", n_draws=40))
+    # each row's draws depend on the row alone: the same prediction in any order and any subset
+    np.testing.assert_array_equal(predicted[::-1], fitted.predict(X.iloc[::-1], target="age", n_draws=40))
+    np.testing.assert_array_equal(predicted[50:60], fitted.predict(X.iloc[50:60], target="age", n_draws=40))
     # never-married people are younger: the conditional median follows the condition
     married = X["marital_status"] == "Married-civ-spouse"
     never = X["marital_status"] == "Never-married"
@@ -253,3 +256,13 @@ def test_grid_search_selects_by_held_out_likelihood(adult_split):
     search.fit(data)
     assert search.best_params_ == {"max_epochs": 4}
     assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
+
+
+def test_predict_proba_is_hidden_when_the_default_target_has_no_classes(fitted):
+    import copy
+
+    numeric, categorical = copy.deepcopy(fitted), copy.deepcopy(fitted)
+    numeric.set_params(target="age")
+    categorical.set_params(target="income")
+    assert not hasattr(numeric, "predict_proba") and hasattr(categorical, "predict_proba")
+    assert hasattr(fitted, "predict_proba") and hasattr(TabularSynthesizer(target="age"), "predict_proba")

@@ -115,3 +115,16 @@ def test_log_likelihood_rejects_bad_arguments(model, every_row):
         log_likelihood(model, every_row, [0], n_orders=0)
     with pytest.raises(ValueError, match="codes must have shape"):
         log_likelihood(model, every_row[:, :2], [0])
+
+
+def test_sample_column_with_given_uniforms_follows_the_conditional(model):
+    n = 6000
+    codes = torch.zeros(n, model.spec.n_sub_columns, dtype=torch.long)
+    codes[:, 0] = 2
+    uniforms = torch.rand(n, 1, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    drawn = sample_column(model, codes, [0], 2, uniforms=uniforms)[:, 3]
+    probs = torch.softmax(conditional_logits(model, codes[:1], [0], 3), 1)[0].double()
+    freq = torch.bincount(drawn, minlength=6).double() / n
+    assert bool(((freq - probs).abs() <= 4.5 * (probs * (1 - probs) / n).sqrt() + 1e-3).all()), (freq, probs)
+    # the same uniforms give the same draws, whatever the other rows
+    torch.testing.assert_close(sample_column(model, codes[:10], [0], 2, uniforms=uniforms[:10])[:, 3], drawn[:10])

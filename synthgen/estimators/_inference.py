@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from .._random import as_generator
@@ -13,6 +14,15 @@ from ..stages._inference import CLASS_ENCODINGS, DEFAULT_N_DRAWS, DEFAULT_N_ORDE
 from ..stages.transformers import frame_with_target
 
 __all__ = ["InferenceMixin"]
+
+
+def _default_target_has_classes(estimator) -> bool:
+    """False only for a fitted synthesizer whose default target is numeric or datetime (no classes)."""
+    if not hasattr(estimator, "stats_"):
+        return True  # unfitted: the method is there and raises NotFittedError
+    default = estimator.target if estimator.target is not None else getattr(estimator, "_fit_target", None)
+    column = estimator.stats_["columns"].get(default) if default is not None else None
+    return column is None or column["encoding_type"] in CLASS_ENCODINGS
 
 
 class InferenceMixin:
@@ -38,6 +48,7 @@ class InferenceMixin:
     def _set_target(self, y) -> None:
         """Record the column ``y`` became (the default target) and, for a fixed target, ``classes_``."""
         self.__dict__.pop("classes_", None)  # a refit may have another target
+        self._generator_for(None)  # load the network now, so that predicting leaves the estimator unchanged
         if y is None:
             self._fit_target = None
         else:
@@ -67,19 +78,26 @@ class InferenceMixin:
         """``X`` as a DataFrame: any subset of the learned columns, or an array of exactly the fitted features."""
         if isinstance(X, pd.DataFrame):
             return X
-        array = np.asarray(X) if not isinstance(X, pd.Series) else X.to_frame().to_numpy()
+        array = np.asarray(X)
         if array.ndim != 2:
-            raise ValueError(f"X must be 2-dimensional; got shape {np.shape(X)}.")
+            raise ValueError(
+                f"Expected 2D array, got {array.ndim}D array instead: shape {array.shape}. Reshape your data "
+                "either using array.reshape(-1, 1) if your data has a single feature or array.reshape(1, -1) "
+                "if it contains a single sample (a Series: series.to_frame())."
+            )
         if array.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {array.shape[1]} features, but {type(self).__name__} is expecting "
                              f"{self.n_features_in_} features as input.")
         return pd.DataFrame(array, columns=list(self.feature_names_in_))
 
     # -- classifier ----------------------------------------------------------------------------------------
+    @available_if(_default_target_has_classes)
     def predict_proba(self, X, *, target=None) -> np.ndarray:
         """Exact class probabilities of a categorical target given the other columns of ``X``.
 
         One forward pass of the target's head with ``X``'s columns first in the column order (no sampling).
+        Not available (``hasattr`` is False, as for scikit-learn's regressors) when the default target, the
+        ``target`` parameter or the column of ``y``, is numeric or datetime.
 
         Parameters
         ----------

@@ -165,14 +165,18 @@ class TabularInference:
         given, codes = self._given(frame, present, target, "predict")
         column = self._index[target]
         excluded = self._excluded_codes(target, null=True)
-        generator = torch.Generator(device=self.device).manual_seed(derive_seed(rng))
+        subs = self._subs[target]
+        # a row's draws come from a hash of the seed and its given codes: they do not depend on other rows
+        given_subs = [s for j in given for s in argn.sub_columns_of(self.model, j)]
+        keys = _row_keys(codes[:, given_subs].cpu().numpy(), derive_seed(rng))
         medians = []
         chunk = max(1, _DRAWS_PER_CHUNK // int(n_draws))
         for start in range(0, len(frame), chunk):
             rows = codes[start:start + chunk].repeat_interleave(int(n_draws), dim=0)
-            drawn = argn.sample_column(self.model, rows, given, column, suppressed=excluded, generator=generator,
+            uniforms = torch.from_numpy(_uniforms(keys[start:start + chunk], int(n_draws), len(subs)))
+            drawn = argn.sample_column(self.model, rows, given, column, suppressed=excluded,
+                                       uniforms=uniforms.to(self.device),
                                        batch_size=batch_size or argn.DEFAULT_INFERENCE_BATCH)
-            subs = self._subs[target]
             named = {self._sub_names[s]: drawn[:, s].cpu().numpy() for s in subs}
             values = decode_table(named, {target: stats}, rng=rng, restore_dtypes=False)[target]
             medians.append(_row_medians(values, int(n_draws)))
@@ -249,6 +253,29 @@ class TabularInference:
             if m.any():
                 out[c] = _filled(X[c], m, imputed[c][m], self.columns[c]["dtype"])
         return out
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """The splitmix64 finaliser, element-wise over uint64 (wrapping arithmetic): a well-spread 64-bit hash."""
+    x = x + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def _row_keys(codes: np.ndarray, seed: int) -> np.ndarray:
+    """A 64-bit key per row from ``seed`` and the row's codes."""
+    keys = _mix(np.full(len(codes), seed, dtype=np.uint64))
+    for column in codes.T:
+        keys = _mix(keys ^ column.astype(np.uint64))
+    return keys
+
+
+def _uniforms(keys: np.ndarray, n_draws: int, width: int) -> np.ndarray:
+    """``(len(keys) * n_draws, width)`` numbers in ``[0, 1)``: draw ``d`` of row ``r`` hashes ``(keys[r], d, j)``."""
+    counters = np.arange(1, n_draws * width + 1, dtype=np.uint64).reshape(n_draws, width)
+    bits = _mix(keys[:, None, None] ^ _mix(counters)[None, :, :])
+    return ((bits >> np.uint64(11)).astype(np.float64) * 2.0**-53).reshape(-1, width)
 
 
 def _row_medians(values: pd.Series, n_draws: int) -> pd.Series:

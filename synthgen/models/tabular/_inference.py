@@ -263,6 +263,7 @@ def sample_column(
     *,
     suppressed: Mapping[int, Sequence[int]] | None = None,
     generator: torch.Generator | None = None,
+    uniforms: torch.Tensor | None = None,
     context_codes: torch.Tensor | None = None,
     batch_size: int = DEFAULT_INFERENCE_BATCH,
 ) -> torch.Tensor:
@@ -279,6 +280,10 @@ def sample_column(
     suppressed : mapping of int to sequence of int, optional
         Per sub-column, codes that are never drawn (e.g. NULL and protected codes).
     generator : torch.Generator or None
+        The source of randomness when ``uniforms`` is None.
+    uniforms : torch.Tensor or None
+        ``(n, n_sub_columns of column)`` numbers in ``[0, 1)``, one inverse-CDF draw per row and sub-column:
+        with uniforms derived from each row's own content, a row's draws do not depend on the other rows.
     context_codes : torch.Tensor or None
     batch_size : int
 
@@ -288,12 +293,20 @@ def sample_column(
         A copy of ``codes`` with the sub-columns of ``column`` drawn.
     """
     codes = codes.clone().long()
-    for sub in sub_columns_of(model, column):
+    subs = sub_columns_of(model, column)
+    if uniforms is not None and tuple(uniforms.shape) != (len(codes), len(subs)):
+        raise ValueError(f"uniforms must have shape ({len(codes)}, {len(subs)}); got {tuple(uniforms.shape)}.")
+    for i, sub in enumerate(subs):
         logits = conditional_logits(model, codes, given, sub, context_codes=context_codes, batch_size=batch_size)
         blocked = list((suppressed or {}).get(sub, ()))
-        fixed = None
-        if blocked:
-            block = torch.tensor(blocked, dtype=torch.long, device=logits.device)
-            fixed = FixedProbabilities(block, torch.zeros(len(blocked), device=logits.device))
-        codes[:, sub] = sample_categorical(logits, fixed=fixed, generator=generator)
+        block = torch.tensor(blocked, dtype=torch.long, device=logits.device)
+        if uniforms is None:
+            fixed = FixedProbabilities(block, torch.zeros(len(blocked), device=logits.device)) if blocked else None
+            codes[:, sub] = sample_categorical(logits, fixed=fixed, generator=generator)
+            continue
+        # the epsilon keeps a draw among the allowed codes when the model put all its mass on blocked ones
+        weights = (torch.softmax(logits.double(), dim=1) + 1e-30).index_fill_(1, block, 0.0)
+        cdf = weights.cumsum(1)
+        drawn = torch.searchsorted(cdf, uniforms[:, i:i + 1].to(cdf) * cdf[:, -1:], right=True).squeeze(1)
+        codes[:, sub] = drawn.clamp_(max=cdf.shape[1] - 1)
     return codes
