@@ -16,16 +16,16 @@ import torch
 from .._device import resolve_device
 from .._random import as_generator
 from .._workspace import Workspace
-from ..models.tabular._bundle import ModelBundle
 from ._generation import TabularGenerator
 from ._inference import DEFAULT_N_DRAWS, DEFAULT_N_ORDERS, TabularInference
+from .generate import load_bundle
 
 __all__ = ["predict_proba", "predict", "log_likelihood", "impute"]
 
 
 def _inference(workspace_dir, device) -> TabularInference:
     ws = workspace_dir if isinstance(workspace_dir, Workspace) else Workspace(workspace_dir)
-    return TabularInference(TabularGenerator(ModelBundle.from_workspace(ws), resolve_device(device)))
+    return TabularInference(TabularGenerator(load_bundle(ws), resolve_device(device)))
 
 
 def predict_proba(
