@@ -274,6 +274,8 @@ ESTIMATOR_OPTIONS: dict[str, Option] = {
     # sample(): the scikit-learn names of the engine's generate options
     "n_samples": OPTIONS["sample_size"].evolve(name="n_samples"),
     "context": OPTIONS["ctx_data"].evolve(name="context"),
+    # the column predict / predict_proba answer for by default (a classifier's target); see docs/inference.md
+    "target": Option(name="target", default=None, constraints=(_STR,), none=True),
     # sample() of a two-table model: also return the context rows the target was generated for
     "return_context": Option(name="return_context", default=False, constraints=(_BOOL,),
                              convert=lambda value, name: bool(value)),
