@@ -2,7 +2,8 @@
 
 The tilt itself (per-group biases on the target's sampling distribution) lives in the model layer,
 :mod:`synthgen.models.tabular._fairness`. Here the configuration is resolved to sub-columns, the column order
-puts the sensitive columns before the target, and one calibration batch, drawn like the rows to generate
+moves the target to the end (so the sensitive columns come before it, and every other column is drawn exactly
+as without fairness: only the target changes), and one calibration batch, drawn like the rows to generate
 (same seeds, context rows, temperature, nucleus and fixed probabilities), fits the biases.
 """
 
@@ -24,8 +25,10 @@ __all__ = ["CALIBRATION_ROWS", "CALIBRATION_SUBJECTS", "FairnessPlan", "plan_fai
 
 _log = logging.getLogger(__name__)
 
-CALIBRATION_ROWS = 20_000
-"""Rows of the calibration batch of a flat model (only the columns up to the target are drawn)."""
+CALIBRATION_ROWS = (5_000, 20_000)
+"""Rows of the calibration batch of a flat model: as many as are generated, within these bounds. Its
+noise then stays below the sampling noise of the generated rows (the model's class probabilities vary less
+than the drawn classes)."""
 CALIBRATION_SUBJECTS = 2_000
 """Subjects of the calibration batch of a sequential model (whole sequences are drawn)."""
 _PARITY_WARNING = 1e-3
@@ -63,7 +66,7 @@ class FairnessPlan:
     groups : GroupIndex
         The sensitive sub-columns (of the context and of the generated table).
     table_sensitive : tuple of str
-        The sensitive columns of the generated table: drawn before the target.
+        The sensitive columns of the generated table.
     """
 
     config: FairnessConfig
@@ -75,10 +78,14 @@ class FairnessPlan:
     def target(self) -> str:
         return self.config.target_column
 
-    def order(self, first: list[str], middle: list[str], last: list[str]) -> tuple[list[str], list[str], list[str]]:
-        """The column order ``first + middle + last`` with the sensitive columns, then the target, after ``first``."""
-        fair = [c for c in (*self.table_sensitive, self.target) if c not in first]
-        return (first + fair, [c for c in middle if c not in fair], [c for c in last if c not in fair])
+    def order(self, columns: list[str]) -> list[str]:
+        """The column order ``columns`` with the target moved to the end.
+
+        The sensitive columns then come before the target, and all other columns are drawn as without
+        fairness (an any-order model is not exactly consistent across orders, so moving more would change
+        more than the target).
+        """
+        return [c for c in columns if c != self.target] + [self.target]
 
     def tilt(self, *, stop_after_target: bool) -> FairnessTilt:
         """A calibrating tilt."""
@@ -185,8 +192,9 @@ def calibrate_flat(
     device: torch.device,
 ) -> FairnessTilt:
     """Fit the tilt of a flat model on a batch drawn like the ``n`` rows to generate."""
+    size = min(max(n, CALIBRATION_ROWS[0]), CALIBRATION_ROWS[1])
     exchangeable = not seed_codes and ctx_codes is None
-    rows = np.arange(CALIBRATION_ROWS) if exchangeable else calibration_rows(n, CALIBRATION_ROWS, rng)
+    rows = np.arange(size) if exchangeable else calibration_rows(n, size, rng)
     fixed = {sub: torch.as_tensor(codes[rows].astype(np.int64), device=device) for sub, codes in seed_codes.items()}
     context = None if ctx_codes is None else torch.as_tensor(ctx_codes[rows].astype(np.int64), device=device)
     tilt = plan.tilt(stop_after_target=True)

@@ -123,14 +123,12 @@ class TabularGenerator:
                       imputation: ImputationConfig | None,
                       fairness: _fairness.FairnessPlan | None = None) -> list[int]:
         first = list(seeded)
-        if rebalancing is not None and rebalancing.column not in first and (
-                fairness is None or rebalancing.column != fairness.target):
+        if rebalancing is not None and rebalancing.column not in first:
             first.append(rebalancing.column)
         last = [c for c in (imputation.columns if imputation else []) if c not in first]
         middle = [c for c in self.columns if c not in first and c not in last]
-        if fairness is not None:  # sensitive columns, then the target, right after the seeded columns
-            first, middle, last = fairness.order(first, middle, last)
-        order = [self._column_index[c] for c in first + middle + last]
+        names = first + middle + last if fairness is None else fairness.order(first + middle + last)
+        order = [self._column_index[c] for c in names]
         step_model = self.model.step_model if self.bundle.is_sequential else self.model
         if not step_model.spec.flexible:
             training = step_model.training_order

@@ -9,8 +9,9 @@ parity, the one closest in KL divergence (the I-projection) multiplies them by a
 ``r_i ∝ w_i · exp(b_{g_i})`` with ``mean_{i ∈ g}(r_i) = q`` for every group ``g``,
 
 and ``q = mean_i(w_i)``, the target's marginal. Each row keeps its dependence on everything drawn before
-the target (within a group, the odds between rows are unchanged), and the columns drawn after the target
-follow the tilted target as the model says they should.
+the target (within a group, the odds between rows are unchanged), and any columns drawn after the target
+follow the tilted target as the model says they should (generation draws the target last, so that nothing
+else changes).
 
 The biases are found on a calibration sample by the fixed point ``b_g ← b_g + log q − log mean_g(r)``
 (iterative proportional fitting: rows sum to one, group means to ``q``), vectorised over groups, so the
