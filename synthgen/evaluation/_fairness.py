@@ -62,11 +62,11 @@ def parity_shares(
     Examples
     --------
     >>> df = pd.DataFrame({"sex": ["F", "F", "M", "M"], "income": ["lo", "hi", "hi", "hi"]})
-    >>> parity_shares(df, "income", "sex")
-          n   hi   lo
+    >>> parity_shares(df, "income", "sex")  # doctest: +NORMALIZE_WHITESPACE
+         n   hi   lo
     sex
-    F     2  0.5  0.5
-    M     2  1.0  0.0
+    F    2  0.5  0.5
+    M    2  1.0  0.0
     """
     sensitive = _check(data, target_column, sensitive_columns, 1)
     keys = [_labels(data[c]) for c in sensitive]
