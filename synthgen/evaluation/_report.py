@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from synthgen.evaluation._fairness import MIN_GROUP_SIZE
 from synthgen.evaluation._result import FIGURES, EvaluationResult
 
 if TYPE_CHECKING:
@@ -270,7 +271,9 @@ def _parity_bars(result: EvaluationResult, figure_class: type[Figure]) -> Figure
     spread = shares.loc["original", classes]
     shown = max(classes, key=lambda c: (spread[c].max() - spread[c].min(), -spread[c].mean()))
     frames = list(dict.fromkeys(shares.index.get_level_values("frame")))
-    groups = list(dict.fromkeys(shares.index.droplevel("frame")))
+    # the groups the figures count: 30 rows or more in the original
+    sizes = shares.loc["original", "n"]
+    groups = list(sizes.index[sizes >= MIN_GROUP_SIZE]) or list(sizes.index)
     figure = figure_class(figsize=(7.5, 3.8), layout="constrained")
     axes = figure.add_subplot()
     positions = np.arange(len(groups))
@@ -282,7 +285,8 @@ def _parity_bars(result: EvaluationResult, figure_class: type[Figure]) -> Figure
     axes.set_xticks(positions, labels, rotation=60, ha="right", fontsize=7)
     target = result.fairness_columns["target_column"]
     axes.set_ylabel(f"share of {_shorten(str(shown), 20)}")
-    axes.set_title(f"{_shorten(str(target), 30)} = {_shorten(str(shown), 20)} per group", fontsize=10)
+    axes.set_title(f"{_shorten(str(target), 30)} = {_shorten(str(shown), 20)} per group "
+                   f"(groups of {MIN_GROUP_SIZE}+ original rows)", fontsize=10)
     axes.legend()
     return figure
 
