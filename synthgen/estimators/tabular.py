@@ -250,7 +250,8 @@ class TabularSynthesizer(BaseEstimator):
         sampling_top_p : float, default=1.0
         device : str, optional
         rare_category_replacement_method : {"SAMPLE", "CONSTANT"}, optional
-            ``SAMPLE`` (default) never emits the ``_RARE_`` token.
+            ``SAMPLE`` (default) never emits the ``_RARE_`` token; ``CONSTANT`` emits it in string columns and
+            NULL in categorical columns of other types.
         rebalancing : RebalancingConfig or dict, optional
         imputation : ImputationConfig or dict, optional
         fairness : FairnessConfig or dict, optional

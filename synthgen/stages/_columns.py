@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from .._dtypes import is_mixed_object
+from .._dtypes import dtype_spec, is_mixed_object
 from ..domain import ModelEncodingType, ModelType
 
 __all__ = ["example", "check_frame", "resolve_encoding_types", "resolve_model_type", "normalize_storage"]
@@ -149,7 +149,8 @@ def normalize_storage(values: pd.Series, encoding: ModelEncodingType, *, column:
                 f"datetimes, e.g. {example(values[failed].iloc[0])}."
             )
         return parsed.dt.tz_localize(None)
-    if values.dtype == object and is_mixed_object(values) is not None:
+    if values.dtype == object and (is_mixed_object(values) is not None or isinstance(dtype_spec(values), dict)):
+        # typed Python values as their strings: parquet would store Decimals at one common scale ('1.5' -> '1.50')
         return values.astype("string").astype(object).where(values.notna(), None)
     if isinstance(values.dtype, pd.CategoricalDtype):
         return values.astype(object).where(values.notna(), None).astype("string")

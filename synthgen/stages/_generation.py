@@ -22,6 +22,7 @@ from ..domain import (
     RebalancingConfig,
 )
 from ..encodings import SequenceIndex, get_encoding
+from ..encodings.categorical import rare_decodes_to_token
 from ..models.tabular._bundle import ModelBundle, column_specs
 from . import _fairness
 from ._codec import decode_table, encode_table
@@ -88,21 +89,24 @@ class TabularGenerator:
     def _fixed_probs(self, rare_method: RareCategoryReplacementMethod, imputation: ImputationConfig | None,
                      rebalancing: RebalancingConfig | None) -> dict[int, dict[int, float]]:
         probs: dict[int, dict[int, float]] = {}
+        imputed = set(imputation.columns) if imputation is not None else set()
+        if imputation is not None:
+            self._check_columns(imputation.columns, "imputation")
         for column, stats in self.columns.items():
             encoding = get_encoding(stats["encoding_type"])
             is_categorical = stats["encoding_type"] == ModelEncodingType.TABULAR_CATEGORICAL.value
-            # a literal _RARE_ is only ever wanted for categoricals with CONSTANT replacement
-            keep_rare = (is_categorical and rare_method == RareCategoryReplacementMethod.CONSTANT
-                         and stats.get("no_of_rare_categories", 0) > 0)
+            # CONSTANT keeps the rare code of categoricals: the literal _RARE_ in string columns, NULL in others
+            # (see rare_decodes_to_token); without published categories the rare code is all there is (NULL)
+            keep_rare = is_categorical and (not stats["categories"] or (
+                rare_method == RareCategoryReplacementMethod.CONSTANT and stats.get("no_of_rare_categories", 0) > 0
+                and (column not in imputed or rare_decodes_to_token(stats))))
             if not keep_rare:
                 for sub, code in encoding.rare_codes(stats).items():
                     probs.setdefault(self._sub(column, sub), {})[code] = 0.0
-        if imputation is not None:
-            self._check_columns(imputation.columns, "imputation")
-            for column in imputation.columns:
-                stats = self.columns[column]
-                for sub, code in get_encoding(stats["encoding_type"]).null_codes(stats).items():
-                    probs.setdefault(self._sub(column, sub), {})[code] = 0.0
+        for column in imputed:
+            stats = self.columns[column]
+            for sub, code in get_encoding(stats["encoding_type"]).null_codes(stats).items():
+                probs.setdefault(self._sub(column, sub), {})[code] = 0.0
         if rebalancing is not None:
             self._check_columns([rebalancing.column], "rebalancing")
             stats = self.columns[rebalancing.column]

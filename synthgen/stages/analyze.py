@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from .._dtypes import published_dtype, spec_name
 from .._progress import ProgressReporter
 from .._random import as_generator
 from .._workspace import Workspace
-from ..domain import DifferentialPrivacyConfig, ModelType, ProgressCallback
+from ..domain import DifferentialPrivacyConfig, ModelEncodingType, ModelType, ProgressCallback
 from ..encodings import SequenceIndex, get_encoding
 from ..privacy.value_protection import MIN_SUBJECTS_FOR_RANGE, protected_range
 
@@ -65,11 +67,23 @@ def _analyze_table(ws: Workspace, table: str, meta: dict, progress: ProgressRepo
             stats = encoding.reduce(partials[column], value_protection=value_protection, rng=column_rngs[index])
         except ValueError as err:
             raise column_error(err, column, table) from None
-        stats["dtype"] = meta["dtypes"].get(column, "object")
+        stats["dtype"] = published_dtype(meta["dtypes"].get(column, "object"), stats.get("categories"))
+        if stats["encoding_type"] == ModelEncodingType.TABULAR_CATEGORICAL.value and not stats["categories"] and (
+                stats["no_of_rare_categories"]):
+            warnings.warn(_no_category_message(column, table, stats["no_of_rare_categories"]), UserWarning,
+                          stacklevel=2)
         stats["argn_processor"] = table
         stats["argn_column"] = f"c{index}"
         columns[column] = stats
     return columns, key_frames
+
+
+def _no_category_message(column: str, table: str, n_categories: int) -> str:
+    fate = "sampled as NULL in every row" if table == "tgt" else "NULL in every row for the model"
+    return (f"Column {column!r} of {table}_data: value protection publishes none of its {n_categories} categories "
+            f"(each is held by fewer than 5 to 7 subjects), so it is {fate}. If it identifies rows, make it a key "
+            "or drop it; for free text or codes declare TABULAR_CHARACTER; convert numbers or dates to a numeric "
+            "or datetime dtype; or fit with value_protection=False.")
 
 
 def _sequence_lengths(tgt_keys, ctx_keys, context_key: str, ctx_key: str) -> tuple[np.ndarray, np.ndarray]:
@@ -158,7 +172,7 @@ def analyze(
             "model_type": model_type,
             "columns": tgt_columns,
             "keys": tgt_meta["keys"],
-            "key_dtypes": {k: tgt_meta["dtypes"][k] for k in tgt_meta["keys"].values()},
+            "key_dtypes": {k: spec_name(tgt_meta["dtypes"][k]) for k in tgt_meta["keys"].values()},
             "column_order": list(tgt_meta["dtypes"]),
             "no_of_training_records": int(is_trn.sum()),
             "no_of_validation_records": int((~is_trn).sum()),

@@ -66,7 +66,9 @@ def generate(
         CUDA when available, else CPU.
     rare_category_replacement_method : {"SAMPLE", "CONSTANT"}, optional
         ``SAMPLE`` (default) replaces protected categories by published ones in model proportions;
-        ``CONSTANT`` emits the literal ``_RARE_`` in categorical columns.
+        ``CONSTANT`` emits the literal ``_RARE_`` in categorical string columns and NULL in categorical
+        columns of other types (bool, ``category``, Python numbers). A column without any published category
+        is NULL in every row, whatever the method.
     rebalancing : RebalancingConfig or dict, optional
         Target shares of categories of one categorical column.
     imputation : ImputationConfig or dict, optional

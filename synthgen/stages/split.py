@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._dtypes import dtype_name
+from .._dtypes import check_restorable, dtype_name, dtype_spec
 from .._progress import ProgressReporter
 from .._random import as_generator
 from .._workspace import Workspace
@@ -92,6 +92,11 @@ def _prepare(frame: pd.DataFrame, encoding_types: dict, *, name: str) -> pd.Data
     return pd.DataFrame(prepared)
 
 
+def _dtype_specs(frame: pd.DataFrame, encoding_types: dict) -> dict:
+    """The dtype spec of every column; key columns (not modelled) by dtype name."""
+    return {c: dtype_spec(frame[c]) if c in encoding_types else dtype_name(frame[c].dtype) for c in frame.columns}
+
+
 def _write_parts(ws: Workspace, table: str, frame: pd.DataFrame, row_partition: np.ndarray,
                  row_is_trn: np.ndarray, n_partitions: int, progress: ProgressReporter) -> None:
     with ws.staged_dir(ws.data_dir(table)) as folder:
@@ -172,6 +177,7 @@ def split(
             f"model_type is {resolved_model_type.value}, but tgt_encoding_types gives columns {wrong_family} "
             "encodings of the other model type; do not mix TABULAR_* and LANGUAGE_* encodings."
         )
+    check_restorable(tgt_data, tgt_types, name="tgt_data", parameter="tgt_encoding_types")
     relative = [c for c, t in tgt_types.items() if t == ModelEncodingType.TABULAR_DATETIME_RELATIVE]
     if relative and tgt_context_key is None:
         raise ValueError(
@@ -188,6 +194,7 @@ def split(
                if t.model_type != ModelType.TABULAR or t == ModelEncodingType.TABULAR_DATETIME_RELATIVE]
         if bad:
             raise ValueError(f"ctx_encoding_types: context columns {bad} need flat TABULAR_* encodings.")
+        check_restorable(ctx_data, ctx_types, name="ctx_data", parameter="ctx_encoding_types")
     elif ctx_encoding_types:
         raise ValueError("ctx_encoding_types is given but ctx_data is None.")
 
@@ -223,12 +230,12 @@ def split(
             ws.write_json(ws.meta_dir("ctx") / "keys.json", {"primary_key": ctx_key})
             ws.write_json(ws.meta_dir("ctx") / "encoding-types.json", {c: t.value for c, t in ctx_types.items()})
             ws.write_json(ws.meta_dir("ctx") / "dtypes.json", {c: dtype_name(ctx[c].dtype) for c in ctx.columns}
-                          if ctx_data is None else {c: dtype_name(ctx_data[c].dtype) for c in ctx_data.columns})
+                          if ctx_data is None else _dtype_specs(ctx_data, ctx_types))
         else:
             progress.update(n_partitions)
         keys = {k: v for k, v in (("primary_key", tgt_primary_key), ("context_key", tgt_context_key)) if v}
         ws.write_json(ws.meta_dir("tgt") / "keys.json", keys)
-        ws.write_json(ws.meta_dir("tgt") / "dtypes.json", {c: dtype_name(tgt_data[c].dtype) for c in tgt_data.columns})
+        ws.write_json(ws.meta_dir("tgt") / "dtypes.json", _dtype_specs(tgt_data, tgt_types))
         ws.write_json(ws.meta_dir("tgt") / "model-type.json", {"model_type": resolved_model_type.value})
         # written last: its presence marks a completed split
         ws.write_json(ws.meta_dir("tgt") / "encoding-types.json", {c: t.value for c, t in tgt_types.items()})
