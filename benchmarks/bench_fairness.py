@@ -91,18 +91,21 @@ def main() -> None:
         spd, di = parity(frame, "sex")
         rows[name] = {"spd_sex": spd, "di_sex": di, "spd_sex_race": parity(frame, ["sex", "race"])[0]}
     rows["original (training)"]["clf_accuracy"], rows["original (training)"]["clf_spd_sex"] = downstream(trn, holdout)
-    for name, fairness in SETTINGS.items():
-        seconds = []
-        for repeat in range(options.repeats):
+    # the settings take turns, so that a change in the machine's load hits them alike
+    seconds = {name: [] for name in SETTINGS}
+    samples = {}
+    for repeat in range(options.repeats):
+        for name, fairness in SETTINGS.items():
             start = time.perf_counter()
-            sample = synth.sample(len(trn), fairness=fairness, random_state=10 + repeat)
-            seconds.append(time.perf_counter() - start)
+            samples[name] = synth.sample(len(trn), fairness=fairness, random_state=10 + repeat)
+            seconds[name].append(time.perf_counter() - start)
+    for name, sample in samples.items():
         result = evaluate(trn, sample, holdout, privacy=False, discriminator=False, random_state=0)
         spd, di = parity(sample, "sex")
         accuracy, clf_spd = downstream(sample, holdout)
         rows[name] = {"spd_sex": spd, "di_sex": di, "spd_sex_race": parity(sample, ["sex", "race"])[0],
                       "overall": result.overall, "clf_accuracy": accuracy, "clf_spd_sex": clf_spd,
-                      "rows_per_s": len(trn) / min(seconds)}
+                      "rows_per_s": len(trn) / min(seconds[name])}
         print(f"{name}: done", flush=True)
 
     base = rows["unfair"]["rows_per_s"]

@@ -163,6 +163,13 @@ def test_parity_is_reached_and_other_relations_kept(adult_synth, unfair_sample, 
         assert pair_tvd(fair, unfair_sample, x, y) <= noise + 0.05, (x, y)
 
 
+def test_small_batches_share_the_biases_of_one_calibration_batch(adult_synth):
+    synth, _ = adult_synth
+    # batches below 5,000 rows cannot fit their own biases well: one calibration batch serves them all
+    fair = synth.sample(12_000, batch_size=2_000, fairness=SEX, random_state=8)
+    assert_parity(fair, ["sex"], min_size=1000)
+
+
 def test_fairness_config_and_dict_give_the_same_rows(adult_synth):
     synth, _ = adult_synth
     first = synth.sample(500, fairness=FairnessConfig(**SEX), random_state=4)
@@ -254,6 +261,10 @@ def test_two_table_parity_with_a_context_sensitive_column(sequential):
     rates = group_rates(unfair, ["group"], "label", "yes")["mean"]
     assert rates["A"] - rates["B"] > 0.2
     assert_parity(fair, ["group"], target="label", positive="yes", min_size=1000)
+    # fewer subjects than a batch that fits its own biases: a calibration batch fits them
+    few = many.iloc[::4]
+    calibrated = synth.sample(context=few, fairness=fairness, random_state=3).merge(few, on="id")
+    assert_parity(calibrated, ["group"], target="label", positive="yes", min_size=500)
     if sequential:  # a step column as a second sensitive column works too
         both = synth.sample(context=many, fairness={**fairness, "sensitive_columns": ["group", "kind"]},
                             random_state=2).merge(many, on="id")

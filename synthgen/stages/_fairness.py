@@ -26,11 +26,12 @@ __all__ = ["CALIBRATION_ROWS", "CALIBRATION_SUBJECTS", "FairnessPlan", "plan_fai
 _log = logging.getLogger(__name__)
 
 CALIBRATION_ROWS = (5_000, 20_000)
-"""Rows of the calibration batch of a flat model: as many as are generated, within these bounds. Its
-noise then stays below the sampling noise of the generated rows (the model's class probabilities vary less
-than the drawn classes)."""
+"""A flat batch of at least the lower bound of rows fits its biases on its own rows (when the target is drawn
+last); smaller batches share the biases of one calibration batch of as many rows as are generated, within
+these bounds (its noise then stays below the sampling noise of the generated rows)."""
 CALIBRATION_SUBJECTS = 2_000
-"""Subjects of the calibration batch of a sequential model (whole sequences are drawn)."""
+"""A sequential batch of at least this many subjects fits its biases while it unrolls; smaller batches share
+those of one calibration batch of this many subjects."""
 _PARITY_WARNING = 1e-3
 
 _CATEGORICAL = ModelEncodingType.TABULAR_CATEGORICAL.value
@@ -87,9 +88,9 @@ class FairnessPlan:
         """
         return [c for c in columns if c != self.target] + [self.target]
 
-    def tilt(self, *, stop_after_target: bool) -> FairnessTilt:
-        """A calibrating tilt."""
-        return FairnessTilt(self.target_sub, self.groups, stop_after_target=stop_after_target)
+    def tilt(self, mode: str = "calibrate", *, stop_after_target: bool = False) -> FairnessTilt:
+        """A fresh tilt in ``mode`` ("calibrate" or "defer")."""
+        return FairnessTilt(self.target_sub, self.groups, mode=mode, stop_after_target=stop_after_target)
 
 
 def plan_fairness(
@@ -159,11 +160,10 @@ def calibration_rows(n: int, size: int, rng: np.random.Generator) -> np.ndarray:
     return np.sort(rng.choice(n, size=size, replace=False))
 
 
-def finish(tilt: FairnessTilt, plan: FairnessPlan) -> FairnessTilt:
-    """The fitted tilt; warns when the calibration rows could not be brought to parity."""
-    fitted = tilt.fitted()
-    _log.info("fairness: parity difference of the calibration rows %.4f before the tilt, %.2g after",
-              tilt.unfair_gap, tilt.residual)
+def check_parity(tilt: FairnessTilt, plan: FairnessPlan) -> None:
+    """Log the parity gaps of the rows the biases were fitted on; warn when parity was out of reach."""
+    _log.info("fairness: expected parity difference %.4f before the tilt, %.2g after", tilt.unfair_gap,
+              tilt.residual)
     if tilt.residual > _PARITY_WARNING:
         warnings.warn(
             f"fairness: {plan.target!r} could not be made fully independent of {plan.config.sensitive_columns} "
@@ -171,9 +171,8 @@ def finish(tilt: FairnessTilt, plan: FairnessPlan) -> FairnessTilt:
             "rules a class out under these sampling settings (a sampling_temperature near 0, a small "
             "sampling_top_p, or fixed probabilities).",
             UserWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
-    return fitted
 
 
 def calibrate_flat(
@@ -202,7 +201,8 @@ def calibrate_flat(
         model.sample(len(rows), context_codes=context, fixed_codes=fixed or None, column_order=order,
                      temperature=temperature, top_p=top_p, fixed_probs=fixed_probs or None, generator=generator,
                      batch_size=max(1, len(rows)), tilt=tilt)
-    return finish(tilt, plan)
+    check_parity(tilt, plan)
+    return tilt.fitted()
 
 
 def calibrate_sequential(
@@ -233,10 +233,11 @@ def calibrate_sequential(
         picked = starts + np.arange(int(lengths.sum()))
         kwargs = {"seed_steps": torch.as_tensor(seed_matrix[picked], device=device),
                   "seed_lengths": torch.as_tensor(lengths, device=device)}
-    tilt = plan.tilt(stop_after_target=False)
+    tilt = plan.tilt()
     context = torch.as_tensor(ctx_codes[subjects].astype(np.int64), device=device)
     with torch.no_grad():
         model.sample(context, column_order=order, temperature=temperature, top_p=top_p,
                      fixed_probs=fixed_probs or None, generator=generator, batch_size=max(1, len(subjects)),
                      tilt=tilt, **kwargs)
-    return finish(tilt, plan)
+    check_parity(tilt, plan)
+    return tilt.fitted()

@@ -264,13 +264,8 @@ class TabularGenerator:
                       if seeded else {})
         generator = torch.Generator(device=self.device)
         generator.manual_seed(derive_seed(rng))
-        tilt = None
-        if plan is not None and n > 0:
-            tilt = _fairness.calibrate_flat(
-                self.model, plan, n, order=order,
-                seed_codes={self._sub_index[name]: codes for name, codes in seed_codes.items()},
-                ctx_codes=ctx_codes, fixed_probs=fixed_probs, temperature=sampling_temperature,
-                top_p=sampling_top_p, generator=generator, rng=rng, device=self.device)
+        calibrated = None  # the biases of batches too small to fit their own
+        target_last = plan is not None and order[-1] == self._column_index[plan.target]
         chunk = batch_size or DEFAULT_GENERATION_BATCH
         output_order = [c for c in stats.get("column_order", list(self.columns))
                         if c in self.columns or c in keys.values()]
@@ -281,11 +276,24 @@ class TabularGenerator:
                      for name, codes in seed_codes.items()}
             context = (None if ctx_codes is None else
                        torch.as_tensor(ctx_codes[start:start + m].astype(np.int64), device=self.device))
+            tilt = None
+            if plan is not None and target_last and m >= _fairness.CALIBRATION_ROWS[0]:
+                tilt = plan.tilt("defer")  # biases fitted on this batch's own rows
+            elif plan is not None:
+                if calibrated is None:
+                    calibrated = _fairness.calibrate_flat(
+                        self.model, plan, n, order=order,
+                        seed_codes={self._sub_index[name]: codes for name, codes in seed_codes.items()},
+                        ctx_codes=ctx_codes, fixed_probs=fixed_probs, temperature=sampling_temperature,
+                        top_p=sampling_top_p, generator=generator, rng=rng, device=self.device)
+                tilt = calibrated
             with torch.no_grad():
                 codes = self.model.sample(m, context_codes=context, fixed_codes=fixed or None, column_order=order,
                                           temperature=sampling_temperature, top_p=sampling_top_p,
                                           fixed_probs=fixed_probs or None, generator=generator,
                                           batch_size=min(m, batch_size or 4096), tilt=tilt)
+            if tilt is not None and tilt.mode == "defer" and start == 0:
+                _fairness.check_parity(tilt, plan)
             matrix = codes.cpu().numpy()
             frame = decode_table({name: matrix[:, i] for i, name in enumerate(self._sub_names)}, self.columns,
                                  rng=rng)
@@ -340,12 +348,7 @@ class TabularGenerator:
         order = self._column_order([], rebalancing, imputation, fairness)
         generator = torch.Generator(device=self.device)
         generator.manual_seed(derive_seed(rng))
-        tilt = None
-        if fairness is not None and n > 0:
-            tilt = _fairness.calibrate_sequential(
-                self.model, fairness, ctx_codes, order=order,
-                seeds=None if seeds is None else (seed_lengths, seed_matrix), fixed_probs=fixed_probs,
-                temperature=temperature, top_p=top_p, generator=generator, rng=rng, device=self.device)
+        calibrated = None  # the biases of batches too small to fit their own
         # batches of subjects sized so that a batch holds about `batch_size` rows: memory stays flat in n
         rows_per_subject = max(1, int(stats["seq_len"]["median"]))
         chunk = max(1, (batch_size or SEQUENCE_GENERATION_ROWS) // rows_per_subject)
@@ -360,10 +363,22 @@ class TabularGenerator:
                 rows = slice(seed_offsets[start], seed_offsets[stop])
                 seed_kwargs = {"seed_steps": torch.as_tensor(seed_matrix[rows], device=self.device),
                                "seed_lengths": torch.as_tensor(seed_lengths[start:stop], device=self.device)}
+            tilt = None
+            if fairness is not None and stop - start >= _fairness.CALIBRATION_SUBJECTS:
+                tilt = fairness.tilt()  # biases fitted step by step on this batch's own rows
+            elif fairness is not None:
+                if calibrated is None:
+                    calibrated = _fairness.calibrate_sequential(
+                        self.model, fairness, ctx_codes, order=order,
+                        seeds=None if seeds is None else (seed_lengths, seed_matrix), fixed_probs=fixed_probs,
+                        temperature=temperature, top_p=top_p, generator=generator, rng=rng, device=self.device)
+                tilt = calibrated
             with torch.no_grad():
                 lengths, codes = self.model.sample(context, column_order=order, temperature=temperature,
                                                    top_p=top_p, fixed_probs=fixed_probs or None,
                                                    generator=generator, tilt=tilt, **seed_kwargs)
+            if tilt is not None and tilt.mode == "calibrate" and start == 0:
+                _fairness.check_parity(tilt, fairness)
             lengths, matrix = lengths.cpu().numpy(), codes.cpu().numpy()
             subject = np.repeat(np.arange(stop - start), lengths)
             frame = decode_table({name: matrix[:, i] for i, name in enumerate(self._sub_names)}, self.columns,

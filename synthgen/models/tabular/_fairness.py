@@ -13,16 +13,18 @@ the target (within a group, the odds between rows are unchanged), and any column
 follow the tilted target as the model says they should (generation draws the target last, so that nothing
 else changes).
 
-The biases are found on a calibration sample by the fixed point ``b_g ← b_g + log q − log mean_g(r)``
-(iterative proportional fitting: rows sum to one, group means to ``q``), vectorised over groups, so the
-cost grows with the groups that occur, not with the product of the sensitive columns' cardinalities. A
-group with fewer than ``min_group_rows`` calibration rows, and a group that did not occur at all, share a
-*pooled* bias fitted on all small groups together (zero when there are none). Generation then adds the
-bias of each row's group with one gather.
+The biases are found by the fixed point ``b_g ← b_g + log q − log mean_g(r)`` (iterative proportional
+fitting: rows sum to one, group means to ``q``), vectorised over groups, so the cost grows with the groups
+that occur, not with the product of the sensitive columns' cardinalities. A group with fewer than
+``min_group_rows`` rows, and a group that did not occur at all, share a *pooled* bias fitted on all small
+groups together (zero when there are none). Applying the biases is one gather.
 
-Sequential models draw a target per step: the biases are fitted per step position while a calibration
-batch is unrolled (the tilt of step ``t`` changes the history of step ``t + 1``), and generation uses the
-bias of step ``t`` (the last calibrated step beyond the calibrated length).
+Where the ``w_i`` come from (see :class:`FairnessTilt`): a flat model whose target is drawn last can draw
+all other columns of a batch first and fit the biases on the batch's own rows (parity then holds given the
+other columns as drawn, with no calibration noise); otherwise a calibration batch drawn like the rows to
+generate gives them. Sequential models draw a target per step: the biases are fitted per step position while
+the batch unrolls (the tilt of step ``t`` changes the history of step ``t + 1``); a calibration batch's
+biases serve the steps of smaller batches (the last calibrated step's beyond the calibrated length).
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ __all__ = ["FairnessTilt", "GroupIndex", "TiltTable", "fit_tilt", "parity_gap"]
 
 MIN_GROUP_ROWS = 20
 """Groups with fewer calibration rows share the pooled bias."""
+MIN_STEP_ROWS = 200
+"""Calibrating a sequential model: a step with fewer rows keeps the previous step's biases."""
 MAX_BIAS = 30.0
 """Biases are clipped to ±MAX_BIAS nats: a group whose rows rule a class out cannot reach parity."""
 _MAX_KEY = 2**62
@@ -132,7 +136,7 @@ def fit_tilt(
     *,
     min_group_rows: int = MIN_GROUP_ROWS,
     max_iter: int = 200,
-    tol: float = 1e-7,
+    tol: float = 1e-6,
 ) -> TiltTable:
     """Fit the per-group biases that give every group the overall mean of ``probs``.
 
@@ -146,7 +150,7 @@ def fit_tilt(
         Groups with fewer rows share one pooled bias.
     max_iter : int, default=200
         Fixed-point iterations at most (about 20 usually suffice).
-    tol : float, default=1e-7
+    tol : float, default=1e-6
         Stop once every group mean is within ``tol`` of the target marginal.
 
     Returns
@@ -160,7 +164,6 @@ def fit_tilt(
     probs = _normalised(probs.double())
     target = probs.mean(0)
     reachable = target > 0
-    log_target = torch.where(reachable, target, torch.ones_like(target)).log()
     unique, inverse, counts = torch.unique(keys, return_inverse=True, return_counts=True)
     own = counts >= min_group_rows
     rank = torch.cumsum(own.long(), 0) - 1
@@ -169,23 +172,22 @@ def fit_tilt(
     fit_group = torch.where(own[inverse], rank[inverse], torch.full_like(inverse, n_own))
     sizes = torch.bincount(fit_group, minlength=n_own + 1).to(probs.dtype)
     occupied = sizes > 0
-    bias = torch.zeros(n_own + 1, n_classes, dtype=probs.dtype, device=device)
-    log_probs = probs.clamp_min(1e-300).log()
+    update = reachable & occupied[:, None]
+    # Multiplicative form of b ← b + log q − log mean_g(r): factors exp(b), no logarithms in the loop.
+    factors = torch.ones(n_own + 1, n_classes, dtype=probs.dtype, device=device)
+    low, high = math.exp(-MAX_BIAS), math.exp(MAX_BIAS)
     residual = math.inf
     for _ in range(max_iter):
-        tilted = torch.softmax(log_probs + bias[fit_group], dim=1) * (probs > 0)
-        tilted = _normalised(tilted)
-        means = torch.zeros_like(bias).index_add_(0, fit_group, tilted) / sizes.clamp_min(1)[:, None]
+        tilted = _normalised(probs * factors[fit_group])
+        means = torch.zeros_like(factors).index_add_(0, fit_group, tilted) / sizes.clamp_min(1)[:, None]
         gap = (means - target).abs()[occupied][:, reachable]
         residual = float(gap.max()) if gap.numel() else 0.0
         if residual < tol:
             break
-        step = log_target - means.clamp_min(1e-300).log()
-        bias = (bias + torch.where(reachable & occupied[:, None], step, torch.zeros_like(step))).clamp_(
-            -MAX_BIAS, MAX_BIAS
-        )
+        ratio = torch.where(update, target / means.clamp_min(1e-300), torch.ones_like(means))
+        factors = (factors * ratio).clamp_(low, high)
+    bias = factors.log()
     # Only differences within a row matter: centre each group's biases for readability.
-    bias = torch.where(reachable, bias, torch.zeros_like(bias))
     bias = bias - bias.mean(dim=1, keepdim=True)
     bias = torch.where(reachable, bias, torch.full_like(bias, -math.inf))
     return TiltTable(unique[own], bias.float(), residual)
@@ -203,10 +205,15 @@ def parity_gap(probs: torch.Tensor, keys: torch.Tensor, min_group_rows: int = MI
 
 
 class FairnessTilt:
-    """The fairness tilt of one target sub-column, while calibrating or once fitted.
+    """The fairness tilt of one target sub-column, in one of three modes.
 
-    A calibrating tilt fits the biases on the rows of each call (per step position) and records them;
-    :meth:`fitted` then returns the tilt that generation applies.
+    - ``"calibrate"`` fits the biases on the rows of each call (per step position), applies them and records
+      them; :meth:`fitted` then returns a tilt that applies the recorded biases. Sequential models calibrate
+      while they unroll, since the tilt of step ``t`` changes the history of step ``t + 1``.
+    - ``"apply"`` applies given biases (each step's own, the last one beyond them).
+    - ``"defer"`` (flat models whose target is drawn last) records the target's sampling distributions of all
+      rows of a :meth:`FlatARGN.sample` call; :meth:`draw` then fits the biases on exactly these rows and draws
+      the targets. Parity is then exact given the other columns as drawn, with no calibration noise.
 
     Parameters
     ----------
@@ -214,12 +221,14 @@ class FairnessTilt:
         The target sub-column (a categorical column has one).
     groups : GroupIndex
         How the group of a row is found.
-    tables : sequence of TiltTable or None
-        Fitted biases per step position (one for flat models); None to calibrate.
+    tables : sequence of TiltTable, optional
+        The biases per step position, for ``"apply"``.
+    mode : {"calibrate", "apply", "defer"}, optional
+        Default ``"apply"`` with ``tables``, else ``"calibrate"``.
     stop_after_target : bool, default=False
         Calibration of a flat model needs the columns up to the target only, so drawing can stop there.
     min_group_rows : int, default=20
-        Calibrating: groups with fewer rows share the pooled bias.
+        Groups with fewer rows share the pooled bias.
     """
 
     def __init__(
@@ -228,50 +237,84 @@ class FairnessTilt:
         groups: GroupIndex,
         tables: Sequence[TiltTable] | None = None,
         *,
+        mode: str | None = None,
         stop_after_target: bool = False,
         min_group_rows: int = MIN_GROUP_ROWS,
     ) -> None:
+        mode = mode or ("calibrate" if tables is None else "apply")
+        if mode not in ("calibrate", "apply", "defer") or (mode == "apply") != (tables is not None):
+            raise ValueError(f"mode must be 'calibrate', 'defer' or (with tables) 'apply'; got {mode!r}.")
         self.target_sub = int(target_sub)
         self.groups = groups
-        self.calibrating = tables is None
+        self.mode = mode
         self.tables: list[TiltTable] = [] if tables is None else list(tables)
         self.stop_after_target = stop_after_target
         self.min_group_rows = min_group_rows
-        self.unfair_gap = 0.0  # calibrating: the largest parity gap of the untilted distributions
+        self.unfair_gap = 0.0  # the largest parity gap of the untilted distributions seen while fitting
+        self._recorded: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    @property
+    def calibrating(self) -> bool:
+        return self.mode == "calibrate"
 
     def fitted(self) -> FairnessTilt:
-        """The tilt with the biases recorded while calibrating (each step's own, or the previous step's)."""
-        if not self.calibrating:
-            return self
+        """A tilt that applies the biases recorded so far (each step's own, or the previous step's)."""
         return FairnessTilt(self.target_sub, self.groups, self.tables or [_empty_table()])
 
     @property
     def residual(self) -> float:
-        """The largest distance from parity left on the calibration rows, over the calibrated steps."""
+        """The largest distance from parity left on the fitted rows, over the fitted steps."""
         return max((table.residual for table in self.tables), default=0.0)
 
     def bind(self, partial_keys: torch.Tensor, step: int = 0) -> BoundTilt:
         """The tilt of one batch of rows (their partial keys from the context) at one step position."""
         return BoundTilt(self, partial_keys, step)
 
+    def _fit(self, probs: torch.Tensor, keys: torch.Tensor) -> TiltTable:
+        self.unfair_gap = max(self.unfair_gap, parity_gap(probs, keys, self.min_group_rows))
+        return fit_tilt(probs, keys, min_group_rows=self.min_group_rows)
+
     def reweight(self, weights: torch.Tensor, keys: torch.Tensor, step: int) -> torch.Tensor:
         """Tilt ``(n, K)`` unnormalised sampling weights of rows with group ``keys`` at step ``step``."""
-        if self.calibrating:
-            probs = _normalised(weights.double())
-            self.unfair_gap = max(self.unfair_gap, parity_gap(probs, keys, self.min_group_rows))
-            while len(self.tables) < step:  # steps without rows repeat the previous bias
+        if self.mode == "defer":
+            self._recorded.append((_normalised(weights.float()), keys))
+            return weights  # drawn again by :meth:`draw`
+        if self.mode == "calibrate":
+            while len(self.tables) < step:  # steps without drawn rows repeat the previous bias
                 self.tables.append(self.tables[-1] if self.tables else _empty_table(weights.device))
-            table = fit_tilt(probs, keys, min_group_rows=self.min_group_rows)
-            if len(self.tables) == step:
-                self.tables.append(table)
-            else:
-                self.tables[step] = table
+            if len(keys) >= MIN_STEP_ROWS or not self.tables:
+                table = self._fit(_normalised(weights.double()), keys)
+                if len(self.tables) == step:
+                    self.tables.append(table)
+                else:
+                    self.tables[step] = table
+            else:  # too few rows (the longest sequences, a small last batch): keep the biases fitted before
+                table = self.tables[min(step, len(self.tables) - 1)]
+                if len(self.tables) == step:
+                    self.tables.append(table)
         else:
             table = self.tables[min(step, len(self.tables) - 1)]
-        table = table.to(weights.device)
-        bias = table.bias[table.rows(keys)]
-        bias = bias - bias.amax(dim=1, keepdim=True)
-        return weights * bias.exp().to(weights.dtype)
+        return _tilt(weights, table.to(weights.device), keys)
+
+    def draw(self, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``"defer"``: fit the biases on the recorded rows and draw their targets (in recording order)."""
+        if self.mode != "defer":
+            raise ValueError(f"draw() needs a tilt in mode 'defer'; this one is in mode {self.mode!r}.")
+        probs = torch.cat([p for p, _ in self._recorded])
+        keys = torch.cat([k for _, k in self._recorded])
+        self._recorded = []
+        table = self._fit(probs.double(), keys)
+        self.tables.append(table)
+        weights = _tilt(probs, table.to(probs.device), keys)
+        cdf = torch.cumsum(weights, dim=1)
+        draws = torch.rand((len(cdf), 1), generator=generator, device=cdf.device, dtype=cdf.dtype) * cdf[:, -1:]
+        return torch.searchsorted(cdf, draws, right=True).squeeze(1).clamp_(max=cdf.shape[1] - 1)
+
+
+def _tilt(weights: torch.Tensor, table: TiltTable, keys: torch.Tensor) -> torch.Tensor:
+    bias = table.bias[table.rows(keys)]
+    bias = bias - bias.amax(dim=1, keepdim=True)
+    return weights * bias.exp().to(weights.dtype)
 
 
 def _empty_table(device: torch.device | str = "cpu") -> TiltTable:
@@ -294,7 +337,7 @@ class BoundTilt:
     @property
     def stops(self) -> bool:
         """Whether drawing may stop after the target (calibration of a flat model)."""
-        return self.tilt.calibrating and self.tilt.stop_after_target
+        return self.tilt.mode == "calibrate" and self.tilt.stop_after_target
 
     def rows(self, index: torch.Tensor) -> BoundTilt:
         """The tilt of the rows ``index`` only."""

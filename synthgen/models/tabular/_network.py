@@ -462,8 +462,9 @@ class FlatARGN(nn.Module):
             ``(n, condition_dim)`` dense conditioning vectors; required when ``spec.condition_dim > 0``.
         tilt : FairnessTilt or None
             The fairness tilt of the target sub-column (see :mod:`._fairness`); its sensitive sub-columns must
-            come before the target in ``column_order``. A calibrating tilt of a flat model leaves the codes after
-            the target undrawn (unspecified).
+            come before the target in ``column_order``. A calibrating tilt that stops after the target leaves
+            the codes after it undrawn (unspecified); a deferred tilt needs the target last and draws it for all
+            ``n`` rows at the end, with biases fitted on them.
 
         Returns
         -------
@@ -494,6 +495,8 @@ class FlatARGN(nn.Module):
         probs = {s: f.to(device) for s, f in prepare_fixed_probs(fixed_probs, self.spec.cardinalities).items()}
         if tilt is not None:
             self.check_tilt_order(tilt, order)
+            if tilt.mode == "defer" and self._sub_columns_of[order[-1]] != [tilt.target_sub]:
+                raise ValueError("A deferred fairness tilt needs the target to be the last column drawn.")
         was_training = self.training
         self.eval()
         try:
@@ -510,6 +513,8 @@ class FlatARGN(nn.Module):
                     layout, ctx, fixed, temperature, top_p, probs, generator,
                     condition=cond, n=m, tilt=bound,
                 )
+            if tilt is not None and tilt.mode == "defer" and n:
+                out[:, tilt.target_sub] = tilt.draw(generator)
         finally:
             self.train(was_training)
         return out
