@@ -120,6 +120,22 @@ def test_tilt_is_applied_after_temperature_and_nucleus():
     assert abs(share[0] - share[1]) < 0.015
 
 
+def test_a_deferred_tilt_fits_on_the_recorded_rows_and_draws_them():
+    n = 40_000
+    keys = (torch.arange(n) % 2).long()
+    probs = torch.where(keys[:, None] == 0, torch.tensor([0.8, 0.2]), torch.tensor([0.3, 0.7]))
+    tilt = FairnessTilt(0, GroupIndex(context_subs=[0], context_cards=[2]), mode="defer")
+    codes = torch.zeros(1, n // 2, dtype=torch.long)
+    for half in (slice(0, n // 2), slice(n // 2, n)):  # two sub-batches, drawn together at the end
+        assert torch.equal(tilt.bind(keys[half])(probs[half], codes), probs[half])
+    drawn = tilt.draw(torch.Generator().manual_seed(0))
+    assert drawn.shape == (n,) and tilt.residual < 1e-5 and tilt.unfair_gap == pytest.approx(0.5)
+    share = [(drawn[keys == g] == 0).float().mean() for g in (0, 1)]
+    assert abs(share[0] - 0.55) < 0.015 and abs(share[1] - 0.55) < 0.015
+    with pytest.raises(ValueError, match="mode 'defer'"):
+        tilt.fitted().draw()
+
+
 def test_flat_network_refuses_an_order_with_the_target_first():
     model = FlatARGN.from_preset([ColumnSpec("s", ("cat",), (2,)), ColumnSpec("t", ("cat",), (2,))], size="small")
     tilt = FairnessTilt(1, GroupIndex(subs=[0], cards=[2]))
