@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .._dtypes import published_dtype, spec_name
+from .._options import ENGINE_DEFAULTS, validate_all
 from .._progress import ProgressReporter
 from .._random import as_generator
 from .._workspace import Workspace
@@ -113,12 +114,12 @@ def _seq_len_stats(lengths: np.ndarray, value_protection: bool, rng: np.random.G
 
 def analyze(
     *,
-    value_protection: bool = True,
+    value_protection: bool = ENGINE_DEFAULTS.value_protection,
     differential_privacy: DifferentialPrivacyConfig | dict | None = None,
-    workspace_dir: str | Path | Workspace = "engine-ws",
+    workspace_dir: str | Path | Workspace = ENGINE_DEFAULTS.workspace_dir,
     update_progress: ProgressCallback | None = None,
-    random_state=None,
-    verbose: bool = False,
+    random_state: int | np.random.RandomState | np.random.Generator | None = None,
+    verbose: bool | int = ENGINE_DEFAULTS.verbose,
 ) -> Workspace:
     """Compute the (privacy-protected) column statistics of the split data.
 
@@ -133,7 +134,7 @@ def analyze(
         Not available for statistics yet; must be ``None``.
     workspace_dir : str, Path or Workspace, default="engine-ws"
     update_progress : callable, optional
-    random_state : None, int or RandomState, optional
+    random_state : None, int, RandomState or Generator, optional
         Seed of the stochastic protection thresholds.
     verbose : bool, default=False
 
@@ -141,11 +142,10 @@ def analyze(
     -------
     Workspace
     """
-    if not isinstance(value_protection, (bool, np.bool_)):
-        raise TypeError(f"value_protection must be a bool; got {value_protection!r} instead.")
-    if DifferentialPrivacyConfig.coerce(differential_privacy, name="differential_privacy") is not None:
-        raise ValueError("differential_privacy for statistics is not supported by this version of analyze; "
-                         "pass None (value protection still applies).")
+    value_protection = validate_all("analyze", {
+        "value_protection": value_protection, "differential_privacy": differential_privacy,
+        "workspace_dir": workspace_dir, "update_progress": update_progress, "random_state": random_state,
+        "verbose": verbose})["value_protection"]
     ws = workspace_dir if isinstance(workspace_dir, Workspace) else Workspace(workspace_dir)
     ws.require("split")
     model_type = ws.read_json(ws.meta_dir("tgt") / "model-type.json")["model_type"]
