@@ -12,6 +12,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._device import resolve_device
 from .._random import as_generator, derive_seed
+from .._threads import check_n_threads, torch_threads
 from .._version import __version__
 from .._workspace import Workspace, WorkspaceError
 from ..domain import ModelStateStrategy
@@ -72,6 +73,10 @@ class TabularSynthesizer(BaseEstimator):
     n_partitions : int, default=1
     device : str, optional
         CUDA when available, else CPU.
+    n_threads : int, optional
+        torch threads during ``fit`` and ``sample`` (the previous count is restored afterwards). None chooses
+        for the model and the machine: one thread unless a step is large and cores are idle, because torch's
+        default of one thread per core is many times slower for these models when anything else runs.
     workspace_dir : str or Path, optional
         Where the workspace goes; a temporary folder (removed with this object) when None.
     random_state : None, int or RandomState, optional
@@ -108,8 +113,8 @@ class TabularSynthesizer(BaseEstimator):
                  gradient_accumulation_steps=None, enable_flexible_generation=True, max_sequence_window=None,
                  value_protection=True, differential_privacy=None, tgt_primary_key=None, tgt_context_key=None,
                  ctx_primary_key=None, tgt_encoding_types=None, ctx_encoding_types=None,
-                 model_state_strategy="RESET", n_partitions=1, device=None, workspace_dir=None,
-                 random_state=None, verbose=0):
+                 model_state_strategy="RESET", n_partitions=1, device=None, n_threads=None,
+                 workspace_dir=None, random_state=None, verbose=0):
         self.model = model
         self.max_training_time = max_training_time
         self.max_epochs = max_epochs
@@ -127,6 +132,7 @@ class TabularSynthesizer(BaseEstimator):
         self.model_state_strategy = model_state_strategy
         self.n_partitions = n_partitions
         self.device = device
+        self.n_threads = n_threads
         self.workspace_dir = workspace_dir
         self.random_state = random_state
         self.verbose = verbose
@@ -152,6 +158,7 @@ class TabularSynthesizer(BaseEstimator):
         if not isinstance(self.enable_flexible_generation, (bool, np.bool_)):
             raise ValueError(f"The 'enable_flexible_generation' parameter of TabularSynthesizer must be a bool. "
                              f"Got {self.enable_flexible_generation!r} instead.")
+        check_n_threads(self.n_threads, type(self).__name__)
 
     def fit(self, X, y=None, *, context=None):
         """Learn ``X`` (and its ``context`` table); ``X`` may also be the Workspace of an ``Encoder``.
@@ -201,7 +208,7 @@ class TabularSynthesizer(BaseEstimator):
               enable_flexible_generation=bool(self.enable_flexible_generation),
               max_sequence_window=self.max_sequence_window, differential_privacy=self.differential_privacy,
               model_state_strategy=strategy if continuing or isinstance(X, Workspace) else "RESET",
-              device=self.device, workspace_dir=ws, random_state=seeds["train"], verbose=self.verbose)
+              device=self.device, n_threads=self.n_threads, workspace_dir=ws, random_state=seeds["train"], verbose=self.verbose)
         self._bundle = ModelBundle.from_workspace(ws)
         self._training_context = self._context_for_sampling(ws, context)
         self._generator = None
@@ -272,13 +279,15 @@ class TabularSynthesizer(BaseEstimator):
                                      "pass context= with the rows to generate for.")
                 context = context.iloc[np.sort(rng.choice(len(context), size=n_samples, replace=False))]
                 n_samples = None
-        batches = self._generator_for(device).generate(
+        generator = self._generator_for(device)
+        batches = generator.generate(
             sample_size=n_samples, ctx_data=context, seed_data=seed_data, batch_size=batch_size,
             sampling_temperature=sampling_temperature, sampling_top_p=sampling_top_p,
             rare_category_replacement_method=rare_category_replacement_method, rebalancing=rebalancing,
             imputation=imputation, fairness=fairness, rng=rng,
         )
-        frames = list(batches)
+        with torch_threads(generator.n_threads_for(self.n_threads, batch_size)):
+            frames = list(batches)
         if not frames:
             return self._empty_frame()
         return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]

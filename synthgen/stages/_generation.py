@@ -14,6 +14,7 @@ import pandas as pd
 import torch
 
 from .._random import derive_seed
+from .._threads import resolve_n_threads, step_work
 from ..domain import (
     FairnessConfig,
     ImputationConfig,
@@ -31,6 +32,8 @@ DEFAULT_GENERATION_BATCH = 100_000
 # Sequences are generated step by step for a whole batch of subjects at once, so larger batches amortise the
 # per-step work; a batch holds about this many rows unless `batch_size` says otherwise.
 SEQUENCE_GENERATION_ROWS = 500_000
+# Rows per forward pass of flat sampling.
+_SAMPLING_BATCH = 4096
 
 
 def _check_sampling(temperature, top_p, batch_size) -> None:
@@ -72,6 +75,14 @@ class TabularGenerator:
         names = [s for spec in specs for s in spec.sub_columns]
         self._sub_index = {name: i for i, name in enumerate(names)}
         self._sub_names = names
+
+    def n_threads_for(self, n_threads: int | None, batch_size: int | None = None) -> int:
+        """The torch thread count to generate with: ``n_threads``, or the automatic choice for a batch."""
+        if self.bundle.is_sequential:  # one step of a batch of subjects at a time
+            rows = max(1, (batch_size or SEQUENCE_GENERATION_ROWS) // max(1, int(self.bundle.stats["seq_len"]["median"])))
+        else:
+            rows = batch_size or _SAMPLING_BATCH
+        return resolve_n_threads(n_threads, device=self.device, work=step_work(self.model, rows))
 
     # -- configuration ---------------------------------------------------------------------------------
     def _sub(self, column: str, sub: str) -> int:
@@ -258,7 +269,7 @@ class TabularGenerator:
                 codes = self.model.sample(m, context_codes=context, fixed_codes=fixed or None, column_order=order,
                                           temperature=sampling_temperature, top_p=sampling_top_p,
                                           fixed_probs=fixed_probs or None, generator=generator,
-                                          batch_size=min(m, batch_size or 4096))
+                                          batch_size=min(m, batch_size or _SAMPLING_BATCH))
             matrix = codes.cpu().numpy()
             frame = decode_table({name: matrix[:, i] for i, name in enumerate(self._sub_names)}, self.columns,
                                  rng=rng)

@@ -10,6 +10,7 @@ import torch
 from .._device import resolve_device
 from .._progress import ProgressReporter
 from .._random import as_generator
+from .._threads import check_n_threads, torch_threads
 from .._workspace import Workspace
 from ..domain import (
     FairnessConfig,
@@ -33,6 +34,7 @@ def generate(
     sampling_temperature: float = 1.0,
     sampling_top_p: float = 1.0,
     device: torch.device | str | None = None,
+    n_threads: int | None = None,
     rare_category_replacement_method: RareCategoryReplacementMethod | str | None = None,
     rebalancing: RebalancingConfig | dict | None = None,
     imputation: ImputationConfig | dict | None = None,
@@ -64,6 +66,8 @@ def generate(
         Nucleus sampling: draw only from the most likely codes that make up this probability mass.
     device : str or torch.device, optional
         CUDA when available, else CPU.
+    n_threads : int, optional
+        torch threads while generating (restored afterwards); None chooses for the model and the machine.
     rare_category_replacement_method : {"SAMPLE", "CONSTANT"}, optional
         ``SAMPLE`` (default) replaces protected categories by published ones in model proportions;
         ``CONSTANT`` emits the literal ``_RARE_`` in categorical columns.
@@ -82,6 +86,7 @@ def generate(
     -------
     Workspace
     """
+    check_n_threads(n_threads, "generate")
     ws = workspace_dir if isinstance(workspace_dir, Workspace) else Workspace(workspace_dir)
     bundle = ModelBundle.from_workspace(ws)
     if ctx_data is None and bundle.ctx_stats is not None:  # by default, the training context
@@ -97,7 +102,7 @@ def generate(
     )
     total = sample_size if sample_size is not None else (len(seed_data) if seed_data is not None else None)
     with ProgressReporter(total or 0, description="generate", callback=update_progress, verbose=verbose) as progress:
-        with ws.staged_dir(ws.synthetic_data) as folder:
+        with ws.staged_dir(ws.synthetic_data) as folder, torch_threads(generator.n_threads_for(n_threads, batch_size)):
             for index, frame in enumerate(batches):
                 ws.write_parquet(frame, Path(folder) / f"part.{index:06d}.parquet")
                 if progress.update(len(frame)):

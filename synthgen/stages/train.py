@@ -23,10 +23,13 @@ import torch
 from .._device import resolve_device
 from .._progress import ProgressReporter
 from .._random import as_generator, torch_generator
+from .._threads import check_n_threads, resolve_n_threads, step_work, torch_threads
 from .._workspace import Workspace
 from ..domain import DifferentialPrivacyConfig, ModelStateStrategy, ProgressCallback
 from ..models.tabular import FlatARGN, SequentialARGN, resolve_model_size, train_model, train_sequential_model
 from ..models.tabular._bundle import MODEL_CONFIG_FILE, MODEL_WEIGHTS_FILE, column_specs
+from ..models.tabular._presets import batch_size_heuristic
+from ..models.tabular._sequential_trainer import DEFAULT_SEQUENCE_WINDOW, DEFAULT_WINDOW_WARMUP
 from ._encoded import load_flat_codes, load_sequences
 
 __all__ = ["train", "TRAINING_STATE_FILE", "PROGRESS_FILE"]
@@ -53,6 +56,15 @@ def _check_optional_int(name: str, value) -> None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
         raise ValueError(f"The '{name}' parameter of train must be an int in the range [1, inf) or None. "
                          f"Got {value!r} instead.")
+
+
+def _rows_per_step(stats: dict, n_trn: int, batch_size: int | None, window: int | None) -> int:
+    """Rows through the network per training step: samples per batch, times scored and warm-up steps."""
+    rows = batch_size or batch_size_heuristic(n_trn)
+    if stats["is_sequential"]:
+        steps = (window or DEFAULT_SEQUENCE_WINDOW) + DEFAULT_WINDOW_WARMUP
+        rows *= max(1, min(int(stats["seq_len"]["median"]), steps))
+    return rows
 
 
 def _save_torch_atomic(obj: Any, path: Path) -> None:
@@ -107,6 +119,7 @@ def train(
     differential_privacy: DifferentialPrivacyConfig | dict | None = None,
     model_state_strategy: ModelStateStrategy | str = ModelStateStrategy.RESET,
     device: torch.device | str | None = None,
+    n_threads: int | None = None,
     workspace_dir: str | Path | Workspace = "engine-ws",
     update_progress: ProgressCallback | None = None,
     upload_model_data_callback: Callable | None = None,
@@ -137,6 +150,9 @@ def train(
         Start fresh, fine-tune the saved weights, or continue an interrupted run with its optimizer state.
     device : str or torch.device, optional
         CUDA when available, else CPU.
+    n_threads : int, optional
+        torch threads while training (restored afterwards). None chooses for the model and the machine: one
+        thread unless a step is large and cores are idle (see docs/tabular.md, "Threads").
     workspace_dir : str, Path or Workspace, default="engine-ws"
     update_progress : callable, optional
         Receives one message per epoch; returning ``{"stopExecution": True}`` stops training.
@@ -157,6 +173,7 @@ def train(
     _check_optional_int("batch_size", batch_size)
     _check_optional_int("gradient_accumulation_steps", gradient_accumulation_steps)
     _check_optional_int("max_sequence_window", max_sequence_window)
+    check_n_threads(n_threads, "train")
     if DifferentialPrivacyConfig.coerce(differential_privacy, name="differential_privacy") is not None:
         raise ValueError("differential_privacy (DP-SGD) is not available in this version of train; pass None.")
     strategy = ModelStateStrategy.parse(model_state_strategy, name="model_state_strategy")
@@ -207,6 +224,8 @@ def train(
         _log.warning("no training rows: the model stays untrained")
         return ws
 
+    threads = resolve_n_threads(n_threads, device=resolved_device,
+                                work=step_work(network, _rows_per_step(stats, n_trn, batch_size, max_sequence_window)))
     progress = ProgressReporter(int(math.ceil(max_epochs)), description="train", callback=update_progress,
                                 verbose=verbose)
     reported_epochs = [0]
@@ -225,7 +244,7 @@ def train(
         if upload_model_data_callback is not None:
             upload_model_data_callback()
 
-    with progress:
+    with progress, torch_threads(threads):
         budget = dict(max_epochs=max_epochs, max_training_time_s=max_training_time * 60.0, batch_size=batch_size,
                       gradient_accumulation_steps=gradient_accumulation_steps, device=resolved_device,
                       generator=generator, on_progress=on_progress, on_checkpoint=on_checkpoint,
