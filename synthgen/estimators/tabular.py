@@ -11,6 +11,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._device import resolve_device
+from .._progress import ProgressReporter, check_verbose
 from .._random import as_generator, derive_seed
 from .._threads import check_n_threads, torch_threads
 from .._version import __version__
@@ -82,8 +83,10 @@ class TabularSynthesizer(BaseEstimator):
     random_state : None, int or RandomState, optional
         Seeds the split, the protection thresholds, the weights, the data order and (unless ``sample`` gets
         its own) sampling.
-    verbose : int, default=0
-        Show progress bars.
+    verbose : bool, int or "auto", default="auto"
+        Show progress bars (each stage; training with its epoch, validation loss and time left, its total the
+        epoch or the time budget, whichever binds first). ``"auto"`` shows them where a person is watching:
+        when stderr is a terminal or in a notebook. ``TQDM_DISABLE=1`` hides them.
 
     Attributes
     ----------
@@ -114,7 +117,7 @@ class TabularSynthesizer(BaseEstimator):
                  value_protection=True, differential_privacy=None, tgt_primary_key=None, tgt_context_key=None,
                  ctx_primary_key=None, tgt_encoding_types=None, ctx_encoding_types=None,
                  model_state_strategy="RESET", n_partitions=1, device=None, n_threads=None,
-                 workspace_dir=None, random_state=None, verbose=0):
+                 workspace_dir=None, random_state=None, verbose="auto"):
         self.model = model
         self.max_training_time = max_training_time
         self.max_epochs = max_epochs
@@ -159,6 +162,7 @@ class TabularSynthesizer(BaseEstimator):
             raise ValueError(f"The 'enable_flexible_generation' parameter of TabularSynthesizer must be a bool. "
                              f"Got {self.enable_flexible_generation!r} instead.")
         check_n_threads(self.n_threads, type(self).__name__)
+        check_verbose(self.verbose, type(self).__name__)
 
     def fit(self, X, y=None, *, context=None):
         """Learn ``X`` (and its ``context`` table); ``X`` may also be the Workspace of an ``Encoder``.
@@ -286,8 +290,13 @@ class TabularSynthesizer(BaseEstimator):
             rare_category_replacement_method=rare_category_replacement_method, rebalancing=rebalancing,
             imputation=imputation, fairness=fairness, rng=rng,
         )
-        with torch_threads(generator.n_threads_for(self.n_threads, batch_size)):
-            frames = list(batches)
+        total, per_batch, unit = generator.plan(n_samples, context, seed_data, batch_size)
+        frames = []
+        with (ProgressReporter(total, description="generate", verbose=self.verbose, unit=unit) as progress,
+              torch_threads(generator.n_threads_for(self.n_threads, batch_size))):
+            for frame in batches:
+                frames.append(frame)
+                progress.update(max(0, min(per_batch, total - progress.completed)))
         if not frames:
             return self._empty_frame()
         return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]

@@ -79,10 +79,34 @@ class TabularGenerator:
     def n_threads_for(self, n_threads: int | None, batch_size: int | None = None) -> int:
         """The torch thread count to generate with: ``n_threads``, or the automatic choice for a batch."""
         if self.bundle.is_sequential:  # one step of a batch of subjects at a time
-            rows = max(1, (batch_size or SEQUENCE_GENERATION_ROWS) // max(1, int(self.bundle.stats["seq_len"]["median"])))
+            rows = self._subjects_per_batch(batch_size)
         else:
             rows = batch_size or _SAMPLING_BATCH
         return resolve_n_threads(n_threads, device=self.device, work=step_work(self.model, rows))
+
+    def plan(self, sample_size: int | None, ctx_data, seed_data, batch_size: int | None) -> tuple[int, int, str]:
+        """``(total, per_batch, unit)`` of a generation, for progress: rows (flat) or subjects (sequences).
+
+        Estimates only: invalid arguments are reported by :meth:`generate`.
+        """
+        stats = self.bundle.stats
+        limit = int(sample_size) if isinstance(sample_size, (int, np.integer)) and sample_size >= 0 else None
+        if isinstance(ctx_data, pd.DataFrame):
+            n = len(ctx_data) if limit is None else min(limit, len(ctx_data))
+        elif isinstance(seed_data, pd.DataFrame):
+            n = len(seed_data)
+        elif self.bundle.is_sequential:
+            n = 0
+        else:
+            n = stats["no_of_training_records"] + stats["no_of_validation_records"] if limit is None else limit
+        if self.bundle.is_sequential:
+            return n, self._subjects_per_batch(batch_size), "subjects"
+        return n, batch_size or DEFAULT_GENERATION_BATCH, "rows"
+
+    def _subjects_per_batch(self, batch_size: int | None) -> int:
+        # batches of subjects sized so that a batch holds about `batch_size` rows: memory stays flat in n
+        rows_per_subject = max(1, int(self.bundle.stats["seq_len"]["median"]))
+        return max(1, (batch_size or SEQUENCE_GENERATION_ROWS) // rows_per_subject)
 
     # -- configuration ---------------------------------------------------------------------------------
     def _sub(self, column: str, sub: str) -> int:
@@ -324,9 +348,7 @@ class TabularGenerator:
         order = self._column_order([], rebalancing, imputation)
         generator = torch.Generator(device=self.device)
         generator.manual_seed(derive_seed(rng))
-        # batches of subjects sized so that a batch holds about `batch_size` rows: memory stays flat in n
-        rows_per_subject = max(1, int(stats["seq_len"]["median"]))
-        chunk = max(1, (batch_size or SEQUENCE_GENERATION_ROWS) // rows_per_subject)
+        chunk = self._subjects_per_batch(batch_size)
         output_order = [c for c in stats.get("column_order", list(self.columns))
                         if c in self.columns or c in keys.values()]
         next_key = 0

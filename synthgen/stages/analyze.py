@@ -104,7 +104,7 @@ def analyze(
     workspace_dir: str | Path | Workspace = "engine-ws",
     update_progress: ProgressCallback | None = None,
     random_state=None,
-    verbose: bool = False,
+    verbose: bool | int | str = "auto",
 ) -> Workspace:
     """Compute the (privacy-protected) column statistics of the split data.
 
@@ -121,7 +121,8 @@ def analyze(
     update_progress : callable, optional
     random_state : None, int or RandomState, optional
         Seed of the stochastic protection thresholds.
-    verbose : bool, default=False
+    verbose : bool, int or "auto", default="auto"
+        Show a progress bar; "auto" where a person is watching (stderr is a terminal, or a notebook).
 
     Returns
     -------

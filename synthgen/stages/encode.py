@@ -93,7 +93,7 @@ def encode(
     workspace_dir: str | Path | Workspace = "engine-ws",
     update_progress: ProgressCallback | None = None,
     random_state=None,
-    verbose: bool = False,
+    verbose: bool | int | str = "auto",
 ) -> Workspace:
     """Encode the split and analyzed data into ``OriginalData/encoded-data``.
 
@@ -103,7 +103,8 @@ def encode(
     update_progress : callable, optional
     random_state : None, int or RandomState, optional
         Seed of the row shuffle and of the values imputed under NULL flags.
-    verbose : bool, default=False
+    verbose : bool, int or "auto", default="auto"
+        Show a progress bar; "auto" where a person is watching (stderr is a terminal, or a notebook).
 
     Returns
     -------

@@ -42,7 +42,7 @@ def generate(
     workspace_dir: str | Path | Workspace = "engine-ws",
     update_progress: ProgressCallback | None = None,
     random_state=None,
-    verbose: bool = False,
+    verbose: bool | int | str = "auto",
 ) -> Workspace:
     """Generate synthetic data with the trained model of the workspace.
 
@@ -80,7 +80,8 @@ def generate(
     workspace_dir : str, Path or Workspace, default="engine-ws"
     update_progress : callable, optional
     random_state : None, int or RandomState, optional
-    verbose : bool, default=False
+    verbose : bool, int or "auto", default="auto"
+        Show a progress bar; "auto" where a person is watching (stderr is a terminal, or a notebook).
 
     Returns
     -------
@@ -100,12 +101,13 @@ def generate(
         rare_category_replacement_method=rare_category_replacement_method, rebalancing=rebalancing,
         imputation=imputation, fairness=fairness, rng=rng,
     )
-    total = sample_size if sample_size is not None else (len(seed_data) if seed_data is not None else None)
-    with ProgressReporter(total or 0, description="generate", callback=update_progress, verbose=verbose) as progress:
+    total, per_batch, unit = generator.plan(sample_size, ctx_data, seed_data, batch_size)
+    with ProgressReporter(total, description="generate", callback=update_progress, verbose=verbose,
+                          unit=unit) as progress:
         with ws.staged_dir(ws.synthetic_data) as folder, torch_threads(generator.n_threads_for(n_threads, batch_size)):
             for index, frame in enumerate(batches):
                 ws.write_parquet(frame, Path(folder) / f"part.{index:06d}.parquet")
-                if progress.update(len(frame)):
+                if progress.update(max(0, min(per_batch, total - progress.completed))):
                     break
     return ws
 

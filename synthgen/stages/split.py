@@ -117,7 +117,7 @@ def split(
     workspace_dir: str | Path = "engine-ws",
     update_progress: ProgressCallback | None = None,
     random_state=None,
-    verbose: bool = False,
+    verbose: bool | int | str = "auto",
 ) -> Workspace:
     """Split the original data into training and validation parts and store them in the workspace.
 
@@ -147,8 +147,8 @@ def split(
         The engine's progress callback.
     random_state : None, int or RandomState, optional
         Seed of the subject shuffle.
-    verbose : bool, default=False
-        Show a progress bar.
+    verbose : bool, int or "auto", default="auto"
+        Show a progress bar; "auto" where a person is watching (stderr is a terminal, or a notebook).
 
     Returns
     -------

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from .._device import resolve_device
-from .._progress import ProgressReporter
+from .._progress import TrainingProgress, check_verbose
 from .._random import as_generator, torch_generator
 from .._threads import check_n_threads, resolve_n_threads, step_work, torch_threads
 from .._workspace import Workspace
@@ -124,7 +124,7 @@ def train(
     update_progress: ProgressCallback | None = None,
     upload_model_data_callback: Callable | None = None,
     random_state=None,
-    verbose: bool = False,
+    verbose: bool | int | str = "auto",
 ) -> Workspace:
     """Train a TabularARGN model with early stopping on the encoded data of the workspace.
 
@@ -160,7 +160,8 @@ def train(
         Called after every epoch's checkpoint is written.
     random_state : None, int or RandomState, optional
         Seed of the initial weights, row order, column orders and dropout.
-    verbose : bool, default=False
+    verbose : bool, int or "auto", default="auto"
+        Show a progress bar; "auto" where a person is watching (stderr is a terminal, or a notebook).
 
     Returns
     -------
@@ -174,6 +175,7 @@ def train(
     _check_optional_int("gradient_accumulation_steps", gradient_accumulation_steps)
     _check_optional_int("max_sequence_window", max_sequence_window)
     check_n_threads(n_threads, "train")
+    check_verbose(verbose, "train")
     if DifferentialPrivacyConfig.coerce(differential_privacy, name="differential_privacy") is not None:
         raise ValueError("differential_privacy (DP-SGD) is not available in this version of train; pass None.")
     strategy = ModelStateStrategy.parse(model_state_strategy, name="model_state_strategy")
@@ -226,14 +228,7 @@ def train(
 
     threads = resolve_n_threads(n_threads, device=resolved_device,
                                 work=step_work(network, _rows_per_step(stats, n_trn, batch_size, max_sequence_window)))
-    progress = ProgressReporter(int(math.ceil(max_epochs)), description="train", callback=update_progress,
-                                verbose=verbose)
-    reported_epochs = [0]
-
-    def on_progress(record: dict) -> bool:
-        advance = max(0, int(record["epoch"]) - reported_epochs[0])
-        reported_epochs[0] += advance
-        return progress.update(advance, message=record)
+    progress = TrainingProgress(max_epochs, max_training_time * 60.0, callback=update_progress, verbose=verbose)
 
     def on_checkpoint(state: dict) -> None:
         history = state["history"]
@@ -247,8 +242,8 @@ def train(
     with progress, torch_threads(threads):
         budget = dict(max_epochs=max_epochs, max_training_time_s=max_training_time * 60.0, batch_size=batch_size,
                       gradient_accumulation_steps=gradient_accumulation_steps, device=resolved_device,
-                      generator=generator, on_progress=on_progress, on_checkpoint=on_checkpoint,
-                      resume_state=resume_state)
+                      generator=generator, on_progress=progress.update, on_checkpoint=on_checkpoint,
+                      resume_state=resume_state, on_tick=progress.tick)
         if sequential:
             window = {"max_sequence_window": max_sequence_window} if max_sequence_window else {}
             result = train_sequential_model(network, trn, val, **window, **budget)

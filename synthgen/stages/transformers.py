@@ -62,7 +62,8 @@ class Splitter(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
     workspace_dir : str or Path, optional
         Where to write; a temporary folder (removed with the last object using it) when None.
     random_state : None, int or RandomState, optional
-    verbose : int, default=0
+    verbose : bool, int or "auto", default="auto"
+        Show a progress bar; "auto" where a person is watching (stderr is a terminal, or a notebook).
 
     Attributes
     ----------
@@ -83,7 +84,7 @@ class Splitter(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
 
     def __init__(self, *, tgt_primary_key=None, tgt_context_key=None, ctx_primary_key=None, model_type=None,
                  tgt_encoding_types=None, ctx_encoding_types=None, n_partitions=1,
-                 trn_val_split=DEFAULT_TRN_VAL_SPLIT, workspace_dir=None, random_state=None, verbose=0):
+                 trn_val_split=DEFAULT_TRN_VAL_SPLIT, workspace_dir=None, random_state=None, verbose="auto"):
         self.tgt_primary_key = tgt_primary_key
         self.tgt_context_key = tgt_context_key
         self.ctx_primary_key = ctx_primary_key
@@ -127,7 +128,8 @@ class Analyzer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
     ----------
     value_protection : bool, default=True
     random_state : None, int or RandomState, optional
-    verbose : int, default=0
+    verbose : bool, int or "auto", default="auto"
+        Show a progress bar; "auto" where a person is watching (stderr is a terminal, or a notebook).
 
     Attributes
     ----------
@@ -137,7 +139,7 @@ class Analyzer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
     ctx_stats_ : dict or None
     """
 
-    def __init__(self, *, value_protection=True, random_state=None, verbose=0):
+    def __init__(self, *, value_protection=True, random_state=None, verbose="auto"):
         self.value_protection = value_protection
         self.random_state = random_state
         self.verbose = verbose
@@ -161,14 +163,15 @@ class Encoder(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
     Parameters
     ----------
     random_state : None, int or RandomState, optional
-    verbose : int, default=0
+    verbose : bool, int or "auto", default="auto"
+        Show a progress bar; "auto" where a person is watching (stderr is a terminal, or a notebook).
 
     Attributes
     ----------
     workspace_ : Workspace
     """
 
-    def __init__(self, *, random_state=None, verbose=0):
+    def __init__(self, *, random_state=None, verbose="auto"):
         self.random_state = random_state
         self.verbose = verbose
 
