@@ -9,7 +9,7 @@ each thread setting (``auto``: ``n_threads=None``; ``default``: torch's own defa
   (default 1).
 
 Training is capped at ``--cap`` seconds per run (the catastrophic settings are reported as seconds per epoch
-over the epochs they reached). Sampling: 10,000 census rows; all 400 planes' flights.
+over the epochs they reached). Sampling: 10,000 census rows; the flights of 100 planes.
 
     python benchmarks/bench_threads.py                       # both conditions, both datasets
     python benchmarks/bench_threads.py --conditions busy --data census --cap 60
@@ -52,7 +52,7 @@ if args["data"] == "census":
     synth = TabularSynthesizer(**budget)
 else:
     planes, data = load_flights()
-    fit_kw, sample_kw = {"context": planes}, {}
+    fit_kw, sample_kw = {"context": planes}, {"n_samples": 100}
     synth = TabularSynthesizer(tgt_context_key="tailnum", ctx_primary_key="tailnum", **budget)
 start = time.perf_counter()
 synth.fit(data, **fit_kw)
