@@ -15,14 +15,7 @@ from tqdm.auto import tqdm
 
 from .domain import ProgressCallback
 
-__all__ = ["ProgressReporter", "TrainingProgress", "check_verbose", "show_progress"]
-
-def check_verbose(value, owner: str) -> None:
-    """Raise scikit-learn's ``ValueError`` unless ``value`` is a bool, an int >= 0 or ``"auto"``."""
-    if not (value == "auto" if isinstance(value, str) else isinstance(value, (bool, int)) and value >= 0):
-        raise ValueError(f"The 'verbose' parameter of {owner} must be a bool, an int in the range [0, inf) or "
-                         f"'auto'. Got {value!r} instead.")
-
+__all__ = ["ProgressReporter", "TrainingProgress", "show_progress"]
 
 def _in_notebook() -> bool:
     ipython = sys.modules.get("IPython")
@@ -68,7 +61,6 @@ class ProgressReporter:
         verbose: bool | int | str = False,
         unit: str = "it",
     ):
-        check_verbose(verbose, description)
         self.total = total
         self.completed = 0
         self._callback = callback

@@ -19,10 +19,9 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import numpy as np
 import torch
 
-__all__ = ["AUTO_MIN_WORK", "available_cores", "check_n_threads", "resolve_n_threads", "step_work", "torch_threads"]
+__all__ = ["AUTO_MIN_WORK", "available_cores", "resolve_n_threads", "step_work", "torch_threads"]
 
 _log = logging.getLogger(__name__)
 
@@ -37,13 +36,6 @@ AUTO_MAX_THREADS = 4
 def step_work(model: torch.nn.Module, rows: int) -> float:
     """Multiply-adds of one step, roughly: every parameter is used once per row (embeddings overcount a little)."""
     return float(rows) * sum(p.numel() for p in model.parameters())
-
-
-def check_n_threads(value, owner: str) -> None:
-    """Raise scikit-learn's ``ValueError`` unless ``value`` is None or an int >= 1."""
-    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
-        raise ValueError(f"The 'n_threads' parameter of {owner} must be an int in the range [1, inf) or None. "
-                         f"Got {value!r} instead.")
 
 
 def available_cores() -> float:

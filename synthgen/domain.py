@@ -99,7 +99,8 @@ class ModelStateStrategy(_CaseInsensitiveEnum):
 
 
 class RareCategoryReplacementMethod(_CaseInsensitiveEnum):
-    """How rare (protected) categories are sampled: a ``_RARE_`` constant or a non-rare category."""
+    """How rare (protected) categories are sampled: a ``_RARE_`` constant (NULL where the column holds no
+    strings) or a non-rare category."""
 
     CONSTANT = "CONSTANT"
     SAMPLE = "SAMPLE"

@@ -131,25 +131,61 @@ def test_not_fitted_raises():
     [
         ({"max_epochs": -1}, r"The 'max_epochs' parameter of TabularSynthesizer must be a float in the range "
                              r"\(0, inf\)\. Got -1 instead\."),
-        ({"model": "huge"}, r"huge"),
-        ({"model_state_strategy": "forget"}, r"model_state_strategy must be one of"),
+        ({"model": "huge"}, r"The 'model' parameter of TabularSynthesizer must be a str among \{'MOSTLY_AI/Small', "
+                            r"'MOSTLY_AI/Medium', 'MOSTLY_AI/Large', 'small', 'medium', 'large'\} "
+                            r"\(case-insensitive\) or None\. Got 'huge' instead\."),
+        ({"batch_size": -3}, r"The 'batch_size' parameter of TabularSynthesizer must be an int in the range "
+                             r"\[1, inf\) or None\. Got -3 instead\."),
+        ({"device": "tpu"}, r"The 'device' parameter of TabularSynthesizer must be a str among \{'cpu', 'cuda', "
+                            r"'mps'\} \(with an optional index, e\.g\. 'cuda:1'\), a torch\.device or None\. "
+                            r"Got 'tpu' instead\."),
+        ({"model_state_strategy": "forget"}, r"The 'model_state_strategy' parameter of TabularSynthesizer must be a "
+                                             r"str among \{'RESET', 'REUSE', 'RESUME'\} \(case-insensitive\)\. "
+                                             r"Got 'forget' instead\."),
+        ({"value_protection": "yes"}, r"The 'value_protection' parameter of TabularSynthesizer must be a bool\. "
+                                      r"Got 'yes' instead\."),
+        ({"differential_privacy": {"max_epsilon": 5}}, r"The 'differential_privacy' parameter of TabularSynthesizer "
+                                                       r"must be None: differential privacy is not available"),
+        ({"tgt_encoding_types": ["age"]}, r"The 'tgt_encoding_types' parameter of TabularSynthesizer must be a "
+                                          r"dict or None\. Got \['age'\] instead\."),
+        ({"random_state": -1}, r"The 'random_state' parameter of TabularSynthesizer must be an int in the range "
+                               r"\[0, inf\), an instance of 'numpy\.random\.RandomState', an instance of "
+                               r"'numpy\.random\.Generator' or None\. Got -1 instead\."),
     ],
 )
-def test_invalid_parameters_are_reported_at_fit(adult_slice, params, message):
-    with pytest.raises(ValueError, match=message):
-        TabularSynthesizer(**params).fit(adult_slice.head(100))
+def test_invalid_parameters_are_reported_at_the_start_of_fit(adult_slice, tmp_path, monkeypatch, params, message):
+    import synthgen.estimators.tabular as module
+
+    def no_stage(*args, **kwargs):
+        raise AssertionError("a stage ran before the parameters were validated")
+
+    for stage in ("split", "analyze", "encode", "train"):
+        monkeypatch.setattr(module, stage, no_stage)
+    synth = TabularSynthesizer(workspace_dir=tmp_path / "ws", **params)
+    with pytest.raises(ValueError, match=f"^{message}"):
+        synth.fit(adult_slice.head(100))
+    assert not (tmp_path / "ws").exists()
 
 
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"sampling_top_p": 0}, r"sampling_top_p must be a float in the range \(0, 1\]"),
-        ({"sampling_temperature": -1}, r"sampling_temperature must be a float in the range \[0, inf\)"),
+        ({"sampling_top_p": 0}, r"The 'sampling_top_p' parameter of TabularSynthesizer\.sample must be a float in "
+                                r"the range \(0, 1\]\. Got 0 instead\."),
+        ({"sampling_temperature": -1}, r"The 'sampling_temperature' parameter of TabularSynthesizer\.sample must be "
+                                       r"a float in the range \[0, inf\)\. Got -1 instead\."),
+        ({"batch_size": 0}, r"The 'batch_size' parameter of TabularSynthesizer\.sample must be an int in the range "
+                            r"\[1, inf\) or None\. Got 0 instead\."),
+        ({"fairness": {"target_column": "income", "sensitive_columns": ["sex"]}},
+         r"The 'fairness' parameter of TabularSynthesizer\.sample must be None: fairness is not available"),
         ({"seed_data": pd.DataFrame({"nope": [1]})}, r"seed_data has columns the model does not know: \['nope'\]"),
         ({"imputation": {"columns": ["nope"]}}, r"imputation names columns the model does not know"),
         ({"rebalancing": {"column": "sex", "probabilities": {"Other": 0.5}}},
          r"rebalancing probabilities name categories that column 'sex' does not publish: \['Other'\]"),
-        ({"rare_category_replacement_method": "DROP"}, r"rare_category_replacement_method must be one of"),
+        ({"rare_category_replacement_method": "DROP"}, r"The 'rare_category_replacement_method' parameter of "
+                                                       r"TabularSynthesizer\.sample must be a str among "
+                                                       r"\{'CONSTANT', 'SAMPLE'\} \(case-insensitive\) or None\. "
+                                                       r"Got 'DROP' instead\."),
     ],
 )
 def test_invalid_sample_arguments(fitted, kwargs, message):
@@ -220,3 +256,44 @@ def test_every_dtype_comes_back_as_it_went_in():
     sample = synth.sample(300)
     assert sample.dtypes.to_dict() == frame.dtypes.to_dict()
     assert set(sample["colour"].cat.categories) <= {"red", "green", "blue"}
+
+
+@pytest.mark.parametrize("n_samples", [-1, 1.5, "10"])
+def test_n_samples_is_validated_with_its_own_name(fitted, n_samples):
+    with pytest.raises(ValueError) as error:
+        fitted.sample(n_samples)
+    assert str(error.value) == ("The 'n_samples' parameter of TabularSynthesizer.sample must be an int in the range "
+                                f"[0, inf) or None. Got {n_samples!r} instead.")
+
+
+def test_zero_samples_give_an_empty_frame_of_the_training_dtypes(fitted, adult_slice):
+    empty = fitted.sample(0)
+    assert empty.shape == (0, adult_slice.shape[1])
+    assert empty.dtypes.to_dict() == adult_slice.dtypes.to_dict()
+
+
+@pytest.mark.parametrize(
+    "X, error, message",
+    [
+        (np.arange(6.0), ValueError,
+         "Expected 2D array, got 1D array instead: shape (6,). Reshape your data either using array.reshape(-1, 1) "
+         "if your data has a single feature or array.reshape(1, -1) if it contains a single sample (a Series: "
+         "series.to_frame())."),
+        (np.empty((0, 3)), ValueError,
+         "Found array with 0 sample(s) (shape=(0, 3)) while a minimum of 1 is required by TabularSynthesizer."),
+        (np.empty((12, 0)), ValueError,
+         "Found array with 0 feature(s) (shape=(12, 0)) while a minimum of 1 is required by TabularSynthesizer."),
+        (pd.DataFrame([[1, 2, 3]], columns=["a", "b", "a"]), ValueError, "X has duplicate column names: ['a']."),
+        (np.eye(3) * (1 + 1j), ValueError,
+         "Complex data not supported: column 'col_0' of tgt_data has dtype complex128. Split it into real and "
+         "imaginary columns (values.real, values.imag)."),
+        (__import__("scipy").sparse.csr_array(np.eye(3)), TypeError,
+         "Sparse data not supported: TabularSynthesizer learns a dense table; pass X.toarray() or a DataFrame."),
+    ],
+    ids=["1d", "no-rows", "no-columns", "duplicate-names", "complex", "sparse"],
+)
+def test_unusable_input_is_named_before_any_stage_writes(tmp_path, X, error, message):
+    with pytest.raises(error) as raised:
+        TabularSynthesizer(workspace_dir=tmp_path / "ws").fit(X)
+    assert str(raised.value) == message
+    assert not (tmp_path / "ws" / "OriginalData").exists()

@@ -140,6 +140,17 @@ def test_small_holdout_compares_every_synthetic_record_with_equal_size_samples()
     assert result.dcr_training == pytest.approx(result.dcr_holdout, rel=0.1)
 
 
+def test_default_seed_gives_the_same_figures_in_every_call():
+    # more column triples than max_trivariates and more rows than max_rows: every draw is a sample
+    original, synthetic, holdout = (shuffle_columns(correlated(1200, seed=s), seed=s) for s in (20, 21, 22))
+    kwargs = {"max_rows": 500, "max_trivariates": 2}
+    first, second = (evaluate(original, synthetic, holdout, **kwargs) for _ in range(2))
+    for figure in ("overall", "trivariate", "dcr_share", "discriminator_auc"):
+        assert getattr(first, figure) == getattr(second, figure), figure
+    other_seeds = [evaluate(original, synthetic, holdout, random_state=seed, **kwargs) for seed in (1, 2, 3)]
+    assert len({result.dcr_share for result in [first, *other_seeds]}) > 1  # the seed is what fixes them
+
+
 def test_shuffled_independent_columns_keep_univariates_but_lose_bivariates():
     original = correlated(2000, seed=4)
     result = evaluate(original, shuffle_columns(original, seed=5), random_state=0, privacy=False)

@@ -100,8 +100,9 @@ def test_context_key_without_context_table_synthesizes_key_only_context(planes_f
         (lambda a, p, f: a, {"tgt_encoding_types": {"age": "LANGUAGE_TEXT", "sex": "TABULAR_CATEGORICAL"}},
          ValueError, r"do not mix TABULAR_\* and LANGUAGE_\* encodings"),
         (lambda a, p, f: a.rename(columns={"age": 0}), {}, ValueError, r"column names must be strings; got 0"),
-        (lambda a, p, f: a, {"n_partitions": 0}, ValueError, r"n_partitions must be an int in the range \[1, inf\)"),
-        (lambda a, p, f: a, {"trn_val_split": 1.5}, ValueError, r"trn_val_split must be a float in the range \(0, 1\)"),
+        (lambda a, p, f: a, {"n_partitions": 0}, ValueError, r"The 'n_partitions' parameter of split must be an int in the range \[1, inf\)\. Got 0 instead\."),
+        (lambda a, p, f: a, {"trn_val_split": 1.5}, ValueError, r"The 'trn_val_split' parameter of split must be a float in the range \(0, 1\) or a callable\. "
+                     r"Got 1\.5 instead\."),
         (lambda a, p, f: a.assign(t=pd.Timestamp("2020-01-01")),
          {"tgt_encoding_types": {"t": "TABULAR_DATETIME_RELATIVE"}}, ValueError, r"needs a tgt_context_key"),
         (lambda a, p, f: f.assign(tailnum=f["tailnum"].where(f.index > 0)), {"tgt_context_key": "tailnum"},
@@ -162,3 +163,41 @@ def test_any_index_of_the_input_is_ignored(adult, workspace):
     stored = pd.concat(_read_parts(workspace).values())
     assert stored.notna().sum().to_dict() == shuffled.notna().sum().to_dict()
     assert sorted(stored["fnlwgt"]) == sorted(shuffled["fnlwgt"])
+
+
+@pytest.mark.parametrize(
+    "make, kwargs, message",
+    [
+        (lambda a, p, f: a.assign(id=[2**70 + i for i in range(2000)]), {"tgt_primary_key": "id"},
+         "tgt_primary_key column 'id' of tgt_data holds 2000 integers outside the 64-bit range [-2**63, 2**63 - 1], "
+         "e.g. 1180591620717411303424. Convert it, e.g. df['id'].astype(str)."),
+        (lambda a, p, f: f.assign(tailnum=pd.Series([-(2**63) - 1] + [0] * (len(f) - 1), dtype=object)),
+         {"tgt_context_key": "tailnum"},
+         "tgt_context_key column 'tailnum' of tgt_data holds 1 integers outside the 64-bit range "
+         "[-2**63, 2**63 - 1], e.g. -9223372036854775809. Convert it, e.g. df['tailnum'].astype(str)."),
+        (lambda a, p, f: a.assign(id=[i if i % 2 else str(i) for i in range(2000)]), {"tgt_primary_key": "id"},
+         "tgt_primary_key column 'id' of tgt_data mixes Python types (int, str); keys must be of one type. "
+         "Convert it, e.g. df['id'].astype(str)."),
+        (lambda a, p, f: a.assign(z=np.arange(2000) * 1j), {},
+         "Complex data not supported: column 'z' of tgt_data has dtype complex128. Split it into real and "
+         "imaginary columns (values.real, values.imag)."),
+        (lambda a, p, f: pd.concat([a[["age", "sex"]], a[["age", "sex"]]], axis=1), {},
+         "tgt_data has duplicate column names: ['age', 'sex']."),
+    ],
+)
+def test_data_that_parquet_cannot_store_is_named(adult, planes_flights, workspace, make, kwargs, message):
+    with pytest.raises(ValueError) as error:
+        split(make(adult, *planes_flights), workspace_dir=workspace, **kwargs)
+    assert str(error.value) == message
+    assert not workspace.exists()
+
+
+def test_context_keys_of_another_dtype_than_the_target_keys_are_named(workspace):
+    ctx = pd.DataFrame({"id": np.arange(20), "c": list("ab") * 10})
+    tgt = pd.DataFrame({"ref": np.repeat(np.arange(20), 2).astype(str), "v": np.arange(40)})
+    with pytest.raises(ValueError) as error:
+        split(tgt, ctx_data=ctx, tgt_context_key="ref", ctx_primary_key="id", workspace_dir=workspace)
+    assert str(error.value) == (
+        "The key dtypes differ: tgt_context_key 'ref' of tgt_data holds str values (dtype str), "
+        "ctx_primary_key 'id' of ctx_data holds int values (dtype int64), so no target row finds its context. Convert one to the type "
+        "of the other, e.g. .astype(str).")

@@ -105,8 +105,10 @@ def test_non_flexible_model_only_accepts_prefix_seeds(encoded):
                              r"Got -2 instead\."),
         ({"model": "MOSTLY_AI/Huge"}, r"MOSTLY_AI/Huge"),
         ({"batch_size": 0}, r"The 'batch_size' parameter of train must be an int in the range \[1, inf\)"),
-        ({"differential_privacy": {"max_epsilon": 5}}, r"differential_privacy \(DP-SGD\) is not available"),
-        ({"model_state_strategy": "again"}, r"model_state_strategy must be one of 'RESET', 'REUSE', 'RESUME'"),
+        ({"differential_privacy": {"max_epsilon": 5}}, r"The 'differential_privacy' parameter of train must be None: "
+                                                       r"differential privacy is not available in this version\."),
+        ({"model_state_strategy": "again"}, r"The 'model_state_strategy' parameter of train must be a str among "
+                                            r"\{'RESET', 'REUSE', 'RESUME'\} \(case-insensitive\)\. Got 'again' instead\."),
     ],
 )
 def test_invalid_train_arguments(encoded, kwargs, message):

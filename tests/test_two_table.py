@@ -148,3 +148,41 @@ def test_bad_context_at_generation(fitted):
         fitted.sample(seed_data=pd.DataFrame({"tailnum": ["nope"], "carrier": ["UA"], "origin": ["EWR"],
                                               "dest": ["ORD"], "time_hour": [pd.Timestamp("2013-01-01")]}),
                       context=pd.DataFrame({"tailnum": ["X"], "engines": [2], "seats": [3], "type": ["t"]}))
+
+
+@pytest.mark.parametrize("n_samples", [-1, 1.5])
+def test_n_samples_of_two_table_models_is_validated(fitted, n_samples):
+    with pytest.raises(ValueError) as error:
+        fitted.sample(n_samples)
+    assert str(error.value) == ("The 'n_samples' parameter of TabularSynthesizer.sample must be an int in the range "
+                                f"[0, inf) or None. Got {n_samples!r} instead.")
+
+
+def test_no_subjects_give_an_empty_frame_of_the_training_dtypes(fitted, planes_and_flights):
+    planes, flights = planes_and_flights
+    for empty in (fitted.sample(0), fitted.sample(context=planes.iloc[:0])):
+        assert list(empty.columns) == COLUMNS
+        assert len(empty) == 0
+        assert empty.dtypes.to_dict() == flights.dtypes.to_dict()
+
+
+def test_engine_and_estimator_draw_the_same_subset_of_the_training_context(tmp_path):
+    rng = np.random.default_rng(0)
+    people = pd.DataFrame({"id": np.arange(60), "group": rng.choice(["a", "b"], 60)})
+    visits = pd.DataFrame({"person": np.arange(60), "score": rng.integers(0, 5, 60)})  # one row per subject
+    ws = tmp_path / "ws"
+    sg.split(visits, ctx_data=people, tgt_context_key="person", ctx_primary_key="id", workspace_dir=ws,
+             random_state=0)
+    sg.analyze(workspace_dir=ws, random_state=0)
+    sg.encode(workspace_dir=ws, random_state=0)
+    sg.train(model="small", max_epochs=1, workspace_dir=ws, random_state=0)
+    sg.generate(sample_size=12, workspace_dir=ws, random_state=7)
+    engine_subjects = sg.read_synthetic_data(ws)["person"].tolist()
+    synth = TabularSynthesizer(model="small", max_epochs=1, random_state=0).fit(sg.Workspace(ws))
+    estimator_subjects = synth.sample(12, random_state=7)["person"].tolist()
+    assert len(engine_subjects) == 12
+    assert engine_subjects == estimator_subjects
+    training_order = pd.concat([pd.read_parquet(p) for p in sorted((ws / "OriginalData" / "ctx-data").glob("*"))])
+    assert engine_subjects != training_order["id"].head(12).tolist()  # a random subset, not the first rows
+    with pytest.raises(ValueError, match=r"^sample_size \(61\) exceeds the 60 training context rows; pass ctx_data="):
+        sg.generate(sample_size=61, workspace_dir=ws)

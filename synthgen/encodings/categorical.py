@@ -3,6 +3,10 @@
 Codes: ``0`` = ``_RARE_`` (protected or unseen categories), ``1`` = NULL when the column has NULLs, then the
 published categories in sorted order. Categories are kept as a list, so user values that look like our
 reserved tokens need no escaping.
+
+The rare code decodes to the literal ``_RARE_`` only where that string is a value of the column's type (a
+string column with published categories); elsewhere (no published category; a bool, category or typed object
+column) it decodes to NULL, so neither the internal token nor a wrong real value reaches the output.
 """
 
 from __future__ import annotations
@@ -13,12 +17,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from .._dtypes import as_category_strings, holds_text
 from ..domain import ModelEncodingType
 from ..privacy.value_protection import rare_threshold, subject_counts
 from ._base import ColumnEncoding, SequenceIndex, code_dtype
 from ._common import RARE_TOKEN
 
-__all__ = ["CategoricalEncoding", "RARE_TOKEN", "as_category_strings"]
+__all__ = ["CategoricalEncoding", "RARE_TOKEN", "as_category_strings", "rare_decodes_to_token"]
 
 SUB_COLUMN = "cat"
 
@@ -28,12 +33,9 @@ except TypeError:
     _STRING_DTYPE = None
 
 
-def as_category_strings(values: pd.Series) -> pd.Series:
-    """Values as strings (NULLs kept missing), the form in which categories are counted and published."""
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        values = values.astype(object)
-    as_str = values.astype("string")
-    return as_str.astype(object).where(values.notna().to_numpy(), None)
+def rare_decodes_to_token(stats: dict[str, Any]) -> bool:
+    """Whether the rare code decodes to ``_RARE_`` (a string column with published categories), else to NULL."""
+    return bool(stats["categories"]) and holds_text(stats.get("dtype", "object"))
 
 
 class CategoricalEncoding(ColumnEncoding):
@@ -79,7 +81,8 @@ class CategoricalEncoding(ColumnEncoding):
         return {SUB_COLUMN: 0}
 
     def decode(self, codes, stats, *, rng, sequence=None) -> pd.Series:
-        lookup = pa.array([RARE_TOKEN] + ([None] if stats["has_nan"] else []) + list(stats["categories"]),
+        rare = RARE_TOKEN if rare_decodes_to_token(stats) else None
+        lookup = pa.array([rare] + ([None] if stats["has_nan"] else []) + list(stats["categories"]),
                           type=pa.large_string())
         # an Arrow take builds the string column without a Python object per row
         taken = lookup.take(pa.array(np.asarray(codes[SUB_COLUMN], dtype=np.int64)))

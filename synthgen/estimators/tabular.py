@@ -3,23 +3,36 @@
 from __future__ import annotations
 
 import logging
+import os
 import warnings
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+import torch
+from scipy import sparse
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._device import resolve_device
-from .._progress import ProgressReporter, check_verbose
+from .._options import ESTIMATOR_DEFAULTS, validate_all
+from .._progress import ProgressReporter
 from .._random import as_generator, derive_seed
-from .._threads import check_n_threads, torch_threads
+from .._threads import torch_threads
 from .._version import __version__
 from .._workspace import Workspace, WorkspaceError
-from ..domain import ModelStateStrategy
+from ..domain import (
+    DifferentialPrivacyConfig,
+    FairnessConfig,
+    ImputationConfig,
+    ModelEncodingType,
+    ModelStateStrategy,
+    RareCategoryReplacementMethod,
+    RebalancingConfig,
+)
 from ..models.tabular._bundle import ModelBundle
 from ..stages import analyze, encode, split, train
-from ..stages._generation import TabularGenerator
+from ..stages._generation import TabularGenerator, subset_of_default_context
 from ..stages.train import PROGRESS_FILE
 from ..stages.transformers import frame_with_target
 
@@ -28,15 +41,33 @@ __all__ = ["TabularSynthesizer"]
 _log = logging.getLogger(__name__)
 
 
-def _as_frame(X) -> pd.DataFrame:
-    """A DataFrame from ``X``; arrays get columns ``col_0 .. col_k`` (a copy, the input is never modified)."""
-    if isinstance(X, pd.DataFrame):
-        return X
-    frame = pd.DataFrame(np.asarray(X) if not isinstance(X, pd.Series) else X.to_frame())
-    if frame.ndim != 2:
-        raise ValueError(f"X must be 2-dimensional; got shape {np.shape(X)}.")
-    frame.columns = [f"col_{i}" for i in range(frame.shape[1])]
-    return frame
+def _as_frame(X, owner: str) -> pd.DataFrame:
+    """A DataFrame from ``X``; arrays get columns ``col_0 .. col_k`` (a copy, the input is never modified).
+
+    Rejects, with scikit-learn's messages, what is not a 2-D table with at least one row and one column.
+    """
+    if sparse.issparse(X):
+        raise TypeError(f"Sparse data not supported: {owner} learns a dense table; pass X.toarray() or a "
+                        "DataFrame.")
+    if not isinstance(X, pd.DataFrame):
+        array = np.asarray(X)
+        if array.ndim != 2:
+            raise ValueError(
+                f"Expected 2D array, got {array.ndim}D array instead: shape {array.shape}. Reshape your data "
+                "either using array.reshape(-1, 1) if your data has a single feature or array.reshape(1, -1) "
+                "if it contains a single sample (a Series: series.to_frame())."
+            )
+        X = pd.DataFrame(array, columns=[f"col_{i}" for i in range(array.shape[1])])
+    if X.shape[0] == 0:
+        raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}) while a minimum of 1 is required by "
+                         f"{owner}.")
+    if X.shape[1] == 0:
+        raise ValueError(f"Found array with 0 feature(s) (shape={X.shape}) while a minimum of 1 is required by "
+                         f"{owner}.")
+    duplicated = X.columns[X.columns.duplicated()].unique().tolist()
+    if duplicated:
+        raise ValueError(f"X has duplicate column names: {duplicated}.")
+    return X
 
 
 class TabularSynthesizer(BaseEstimator):
@@ -85,7 +116,7 @@ class TabularSynthesizer(BaseEstimator):
         its own) sampling.
     verbose : bool, int or "auto", default="auto"
         Show progress bars (each stage; training with its epoch, validation loss and time left, its total the
-        epoch or the time budget, whichever binds first). ``"auto"`` shows them where a person is watching:
+        epochs or the time budget, whichever binds first). ``"auto"`` shows them where a person is watching:
         when stderr is a terminal or in a notebook. ``TQDM_DISABLE=1`` hides them.
 
     Attributes
@@ -112,12 +143,31 @@ class TabularSynthesizer(BaseEstimator):
     (5, 15)
     """
 
-    def __init__(self, *, model=None, max_training_time=14400.0, max_epochs=100.0, batch_size=None,
-                 gradient_accumulation_steps=None, enable_flexible_generation=True, max_sequence_window=None,
-                 value_protection=True, differential_privacy=None, tgt_primary_key=None, tgt_context_key=None,
-                 ctx_primary_key=None, tgt_encoding_types=None, ctx_encoding_types=None,
-                 model_state_strategy="RESET", n_partitions=1, device=None, n_threads=None,
-                 workspace_dir=None, random_state=None, verbose="auto"):
+    def __init__(
+        self,
+        *,
+        model: str | None = None,
+        max_training_time: float = ESTIMATOR_DEFAULTS.max_training_time,
+        max_epochs: float = ESTIMATOR_DEFAULTS.max_epochs,
+        batch_size: int | None = None,
+        gradient_accumulation_steps: int | None = None,
+        enable_flexible_generation: bool = ESTIMATOR_DEFAULTS.enable_flexible_generation,
+        max_sequence_window: int | None = None,
+        value_protection: bool = ESTIMATOR_DEFAULTS.value_protection,
+        differential_privacy: DifferentialPrivacyConfig | dict | None = None,
+        tgt_primary_key: str | None = None,
+        tgt_context_key: str | None = None,
+        ctx_primary_key: str | None = None,
+        tgt_encoding_types: Mapping[str, str | ModelEncodingType] | None = None,
+        ctx_encoding_types: Mapping[str, str | ModelEncodingType] | None = None,
+        model_state_strategy: ModelStateStrategy | str = ESTIMATOR_DEFAULTS.model_state_strategy,
+        n_partitions: int = ESTIMATOR_DEFAULTS.n_partitions,
+        device: str | torch.device | None = None,
+        n_threads: int | None = None,
+        workspace_dir: str | os.PathLike | None = None,
+        random_state: int | np.random.RandomState | None = None,
+        verbose: bool | int | str = ESTIMATOR_DEFAULTS.verbose,
+    ) -> None:
         self.model = model
         self.max_training_time = max_training_time
         self.max_epochs = max_epochs
@@ -149,39 +199,37 @@ class TabularSynthesizer(BaseEstimator):
         return tags
 
     # -- fit -------------------------------------------------------------------------------------------
-    def _check_params(self) -> None:
-        for name in ("max_training_time", "max_epochs"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                raise ValueError(f"The '{name}' parameter of TabularSynthesizer must be a float in the range "
-                                 f"(0, inf). Got {value!r} instead.")
-        if not isinstance(self.value_protection, (bool, np.bool_)):
-            raise ValueError(f"The 'value_protection' parameter of TabularSynthesizer must be a bool. "
-                             f"Got {self.value_protection!r} instead.")
-        if not isinstance(self.enable_flexible_generation, (bool, np.bool_)):
-            raise ValueError(f"The 'enable_flexible_generation' parameter of TabularSynthesizer must be a bool. "
-                             f"Got {self.enable_flexible_generation!r} instead.")
-        check_n_threads(self.n_threads, type(self).__name__)
-        check_verbose(self.verbose, type(self).__name__)
+    def _validate_params(self) -> dict:
+        """Every parameter, checked before anything runs; returns them normalised (enums parsed)."""
+        return validate_all(type(self).__name__, self.get_params(deep=False), estimator=True)
 
-    def fit(self, X, y=None, *, context=None):
+    def fit(self, X: pd.DataFrame | np.ndarray | Workspace, y: pd.Series | np.ndarray | None = None, *,
+            context: pd.DataFrame | None = None) -> TabularSynthesizer:
         """Learn ``X`` (and its ``context`` table); ``X`` may also be the Workspace of an ``Encoder``.
 
         Parameters
         ----------
-        X : DataFrame, array-like or Workspace
-            The target table; arrays get columns ``col_0 .. col_k``.
-        y : array-like, optional
+        X : DataFrame, array-like of shape (n_samples, n_features) or Workspace
+            The target table; arrays get columns ``col_0 .. col_k``. Sparse, 1-D, empty and complex input is
+            rejected.
+        y : array-like of shape (n_samples,), optional
             Appended to ``X`` as a column (named after ``y``, else ``"target"``).
         context : DataFrame, optional
             The context table of two-table data.
 
         Returns
         -------
-        self
+        self : TabularSynthesizer
+            The fitted synthesizer.
+
+        Raises
+        ------
+        ValueError
+            An invalid parameter (checked before any stage runs, in scikit-learn's form) or invalid data.
         """
-        self._check_params()
-        strategy = ModelStateStrategy.parse(self.model_state_strategy, name="model_state_strategy")
+        params = self._validate_params()
+        validate_all(f"{type(self).__name__}.fit", {"context": context}, estimator=True)
+        strategy = params["model_state_strategy"]
         rng = as_generator(self.random_state)
         seeds = {stage: derive_seed(rng) for stage in ("split", "analyze", "encode", "train")}
         continuing = strategy != ModelStateStrategy.RESET and hasattr(self, "workspace_")
@@ -195,7 +243,7 @@ class TabularSynthesizer(BaseEstimator):
                 raise WorkspaceError(f"model_state_strategy={strategy.value} continues training in the workspace "
                                      f"of the previous fit, but {str(ws.root)!r} is gone; refit with 'RESET'.")
         else:
-            frame = _as_frame(X)
+            frame = _as_frame(X, type(self).__name__)
             validate_data(self, frame, skip_check_array=True, reset=True)  # the features of X (y is extra)
             frame = frame_with_target(frame, y, owner=type(self).__name__)
             ws = Workspace(self.workspace_dir) if self.workspace_dir is not None else Workspace.temporary()
@@ -204,15 +252,16 @@ class TabularSynthesizer(BaseEstimator):
                   tgt_encoding_types=self.tgt_encoding_types, ctx_encoding_types=self.ctx_encoding_types,
                   n_partitions=self.n_partitions, workspace_dir=ws, random_state=seeds["split"],
                   verbose=self.verbose)
-            analyze(value_protection=bool(self.value_protection), workspace_dir=ws, random_state=seeds["analyze"],
+            analyze(value_protection=params["value_protection"], workspace_dir=ws, random_state=seeds["analyze"],
                     verbose=self.verbose)
             encode(workspace_dir=ws, random_state=seeds["encode"], verbose=self.verbose)
         train(model=self.model, max_training_time=self.max_training_time, max_epochs=self.max_epochs,
               batch_size=self.batch_size, gradient_accumulation_steps=self.gradient_accumulation_steps,
-              enable_flexible_generation=bool(self.enable_flexible_generation),
+              enable_flexible_generation=params["enable_flexible_generation"],
               max_sequence_window=self.max_sequence_window, differential_privacy=self.differential_privacy,
               model_state_strategy=strategy if continuing or isinstance(X, Workspace) else "RESET",
-              device=self.device, n_threads=self.n_threads, workspace_dir=ws, random_state=seeds["train"], verbose=self.verbose)
+              device=self.device, n_threads=self.n_threads, workspace_dir=ws, random_state=seeds["train"],
+              verbose=self.verbose)
         self._bundle = ModelBundle.from_workspace(ws)
         self._training_context = self._context_for_sampling(ws, context)
         self._generator = None
@@ -225,7 +274,7 @@ class TabularSynthesizer(BaseEstimator):
         self.history_ = pd.read_csv(progress) if progress.exists() else pd.DataFrame()
         return self
 
-    def _context_for_sampling(self, ws: Workspace, context) -> pd.DataFrame | None:
+    def _context_for_sampling(self, ws: Workspace, context: pd.DataFrame | None) -> pd.DataFrame | None:
         """The context rows ``sample`` generates for by default: the training context (kept in memory)."""
         if self._bundle.ctx_stats is None:
             return None
@@ -234,15 +283,28 @@ class TabularSynthesizer(BaseEstimator):
         return pd.concat([ws.read_parquet(p) for p in ws.partitions(ws.data_dir("ctx"))], ignore_index=True)
 
     # -- sample ----------------------------------------------------------------------------------------
-    def _generator_for(self, device) -> TabularGenerator:
+    def _generator_for(self, device: str | torch.device | None) -> TabularGenerator:
         resolved = resolve_device(device if device is not None else self.device)
         if self._generator is None or self._generator.device != resolved:
             self._generator = TabularGenerator(self._bundle, resolved)
         return self._generator
 
-    def sample(self, n_samples=None, *, seed_data=None, context=None, batch_size=None, sampling_temperature=1.0,
-               sampling_top_p=1.0, device=None, rare_category_replacement_method=None, rebalancing=None,
-               imputation=None, fairness=None, random_state=None) -> pd.DataFrame:
+    def sample(
+        self,
+        n_samples: int | None = None,
+        *,
+        seed_data: pd.DataFrame | None = None,
+        context: pd.DataFrame | None = None,
+        batch_size: int | None = None,
+        sampling_temperature: float = ESTIMATOR_DEFAULTS.sampling_temperature,
+        sampling_top_p: float = ESTIMATOR_DEFAULTS.sampling_top_p,
+        device: str | torch.device | None = None,
+        rare_category_replacement_method: RareCategoryReplacementMethod | str | None = None,
+        rebalancing: RebalancingConfig | dict | None = None,
+        imputation: ImputationConfig | dict | None = None,
+        fairness: FairnessConfig | dict | None = None,
+        random_state: int | np.random.RandomState | None = None,
+    ) -> pd.DataFrame:
         """Generate synthetic rows.
 
         Parameters
@@ -250,6 +312,7 @@ class TabularSynthesizer(BaseEstimator):
         n_samples : int, optional
             Rows to generate; default the number of training rows (or of ``seed_data`` rows). For two-table
             data: the number of subjects, drawn at random from the training context unless ``context`` is given.
+            ``0`` (or an empty ``context``) gives an empty frame with the training columns and dtypes.
         seed_data : DataFrame, optional
             Fixed values of some columns; the rest is generated conditionally; seed values are kept verbatim.
         context : DataFrame, optional
@@ -261,7 +324,8 @@ class TabularSynthesizer(BaseEstimator):
         sampling_top_p : float, default=1.0
         device : str, optional
         rare_category_replacement_method : {"SAMPLE", "CONSTANT"}, optional
-            ``SAMPLE`` (default) never emits the ``_RARE_`` token.
+            ``SAMPLE`` (default) never emits the ``_RARE_`` token; ``CONSTANT`` emits it in string columns and
+            NULL in categorical columns of other types.
         rebalancing : RebalancingConfig or dict, optional
         imputation : ImputationConfig or dict, optional
         fairness : FairnessConfig or dict, optional
@@ -272,17 +336,24 @@ class TabularSynthesizer(BaseEstimator):
         -------
         DataFrame
             Columns and dtypes as in the training data.
+
+        Raises
+        ------
+        NotFittedError
+            Before ``fit``.
+        ValueError
+            An invalid keyword (in scikit-learn's form, naming ``TabularSynthesizer.sample``).
         """
         check_is_fitted(self)
+        validate_all(f"{type(self).__name__}.sample", {
+            "n_samples": n_samples, "seed_data": seed_data, "context": context, "batch_size": batch_size,
+            "sampling_temperature": sampling_temperature, "sampling_top_p": sampling_top_p, "device": device,
+            "rare_category_replacement_method": rare_category_replacement_method, "rebalancing": rebalancing,
+            "imputation": imputation, "fairness": fairness, "random_state": random_state}, estimator=True)
         rng = as_generator(random_state if random_state is not None else self.random_state)
-        if context is None and self._training_context is not None:
-            context = self._training_context
-            if n_samples is not None and seed_data is None:  # a random subset of the training subjects
-                if n_samples > len(context):
-                    raise ValueError(f"n_samples ({n_samples}) exceeds the {len(context)} training context rows; "
-                                     "pass context= with the rows to generate for.")
-                context = context.iloc[np.sort(rng.choice(len(context), size=n_samples, replace=False))]
-                n_samples = None
+        if context is None and self._training_context is not None:  # a random subset of the training subjects
+            context, n_samples = subset_of_default_context(self._training_context, n_samples, seed_data, rng,
+                                                           size_name="n_samples", context_name="context")
         generator = self._generator_for(device)
         batches = generator.generate(
             sample_size=n_samples, ctx_data=context, seed_data=seed_data, batch_size=batch_size,
@@ -298,11 +369,8 @@ class TabularSynthesizer(BaseEstimator):
                 frames.append(frame)
                 progress.update(max(0, min(per_batch, total - progress.completed)))
         if not frames:
-            return self._empty_frame()
+            return self._generator_for(device).empty_frame()
         return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-
-    def _empty_frame(self) -> pd.DataFrame:
-        return next(self._generator_for(None).generate(sample_size=1, rng=np.random.default_rng(0))).iloc[:0]
 
     # -- persistence -----------------------------------------------------------------------------------
     def __getstate__(self) -> dict:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from .._dtypes import is_mixed_object
+from .._dtypes import dtype_spec, is_mixed_object
 from ..domain import ModelEncodingType, ModelType
 
 __all__ = ["example", "check_frame", "resolve_encoding_types", "resolve_model_type", "normalize_storage"]
@@ -31,8 +31,43 @@ def example(value) -> str:
     return repr(value.item() if isinstance(value, np.generic) else value)
 
 
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _check_values(frame: pd.DataFrame, *, name: str, keys: Mapping[str, str | None]) -> None:
+    """Values that parquet cannot store: complex numbers, and Python ints beyond 64 bits in object key columns.
+
+    (Modelled object columns are stored as strings and come back as Python values, however large.)
+    """
+    for column in frame.columns:
+        values = frame[column]
+        if pd.api.types.is_complex_dtype(values.dtype):
+            raise ValueError(f"Complex data not supported: column {column!r} of {name} has dtype {values.dtype}. "
+                             "Split it into real and imaginary columns (values.real, values.imag).")
+        if values.dtype != object:
+            continue
+        kind = pd.api.types.infer_dtype(values, skipna=True)
+        if kind == "complex":
+            raise ValueError(f"Complex data not supported: column {column!r} of {name} holds complex numbers. "
+                             "Split it into real and imaginary columns.")
+    for parameter, column in keys.items():
+        values = frame[column] if column is not None else None
+        if values is None or values.dtype != object or pd.api.types.infer_dtype(values, skipna=True) != "integer":
+            continue
+        too_large = [v for v in values if not _INT64[0] <= v <= _INT64[1]]
+        if too_large:
+            raise ValueError(
+                f"{parameter} column {column!r} of {name} holds {len(too_large)} integers outside the 64-bit range "
+                f"[-2**63, 2**63 - 1], e.g. {too_large[0]!r}. Convert it, e.g. df[{column!r}].astype(str)."
+            )
+
+
 def check_frame(frame, *, name: str, keys: Mapping[str, str | None]) -> None:
-    """Raise a clear error unless ``frame`` is a non-empty DataFrame with string columns holding ``keys``."""
+    """Raise a clear error unless ``frame`` is a non-empty DataFrame with string columns holding ``keys``.
+
+    Also rejects what parquet cannot store (complex numbers, key integers beyond 64 bits) and key columns that
+    mix Python types, before anything is written.
+    """
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"{name} must be a pandas DataFrame; got {type(frame).__name__} instead.")
     if len(frame) == 0:
@@ -49,13 +84,18 @@ def check_frame(frame, *, name: str, keys: Mapping[str, str | None]) -> None:
     for parameter, column in keys.items():
         if column is None:
             continue
-        if not isinstance(column, str):
-            raise TypeError(f"{parameter} must be a column name (str); got {column!r} instead.")
         if column not in frame.columns:
             raise ValueError(f"{parameter} {column!r} is not a column of {name}; columns are {list(frame.columns)}.")
         if frame[column].isna().any():
             n = int(frame[column].isna().sum())
             raise ValueError(f"{parameter} column {column!r} of {name} has {n} NULL values; keys must not be NULL.")
+        mix = is_mixed_object(frame[column])
+        if mix is not None:
+            raise ValueError(
+                f"{parameter} column {column!r} of {name} mixes Python types ({mix}); keys must be of one type. "
+                f"Convert it, e.g. df[{column!r}].astype(str)."
+            )
+    _check_values(frame, name=name, keys=keys)
 
 
 def _infer(values: pd.Series, model_type: ModelType) -> ModelEncodingType:
@@ -149,7 +189,8 @@ def normalize_storage(values: pd.Series, encoding: ModelEncodingType, *, column:
                 f"datetimes, e.g. {example(values[failed].iloc[0])}."
             )
         return parsed.dt.tz_localize(None)
-    if values.dtype == object and is_mixed_object(values) is not None:
+    if values.dtype == object and (is_mixed_object(values) is not None or isinstance(dtype_spec(values), dict)):
+        # typed Python values as their strings: parquet would store Decimals at one common scale ('1.5' -> '1.50')
         return values.astype("string").astype(object).where(values.notna(), None)
     if isinstance(values.dtype, pd.CategoricalDtype):
         return values.astype(object).where(values.notna(), None).astype("string")

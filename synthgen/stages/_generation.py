@@ -23,10 +23,11 @@ from ..domain import (
     RebalancingConfig,
 )
 from ..encodings import SequenceIndex, get_encoding
+from ..encodings.categorical import rare_decodes_to_token
 from ..models.tabular._bundle import ModelBundle, column_specs
 from ._codec import decode_table, encode_table
 
-__all__ = ["TabularGenerator", "DEFAULT_GENERATION_BATCH"]
+__all__ = ["TabularGenerator", "DEFAULT_GENERATION_BATCH", "subset_of_default_context"]
 
 DEFAULT_GENERATION_BATCH = 100_000
 # Sequences are generated step by step for a whole batch of subjects at once, so larger batches amortise the
@@ -36,14 +37,20 @@ SEQUENCE_GENERATION_ROWS = 500_000
 _SAMPLING_BATCH = 4096
 
 
-def _check_sampling(temperature, top_p, batch_size) -> None:
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature >= 0:
-        raise ValueError(f"sampling_temperature must be a float in the range [0, inf); got {temperature!r} instead.")
-    if isinstance(top_p, bool) or not isinstance(top_p, (int, float)) or not 0 < top_p <= 1:
-        raise ValueError(f"sampling_top_p must be a float in the range (0, 1]; got {top_p!r} instead.")
-    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
-                                   or batch_size < 1):
-        raise ValueError(f"batch_size must be an int in the range [1, inf) or None; got {batch_size!r} instead.")
+def subset_of_default_context(context: pd.DataFrame, sample_size: int | None, seed_data: pd.DataFrame | None,
+                              rng: np.random.Generator, *, size_name: str,
+                              context_name: str) -> tuple[pd.DataFrame, int | None]:
+    """The default (training) context rows to generate for, and the sample size left to pass on.
+
+    ``sample_size`` subjects are drawn at random (by ``rng``, in their original order) unless seed rows decide
+    the subjects; ``size_name`` and ``context_name`` are the caller's names of the two parameters.
+    """
+    if sample_size is None or seed_data is not None:
+        return context, sample_size
+    if sample_size > len(context):
+        raise ValueError(f"{size_name} ({sample_size}) exceeds the {len(context)} training context rows; "
+                         f"pass {context_name}= with the rows to generate for.")
+    return context.iloc[np.sort(rng.choice(len(context), size=sample_size, replace=False))], None
 
 
 def _seed_like(values: pd.Series, like: pd.Series) -> pd.Series:
@@ -122,21 +129,24 @@ class TabularGenerator:
     def _fixed_probs(self, rare_method: RareCategoryReplacementMethod, imputation: ImputationConfig | None,
                      rebalancing: RebalancingConfig | None) -> dict[int, dict[int, float]]:
         probs: dict[int, dict[int, float]] = {}
+        imputed = set(imputation.columns) if imputation is not None else set()
+        if imputation is not None:
+            self._check_columns(imputation.columns, "imputation")
         for column, stats in self.columns.items():
             encoding = get_encoding(stats["encoding_type"])
             is_categorical = stats["encoding_type"] == ModelEncodingType.TABULAR_CATEGORICAL.value
-            # a literal _RARE_ is only ever wanted for categoricals with CONSTANT replacement
-            keep_rare = (is_categorical and rare_method == RareCategoryReplacementMethod.CONSTANT
-                         and stats.get("no_of_rare_categories", 0) > 0)
+            # CONSTANT keeps the rare code of categoricals: the literal _RARE_ in string columns, NULL in others
+            # (see rare_decodes_to_token); without published categories the rare code is all there is (NULL)
+            keep_rare = is_categorical and (not stats["categories"] or (
+                rare_method == RareCategoryReplacementMethod.CONSTANT and stats.get("no_of_rare_categories", 0) > 0
+                and (column not in imputed or rare_decodes_to_token(stats))))
             if not keep_rare:
                 for sub, code in encoding.rare_codes(stats).items():
                     probs.setdefault(self._sub(column, sub), {})[code] = 0.0
-        if imputation is not None:
-            self._check_columns(imputation.columns, "imputation")
-            for column in imputation.columns:
-                stats = self.columns[column]
-                for sub, code in get_encoding(stats["encoding_type"]).null_codes(stats).items():
-                    probs.setdefault(self._sub(column, sub), {})[code] = 0.0
+        for column in imputed:
+            stats = self.columns[column]
+            for sub, code in get_encoding(stats["encoding_type"]).null_codes(stats).items():
+                probs.setdefault(self._sub(column, sub), {})[code] = 0.0
         if rebalancing is not None:
             self._check_columns([rebalancing.column], "rebalancing")
             stats = self.columns[rebalancing.column]
@@ -184,8 +194,6 @@ class TabularGenerator:
         key = ctx_stats["keys"]["primary_key"]
         if ctx_data is None:
             raise ValueError("This model was trained with a context table; pass the context rows to generate for.")
-        if not isinstance(ctx_data, pd.DataFrame):
-            raise TypeError(f"ctx_data must be a pandas DataFrame; got {type(ctx_data).__name__} instead.")
         missing = [c for c in [key, *ctx_stats["columns"]] if c not in ctx_data.columns]
         if missing:
             raise ValueError(f"ctx_data lacks the context columns {missing}.")
@@ -240,11 +248,11 @@ class TabularGenerator:
         fairness: FairnessConfig | dict | None = None,
         rng: np.random.Generator,
     ) -> Iterator[pd.DataFrame]:
-        """Yield batches of generated rows (columns in the original order, dtypes restored)."""
-        _check_sampling(sampling_temperature, sampling_top_p, batch_size)
-        if sample_size is not None and (isinstance(sample_size, bool) or not isinstance(sample_size, (int, np.integer))
-                                        or sample_size < 0):
-            raise ValueError(f"sample_size must be an int in the range [0, inf) or None; got {sample_size!r}.")
+        """Yield batches of generated rows (columns in the original order, dtypes restored).
+
+        The options are validated by the callers (``generate``, ``TabularSynthesizer.sample``). No rows to
+        generate (``sample_size=0``, no context rows) yield one empty frame of the output columns and dtypes.
+        """
         rare_method = RareCategoryReplacementMethod.parse(
             rare_category_replacement_method or RareCategoryReplacementMethod.SAMPLE,
             name="rare_category_replacement_method")
@@ -252,6 +260,10 @@ class TabularGenerator:
         imputation = ImputationConfig.coerce(imputation, name="imputation")
         if FairnessConfig.coerce(fairness, name="fairness") is not None:
             raise ValueError("fairness is not available in this version of generate; pass None.")
+        if (sample_size == 0 or (ctx_data is not None and len(ctx_data) == 0)) and seed_data is None:
+            self._fixed_probs(rare_method, imputation, rebalancing)  # still reject columns the model lacks
+            yield self.empty_frame()
+            return
         stats = self.bundle.stats
         keys = stats["keys"]
         ctx, ctx_codes = self._context(ctx_data, sample_size, rng)
@@ -310,6 +322,16 @@ class TabularGenerator:
                 else:
                     frame[key] = _generated_keys(start, m, stats["key_dtypes"][key])
             yield frame[output_order]
+
+    def empty_frame(self) -> pd.DataFrame:
+        """No rows, with the columns and dtypes of generated data."""
+        stats = self.bundle.stats
+        codes = {name: np.zeros(0, dtype=np.int64) for name in self._sub_names}
+        sequence = SequenceIndex(np.zeros(0, dtype=np.int64)) if self.bundle.is_sequential else None
+        frame = decode_table(codes, self.columns, rng=np.random.default_rng(0), sequence=sequence)
+        for key in stats["keys"].values():
+            frame[key] = pd.Series([], dtype=object).astype(pd.api.types.pandas_dtype(stats["key_dtypes"][key]))
+        return frame[[c for c in stats.get("column_order", list(self.columns)) if c in frame.columns]]
 
     # -- sequences -------------------------------------------------------------------------------------
     def _sequence_seeds(self, seed_data: pd.DataFrame | None, ctx: pd.DataFrame, rng: np.random.Generator):

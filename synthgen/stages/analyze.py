@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from .._dtypes import published_dtype, spec_name
+from .._options import ENGINE_DEFAULTS, validate_all
 from .._progress import ProgressReporter
 from .._random import as_generator
 from .._workspace import Workspace
-from ..domain import DifferentialPrivacyConfig, ModelType, ProgressCallback
+from ..domain import DifferentialPrivacyConfig, ModelEncodingType, ModelType, ProgressCallback
 from ..encodings import SequenceIndex, get_encoding
 from ..privacy.value_protection import MIN_SUBJECTS_FOR_RANGE, protected_range
 
@@ -65,11 +68,23 @@ def _analyze_table(ws: Workspace, table: str, meta: dict, progress: ProgressRepo
             stats = encoding.reduce(partials[column], value_protection=value_protection, rng=column_rngs[index])
         except ValueError as err:
             raise column_error(err, column, table) from None
-        stats["dtype"] = meta["dtypes"].get(column, "object")
+        stats["dtype"] = published_dtype(meta["dtypes"].get(column, "object"), stats.get("categories"))
+        if stats["encoding_type"] == ModelEncodingType.TABULAR_CATEGORICAL.value and not stats["categories"] and (
+                stats["no_of_rare_categories"]):
+            warnings.warn(_no_category_message(column, table, stats["no_of_rare_categories"]), UserWarning,
+                          stacklevel=2)
         stats["argn_processor"] = table
         stats["argn_column"] = f"c{index}"
         columns[column] = stats
     return columns, key_frames
+
+
+def _no_category_message(column: str, table: str, n_categories: int) -> str:
+    fate = "sampled as NULL in every row" if table == "tgt" else "NULL in every row for the model"
+    return (f"Column {column!r} of {table}_data: value protection publishes none of its {n_categories} categories "
+            f"(each is held by fewer than 5 to 7 subjects), so it is {fate}. If it identifies rows, make it a key "
+            "or drop it; for free text or codes declare TABULAR_CHARACTER; convert numbers or dates to a numeric "
+            "or datetime dtype; or fit with value_protection=False.")
 
 
 def _sequence_lengths(tgt_keys, ctx_keys, context_key: str, ctx_key: str) -> tuple[np.ndarray, np.ndarray]:
@@ -99,12 +114,12 @@ def _seq_len_stats(lengths: np.ndarray, value_protection: bool, rng: np.random.G
 
 def analyze(
     *,
-    value_protection: bool = True,
+    value_protection: bool = ENGINE_DEFAULTS.value_protection,
     differential_privacy: DifferentialPrivacyConfig | dict | None = None,
-    workspace_dir: str | Path | Workspace = "engine-ws",
+    workspace_dir: str | Path | Workspace = ENGINE_DEFAULTS.workspace_dir,
     update_progress: ProgressCallback | None = None,
-    random_state=None,
-    verbose: bool | int | str = "auto",
+    random_state: int | np.random.RandomState | np.random.Generator | None = None,
+    verbose: bool | int | str = ENGINE_DEFAULTS.verbose,
 ) -> Workspace:
     """Compute the (privacy-protected) column statistics of the split data.
 
@@ -119,7 +134,7 @@ def analyze(
         Not available for statistics yet; must be ``None``.
     workspace_dir : str, Path or Workspace, default="engine-ws"
     update_progress : callable, optional
-    random_state : None, int or RandomState, optional
+    random_state : None, int, RandomState or Generator, optional
         Seed of the stochastic protection thresholds.
     verbose : bool, int or "auto", default="auto"
         Show a progress bar; "auto" where a person is watching (stderr is a terminal, or a notebook).
@@ -128,11 +143,10 @@ def analyze(
     -------
     Workspace
     """
-    if not isinstance(value_protection, (bool, np.bool_)):
-        raise TypeError(f"value_protection must be a bool; got {value_protection!r} instead.")
-    if DifferentialPrivacyConfig.coerce(differential_privacy, name="differential_privacy") is not None:
-        raise ValueError("differential_privacy for statistics is not supported by this version of analyze; "
-                         "pass None (value protection still applies).")
+    value_protection = validate_all("analyze", {
+        "value_protection": value_protection, "differential_privacy": differential_privacy,
+        "workspace_dir": workspace_dir, "update_progress": update_progress, "random_state": random_state,
+        "verbose": verbose})["value_protection"]
     ws = workspace_dir if isinstance(workspace_dir, Workspace) else Workspace(workspace_dir)
     ws.require("split")
     model_type = ws.read_json(ws.meta_dir("tgt") / "model-type.json")["model_type"]
@@ -159,7 +173,7 @@ def analyze(
             "model_type": model_type,
             "columns": tgt_columns,
             "keys": tgt_meta["keys"],
-            "key_dtypes": {k: tgt_meta["dtypes"][k] for k in tgt_meta["keys"].values()},
+            "key_dtypes": {k: spec_name(tgt_meta["dtypes"][k]) for k in tgt_meta["keys"].values()},
             "column_order": list(tgt_meta["dtypes"]),
             "no_of_training_records": int(is_trn.sum()),
             "no_of_validation_records": int((~is_trn).sum()),

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from .._options import ENGINE_DEFAULTS, validate_all
 from .._progress import ProgressReporter
 from .._random import as_generator
 from .._workspace import Workspace
@@ -90,10 +91,10 @@ def _encode_partition(ws: Workspace, name: str, stats: dict, ctx_stats: dict | N
 
 def encode(
     *,
-    workspace_dir: str | Path | Workspace = "engine-ws",
+    workspace_dir: str | Path | Workspace = ENGINE_DEFAULTS.workspace_dir,
     update_progress: ProgressCallback | None = None,
-    random_state=None,
-    verbose: bool | int | str = "auto",
+    random_state: int | np.random.RandomState | np.random.Generator | None = None,
+    verbose: bool | int | str = ENGINE_DEFAULTS.verbose,
 ) -> Workspace:
     """Encode the split and analyzed data into ``OriginalData/encoded-data``.
 
@@ -101,7 +102,7 @@ def encode(
     ----------
     workspace_dir : str, Path or Workspace, default="engine-ws"
     update_progress : callable, optional
-    random_state : None, int or RandomState, optional
+    random_state : None, int, RandomState or Generator, optional
         Seed of the row shuffle and of the values imputed under NULL flags.
     verbose : bool, int or "auto", default="auto"
         Show a progress bar; "auto" where a person is watching (stderr is a terminal, or a notebook).
@@ -110,6 +111,8 @@ def encode(
     -------
     Workspace
     """
+    validate_all("encode", {"workspace_dir": workspace_dir, "update_progress": update_progress,
+                            "random_state": random_state, "verbose": verbose})
     ws = workspace_dir if isinstance(workspace_dir, Workspace) else Workspace(workspace_dir)
     ws.require("analyze")
     ws.clear_from("encode")

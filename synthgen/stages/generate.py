@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
 from .._device import resolve_device
+from .._options import ENGINE_DEFAULTS, validate_all
 from .._progress import ProgressReporter
 from .._random import as_generator
-from .._threads import check_n_threads, torch_threads
+from .._threads import torch_threads
 from .._workspace import Workspace
 from ..domain import (
     FairnessConfig,
@@ -20,7 +22,7 @@ from ..domain import (
     RebalancingConfig,
 )
 from ..models.tabular._bundle import ModelBundle
-from ._generation import TabularGenerator
+from ._generation import TabularGenerator, subset_of_default_context
 
 __all__ = ["generate", "read_synthetic_data"]
 
@@ -31,18 +33,18 @@ def generate(
     seed_data: pd.DataFrame | None = None,
     sample_size: int | None = None,
     batch_size: int | None = None,
-    sampling_temperature: float = 1.0,
-    sampling_top_p: float = 1.0,
+    sampling_temperature: float = ENGINE_DEFAULTS.sampling_temperature,
+    sampling_top_p: float = ENGINE_DEFAULTS.sampling_top_p,
     device: torch.device | str | None = None,
     n_threads: int | None = None,
     rare_category_replacement_method: RareCategoryReplacementMethod | str | None = None,
     rebalancing: RebalancingConfig | dict | None = None,
     imputation: ImputationConfig | dict | None = None,
     fairness: FairnessConfig | dict | None = None,
-    workspace_dir: str | Path | Workspace = "engine-ws",
+    workspace_dir: str | Path | Workspace = ENGINE_DEFAULTS.workspace_dir,
     update_progress: ProgressCallback | None = None,
-    random_state=None,
-    verbose: bool | int | str = "auto",
+    random_state: int | np.random.RandomState | np.random.Generator | None = None,
+    verbose: bool | int | str = ENGINE_DEFAULTS.verbose,
 ) -> Workspace:
     """Generate synthetic data with the trained model of the workspace.
 
@@ -52,7 +54,8 @@ def generate(
     Parameters
     ----------
     ctx_data : DataFrame, optional
-        Context rows to generate for (two-table models): new entities, or by default the training context.
+        Context rows to generate for (two-table models): new entities, or by default the training context
+        (of which ``sample_size`` rows are drawn at random, seeded by ``random_state``, when given).
     seed_data : DataFrame, optional
         Fixed values of some columns, one row per generated row; the other columns are generated
         conditionally on them and the seed values are kept verbatim.
@@ -70,7 +73,9 @@ def generate(
         torch threads while generating (restored afterwards); None chooses for the model and the machine.
     rare_category_replacement_method : {"SAMPLE", "CONSTANT"}, optional
         ``SAMPLE`` (default) replaces protected categories by published ones in model proportions;
-        ``CONSTANT`` emits the literal ``_RARE_`` in categorical columns.
+        ``CONSTANT`` emits the literal ``_RARE_`` in categorical string columns and NULL in categorical
+        columns of other types (bool, ``category``, Python numbers). A column without any published category
+        is NULL in every row, whatever the method.
     rebalancing : RebalancingConfig or dict, optional
         Target shares of categories of one categorical column.
     imputation : ImputationConfig or dict, optional
@@ -79,7 +84,7 @@ def generate(
         Not available in this version; must be None.
     workspace_dir : str, Path or Workspace, default="engine-ws"
     update_progress : callable, optional
-    random_state : None, int or RandomState, optional
+    random_state : None, int, RandomState or Generator, optional
     verbose : bool, int or "auto", default="auto"
         Show a progress bar; "auto" where a person is watching (stderr is a terminal, or a notebook).
 
@@ -87,13 +92,20 @@ def generate(
     -------
     Workspace
     """
-    check_n_threads(n_threads, "generate")
+    validate_all("generate", {
+        "ctx_data": ctx_data, "seed_data": seed_data, "sample_size": sample_size, "batch_size": batch_size,
+        "sampling_temperature": sampling_temperature, "sampling_top_p": sampling_top_p, "device": device,
+        "n_threads": n_threads, "rare_category_replacement_method": rare_category_replacement_method, "rebalancing": rebalancing,
+        "imputation": imputation, "fairness": fairness, "workspace_dir": workspace_dir,
+        "update_progress": update_progress, "random_state": random_state, "verbose": verbose})
     ws = workspace_dir if isinstance(workspace_dir, Workspace) else Workspace(workspace_dir)
     bundle = ModelBundle.from_workspace(ws)
+    rng = as_generator(random_state)
     if ctx_data is None and bundle.ctx_stats is not None:  # by default, the training context
         ctx_data = pd.concat([ws.read_parquet(p) for p in ws.partitions(ws.data_dir("ctx"))], ignore_index=True)
+        ctx_data, sample_size = subset_of_default_context(ctx_data, sample_size, seed_data, rng,
+                                                          size_name="sample_size", context_name="ctx_data")
     generator = TabularGenerator(bundle, resolve_device(device))
-    rng = as_generator(random_state)
     ws.clear_from("generate")
     batches = generator.generate(
         sample_size=sample_size, ctx_data=ctx_data, seed_data=seed_data, batch_size=batch_size,
@@ -112,8 +124,19 @@ def generate(
     return ws
 
 
-def read_synthetic_data(workspace_dir: str | Path | Workspace = "engine-ws") -> pd.DataFrame:
-    """All generated parts of the workspace as one DataFrame."""
+def read_synthetic_data(workspace_dir: str | Path | Workspace = ENGINE_DEFAULTS.workspace_dir) -> pd.DataFrame:
+    """All generated parts of the workspace as one DataFrame.
+
+    Parameters
+    ----------
+    workspace_dir : str, Path or Workspace, default="engine-ws"
+        The workspace ``generate`` wrote to.
+
+    Returns
+    -------
+    DataFrame
+        The generated rows; an empty frame when nothing was generated.
+    """
     ws = workspace_dir if isinstance(workspace_dir, Workspace) else Workspace(workspace_dir)
     parts = ws.partitions(ws.synthetic_data)
     if not parts:

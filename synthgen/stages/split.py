@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._dtypes import dtype_name
+from .._dtypes import check_restorable, dtype_name, dtype_spec
+from .._options import ENGINE_DEFAULTS, validate_all
 from .._progress import ProgressReporter
 from .._random import as_generator
 from .._workspace import Workspace
@@ -19,8 +20,6 @@ from ._columns import check_frame, example, normalize_storage, resolve_encoding_
 __all__ = ["split"]
 
 _log = logging.getLogger(__name__)
-
-DEFAULT_TRN_VAL_SPLIT = 0.8
 
 
 def _check_keys(tgt_data, ctx_data, tgt_primary_key, ctx_primary_key, tgt_context_key) -> None:
@@ -52,10 +51,25 @@ def _check_keys(tgt_data, ctx_data, tgt_primary_key, ctx_primary_key, tgt_contex
         )
     missing = ~tgt_data[tgt_context_key].isin(ctx_data[ctx_primary_key])
     if missing.any():
+        tgt_kind, ctx_kind = _key_kind(tgt_data[tgt_context_key]), _key_kind(ctx_data[ctx_primary_key])
+        if tgt_kind != ctx_kind:
+            raise ValueError(
+                f"The key dtypes differ: tgt_context_key {tgt_context_key!r} of tgt_data holds {tgt_kind} values "
+                f"(dtype {tgt_data[tgt_context_key].dtype}), ctx_primary_key {ctx_primary_key!r} of ctx_data holds "
+                f"{ctx_kind} values (dtype {ctx_data[ctx_primary_key].dtype}), so no target row finds its context. "
+                "Convert one to the type of the other, e.g. .astype(str)."
+            )
         raise ValueError(
             f"{int(missing.sum())} rows of tgt_data have a tgt_context_key {tgt_context_key!r} that is not a "
             f"ctx_primary_key of ctx_data, e.g. {example(tgt_data[tgt_context_key][missing].iloc[0])}."
         )
+
+
+def _key_kind(values: pd.Series) -> str:
+    """What a key column holds, as far as matching keys goes: ``int``, ``str``, ``float``, ``datetime``..."""
+    kind = pd.api.types.infer_dtype(values, skipna=True)
+    return {"integer": "int", "string": "str", "floating": "float", "mixed-integer-float": "float",
+            "datetime64": "datetime", "datetime": "datetime", "boolean": "bool"}.get(kind, kind)
 
 
 def _split_subjects(n_subjects: int, trn_val_split, rng: np.random.Generator, keys: pd.Index | None):
@@ -65,8 +79,6 @@ def _split_subjects(n_subjects: int, trn_val_split, rng: np.random.Generator, ke
             keys = pd.RangeIndex(n_subjects)
         trn_keys, _ = trn_val_split(pd.Series(keys))
         return np.asarray(pd.Index(keys).isin(list(trn_keys)))
-    if isinstance(trn_val_split, bool) or not isinstance(trn_val_split, (int, float)) or not 0 < trn_val_split < 1:
-        raise ValueError(f"trn_val_split must be a float in the range (0, 1) or a callable; got {trn_val_split!r}.")
     n_trn = int(round(trn_val_split * n_subjects))
     n_trn = min(max(n_trn, 1), n_subjects - 1) if n_subjects > 1 else n_subjects
     is_trn = np.zeros(n_subjects, dtype=bool)
@@ -92,6 +104,11 @@ def _prepare(frame: pd.DataFrame, encoding_types: dict, *, name: str) -> pd.Data
     return pd.DataFrame(prepared)
 
 
+def _dtype_specs(frame: pd.DataFrame, encoding_types: dict) -> dict:
+    """The dtype spec of every column; key columns (not modelled) by dtype name."""
+    return {c: dtype_spec(frame[c]) if c in encoding_types else dtype_name(frame[c].dtype) for c in frame.columns}
+
+
 def _write_parts(ws: Workspace, table: str, frame: pd.DataFrame, row_partition: np.ndarray,
                  row_is_trn: np.ndarray, n_partitions: int, progress: ProgressReporter) -> None:
     with ws.staged_dir(ws.data_dir(table)) as folder:
@@ -112,12 +129,12 @@ def split(
     model_type: str | ModelType | None = None,
     tgt_encoding_types: Mapping[str, str | ModelEncodingType] | None = None,
     ctx_encoding_types: Mapping[str, str | ModelEncodingType] | None = None,
-    n_partitions: int = 1,
-    trn_val_split: float | Callable = DEFAULT_TRN_VAL_SPLIT,
-    workspace_dir: str | Path = "engine-ws",
+    n_partitions: int = ENGINE_DEFAULTS.n_partitions,
+    trn_val_split: float | Callable = ENGINE_DEFAULTS.trn_val_split,
+    workspace_dir: str | Path | Workspace = ENGINE_DEFAULTS.workspace_dir,
     update_progress: ProgressCallback | None = None,
-    random_state=None,
-    verbose: bool | int | str = "auto",
+    random_state: int | np.random.RandomState | np.random.Generator | None = None,
+    verbose: bool | int | str = ENGINE_DEFAULTS.verbose,
 ) -> Workspace:
     """Split the original data into training and validation parts and store them in the workspace.
 
@@ -142,10 +159,11 @@ def split(
         Number of partitions of each side.
     trn_val_split : float or callable, default=0.8
         Share of subjects for training, or ``f(keys) -> (trn_keys, val_keys)``.
-    workspace_dir : str or Path, default="engine-ws"
+    workspace_dir : str, Path or Workspace, default="engine-ws"
+        The workspace folder; an existing file is rejected.
     update_progress : callable, optional
         The engine's progress callback.
-    random_state : None, int or RandomState, optional
+    random_state : None, int, RandomState or Generator, optional
         Seed of the subject shuffle.
     verbose : bool, int or "auto", default="auto"
         Show a progress bar; "auto" where a person is watching (stderr is a terminal, or a notebook).
@@ -154,9 +172,20 @@ def split(
     -------
     Workspace
         A handle to the workspace (the data is on disk).
+
+    Raises
+    ------
+    ValueError
+        An invalid option (in scikit-learn's form, naming ``split``) or invalid data: missing or duplicate
+        keys, key columns that mix Python types, context keys of another type than the target's, duplicate
+        column names, integers beyond 64 bits, complex numbers.
     """
-    if isinstance(n_partitions, bool) or not isinstance(n_partitions, (int, np.integer)) or n_partitions < 1:
-        raise ValueError(f"n_partitions must be an int in the range [1, inf); got {n_partitions!r} instead.")
+    options = validate_all("split", {
+        "tgt_primary_key": tgt_primary_key, "ctx_primary_key": ctx_primary_key, "tgt_context_key": tgt_context_key,
+        "model_type": model_type, "tgt_encoding_types": tgt_encoding_types, "ctx_encoding_types": ctx_encoding_types,
+        "n_partitions": n_partitions, "trn_val_split": trn_val_split, "workspace_dir": workspace_dir,
+        "update_progress": update_progress, "random_state": random_state, "verbose": verbose})
+    model_type = options["model_type"]
     _check_keys(tgt_data, ctx_data, tgt_primary_key, ctx_primary_key, tgt_context_key)
     resolved_model_type = resolve_model_type(model_type, tgt_encoding_types)
     tgt_keys = {k for k in (tgt_primary_key, tgt_context_key) if k is not None}
@@ -172,6 +201,7 @@ def split(
             f"model_type is {resolved_model_type.value}, but tgt_encoding_types gives columns {wrong_family} "
             "encodings of the other model type; do not mix TABULAR_* and LANGUAGE_* encodings."
         )
+    check_restorable(tgt_data, tgt_types, name="tgt_data", parameter="tgt_encoding_types")
     relative = [c for c, t in tgt_types.items() if t == ModelEncodingType.TABULAR_DATETIME_RELATIVE]
     if relative and tgt_context_key is None:
         raise ValueError(
@@ -188,6 +218,7 @@ def split(
                if t.model_type != ModelType.TABULAR or t == ModelEncodingType.TABULAR_DATETIME_RELATIVE]
         if bad:
             raise ValueError(f"ctx_encoding_types: context columns {bad} need flat TABULAR_* encodings.")
+        check_restorable(ctx_data, ctx_types, name="ctx_data", parameter="ctx_encoding_types")
     elif ctx_encoding_types:
         raise ValueError("ctx_encoding_types is given but ctx_data is None.")
 
@@ -223,12 +254,12 @@ def split(
             ws.write_json(ws.meta_dir("ctx") / "keys.json", {"primary_key": ctx_key})
             ws.write_json(ws.meta_dir("ctx") / "encoding-types.json", {c: t.value for c, t in ctx_types.items()})
             ws.write_json(ws.meta_dir("ctx") / "dtypes.json", {c: dtype_name(ctx[c].dtype) for c in ctx.columns}
-                          if ctx_data is None else {c: dtype_name(ctx_data[c].dtype) for c in ctx_data.columns})
+                          if ctx_data is None else _dtype_specs(ctx_data, ctx_types))
         else:
             progress.update(n_partitions)
         keys = {k: v for k, v in (("primary_key", tgt_primary_key), ("context_key", tgt_context_key)) if v}
         ws.write_json(ws.meta_dir("tgt") / "keys.json", keys)
-        ws.write_json(ws.meta_dir("tgt") / "dtypes.json", {c: dtype_name(tgt_data[c].dtype) for c in tgt_data.columns})
+        ws.write_json(ws.meta_dir("tgt") / "dtypes.json", _dtype_specs(tgt_data, tgt_types))
         ws.write_json(ws.meta_dir("tgt") / "model-type.json", {"model_type": resolved_model_type.value})
         # written last: its presence marks a completed split
         ws.write_json(ws.meta_dir("tgt") / "encoding-types.json", {c: t.value for c, t in tgt_types.items()})

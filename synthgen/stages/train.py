@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import math
 import os
 import uuid
 from collections.abc import Callable
@@ -21,9 +20,10 @@ import numpy as np
 import torch
 
 from .._device import resolve_device
-from .._progress import TrainingProgress, check_verbose
+from .._options import ENGINE_DEFAULTS, validate_all
+from .._progress import TrainingProgress
 from .._random import as_generator, torch_generator
-from .._threads import check_n_threads, resolve_n_threads, step_work, torch_threads
+from .._threads import resolve_n_threads, step_work, torch_threads
 from .._workspace import Workspace
 from ..domain import DifferentialPrivacyConfig, ModelStateStrategy, ProgressCallback
 from ..models.tabular import FlatARGN, SequentialARGN, resolve_model_size, train_model, train_sequential_model
@@ -38,24 +38,8 @@ _log = logging.getLogger(__name__)
 
 TRAINING_STATE_FILE = "training-state.pt"
 PROGRESS_FILE = "progress-messages.csv"
-DEFAULT_MAX_TRAINING_TIME = 14400.0
-DEFAULT_MAX_EPOCHS = 100.0
 _PROGRESS_FIELDS = ("epoch", "is_checkpoint", "steps", "samples", "trn_loss", "val_loss", "total_time",
                     "learn_rate")
-
-
-def _check_budget(name: str, value, default: float) -> float:
-    if value is None or value == 0:  # as the engine: None or 0 mean the default budget
-        return default
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or math.isnan(value):
-        raise ValueError(f"The '{name}' parameter of train must be a float in the range (0, inf). Got {value!r} instead.")
-    return float(value)
-
-
-def _check_optional_int(name: str, value) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
-        raise ValueError(f"The '{name}' parameter of train must be an int in the range [1, inf) or None. "
-                         f"Got {value!r} instead.")
 
 
 def _rows_per_step(stats: dict, n_trn: int, batch_size: int | None, window: int | None) -> int:
@@ -110,21 +94,21 @@ def _existing_model(ws: Workspace, strategy: ModelStateStrategy, specs_dict: lis
 def train(
     *,
     model: str | None = None,
-    max_training_time: float | None = DEFAULT_MAX_TRAINING_TIME,
-    max_epochs: float | None = DEFAULT_MAX_EPOCHS,
+    max_training_time: float = ENGINE_DEFAULTS.max_training_time,
+    max_epochs: float = ENGINE_DEFAULTS.max_epochs,
     batch_size: int | None = None,
     gradient_accumulation_steps: int | None = None,
-    enable_flexible_generation: bool = True,
+    enable_flexible_generation: bool = ENGINE_DEFAULTS.enable_flexible_generation,
     max_sequence_window: int | None = None,
     differential_privacy: DifferentialPrivacyConfig | dict | None = None,
-    model_state_strategy: ModelStateStrategy | str = ModelStateStrategy.RESET,
+    model_state_strategy: ModelStateStrategy | str = ENGINE_DEFAULTS.model_state_strategy,
     device: torch.device | str | None = None,
     n_threads: int | None = None,
-    workspace_dir: str | Path | Workspace = "engine-ws",
+    workspace_dir: str | Path | Workspace = ENGINE_DEFAULTS.workspace_dir,
     update_progress: ProgressCallback | None = None,
     upload_model_data_callback: Callable | None = None,
-    random_state=None,
-    verbose: bool | int | str = "auto",
+    random_state: int | np.random.RandomState | np.random.Generator | None = None,
+    verbose: bool | int | str = ENGINE_DEFAULTS.verbose,
 ) -> Workspace:
     """Train a TabularARGN model with early stopping on the encoded data of the workspace.
 
@@ -158,7 +142,7 @@ def train(
         Receives one message per epoch; returning ``{"stopExecution": True}`` stops training.
     upload_model_data_callback : callable, optional
         Called after every epoch's checkpoint is written.
-    random_state : None, int or RandomState, optional
+    random_state : None, int, RandomState or Generator, optional
         Seed of the initial weights, row order, column orders and dropout.
     verbose : bool, int or "auto", default="auto"
         Show a progress bar; "auto" where a person is watching (stderr is a terminal, or a notebook).
@@ -167,18 +151,18 @@ def train(
     -------
     Workspace
     """
+    options = validate_all("train", {
+        "model": model, "max_training_time": max_training_time, "max_epochs": max_epochs, "batch_size": batch_size,
+        "gradient_accumulation_steps": gradient_accumulation_steps,
+        "enable_flexible_generation": enable_flexible_generation, "max_sequence_window": max_sequence_window,
+        "differential_privacy": differential_privacy, "model_state_strategy": model_state_strategy,
+        "device": device, "n_threads": n_threads, "workspace_dir": workspace_dir, "update_progress": update_progress,
+        "upload_model_data_callback": upload_model_data_callback, "random_state": random_state, "verbose": verbose})
     ws = workspace_dir if isinstance(workspace_dir, Workspace) else Workspace(workspace_dir)
     ws.require("encode")
-    max_training_time = _check_budget("max_training_time", max_training_time, DEFAULT_MAX_TRAINING_TIME)
-    max_epochs = _check_budget("max_epochs", max_epochs, DEFAULT_MAX_EPOCHS)
-    _check_optional_int("batch_size", batch_size)
-    _check_optional_int("gradient_accumulation_steps", gradient_accumulation_steps)
-    _check_optional_int("max_sequence_window", max_sequence_window)
-    check_n_threads(n_threads, "train")
-    check_verbose(verbose, "train")
-    if DifferentialPrivacyConfig.coerce(differential_privacy, name="differential_privacy") is not None:
-        raise ValueError("differential_privacy (DP-SGD) is not available in this version of train; pass None.")
-    strategy = ModelStateStrategy.parse(model_state_strategy, name="model_state_strategy")
+    max_training_time, max_epochs = float(max_training_time), float(max_epochs)
+    enable_flexible_generation = options["enable_flexible_generation"]
+    strategy = options["model_state_strategy"]
     size = resolve_model_size(model or "MOSTLY_AI/Medium")
     stats = ws.read_stats("tgt")
     sequential = stats["is_sequential"]

@@ -8,20 +8,41 @@ end of the pipeline trains from it. Route a context table to the splitter with
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Mapping
+
+import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from .._options import ESTIMATOR_DEFAULTS, validate_all
 from .._workspace import Workspace
+from ..domain import ModelEncodingType, ModelType
 from .analyze import analyze
 from .encode import encode
-from .split import DEFAULT_TRN_VAL_SPLIT, split
+from .split import split
 
 __all__ = ["Splitter", "Analyzer", "Encoder", "frame_with_target"]
 
 
-def frame_with_target(X, y, *, owner: str) -> pd.DataFrame:
-    """``X`` as a DataFrame with ``y`` (if given) appended as a column, the way sklearn users pass a target."""
+def frame_with_target(X: pd.DataFrame, y, *, owner: str) -> pd.DataFrame:
+    """``X`` with ``y`` (if given) appended as a column, the way scikit-learn users pass a target.
+
+    Parameters
+    ----------
+    X : DataFrame
+        The table.
+    y : array-like of shape (n_samples,) or DataFrame with one column, optional
+        Appended as a column named after ``y`` (else ``"target"``).
+    owner : str
+        The caller, as error messages name it.
+
+    Returns
+    -------
+    DataFrame
+        ``X`` itself when ``y`` is None, else a new frame.
+    """
     if not isinstance(X, pd.DataFrame):
         raise TypeError(f"{owner}.fit expects a pandas DataFrame; got {type(X).__name__} instead.")
     if y is None:
@@ -37,6 +58,11 @@ def frame_with_target(X, y, *, owner: str) -> pd.DataFrame:
     if name in X.columns:
         raise ValueError(f"{owner}.fit: y is named {name!r}, which is already a column of X.")
     return X.assign(**{name: y.to_numpy()})
+
+
+def _validate_params(estimator: BaseEstimator) -> dict:
+    """Every parameter of ``estimator``, checked and normalised before its ``fit`` does anything."""
+    return validate_all(type(estimator).__name__, estimator.get_params(deep=False), estimator=True)
 
 
 def _require_workspace(X, owner: str) -> Workspace:
@@ -82,9 +108,21 @@ class Splitter(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
     >>> ws = make_pipeline(Splitter(random_state=0), Analyzer(), Encoder()).fit_transform(load_census())
     """
 
-    def __init__(self, *, tgt_primary_key=None, tgt_context_key=None, ctx_primary_key=None, model_type=None,
-                 tgt_encoding_types=None, ctx_encoding_types=None, n_partitions=1,
-                 trn_val_split=DEFAULT_TRN_VAL_SPLIT, workspace_dir=None, random_state=None, verbose="auto"):
+    def __init__(
+        self,
+        *,
+        tgt_primary_key: str | None = None,
+        tgt_context_key: str | None = None,
+        ctx_primary_key: str | None = None,
+        model_type: str | ModelType | None = None,
+        tgt_encoding_types: Mapping[str, str | ModelEncodingType] | None = None,
+        ctx_encoding_types: Mapping[str, str | ModelEncodingType] | None = None,
+        n_partitions: int = ESTIMATOR_DEFAULTS.n_partitions,
+        trn_val_split: float | Callable = ESTIMATOR_DEFAULTS.trn_val_split,
+        workspace_dir: str | os.PathLike | None = None,
+        random_state: int | np.random.RandomState | None = None,
+        verbose: bool | int | str = ESTIMATOR_DEFAULTS.verbose,
+    ) -> None:
         self.tgt_primary_key = tgt_primary_key
         self.tgt_context_key = tgt_context_key
         self.ctx_primary_key = ctx_primary_key
@@ -97,7 +135,26 @@ class Splitter(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
         self.random_state = random_state
         self.verbose = verbose
 
-    def fit(self, X, y=None, context=None):
+    def fit(self, X: pd.DataFrame, y: pd.Series | np.ndarray | None = None,
+            context: pd.DataFrame | None = None) -> Splitter:
+        """Split ``X`` (and its ``context`` table) into a new workspace.
+
+        Parameters
+        ----------
+        X : DataFrame
+            The target table.
+        y : array-like of shape (n_samples,), optional
+            Appended to ``X`` as a column (named after ``y``, else ``"target"``).
+        context : DataFrame, optional
+            The context table of two-table data.
+
+        Returns
+        -------
+        self : Splitter
+            The fitted splitter; its workspace is ``workspace_``.
+        """
+        _validate_params(self)
+        validate_all(f"{type(self).__name__}.fit", {"context": context}, estimator=True)
         X = frame_with_target(X, y, owner=type(self).__name__)
         workspace = Workspace(self.workspace_dir) if self.workspace_dir is not None else Workspace.temporary()
         self.workspace_ = split(
@@ -112,12 +169,40 @@ class Splitter(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
         self.n_features_in_ = len(self.feature_names_in_)
         return self
 
-    def transform(self, X=None):
-        """Return the workspace written by ``fit`` (the data itself went there at fit time)."""
+    def transform(self, X: object = None) -> Workspace:
+        """Return the workspace written by ``fit`` (the data itself went there at fit time).
+
+        Parameters
+        ----------
+        X : object, optional
+            Ignored.
+
+        Returns
+        -------
+        Workspace
+            The workspace of the last ``fit``.
+        """
         check_is_fitted(self)
         return self.workspace_
 
-    def fit_transform(self, X, y=None, context=None):
+    def fit_transform(self, X: pd.DataFrame, y: pd.Series | np.ndarray | None = None,
+                      context: pd.DataFrame | None = None) -> Workspace:
+        """``fit`` and return the workspace.
+
+        Parameters
+        ----------
+        X : DataFrame
+            The target table.
+        y : array-like of shape (n_samples,), optional
+            Appended to ``X`` as a column.
+        context : DataFrame, optional
+            The context table of two-table data.
+
+        Returns
+        -------
+        Workspace
+            The workspace written by ``fit``.
+        """
         return self.fit(X, y, context=context).workspace_
 
 
@@ -139,20 +224,53 @@ class Analyzer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
     ctx_stats_ : dict or None
     """
 
-    def __init__(self, *, value_protection=True, random_state=None, verbose="auto"):
+    def __init__(
+        self,
+        *,
+        value_protection: bool = ESTIMATOR_DEFAULTS.value_protection,
+        random_state: int | np.random.RandomState | None = None,
+        verbose: bool | int | str = ESTIMATOR_DEFAULTS.verbose,
+    ) -> None:
         self.value_protection = value_protection
         self.random_state = random_state
         self.verbose = verbose
 
-    def fit(self, X, y=None):
+    def fit(self, X: Workspace, y: object = None) -> Analyzer:
+        """Compute the statistics of the split workspace ``X``.
+
+        Parameters
+        ----------
+        X : Workspace
+            The workspace a ``Splitter`` returns.
+        y : object, optional
+            Ignored.
+
+        Returns
+        -------
+        self : Analyzer
+            The fitted analyzer (``stats_``, ``ctx_stats_``).
+        """
+        params = _validate_params(self)
         ws = _require_workspace(X, type(self).__name__)
-        self.workspace_ = analyze(value_protection=self.value_protection, workspace_dir=ws,
+        self.workspace_ = analyze(value_protection=params["value_protection"], workspace_dir=ws,
                                   random_state=self.random_state, verbose=self.verbose)
         self.stats_ = ws.read_stats("tgt")
         self.ctx_stats_ = ws.read_stats("ctx") if ws.has_context() else None
         return self
 
-    def transform(self, X):
+    def transform(self, X: Workspace) -> Workspace:
+        """Pass the workspace on to the next stage.
+
+        Parameters
+        ----------
+        X : Workspace
+            The analyzed workspace.
+
+        Returns
+        -------
+        Workspace
+            ``X``.
+        """
         check_is_fitted(self)
         return _require_workspace(X, type(self).__name__)
 
@@ -171,15 +289,47 @@ class Encoder(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
     workspace_ : Workspace
     """
 
-    def __init__(self, *, random_state=None, verbose="auto"):
+    def __init__(
+        self,
+        *,
+        random_state: int | np.random.RandomState | None = None,
+        verbose: bool | int | str = ESTIMATOR_DEFAULTS.verbose,
+    ) -> None:
         self.random_state = random_state
         self.verbose = verbose
 
-    def fit(self, X, y=None):
+    def fit(self, X: Workspace, y: object = None) -> Encoder:
+        """Encode the analyzed workspace ``X`` into training codes.
+
+        Parameters
+        ----------
+        X : Workspace
+            The workspace an ``Analyzer`` returns.
+        y : object, optional
+            Ignored.
+
+        Returns
+        -------
+        self : Encoder
+            The fitted encoder.
+        """
+        _validate_params(self)
         ws = _require_workspace(X, type(self).__name__)
         self.workspace_ = encode(workspace_dir=ws, random_state=self.random_state, verbose=self.verbose)
         return self
 
-    def transform(self, X):
+    def transform(self, X: Workspace) -> Workspace:
+        """Pass the workspace on to the next stage (a synthesizer trains from it).
+
+        Parameters
+        ----------
+        X : Workspace
+            The encoded workspace.
+
+        Returns
+        -------
+        Workspace
+            ``X``.
+        """
         check_is_fitted(self)
         return _require_workspace(X, type(self).__name__)
