@@ -263,8 +263,7 @@ OPTIONS: dict[str, Option] = _declare(
     Option(name="imputation", default=None, none=True, convert=_coerce(ImputationConfig),
            constraints=(_instance((ImputationConfig, dict), "an ImputationConfig, a dict"),)),
     Option(name="fairness", default=None, none=True, convert=_coerce(FairnessConfig),
-           constraints=(_instance((FairnessConfig, dict), "a FairnessConfig, a dict"),),
-           unavailable="fairness is not available in this version"),
+           constraints=(_instance((FairnessConfig, dict), "a FairnessConfig, a dict"),)),
 )
 """The options of the engine functions (``split``, ``analyze``, ``encode``, ``train``, ``generate``)."""
 
@@ -276,6 +275,8 @@ ESTIMATOR_OPTIONS: dict[str, Option] = {
     # sample(): the scikit-learn names of the engine's generate options
     "n_samples": OPTIONS["sample_size"].evolve(name="n_samples"),
     "context": OPTIONS["ctx_data"].evolve(name="context"),
+    # the column predict / predict_proba answer for by default (a classifier's target); see docs/inference.md
+    "target": Option(name="target", default=None, constraints=(_STR,), none=True),
 }
 """The options of the transformers and estimators (same rules, estimator defaults and names)."""
 

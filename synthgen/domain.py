@@ -228,7 +228,23 @@ def _non_empty_str_list(name: str):
 
 @attrs.frozen(kw_only=True)
 class FairnessConfig(_Config):
-    """Statistical parity of ``target_column`` with respect to the categorical ``sensitive_columns``."""
+    """Statistical parity of ``target_column`` with respect to the categorical ``sensitive_columns``.
+
+    Generation draws the categorical target so that the share of each of its classes is the same in every
+    group of values of the sensitive columns; ``evaluate(..., fairness=...)`` measures it.
+
+    Parameters
+    ----------
+    target_column : str
+        A categorical column of the generated table.
+    sensitive_columns : str or list of str
+        Categorical columns (of the generated table or, for two-table models, of the context table).
+
+    Examples
+    --------
+    >>> FairnessConfig.coerce({"targetColumn": "income", "sensitiveColumns": ["sex", "race"]})
+    FairnessConfig(target_column='income', sensitive_columns=['sex', 'race'])
+    """
 
     target_column: str = attrs.field(validator=_non_empty_str("target_column"))
     sensitive_columns: list[str] = attrs.field(

@@ -12,6 +12,7 @@ import pandas as pd
 import torch
 from scipy import sparse
 from sklearn.base import BaseEstimator
+from sklearn.utils import ClassifierTags
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._device import resolve_device
@@ -36,6 +37,7 @@ from ..stages._generation import TabularGenerator, subset_of_default_context
 from ..stages._warm_start import adopt_statistics, check_columns, check_workspace_matches, install_model
 from ..stages.generate import load_bundle
 from ..stages.transformers import frame_with_target
+from ._inference import InferenceMixin
 
 __all__ = ["TabularSynthesizer"]
 
@@ -71,11 +73,13 @@ def _as_frame(X, owner: str) -> pd.DataFrame:
     return X
 
 
-class TabularSynthesizer(BaseEstimator):
+class TabularSynthesizer(InferenceMixin, BaseEstimator):
     """Learn a table and sample synthetic rows from it (TabularARGN).
 
     ``fit`` runs split → analyze → encode → train in a workspace; ``sample`` generates from the model kept
-    in memory, so a fitted synthesizer pickled with joblib samples without its workspace.
+    in memory, so a fitted synthesizer pickled with joblib samples without its workspace. The flat model is
+    also a classifier, a density estimator and an imputer: ``predict_proba``, ``predict``, ``score_samples``,
+    ``score`` and ``impute`` (see ``docs/inference.md``).
 
     Parameters
     ----------
@@ -122,6 +126,10 @@ class TabularSynthesizer(BaseEstimator):
         Show progress bars (each stage; training with its epoch, validation loss and time left, its total the
         epochs or the time budget, whichever binds first). ``"auto"`` shows them where a person is watching:
         when stderr is a terminal or in a notebook. ``TQDM_DISABLE=1`` hides them.
+    target : str, optional
+        A column that ``predict`` / ``predict_proba`` answer for by default; it makes the synthesizer a
+        classifier to scikit-learn (``cross_val_score`` stratifies, scorers use ``classes_``). ``fit(X, y)``
+        learns ``y`` as this column. ``score`` stays the mean log-likelihood of whole rows.
 
     Attributes
     ----------
@@ -137,6 +145,9 @@ class TabularSynthesizer(BaseEstimator):
         The workspace of the last fit (a temporary one disappears with the estimator).
     n_features_in_ : int
     feature_names_in_ : ndarray of str
+    classes_ : ndarray
+        The classes of ``target`` in the order of ``predict_proba``'s columns (only when ``target`` is set and
+        categorical or discrete).
 
     Examples
     --------
@@ -171,6 +182,7 @@ class TabularSynthesizer(BaseEstimator):
         workspace_dir: str | os.PathLike | None = None,
         random_state: int | np.random.RandomState | None = None,
         verbose: bool | int | str = ESTIMATOR_DEFAULTS.verbose,
+        target: str | None = None,
     ) -> None:
         self.model = model
         self.max_training_time = max_training_time
@@ -193,6 +205,7 @@ class TabularSynthesizer(BaseEstimator):
         self.workspace_dir = workspace_dir
         self.random_state = random_state
         self.verbose = verbose
+        self.target = target
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -200,6 +213,9 @@ class TabularSynthesizer(BaseEstimator):
         tags.input_tags.string = True
         tags.input_tags.allow_nan = True
         tags.non_deterministic = self.random_state is None
+        if self.target is not None:  # a classifier of that column to scikit-learn (scorers, stratified CV)
+            tags.estimator_type = "classifier"
+            tags.classifier_tags = ClassifierTags()
         return tags
 
     # -- fit -------------------------------------------------------------------------------------------
@@ -243,7 +259,8 @@ class TabularSynthesizer(BaseEstimator):
             feature_names = list(ws.read_meta("tgt")["dtypes"])
         else:
             features = _as_frame(X, type(self).__name__)
-            frame = frame_with_target(features, y, owner=type(self).__name__)
+            frame = frame_with_target(features, self._named_y(y), owner=type(self).__name__)
+            self._check_target_column(frame.columns)
             if saved is not None:  # refuse other columns before the workspace is touched
                 check_columns(saved[0], strategy, frame.columns,
                               None if context is None else getattr(context, "columns", None))
@@ -282,6 +299,7 @@ class TabularSynthesizer(BaseEstimator):
         self.encoding_types_ = {c: s["encoding_type"] for c, s in self.stats_["columns"].items()}
         self.feature_names_in_ = np.asarray(feature_names, dtype=object)
         self.n_features_in_ = len(self.feature_names_in_)
+        self._set_target(y)
         return self
 
     def _saved_model(self, strategy: ModelStateStrategy, X) -> tuple[ModelBundle, dict | None] | None:
@@ -363,6 +381,8 @@ class TabularSynthesizer(BaseEstimator):
         rebalancing : RebalancingConfig or dict, optional
         imputation : ImputationConfig or dict, optional
         fairness : FairnessConfig or dict, optional
+            ``{"target_column": ..., "sensitive_columns": [...]}``: the categorical target is generated
+            independently of the categorical sensitive columns (statistical parity); see docs/tabular.md.
         random_state : None, int or RandomState, optional
             Defaults to the estimator's ``random_state``.
 
