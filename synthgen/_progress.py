@@ -96,13 +96,13 @@ class TrainingProgress:
     """
 
     def __init__(self, max_epochs: float, max_training_time_s: float, *, callback: ProgressCallback | None,
-                 verbose: bool | int | str):
+                 verbose: bool | int | str, description: str = "train"):
         self.max_epochs = max_epochs
         self.max_training_time_s = max_training_time_s
-        self._epochs = ProgressReporter(int(math.ceil(max_epochs)), description="train", callback=callback)
+        self._epochs = ProgressReporter(int(math.ceil(max_epochs)), description=description, callback=callback)
         self._reported_epochs = 0
         self._val_loss = math.nan
-        self.bar = _bar(round(max_epochs, 2), "train", verbose, leave=True, unit="epoch",
+        self.bar = _bar(round(max_epochs, 2), description, verbose, leave=True, unit="epoch",
                         bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} {unit} "
                                    "[{elapsed}{postfix}]")
 
