@@ -56,6 +56,16 @@ def test_fit_and_sample_set_the_threads_and_restore_them(adult, three_threads, m
     assert calls == [during, 3, during, 3] and torch.get_num_threads() == 3
 
 
+def test_inference_methods_run_on_n_threads(adult, three_threads, monkeypatch):
+    synth = TabularSynthesizer(model="small", max_epochs=1, n_threads=2, random_state=0).fit(adult.head(300))
+    calls = _recorded_thread_counts(monkeypatch)
+    rows = adult.iloc[300:320]
+    synth.predict_proba(rows.drop(columns="income"), target="income")
+    synth.score_samples(rows)
+    synth.impute(rows.assign(age=None))
+    assert calls == [2, 3] * 3 and torch.get_num_threads() == 3
+
+
 def test_engine_train_and_generate_run_on_n_threads(adult, workspace, three_threads):
     sg.split(adult.head(300), workspace_dir=workspace, random_state=0)
     sg.analyze(workspace_dir=workspace, random_state=0)
