@@ -1,5 +1,5 @@
 """scikit-learn estimators that run the whole engine: ``fit`` learns, ``sample`` generates."""
 
-from .tabular import TabularSynthesizer
+from ._tabular import TabularSynthesizer
 
 __all__ = ["TabularSynthesizer"]
