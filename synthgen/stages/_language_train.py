@@ -1,0 +1,191 @@
+"""``train`` for LANGUAGE tables: tokenizer and model from the encoded record texts, saved in ``ModelStore``.
+
+- ``"MOSTLY_AI/LSTMFromScratch-3m"`` (default): a byte-level BPE tokenizer (vocabulary 5,000, merges seen at
+  least 20 times) trained on the training records' target texts, and the LSTM trained from scratch.
+- A local Hugging Face causal LM (a folder with ``config.json`` and a byte-level ``tokenizer.json``): its
+  tokenizer with the record tokens added, fine-tuned with LoRA; the adapter goes to ``model-data/adapter``.
+
+The loss covers the target's tokens only; the schedule, budgets, early stopping, ``model_state_strategy``
+and progress are those of the tabular models.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from .._progress import ProgressReporter
+from .._workspace import Workspace
+from ..domain import ModelStateStrategy
+from ..models.tabular._bundle import MODEL_CONFIG_FILE, MODEL_WEIGHTS_FILE
+from ._language import CTX_PREFIX, TGT_PREFIX, record_fields
+from ._language_model import ADAPTER_DIR, HF_KIND, LSTM_KIND, TOKENIZER_FILE, model_kind
+from .train import PROGRESS_FILE, TRAINING_STATE_FILE, _save_torch_atomic, _write_progress
+
+__all__ = ["train_language"]
+
+_log = logging.getLogger(__name__)
+
+TOKENIZER_VOCAB_SIZE = 5000
+TOKENIZER_MIN_FREQUENCY = 20
+
+
+def _read_records(ws: Workspace, side: str) -> pd.DataFrame:
+    parts = ws.partitions(ws.encoded_data, side)
+    frames = [ws.read_parquet(p) for p in parts]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _texts(frame: pd.DataFrame, prefix: str, names) -> dict[str, list]:
+    return {name: (frame[prefix + name].astype(object).where(frame[prefix + name].notna(), None).tolist()
+                   if prefix + name in frame.columns else [None] * len(frame)) for name in names}
+
+
+def _signature(stats: dict, model: str | None) -> dict[str, Any]:
+    """What a saved model must share with this workspace to be reused or resumed."""
+    return {"model_id": _model_id(model), "columns": {c: s["encoding_type"] for c, s in stats["columns"].items()}}
+
+
+def _model_id(model: str | None) -> str:
+    from .._options import LANGUAGE_MODEL_DEFAULT
+
+    return LANGUAGE_MODEL_DEFAULT if model_kind(model) == LSTM_KIND else str(Path(model).resolve())
+
+
+def _trainable_state(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The entries of ``state`` that training changes (all of an LSTM; the adapter's of a LoRA model)."""
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    return {k: v for k, v in state.items() if k in trainable}
+
+
+def _new_model(kind: str, model_id: str, tokenizer, seed: int):
+    from ..models.language import HFLanguageModel, LSTMConfig, LSTMLanguageModel
+
+    # weight initialisation draws from torch's global generator: fork it, seeded from random_state
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if kind == LSTM_KIND:
+            return LSTMLanguageModel(LSTMConfig(vocab_size=tokenizer.vocab_size))
+        return HFLanguageModel.from_pretrained(model_id, vocab_size=tokenizer.vocab_size,
+                                               new_token_ids=tokenizer.added_ids or None)
+
+
+def train_language(ws: Workspace, *, model: str | None, max_training_time: float, max_epochs: float,
+                   batch_size: int | None, gradient_accumulation_steps: int | None,
+                   strategy: ModelStateStrategy, device: torch.device, update_progress, upload_model_data_callback,
+                   generator: torch.Generator, verbose) -> Workspace:
+    """Train the LANGUAGE model of the encoded workspace ``ws`` (options validated by ``train``)."""
+    from ..models.language import LanguageTokenizer, encode_records, train_language_model, train_tokenizer
+
+    stats = ws.read_stats("tgt")
+    ctx_stats = ws.read_stats("ctx") if ws.has_context() else None
+    ctx_names = list(ctx_stats["columns"]) if ctx_stats else []
+    kind, model_id = model_kind(model), _model_id(model)
+    trn, val = _read_records(ws, "trn"), _read_records(ws, "val")
+    config_path = ws.model_data / MODEL_CONFIG_FILE
+    signature = _signature(stats, model)
+    saved = ws.read_json(config_path) if config_path.exists() else None
+    continuing = strategy != ModelStateStrategy.RESET and saved is not None and (
+        ws.model_data / TOKENIZER_FILE).exists()
+    if strategy != ModelStateStrategy.RESET and not continuing:
+        _log.warning("no saved model to %s; training from scratch", strategy.value.lower())
+    if continuing and saved.get("signature") != signature:
+        raise ValueError(f"model_state_strategy={strategy.value}: the saved model was trained with another model or "
+                         "on other columns than this workspace holds; use model_state_strategy='RESET'.")
+    if not continuing and ws.model_data.exists():
+        ws.clear_from("train")
+
+    if continuing:
+        tokenizer = LanguageTokenizer.load(ws.model_data)
+        max_tokens = saved["max_tokens"]
+    else:
+        if kind == LSTM_KIND:
+            texts = [t for name, s in stats["columns"].items()
+                     if s["encoding_type"] in ("LANGUAGE_TEXT", "LANGUAGE_CATEGORICAL")
+                     for t in _texts(trn, TGT_PREFIX, [name])[name] if t is not None]
+            tokenizer = train_tokenizer(texts, vocab_size=TOKENIZER_VOCAB_SIZE,
+                                        min_frequency=TOKENIZER_MIN_FREQUENCY)
+        else:
+            tokenizer = LanguageTokenizer.from_pretrained(model_id)
+        # the most tokens of a text field: its longest training text (already cut to the protected length)
+        max_tokens = {}
+        for name, s in stats["columns"].items():
+            if s["encoding_type"] == "LANGUAGE_TEXT":
+                present = [t for t in _texts(trn, TGT_PREFIX, [name])[name] if t is not None]
+                max_tokens[name] = max([1, *map(len, tokenizer.encode_batch(present))])
+    fields = record_fields(stats["columns"], max_tokens)
+    seed = _seed_from(generator)
+    network = _new_model(kind, model_id, tokenizer, seed)
+    resume_state = None
+    if continuing:
+        weights_path = ws.model_data / MODEL_WEIGHTS_FILE
+        state_path = ws.model_data / TRAINING_STATE_FILE
+        if strategy == ModelStateStrategy.RESUME and state_path.exists():
+            resume_state = torch.load(state_path, map_location="cpu", weights_only=True)
+        elif weights_path.exists():
+            network.load_state_dict(torch.load(weights_path, map_location="cpu", weights_only=True), strict=False)
+
+    ws.model_data.mkdir(parents=True, exist_ok=True)
+    tokenizer.save(ws.model_data)
+    config = {"model_type": "LANGUAGE", "model_id": model_id, "model_kind": kind, "signature": signature,
+              "max_tokens": max_tokens, "vocab_size": tokenizer.vocab_size}
+    if kind == LSTM_KIND:
+        config["lstm"] = network.config.to_dict()
+    ws.write_json(ws.model_data / MODEL_CONFIG_FILE, config)
+
+    def records(frame: pd.DataFrame):
+        return encode_records(fields, tokenizer, _texts(frame, TGT_PREFIX, [f.name for f in fields]),
+                              _texts(frame, CTX_PREFIX, ctx_names) or None)
+
+    if len(trn) == 0:
+        _log.warning("no training rows: the model stays untrained")
+        _save_weights(ws, kind, network, _trainable_state(network, network.state_dict()))
+        return ws
+    trn_records, val_records = records(trn), (records(val) if len(val) else None)
+
+    progress = ProgressReporter(int(math.ceil(max_epochs)), description="train", callback=update_progress,
+                                verbose=verbose)
+    reported_epochs = [0]
+
+    def on_progress(record: dict) -> bool:
+        advance = max(0, int(record["epoch"]) - reported_epochs[0])
+        reported_epochs[0] += advance
+        return progress.update(advance, message=record)
+
+    def on_checkpoint(state: dict) -> None:
+        history = state["history"]
+        if history and history[-1]["is_checkpoint"]:
+            _save_torch_atomic(_trainable_state(network, state["best_model"]), ws.model_data / MODEL_WEIGHTS_FILE)
+        _save_torch_atomic(state, ws.model_data / TRAINING_STATE_FILE)
+        _write_progress(ws.model_data / PROGRESS_FILE, history)
+        if upload_model_data_callback is not None:
+            upload_model_data_callback()
+
+    with progress:
+        result = train_language_model(
+            network, trn_records, val_records, pad_id=tokenizer.pad_id, max_epochs=max_epochs,
+            max_training_time_s=max_training_time * 60.0, batch_size=batch_size,
+            gradient_accumulation_steps=gradient_accumulation_steps, device=device, generator=generator,
+            on_progress=on_progress, on_checkpoint=on_checkpoint, resume_state=resume_state)
+    _save_weights(ws, kind, network, _trainable_state(network, result.best_state_dict))
+    _log.info("trained the language model %d epochs in %.1f s (%s)", len(result.history),
+              result.history[-1]["total_time"] if result.history else 0.0, result.stop_reason)
+    return ws
+
+
+def _seed_from(generator: torch.Generator) -> int:
+    return int(torch.randint(0, 2**62, (1,), generator=generator))
+
+
+def _save_weights(ws: Workspace, kind: str, network, state: dict[str, torch.Tensor]) -> None:
+    """The best weights; for a Hugging Face model also the LoRA adapter (the network holds the best weights)."""
+    _save_torch_atomic(state, ws.model_data / MODEL_WEIGHTS_FILE)
+    if kind == HF_KIND:
+        with ws.staged_dir(ws.model_data / ADAPTER_DIR) as folder:
+            network.to("cpu").save_adapter(folder)
+
