@@ -20,7 +20,7 @@ from .domain import (
     RareCategoryReplacementMethod,
     RebalancingConfig,
 )
-from .estimators import TabularSynthesizer
+from .estimators import LanguageSynthesizer, TabularSynthesizer
 from .evaluation import EvaluationResult, evaluate, fidelity_scorer
 from .stages import Analyzer, Encoder, Splitter, analyze, encode, generate, read_synthetic_data, split, train
 
@@ -35,6 +35,7 @@ __all__ = [
     "generate",
     "read_synthetic_data",
     "TabularSynthesizer",
+    "LanguageSynthesizer",
     "evaluate",
     "EvaluationResult",
     "fidelity_scorer",

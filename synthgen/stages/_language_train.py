@@ -86,6 +86,11 @@ def train_language(ws: Workspace, *, model: str | None, max_training_time: float
     ctx_stats = ws.read_stats("ctx") if ws.has_context() else None
     ctx_names = list(ctx_stats["columns"]) if ctx_stats else []
     kind, model_id = model_kind(model), _model_id(model)
+    if kind == HF_KIND:  # before the workspace is touched
+        missing = [f for f in ("config.json", "tokenizer.json") if not (Path(model_id) / f).is_file()]
+        if missing:
+            raise FileNotFoundError(f"The model folder {model_id!r} is no Hugging Face causal LM with a byte-level "
+                                    f"tokenizer: it lacks {' and '.join(missing)}.")
     trn, val = _read_records(ws, "trn"), _read_records(ws, "val")
     config_path = ws.model_data / MODEL_CONFIG_FILE
     signature = _signature(stats, model)
