@@ -7,6 +7,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import check_valid
 
 import synthgen as sg
 from synthgen import Workspace
@@ -17,26 +18,6 @@ TEXT_TYPES = {"text": "LANGUAGE_TEXT"}
 def _tweets(tweets_full, n: int, seed: int) -> pd.DataFrame:
     columns = ["source", "text", "created_at", "retweet_count", "in_reply_to_user_id_str"]
     return tweets_full.sample(n=n, random_state=seed)[columns].reset_index(drop=True)
-
-
-def check_valid(synthetic: pd.DataFrame, stats: dict, original: pd.DataFrame) -> None:
-    """Every value of every column lies within the published statistics; dtypes are the original ones."""
-    for column, column_stats in stats["columns"].items():
-        values = synthetic[column]
-        assert values.dtype == original[column].dtype, column
-        present = values.dropna()
-        if not column_stats["has_nan"]:
-            assert len(present) == len(values), column
-        kind = column_stats["encoding_type"]
-        if kind == "LANGUAGE_CATEGORICAL":
-            assert present.astype(str).isin(column_stats["categories"]).all(), column
-        elif kind == "LANGUAGE_NUMERIC":
-            assert present.between(column_stats["min"], column_stats["max"]).all(), column
-            assert (present.round(column_stats["max_scale"]) == present).all(), column
-        elif kind == "LANGUAGE_DATETIME":
-            assert present.between(pd.Timestamp(column_stats["min"]), pd.Timestamp(column_stats["max"])).all()
-        else:
-            assert all(isinstance(v, str) and len(v) <= column_stats["nchar_max"] for v in present), column
 
 
 @pytest.fixture(scope="module")

@@ -185,7 +185,7 @@ class LanguageGenerator:
             values = [None if v == RARE_TOKEN else v for v in values]  # _RARE_ is no value of a bool column
         if kind == ModelEncodingType.LANGUAGE_TEXT.value:
             # a token holds several characters: the published length bounds the text exactly
-            values = [v if v is None else v[: stats["nchar_max"]] for v in values]
+            values = [v[: stats["nchar_max"]] if isinstance(v, str) else None for v in values]
         if kind == ModelEncodingType.LANGUAGE_NUMERIC.value:
             series = pd.Series(values, dtype="float64")
         elif kind == ModelEncodingType.LANGUAGE_DATETIME.value:
