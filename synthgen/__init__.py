@@ -1,7 +1,8 @@
 """synthgen: privacy-safe synthetic data for flat and two-table data.
 
 The engine API runs in stages over an on-disk workspace: :func:`split`, :func:`analyze`, :func:`encode`
-(and, with a model, ``train`` and ``generate``). The same stages are scikit-learn transformers
+(and, with a model, ``train`` and ``generate``, and the inference functions :func:`predict_proba`,
+:func:`predict`, :func:`log_likelihood` and :func:`impute`). The same stages are scikit-learn transformers
 (:class:`Splitter`, :class:`Analyzer`, :class:`Encoder`).
 """
 
@@ -22,7 +23,21 @@ from .domain import (
 )
 from .estimators import LanguageSynthesizer, TabularSynthesizer
 from .evaluation import EvaluationResult, evaluate, fidelity_scorer
-from .stages import Analyzer, Encoder, Splitter, analyze, encode, generate, read_synthetic_data, split, train
+from .stages import (
+    Analyzer,
+    Encoder,
+    Splitter,
+    analyze,
+    encode,
+    generate,
+    impute,
+    log_likelihood,
+    predict,
+    predict_proba,
+    read_synthetic_data,
+    split,
+    train,
+)
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
@@ -34,6 +49,10 @@ __all__ = [
     "train",
     "generate",
     "read_synthetic_data",
+    "predict_proba",
+    "predict",
+    "log_likelihood",
+    "impute",
     "TabularSynthesizer",
     "LanguageSynthesizer",
     "evaluate",

@@ -293,6 +293,8 @@ ESTIMATOR_OPTIONS: dict[str, Option] = {
     # sample(): the scikit-learn names of the engine's generate options
     "n_samples": OPTIONS["sample_size"].evolve(name="n_samples"),
     "context": OPTIONS["ctx_data"].evolve(name="context"),
+    # the column predict / predict_proba answer for by default (a classifier's target); see docs/inference.md
+    "target": Option(name="target", default=None, constraints=(_STR,), none=True),
 }
 """The options of the transformers and estimators (same rules, estimator defaults and names)."""
 

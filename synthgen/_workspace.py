@@ -1,4 +1,4 @@
-"""The on-disk workspace: every path of the engine's layout, atomic writes, and stage invalidation.
+"""The on-disk workspace: every file name of the engine's layout, atomic writes, locking and stage invalidation.
 
 Layout (as in the engine API)::
 
@@ -7,23 +7,40 @@ Layout (as in the engine API)::
     OriginalData/ctx-data/..., OriginalData/ctx-meta/...                          split (with context)
     ModelStore/tgt-stats/stats.json, ModelStore/ctx-stats/stats.json              analyze
     OriginalData/encoded-data/part.000000-trn.parquet, ...                        encode
-    ModelStore/model-data/...                                                     train
+    ModelStore/model-data/model-configs.json, model-weights.pt, ...               train
+    ModelStore/model-data/tokenizer.json, adapter/                                train (LANGUAGE)
     SyntheticData/part.000000.parquet, ...                                        generate
+    workspace.lock                                                                while a stage writes
+
+:class:`Workspace` is the only code that knows these names: the stages and the estimators read and write the
+layout through its methods.
 
 Every stage first removes its own outputs and those of the stages after it, writes into temporary names and
 moves them into place last, so an interrupted stage never leaves files that a later stage reads as complete.
+Writers hold ``workspace.lock`` (see :meth:`Workspace.lock`); the first of them removes the temporaries that a
+killed run left behind (they may hold raw data).
 """
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import functools
+import inspect
+import io
 import json
 import os
+import re
 import shutil
+import socket
 import tempfile
+import threading
+import time
 import uuid
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,14 +48,33 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+import torch
 
-__all__ = ["Workspace", "WorkspaceError"]
+__all__ = ["Workspace", "WorkspaceError", "locks_workspace"]
 
 STAGES = ("split", "analyze", "encode", "train", "generate")
 
+MODEL_CONFIG_FILE = "model-configs.json"
+MODEL_WEIGHTS_FILE = "model-weights.pt"
+TRAINING_STATE_FILE = "training-state.pt"
+PROGRESS_FILE = "progress-messages.csv"
+TOKENIZER_FILE = "tokenizer.json"
+ADAPTER_DIR = "adapter"
+LOCK_FILE = "workspace.lock"
+_PROGRESS_FIELDS = ("epoch", "is_checkpoint", "steps", "samples", "trn_loss", "val_loss", "total_time",
+                    "learn_rate")
+# the names `_temporary` gives: ".<final name>.<32 hex digits>.tmp"
+_TEMPORARY_NAME = re.compile(r"^\..+\.[0-9a-f]{32}\.tmp$")
+# a lock file that stays empty this long belongs to a process killed between creating and writing it
+_EMPTY_LOCK_GRACE_S = 10.0
+
+# locks this process holds: resolved root -> [pid, thread id, depth]; a thread re-enters its own lock
+_held_locks: dict[str, list[int]] = {}
+_held_locks_guard = threading.Lock()
+
 
 class WorkspaceError(RuntimeError):
-    """Raised when a stage needs outputs of an earlier stage that the workspace does not hold."""
+    """Raised when a workspace lacks the outputs a stage needs, or another process is writing into it."""
 
 
 def _json_default(value: Any):
@@ -53,9 +89,13 @@ def _json_default(value: Any):
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
+def _temporary(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+
+
 def write_json_atomic(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    tmp = _temporary(path)
     with open(tmp, "w", encoding="utf-8") as fh:
         json.dump(data, fh, indent=2, ensure_ascii=False, default=_json_default)
     os.replace(tmp, path)
@@ -64,6 +104,31 @@ def write_json_atomic(path: Path, data: Any) -> None:
 def read_json(path: Path) -> Any:
     with open(path, encoding="utf-8") as fh:
         return json.load(fh)
+
+
+def _write_bytes_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temporary(path)
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _torch_bytes(obj: Any) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
+
+
+def _process_alive(pid: int) -> bool:
+    if os.name != "posix":  # no harmless liveness probe: treat the holder as alive
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. another user's process
+        return True
+    return True
 
 
 class TemporaryDirectory:
@@ -96,6 +161,11 @@ class Workspace:
     def temporary(cls) -> Workspace:
         owner = TemporaryDirectory()
         return cls(owner.path, owner=owner)
+
+    @classmethod
+    def coerce(cls, workspace_dir: str | os.PathLike | Workspace) -> Workspace:
+        """``workspace_dir`` itself when it is a Workspace, else a Workspace of that folder."""
+        return workspace_dir if isinstance(workspace_dir, Workspace) else cls(workspace_dir)
 
     def __repr__(self) -> str:
         return f"Workspace({str(self.root)!r})"
@@ -140,6 +210,41 @@ class Workspace:
     def model_data(self) -> Path:
         return self.model_store / "model-data"
 
+    @property
+    def model_config_path(self) -> Path:
+        return self.model_data / MODEL_CONFIG_FILE
+
+    @property
+    def model_weights_path(self) -> Path:
+        return self.model_data / MODEL_WEIGHTS_FILE
+
+    @property
+    def training_state_path(self) -> Path:
+        return self.model_data / TRAINING_STATE_FILE
+
+    @property
+    def progress_path(self) -> Path:
+        return self.model_data / PROGRESS_FILE
+
+    @property
+    def tokenizer_path(self) -> Path:
+        """A LANGUAGE model's tokenizer (``tokenizer.json``)."""
+        return self.model_data / TOKENIZER_FILE
+
+    @property
+    def adapter_dir(self) -> Path:
+        """The LoRA adapter of a LANGUAGE model fine-tuned from a local Hugging Face model."""
+        return self.model_data / ADAPTER_DIR
+
+    @property
+    def lock_path(self) -> Path:
+        return self.root / LOCK_FILE
+
+    @staticmethod
+    def partition_name(index: int, side: str | None = None) -> str:
+        """``part.NNNNNN-trn.parquet`` / ``-val`` of split and encode, ``part.NNNNNN.parquet`` of generate."""
+        return f"part.{index:06d}-{side}.parquet" if side else f"part.{index:06d}.parquet"
+
     def _stage_outputs(self, stage: str) -> list[Path]:
         return {
             "split": [self.data_dir("tgt"), self.meta_dir("tgt"), self.data_dir("ctx"), self.meta_dir("ctx")],
@@ -160,8 +265,19 @@ class Workspace:
     def has_context(self) -> bool:
         return (self.meta_dir("ctx") / "keys.json").exists()
 
+    def has_trained_model(self) -> bool:
+        """Whether training saved weights (and with them the model configuration)."""
+        return self.model_config_path.exists() and self.model_weights_path.exists()
+
     def require(self, stage: str) -> None:
         """Raise :class:`WorkspaceError` unless ``stage`` completed in this workspace."""
+        if stage == "train":
+            if not self.has_trained_model():
+                raise WorkspaceError(
+                    f"The workspace {str(self.root)!r} holds no trained model: no training run saved weights "
+                    f"({MODEL_WEIGHTS_FILE}) here; run train() first."
+                )
+            return
         marker = {
             "split": self.meta_dir("tgt") / "encoding-types.json",
             "analyze": self.stats_path("tgt"),
@@ -172,12 +288,138 @@ class Workspace:
                 f"The workspace {str(self.root)!r} holds no completed {stage!r} stage; run {stage}() first."
             )
 
+    # -- locking -----------------------------------------------------------------------------------------
+    @contextmanager
+    def lock(self, purpose: str) -> Iterator[None]:
+        """Hold ``workspace.lock`` while writing into the workspace; the same thread may re-enter it.
+
+        The lock file is created atomically and records the holder (pid, host, since when, ``purpose``). Another
+        writer gets a :class:`WorkspaceError` naming the holder; a lock left by a dead process on this host is
+        taken over. Whoever takes the lock first removes the temporaries of killed runs.
+        """
+        key = str(self.root.resolve())
+        here = [os.getpid(), threading.get_ident()]
+        with _held_locks_guard:
+            held = _held_locks.get(key)
+            reentered = held is not None and held[:2] == here
+            if reentered:
+                held[2] += 1
+            elif held is not None and held[0] == here[0]:
+                raise WorkspaceError(self._busy_message(self._lock_holder(self.lock_path)))
+            else:
+                _held_locks[key] = [*here, 1]
+        if reentered:
+            try:
+                yield
+            finally:
+                with _held_locks_guard:
+                    _held_locks[key][2] -= 1
+            return
+        created = not self.root.exists()
+        try:
+            token = self._acquire_lock_file(purpose)
+        except BaseException:
+            with _held_locks_guard:
+                del _held_locks[key]
+            raise
+        try:
+            self.remove_stale_temporaries()
+            yield
+        finally:
+            with _held_locks_guard:
+                del _held_locks[key]
+            if (self._lock_holder(self.lock_path) or {}).get("token") == token:
+                self.lock_path.unlink()
+            if created:  # a stage that failed before writing leaves no empty workspace folder behind
+                with contextlib.suppress(OSError):
+                    self.root.rmdir()
+
+    def _acquire_lock_file(self, purpose: str) -> str:
+        self.root.mkdir(parents=True, exist_ok=True)
+        holder = {"pid": os.getpid(), "host": socket.gethostname(),
+                  "since": datetime.now(UTC).isoformat(timespec="seconds"), "purpose": purpose,
+                  "token": uuid.uuid4().hex}
+        for _ in range(3):
+            try:
+                fd = os.open(self.lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                current = self._lock_holder(self.lock_path, wait=True)
+                if self._is_stale(current) and self._break_stale_lock(current):
+                    continue
+                raise WorkspaceError(self._busy_message(current)) from None
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(holder, fh)
+            return holder["token"]
+        raise WorkspaceError(self._busy_message(self._lock_holder(self.lock_path)))
+
+    @staticmethod
+    def _lock_holder(path: Path, *, wait: bool = False) -> dict | None:
+        """The holder recorded in a lock file, None while unreadable (being written, or left empty)."""
+        for attempt in range(5 if wait else 1):
+            try:
+                holder = read_json(path)
+                if isinstance(holder, dict):
+                    return holder
+            except (OSError, ValueError):
+                pass
+            if wait and attempt < 4:
+                time.sleep(0.05)
+        return None
+
+    def _is_stale(self, holder: dict | None) -> bool:
+        if holder is None:
+            try:
+                return time.time() - self.lock_path.stat().st_mtime > _EMPTY_LOCK_GRACE_S
+            except FileNotFoundError:
+                return True
+        return holder.get("host") == socket.gethostname() and not _process_alive(int(holder.get("pid", -1)))
+
+    def _break_stale_lock(self, holder: dict | None) -> bool:
+        """Remove the stale lock ``holder``; False when another process took the lock over in between."""
+        moved = self.lock_path.with_name(f".{LOCK_FILE}.{uuid.uuid4().hex}.stale")
+        try:
+            os.rename(self.lock_path, moved)
+        except FileNotFoundError:
+            return True
+        if self._lock_holder(moved) == holder:
+            moved.unlink(missing_ok=True)
+            return True
+        try:  # it was a fresh lock of another process: put it back
+            os.link(moved, self.lock_path)
+        except OSError:
+            pass
+        moved.unlink(missing_ok=True)
+        return False
+
+    def _busy_message(self, holder: dict | None) -> str:
+        if holder is None:
+            who = "another process (its lock file is being written)"
+        else:
+            who = (f"process {holder.get('pid')} on host {holder.get('host')!r} ({holder.get('purpose')} since "
+                   f"{holder.get('since')})")
+        return (f"The workspace {str(self.root)!r} is in use by {who}. Wait for it to finish or use another "
+                f"workspace_dir; if that process is gone, delete {str(self.lock_path)!r}.")
+
+    def remove_stale_temporaries(self) -> None:
+        """Remove the temporary files and folders that a killed stage left (they may hold raw data)."""
+        folders = [self.root, self.original_data, self.model_store]
+        folders += [p for f in (self.original_data, self.model_store) if f.is_dir() for p in f.iterdir() if p.is_dir()]
+        for folder in folders:
+            if not folder.is_dir():
+                continue
+            for path in folder.iterdir():
+                if _TEMPORARY_NAME.match(path.name) or path.name.startswith(f".{LOCK_FILE}."):
+                    if path.is_dir() and not path.is_symlink():
+                        shutil.rmtree(path, ignore_errors=True)
+                    else:
+                        path.unlink(missing_ok=True)
+
     # -- atomic folder writes ----------------------------------------------------------------------------
     @contextmanager
     def staged_dir(self, final: Path) -> Iterator[Path]:
         """Yield a temporary folder that replaces ``final`` only when the block completes."""
         final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = final.parent / f".{final.name}.{uuid.uuid4().hex}.tmp"
+        tmp = _temporary(final)
         tmp.mkdir()
         try:
             yield tmp
@@ -195,6 +437,16 @@ class Workspace:
     def read_json(self, path: Path) -> Any:
         return read_json(path)
 
+    def write_meta(self, table: str, *, keys: dict, encoding_types: dict, dtypes: dict,
+                   model_type: str | None = None) -> None:
+        """The meta files of ``table``; ``encoding-types.json`` last, as it marks a completed split."""
+        meta_dir = self.meta_dir(table)
+        write_json_atomic(meta_dir / "keys.json", keys)
+        write_json_atomic(meta_dir / "dtypes.json", dtypes)
+        if model_type is not None:
+            write_json_atomic(meta_dir / "model-type.json", {"model_type": model_type})
+        write_json_atomic(meta_dir / "encoding-types.json", encoding_types)
+
     def read_meta(self, table: str) -> dict[str, Any]:
         meta_dir = self.meta_dir(table)
         return {
@@ -202,6 +454,12 @@ class Workspace:
             "encoding_types": read_json(meta_dir / "encoding-types.json"),
             "dtypes": read_json(meta_dir / "dtypes.json"),
         }
+
+    def read_model_type(self) -> str:
+        return read_json(self.meta_dir("tgt") / "model-type.json")["model_type"]
+
+    def write_stats(self, table: str, stats: dict[str, Any]) -> None:
+        write_json_atomic(self.stats_path(table), stats)
 
     def read_stats(self, table: str) -> dict[str, Any]:
         return read_json(self.stats_path(table))
@@ -211,6 +469,18 @@ class Workspace:
         pattern = f"part.*-{split}.parquet" if split else "part.*.parquet"
         return sorted(folder.glob(pattern))
 
+    def count_rows(self, folder: Path, split: str | None = None) -> int:
+        """Rows of the partitions of ``folder`` (from the parquet footers)."""
+        return sum(pq.read_metadata(path).num_rows for path in self.partitions(folder, split))
+
+    def read_table_data(self, table: str) -> pd.DataFrame:
+        """All split rows (training and validation) of ``table`` as one DataFrame."""
+        return pd.concat([self.read_parquet(p) for p in self.partitions(self.data_dir(table))], ignore_index=True)
+
+    def read_encoded(self, split: str, columns: list[str]) -> list[pa.Table]:
+        """The ``columns`` of every ``split`` ("trn"/"val") partition of the encoded data."""
+        return [pq.read_table(path, columns=columns) for path in self.partitions(self.encoded_data, split)]
+
     @staticmethod
     def write_parquet(frame: pd.DataFrame | pa.Table, path: Path) -> None:
         table = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
@@ -219,3 +489,70 @@ class Workspace:
     @staticmethod
     def read_parquet(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
         return pd.read_parquet(path, columns=columns)
+
+    # -- the model store ---------------------------------------------------------------------------------
+    def write_model_weights(self, weights: dict[str, torch.Tensor] | bytes) -> None:
+        """``model-weights.pt``: a state dict, or its ``torch.save`` bytes."""
+        _write_bytes_atomic(self.model_weights_path, weights if isinstance(weights, bytes) else _torch_bytes(weights))
+
+    def read_model_weights(self) -> bytes:
+        """The ``torch.save`` bytes of the trained weights; WorkspaceError when training never saved any."""
+        self.require("train")
+        return self.model_weights_path.read_bytes()
+
+    def write_model_config(self, config: dict[str, Any]) -> None:
+        write_json_atomic(self.model_config_path, config)
+
+    def read_model_config(self) -> dict[str, Any]:
+        self.require("train")
+        return read_json(self.model_config_path)
+
+    def write_training_state(self, state: dict[str, Any]) -> None:
+        _write_bytes_atomic(self.training_state_path, _torch_bytes(state))
+
+    def read_training_state(self) -> dict[str, Any] | None:
+        """What ``RESUME`` continues from, or None when no run saved it."""
+        if not self.training_state_path.exists():
+            return None
+        return torch.load(self.training_state_path, map_location="cpu", weights_only=True)
+
+    def write_progress(self, history: list[dict[str, Any]]) -> None:
+        """``progress-messages.csv``: one row per progress message of the training run."""
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=_PROGRESS_FIELDS, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        for record in history:
+            writer.writerow({**record, "is_checkpoint": int(record["is_checkpoint"]),
+                             "epoch": round(record["epoch"], 2), "trn_loss": round(record["trn_loss"], 4),
+                             "val_loss": round(record["val_loss"], 4), "total_time": round(record["total_time"], 1),
+                             "learn_rate": round(record["learn_rate"], 6)})
+        _write_bytes_atomic(self.progress_path, buffer.getvalue().encode("utf-8"))
+
+    def read_progress(self) -> pd.DataFrame:
+        """The progress messages of the last training run (empty when there are none)."""
+        return pd.read_csv(self.progress_path) if self.progress_path.exists() else pd.DataFrame()
+
+
+def _is_file(workspace_dir: str | os.PathLike | Workspace) -> bool:
+    path = Path(workspace_dir.root if isinstance(workspace_dir, Workspace) else workspace_dir)
+    return path.exists() and not path.is_dir()
+
+
+def locks_workspace(stage: str) -> Callable:
+    """Decorate an engine stage so that it holds the lock of its ``workspace_dir`` while it runs."""
+
+    def decorate(function: Callable) -> Callable:
+        default = inspect.signature(function).parameters["workspace_dir"].default
+
+        @functools.wraps(function)
+        def locked(*args, **kwargs):
+            workspace_dir = kwargs.get("workspace_dir", default)
+            if not isinstance(workspace_dir, (str, os.PathLike, Workspace)) or _is_file(workspace_dir):
+                return function(*args, **kwargs)  # not a folder: the stage's validation names the problem
+            ws = Workspace.coerce(workspace_dir)
+            with ws.lock(stage):
+                return function(*args, **{**kwargs, "workspace_dir": ws})
+
+        return locked
+
+    return decorate

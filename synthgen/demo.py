@@ -7,11 +7,10 @@ the census sample, samples from it and prints the evaluation against a holdout.
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 
-from . import TabularSynthesizer, analyze, encode, evaluate, split
+from . import TabularSynthesizer, Workspace, analyze, encode, evaluate, split
 from .datasets import load_census, load_flights
 
 
@@ -30,7 +29,7 @@ def main() -> None:
         analyze(workspace_dir=census_ws, random_state=0)
         encode(workspace_dir=census_ws, random_state=0)
         _show(census_ws)
-        stats = json.loads((census_ws / "ModelStore" / "tgt-stats" / "stats.json").read_text())
+        stats = Workspace(census_ws).read_stats("tgt")
         for column, info in stats["columns"].items():
             print(f"  {column:<16} {info['encoding_type']:<26} sub-columns {info['cardinalities']}")
 
@@ -42,7 +41,7 @@ def main() -> None:
         analyze(workspace_dir=flights_ws, random_state=0)
         encode(workspace_dir=flights_ws, random_state=0)
         _show(flights_ws)
-        seq = json.loads((flights_ws / "ModelStore" / "tgt-stats" / "stats.json").read_text())["seq_len"]
+        seq = Workspace(flights_ws).read_stats("tgt")["seq_len"]
         print(f"  sequence lengths (protected): min {seq['min']}, median {seq['median']}, max {seq['max']}")
 
     holdout = census.sample(frac=0.2, random_state=0)

@@ -121,6 +121,74 @@ def test_resume_continues_from_the_saved_state(adult_slice, tmp_path):
     assert synth.history_["steps"].iloc[-1] == 2 * steps
 
 
+def _shifted(share_b: float, n: int = 300, seed: int = 0) -> pd.DataFrame:
+    """Two columns whose category ``b`` has the given share; the categories a, b, c are in every version."""
+    rng = np.random.default_rng(seed)
+    n_b, n_c = int(share_b * n), 20
+    return pd.DataFrame({"kind": ["b"] * n_b + ["c"] * n_c + ["a"] * (n - n_b - n_c),
+                         "size": rng.integers(0, 40, n)})
+
+
+def _share_b(synth) -> float:
+    return float((synth.sample(600, random_state=1)["kind"] == "b").mean())
+
+
+def test_reuse_fine_tunes_on_the_data_passed_to_fit(tmp_path):
+    a, b = _shifted(0.05), _shifted(0.9, seed=1)
+    synth = TabularSynthesizer(model="small", max_epochs=3, workspace_dir=tmp_path / "ws", random_state=0).fit(a)
+    assert _share_b(synth) < 0.2
+    synth.set_params(model_state_strategy="REUSE", max_epochs=4).fit(b)
+    assert synth.history_["epoch"].tolist() == [1.0, 2.0, 3.0, 4.0]  # new counters and budgets
+    assert _share_b(synth) > 0.6
+    ws = synth.workspace_
+    assert sorted(ws.read_table_data("tgt")["kind"]) == sorted(b["kind"])  # B's rows, coded as the model knows
+    assert ws.read_stats("tgt")["columns"]["kind"]["categories"] == ["a", "b", "c"]
+    assert len(synth.sample()) == len(b)
+
+
+def test_resume_continues_the_saved_run_on_the_data_passed_to_fit(tmp_path):
+    a, b = _shifted(0.05), _shifted(0.9, seed=1)
+    synth = TabularSynthesizer(model="small", max_epochs=2, workspace_dir=tmp_path / "ws", random_state=0).fit(a)
+    steps = synth.history_["steps"].iloc[-1]
+    synth.set_params(model_state_strategy="RESUME", max_epochs=4).fit(b)
+    history = synth.history_
+    assert history["epoch"].tolist() == [1.0, 2.0, 3.0, 4.0]  # the budget counts from the start of the run
+    assert history["steps"].iloc[-1] == 2 * steps
+    # from epoch 3 on, validation is on B, which the model of A explains badly
+    assert history["val_loss"].iloc[2] > history["val_loss"].iloc[1] + 1
+    assert history["val_loss"].iloc[3] < history["val_loss"].iloc[2]
+    assert sorted(synth.workspace_.read_table_data("tgt")["kind"]) == sorted(b["kind"])
+    # a new estimator continues the run that its workspace_dir holds (e.g. one that was interrupted)
+    resumed = TabularSynthesizer(model="small", max_epochs=5, workspace_dir=tmp_path / "ws",
+                                 model_state_strategy="RESUME", random_state=0).fit(b)
+    pd.testing.assert_frame_equal(resumed.history_.iloc[:4], history)
+    assert resumed.history_["epoch"].tolist() == [1.0, 2.0, 3.0, 4.0, 5.0]
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda d: d.drop(columns="size"), r"tgt_data lacks the columns ['size']"),
+        (lambda d: d.assign(colour="red"), r"tgt_data has columns the model does not know: ['colour']"),
+        (lambda d: d.assign(size=d["size"].map("s{}".format)),
+         r"column 'size' of tgt_data is TABULAR_CATEGORICAL, the model's is TABULAR_NUMERIC_DIGIT"),
+    ],
+)
+def test_warm_starts_refuse_data_with_other_columns(tmp_path, change, message):
+    synth = TabularSynthesizer(model="small", max_epochs=1, workspace_dir=tmp_path / "ws", random_state=0)
+    synth.fit(_shifted(0.05))
+    weights = synth._bundle.weights
+    synth.set_params(model_state_strategy="REUSE")
+    with pytest.raises(ValueError) as error:
+        synth.fit(change(_shifted(0.9)))
+    assert str(error.value) == (
+        f"model_state_strategy='REUSE' continues the saved model, but the data does not match the columns it was "
+        f"trained on: {message}. Pass data with the model's columns, or use model_state_strategy='RESET' to "
+        f"train a new model.")
+    assert synth._bundle.weights is weights  # the fitted model is untouched
+    assert len(synth.sample(5)) == 5
+
+
 def test_not_fitted_raises():
     with pytest.raises(NotFittedError):
         TabularSynthesizer().sample(5)

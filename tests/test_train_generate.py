@@ -68,7 +68,32 @@ def test_generate_is_reproducible(encoded):
 
 
 def test_generate_requires_a_trained_model(encoded):
-    with pytest.raises(WorkspaceError, match="holds no trained model; run train\\(\\) first"):
+    with pytest.raises(WorkspaceError, match=r"holds no trained model: no training run saved weights "
+                                             r"\(model-weights\.pt\) here; run train\(\) first\."):
+        sg.generate(workspace_dir=encoded)
+
+
+class Killed(Exception):
+    """Stands for the signal that kills a training run."""
+
+
+def _kill_at_first_message(**message):
+    raise Killed
+
+
+def test_generation_refuses_a_run_killed_before_its_first_checkpoint(encoded):
+    with pytest.raises(Killed):
+        sg.train(model="small", max_epochs=1, workspace_dir=encoded, update_progress=_kill_at_first_message)
+    with pytest.raises(WorkspaceError, match=r"holds no trained model: no training run saved weights "
+                                             r"\(model-weights\.pt\) here; run train\(\) first\."):
+        sg.generate(workspace_dir=encoded)
+    assert not (encoded / "SyntheticData").exists()
+
+
+def test_generation_refuses_a_model_without_weights(encoded):
+    sg.train(model="small", max_epochs=1, workspace_dir=encoded, random_state=0)
+    (encoded / "ModelStore" / "model-data" / "model-weights.pt").unlink()
+    with pytest.raises(WorkspaceError, match=r"holds no trained model: no training run saved weights"):
         sg.generate(workspace_dir=encoded)
 
 

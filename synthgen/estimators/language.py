@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from collections.abc import Mapping
@@ -16,7 +17,7 @@ from .._device import resolve_device
 from .._options import ESTIMATOR_DEFAULTS, validate_all
 from .._random import as_generator, derive_seed
 from .._version import __version__
-from .._workspace import Workspace, WorkspaceError
+from .._workspace import Workspace
 from ..domain import (
     DifferentialPrivacyConfig,
     ImputationConfig,
@@ -28,12 +29,14 @@ from ..domain import (
 from ..stages import analyze, encode, split, train
 from ..stages._generation import subset_of_default_context
 from ..stages._language_generation import LanguageGenerator
-from ..stages._language_model import LanguageBundle
-from ..stages.train import PROGRESS_FILE
+from ..stages._language_model import LanguageBundle, install_language_model
+from ..stages._warm_start import adopt_statistics, check_columns, check_workspace_matches
 from ..stages.transformers import frame_with_target
 from .tabular import _as_frame
 
 __all__ = ["LanguageSynthesizer"]
+
+_log = logging.getLogger(__name__)
 
 
 class LanguageSynthesizer(BaseEstimator):
@@ -69,8 +72,10 @@ class LanguageSynthesizer(BaseEstimator):
     tgt_encoding_types, ctx_encoding_types : dict, optional
         Encoding type per column: ``LANGUAGE_*`` for the target, flat ``TABULAR_*`` for the context.
     model_state_strategy : {"RESET", "REUSE", "RESUME"}, default="RESET"
-        ``RESET`` refits from scratch. ``REUSE`` (fine-tune with a new optimizer) and ``RESUME`` (continue
-        with the saved optimizer state) continue training the fitted model on the data of the previous fit.
+        ``RESET`` refits from scratch. ``REUSE`` fine-tunes the model of the last fit (or the trained model in
+        ``workspace_dir``) on the data passed to ``fit``, with a new optimizer and new budgets; ``RESUME``
+        continues its run on that data. The data is written with the model's statistics and tokenizer and must
+        have the model's columns.
     n_partitions : int, default=1
     device : str, optional
         CUDA when available, else CPU.
@@ -190,48 +195,78 @@ class LanguageSynthesizer(BaseEstimator):
         strategy = params["model_state_strategy"]
         rng = as_generator(self.random_state)
         seeds = {stage: derive_seed(rng) for stage in ("split", "analyze", "encode", "train")}
-        continuing = strategy != ModelStateStrategy.RESET and hasattr(self, "workspace_")
+        if isinstance(X, Workspace):
+            X.require("encode")
+            if X.read_model_type() != ModelType.LANGUAGE.value:
+                raise ValueError(f"{owner} trains LANGUAGE tables; the workspace {str(X.root)!r} was split for "
+                                 "TABULAR. Use Splitter(model_type='LANGUAGE'), or TabularSynthesizer.")
+        saved = self._saved_model(strategy, X)
         if isinstance(X, Workspace):
             ws = X
-            ws.require("encode")
-            if ws.read_stats("tgt").get("model_type") != ModelType.LANGUAGE.value:
-                raise ValueError(f"{owner} trains LANGUAGE tables; the workspace {str(ws.root)!r} was split for "
-                                 "TABULAR. Use Splitter(model_type='LANGUAGE'), or TabularSynthesizer.")
-            self.feature_names_in_ = np.asarray(list(ws.read_meta("tgt")["dtypes"]), dtype=object)
-        elif continuing:
-            ws = self.workspace_
-            if not ws.encoded_data.exists():
-                raise WorkspaceError(f"model_state_strategy={strategy.value} continues training in the workspace "
-                                     f"of the previous fit, but {str(ws.root)!r} is gone; refit with 'RESET'.")
+            feature_names = list(ws.read_meta("tgt")["dtypes"])
         else:
-            frame = _as_frame(X, owner)
-            validate_data(self, frame, skip_check_array=True, reset=True)
-            frame = frame_with_target(frame, y, owner=owner)
+            features = _as_frame(X, owner)
+            frame = frame_with_target(features, y, owner=owner)
+            if saved is not None:  # refuse other columns before the workspace is touched
+                check_columns(saved[0], strategy, frame.columns,
+                              None if context is None else getattr(context, "columns", None))
+            validate_data(self, features, skip_check_array=True, reset=True)  # the features of X (y is extra)
+            feature_names = list(self.feature_names_in_)
             ws = Workspace(self.workspace_dir) if self.workspace_dir is not None else Workspace.temporary()
-            split(frame, ctx_data=context, tgt_primary_key=self.tgt_primary_key,
-                  ctx_primary_key=self.ctx_primary_key, tgt_context_key=self.tgt_context_key,
-                  model_type=ModelType.LANGUAGE, tgt_encoding_types=self.tgt_encoding_types,
-                  ctx_encoding_types=self.ctx_encoding_types, n_partitions=self.n_partitions, workspace_dir=ws,
-                  random_state=seeds["split"], verbose=self.verbose)
-            analyze(value_protection=params["value_protection"], workspace_dir=ws, random_state=seeds["analyze"],
-                    verbose=self.verbose)
-            encode(workspace_dir=ws, random_state=seeds["encode"], verbose=self.verbose)
-        train(model=self.model, max_training_time=self.max_training_time, max_epochs=self.max_epochs,
-              batch_size=self.batch_size, gradient_accumulation_steps=self.gradient_accumulation_steps,
-              differential_privacy=self.differential_privacy,
-              model_state_strategy=strategy if continuing or isinstance(X, Workspace) else "RESET",
-              device=self.device, workspace_dir=ws, random_state=seeds["train"], verbose=self.verbose)
-        self._bundle = LanguageBundle.from_workspace(ws)
-        self._training_context = self._context_for_sampling(ws, context)
+        with ws.lock("fit"):
+            if not isinstance(X, Workspace):
+                split(frame, ctx_data=context, tgt_primary_key=self.tgt_primary_key,
+                      ctx_primary_key=self.ctx_primary_key, tgt_context_key=self.tgt_context_key,
+                      model_type=ModelType.LANGUAGE, tgt_encoding_types=self.tgt_encoding_types,
+                      ctx_encoding_types=self.ctx_encoding_types, n_partitions=self.n_partitions,
+                      workspace_dir=ws, random_state=seeds["split"], verbose=self.verbose)
+            if saved is not None:  # encode the data with the statistics the model was trained with
+                check_workspace_matches(ws, saved[0], strategy)
+                adopt_statistics(ws, saved[0])
+                encode(workspace_dir=ws, random_state=seeds["encode"], verbose=self.verbose)
+                install_language_model(ws, *saved)
+            elif not isinstance(X, Workspace):
+                analyze(value_protection=params["value_protection"], workspace_dir=ws,
+                        random_state=seeds["analyze"], verbose=self.verbose)
+                encode(workspace_dir=ws, random_state=seeds["encode"], verbose=self.verbose)
+            train(model=self.model, max_training_time=self.max_training_time, max_epochs=self.max_epochs,
+                  batch_size=self.batch_size, gradient_accumulation_steps=self.gradient_accumulation_steps,
+                  differential_privacy=self.differential_privacy,
+                  model_state_strategy=strategy if saved is not None else "RESET", device=self.device,
+                  workspace_dir=ws, random_state=seeds["train"], verbose=self.verbose)
+            self._bundle = LanguageBundle.from_workspace(ws)
+            self._training_context = self._context_for_sampling(ws, context)
+            self.history_ = ws.read_progress()
         self._generator = None
         self.workspace_ = ws
         self.stats_ = self._bundle.stats
         self.ctx_stats_ = self._bundle.ctx_stats
         self.encoding_types_ = {c: s["encoding_type"] for c, s in self.stats_["columns"].items()}
+        self.feature_names_in_ = np.asarray(feature_names, dtype=object)
         self.n_features_in_ = len(self.feature_names_in_)
-        progress = ws.model_data / PROGRESS_FILE
-        self.history_ = pd.read_csv(progress) if progress.exists() else pd.DataFrame()
         return self
+
+    def _saved_model(self, strategy: ModelStateStrategy, X) -> tuple[LanguageBundle, dict | None] | None:
+        """The model ``REUSE`` / ``RESUME`` continue (of the last fit, else the one the workspace holds), and
+        the training state ``RESUME`` continues from."""
+        if strategy == ModelStateStrategy.RESET:
+            return None
+        if hasattr(self, "_bundle"):
+            bundle, source = self._bundle, self.workspace_
+        else:
+            source = X if isinstance(X, Workspace) else (
+                Workspace(self.workspace_dir) if self.workspace_dir is not None else None)
+            if source is None or not (source.has_trained_model() and source.stats_path("tgt").exists()
+                                      and source.tokenizer_path.exists()):
+                _log.warning("model_state_strategy=%s: there is no saved model to continue; training from scratch",
+                             strategy.value)
+                return None
+            bundle = LanguageBundle.from_workspace(source)
+        state = None
+        if (strategy == ModelStateStrategy.RESUME and source.has_trained_model()
+                and source.read_model_config() == bundle.model_config):
+            state = source.read_training_state()
+        return bundle, state
 
     def _context_for_sampling(self, ws: Workspace, context: pd.DataFrame | None) -> pd.DataFrame | None:
         """The context rows ``sample`` generates for by default: the training context (kept in memory)."""
@@ -239,7 +274,7 @@ class LanguageSynthesizer(BaseEstimator):
             return None
         if context is not None:
             return context.copy()
-        return pd.concat([ws.read_parquet(p) for p in ws.partitions(ws.data_dir("ctx"))], ignore_index=True)
+        return ws.read_table_data("ctx")
 
     # -- sample ----------------------------------------------------------------------------------------
     def _generator_for(self, device: str | torch.device | None) -> LanguageGenerator:

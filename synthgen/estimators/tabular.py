@@ -12,13 +12,14 @@ import pandas as pd
 import torch
 from scipy import sparse
 from sklearn.base import BaseEstimator
+from sklearn.utils import ClassifierTags
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._device import resolve_device
 from .._options import ESTIMATOR_DEFAULTS, validate_all
 from .._random import as_generator, derive_seed
 from .._version import __version__
-from .._workspace import Workspace, WorkspaceError
+from .._workspace import Workspace
 from ..domain import (
     DifferentialPrivacyConfig,
     FairnessConfig,
@@ -31,8 +32,10 @@ from ..domain import (
 from ..models.tabular._bundle import ModelBundle
 from ..stages import analyze, encode, split, train
 from ..stages._generation import TabularGenerator, subset_of_default_context
-from ..stages.train import PROGRESS_FILE
+from ..stages._warm_start import adopt_statistics, check_columns, check_workspace_matches, install_model
+from ..stages.generate import load_bundle
 from ..stages.transformers import frame_with_target
+from ._inference import InferenceMixin
 
 __all__ = ["TabularSynthesizer"]
 
@@ -68,11 +71,13 @@ def _as_frame(X, owner: str) -> pd.DataFrame:
     return X
 
 
-class TabularSynthesizer(BaseEstimator):
+class TabularSynthesizer(InferenceMixin, BaseEstimator):
     """Learn a table and sample synthetic rows from it (TabularARGN).
 
     ``fit`` runs split → analyze → encode → train in a workspace; ``sample`` generates from the model kept
-    in memory, so a fitted synthesizer pickled with joblib samples without its workspace.
+    in memory, so a fitted synthesizer pickled with joblib samples without its workspace. The flat model is
+    also a classifier, a density estimator and an imputer: ``predict_proba``, ``predict``, ``score_samples``,
+    ``score`` and ``impute`` (see ``docs/inference.md``).
 
     Parameters
     ----------
@@ -98,18 +103,25 @@ class TabularSynthesizer(BaseEstimator):
     tgt_encoding_types, ctx_encoding_types : dict, optional
         Encoding type per column; inferred from dtypes otherwise.
     model_state_strategy : {"RESET", "REUSE", "RESUME"}, default="RESET"
-        ``RESET`` refits from scratch. ``REUSE`` (fine-tune with a new optimizer) and ``RESUME`` (continue
-        with the saved optimizer state) continue training the fitted model on the data of the previous fit.
+        ``RESET`` refits from scratch. ``REUSE`` fine-tunes the model of the last fit (or the trained model in
+        ``workspace_dir``) on the data passed to ``fit``, with a new optimizer and new budgets; ``RESUME``
+        continues its run on that data (optimizer, schedule, counters and budgets carry on). The data is
+        encoded with the model's statistics and must have the model's columns.
     n_partitions : int, default=1
     device : str, optional
         CUDA when available, else CPU.
     workspace_dir : str or Path, optional
-        Where the workspace goes; a temporary folder (removed with this object) when None.
+        Where the workspace goes; a temporary folder (removed with this object) when None. ``fit`` holds the
+        workspace's lock: a second fit into the same folder at the same time raises ``WorkspaceError``.
     random_state : None, int or RandomState, optional
         Seeds the split, the protection thresholds, the weights, the data order and (unless ``sample`` gets
         its own) sampling.
     verbose : int, default=0
         Show progress bars.
+    target : str, optional
+        A column that ``predict`` / ``predict_proba`` answer for by default; it makes the synthesizer a
+        classifier to scikit-learn (``cross_val_score`` stratifies, scorers use ``classes_``). ``fit(X, y)``
+        learns ``y`` as this column. ``score`` stays the mean log-likelihood of whole rows.
 
     Attributes
     ----------
@@ -125,6 +137,9 @@ class TabularSynthesizer(BaseEstimator):
         The workspace of the last fit (a temporary one disappears with the estimator).
     n_features_in_ : int
     feature_names_in_ : ndarray of str
+    classes_ : ndarray
+        The classes of ``target`` in the order of ``predict_proba``'s columns (only when ``target`` is set and
+        categorical or discrete).
 
     Examples
     --------
@@ -158,6 +173,7 @@ class TabularSynthesizer(BaseEstimator):
         workspace_dir: str | os.PathLike | None = None,
         random_state: int | np.random.RandomState | None = None,
         verbose: int = ESTIMATOR_DEFAULTS.verbose,
+        target: str | None = None,
     ) -> None:
         self.model = model
         self.max_training_time = max_training_time
@@ -179,6 +195,7 @@ class TabularSynthesizer(BaseEstimator):
         self.workspace_dir = workspace_dir
         self.random_state = random_state
         self.verbose = verbose
+        self.target = target
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -186,6 +203,9 @@ class TabularSynthesizer(BaseEstimator):
         tags.input_tags.string = True
         tags.input_tags.allow_nan = True
         tags.non_deterministic = self.random_state is None
+        if self.target is not None:  # a classifier of that column to scikit-learn (scorers, stratified CV)
+            tags.estimator_type = "classifier"
+            tags.classifier_tags = ClassifierTags()
         return tags
 
     # -- fit -------------------------------------------------------------------------------------------
@@ -222,46 +242,79 @@ class TabularSynthesizer(BaseEstimator):
         strategy = params["model_state_strategy"]
         rng = as_generator(self.random_state)
         seeds = {stage: derive_seed(rng) for stage in ("split", "analyze", "encode", "train")}
-        continuing = strategy != ModelStateStrategy.RESET and hasattr(self, "workspace_")
+        saved = self._saved_model(strategy, X)
         if isinstance(X, Workspace):
             ws = X
             ws.require("encode")
-            self.feature_names_in_ = np.asarray(list(ws.read_meta("tgt")["dtypes"]), dtype=object)
-        elif continuing:
-            ws = self.workspace_
-            if not ws.encoded_data.exists():
-                raise WorkspaceError(f"model_state_strategy={strategy.value} continues training in the workspace "
-                                     f"of the previous fit, but {str(ws.root)!r} is gone; refit with 'RESET'.")
+            feature_names = list(ws.read_meta("tgt")["dtypes"])
         else:
-            frame = _as_frame(X, type(self).__name__)
-            validate_data(self, frame, skip_check_array=True, reset=True)  # the features of X (y is extra)
-            frame = frame_with_target(frame, y, owner=type(self).__name__)
+            features = _as_frame(X, type(self).__name__)
+            frame = frame_with_target(features, self._named_y(y), owner=type(self).__name__)
+            self._check_target_column(frame.columns)
+            if saved is not None:  # refuse other columns before the workspace is touched
+                check_columns(saved[0], strategy, frame.columns,
+                              None if context is None else getattr(context, "columns", None))
+            validate_data(self, features, skip_check_array=True, reset=True)  # the features of X (y is extra)
+            feature_names = list(self.feature_names_in_)
             ws = Workspace(self.workspace_dir) if self.workspace_dir is not None else Workspace.temporary()
-            split(frame, ctx_data=context, tgt_primary_key=self.tgt_primary_key,
-                  ctx_primary_key=self.ctx_primary_key, tgt_context_key=self.tgt_context_key,
-                  tgt_encoding_types=self.tgt_encoding_types, ctx_encoding_types=self.ctx_encoding_types,
-                  n_partitions=self.n_partitions, workspace_dir=ws, random_state=seeds["split"],
-                  verbose=self.verbose)
-            analyze(value_protection=params["value_protection"], workspace_dir=ws, random_state=seeds["analyze"],
-                    verbose=self.verbose)
-            encode(workspace_dir=ws, random_state=seeds["encode"], verbose=self.verbose)
-        train(model=self.model, max_training_time=self.max_training_time, max_epochs=self.max_epochs,
-              batch_size=self.batch_size, gradient_accumulation_steps=self.gradient_accumulation_steps,
-              enable_flexible_generation=params["enable_flexible_generation"],
-              max_sequence_window=self.max_sequence_window, differential_privacy=self.differential_privacy,
-              model_state_strategy=strategy if continuing or isinstance(X, Workspace) else "RESET",
-              device=self.device, workspace_dir=ws, random_state=seeds["train"], verbose=self.verbose)
-        self._bundle = ModelBundle.from_workspace(ws)
-        self._training_context = self._context_for_sampling(ws, context)
+        with ws.lock("fit"):
+            if not isinstance(X, Workspace):
+                split(frame, ctx_data=context, tgt_primary_key=self.tgt_primary_key,
+                      ctx_primary_key=self.ctx_primary_key, tgt_context_key=self.tgt_context_key,
+                      tgt_encoding_types=self.tgt_encoding_types, ctx_encoding_types=self.ctx_encoding_types,
+                      n_partitions=self.n_partitions, workspace_dir=ws, random_state=seeds["split"],
+                      verbose=self.verbose)
+            if saved is not None:  # encode the data with the statistics the model was trained with
+                check_workspace_matches(ws, saved[0], strategy)
+                adopt_statistics(ws, saved[0])
+                encode(workspace_dir=ws, random_state=seeds["encode"], verbose=self.verbose)
+                install_model(ws, *saved)
+            elif not isinstance(X, Workspace):
+                analyze(value_protection=params["value_protection"], workspace_dir=ws,
+                        random_state=seeds["analyze"], verbose=self.verbose)
+                encode(workspace_dir=ws, random_state=seeds["encode"], verbose=self.verbose)
+            train(model=self.model, max_training_time=self.max_training_time, max_epochs=self.max_epochs,
+                  batch_size=self.batch_size, gradient_accumulation_steps=self.gradient_accumulation_steps,
+                  enable_flexible_generation=params["enable_flexible_generation"],
+                  max_sequence_window=self.max_sequence_window, differential_privacy=self.differential_privacy,
+                  model_state_strategy=strategy if saved is not None else "RESET", device=self.device,
+                  workspace_dir=ws, random_state=seeds["train"], verbose=self.verbose)
+            self._bundle = load_bundle(ws)
+            self._training_context = self._context_for_sampling(ws, context)
+            self.history_ = ws.read_progress()
         self._generator = None
         self.workspace_ = ws
         self.stats_ = self._bundle.stats
         self.ctx_stats_ = self._bundle.ctx_stats
         self.encoding_types_ = {c: s["encoding_type"] for c, s in self.stats_["columns"].items()}
+        self.feature_names_in_ = np.asarray(feature_names, dtype=object)
         self.n_features_in_ = len(self.feature_names_in_)
-        progress = ws.model_data / PROGRESS_FILE
-        self.history_ = pd.read_csv(progress) if progress.exists() else pd.DataFrame()
+        self._set_target(y)
         return self
+
+    def _saved_model(self, strategy: ModelStateStrategy, X) -> tuple[ModelBundle, dict | None] | None:
+        """The model ``REUSE`` / ``RESUME`` continue, and the training state ``RESUME`` continues from.
+
+        That is the model of the last fit, else the trained model that the workspace (``X`` or ``workspace_dir``)
+        holds, e.g. of a run that was interrupted.
+        """
+        if strategy == ModelStateStrategy.RESET:
+            return None
+        if hasattr(self, "_bundle"):
+            bundle, source = self._bundle, self.workspace_
+        else:
+            source = X if isinstance(X, Workspace) else (
+                Workspace(self.workspace_dir) if self.workspace_dir is not None else None)
+            if source is None or not (source.has_trained_model() and source.stats_path("tgt").exists()):
+                _log.warning("model_state_strategy=%s: there is no saved model to continue; training from scratch",
+                             strategy.value)
+                return None
+            bundle = load_bundle(source)
+        state = None
+        if (strategy == ModelStateStrategy.RESUME and source.has_trained_model()
+                and source.read_model_config() == bundle.model_config):
+            state = source.read_training_state()
+        return bundle, state
 
     def _context_for_sampling(self, ws: Workspace, context: pd.DataFrame | None) -> pd.DataFrame | None:
         """The context rows ``sample`` generates for by default: the training context (kept in memory)."""
@@ -269,7 +322,7 @@ class TabularSynthesizer(BaseEstimator):
             return None
         if context is not None:
             return context.copy()
-        return pd.concat([ws.read_parquet(p) for p in ws.partitions(ws.data_dir("ctx"))], ignore_index=True)
+        return ws.read_table_data("ctx")
 
     # -- sample ----------------------------------------------------------------------------------------
     def _generator_for(self, device: str | torch.device | None) -> TabularGenerator:

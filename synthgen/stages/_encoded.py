@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import torch
 
 from .._workspace import Workspace
@@ -20,13 +19,9 @@ def _stack(columns: list[np.ndarray], n_rows: int) -> torch.Tensor:
     return torch.from_numpy(np.stack(columns, axis=1).astype(dtype, copy=False))
 
 
-def _tables(ws: Workspace, side: str, names: list[str]) -> list[pa.Table]:
-    return [pq.read_table(path, columns=names) for path in ws.partitions(ws.encoded_data, side)]
-
-
 def load_flat_codes(ws: Workspace, side: str, names: list[str]) -> torch.Tensor:
     """The ``side`` ("trn"/"val") codes of the scalar sub-columns ``names`` as one ``(n, len(names))`` tensor."""
-    tables = _tables(ws, side, names)
+    tables = ws.read_encoded(side, names)
     n_rows = sum(t.num_rows for t in tables)
     return _stack([np.concatenate([t.column(n).to_numpy() for t in tables]) if tables else np.zeros(0, np.int16)
                    for n in names], n_rows)
@@ -44,7 +39,7 @@ def _without_end_steps(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]
 
 def load_sequences(ws: Workspace, side: str, tgt_names: list[str], ctx_names: list[str]) -> SequenceData:
     """The ``side`` subjects: context codes, their steps' codes (end steps stripped) and their lengths."""
-    tables = _tables(ws, side, tgt_names + ctx_names + ["tgt:/__slen"])
+    tables = ws.read_encoded(side, tgt_names + ctx_names + ["tgt:/__slen"])
     table = pa.concat_tables(tables) if tables else None
     if table is None or table.num_rows == 0:
         return SequenceData(torch.zeros((0, len(ctx_names)), dtype=torch.int16),

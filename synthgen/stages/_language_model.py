@@ -2,15 +2,15 @@
 
 Files: ``model-configs.json`` (model id and kind, LSTM size, text lengths), ``tokenizer.json``,
 ``model-weights.pt`` (the LSTM's weights, or the trainable LoRA and record-token weights of a Hugging Face
-model) and, for a Hugging Face model, ``adapter/`` (the LoRA adapter as peft saves it). The bundle holds the
-tokenizer and the weights (or the adapter's files) as CPU bytes, so a fitted ``LanguageSynthesizer`` samples
-without its workspace and without the GPU it trained on. A Hugging Face model's base weights are not copied:
-sampling reads them again from the model's folder.
+model, written at every checkpoint) and, for a Hugging Face model, ``adapter/`` (the same LoRA adapter as peft
+saves it, for use outside synthgen, written when training ends). The bundle holds the tokenizer and the
+weights as CPU bytes, so a fitted ``LanguageSynthesizer`` samples without its workspace and without the GPU it
+trained on. A Hugging Face model's base weights are not copied: sampling reads them again from the model's
+folder and merges the adapter into them.
 """
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +20,10 @@ from torch import nn
 
 from .._options import LANGUAGE_MODEL_DEFAULT
 from .._workspace import Workspace, WorkspaceError
-from ..models.tabular._bundle import MODEL_CONFIG_FILE, MODEL_WEIGHTS_FILE, weights_from_bytes
+from ..models.tabular._bundle import weights_from_bytes
 
-__all__ = ["LanguageBundle", "TOKENIZER_FILE", "ADAPTER_DIR", "LSTM_KIND", "HF_KIND", "model_kind",
-           "VocabularySlice"]
+__all__ = ["LanguageBundle", "LSTM_KIND", "HF_KIND", "model_kind", "VocabularySlice", "install_language_model"]
 
-TOKENIZER_FILE = "tokenizer.json"
-ADAPTER_DIR = "adapter"
 LSTM_KIND, HF_KIND = "lstm", "hf"
 
 
@@ -61,26 +58,17 @@ class LanguageBundle:
     model_config: dict[str, Any]
     tokenizer: bytes
     weights: bytes | None
-    adapter: dict[str, bytes] | None
 
     @classmethod
     def from_workspace(cls, ws: Workspace) -> LanguageBundle:
+        """The trained model of ``ws``; WorkspaceError when training never saved one."""
         ws.require("analyze")
-        config_path = ws.model_data / MODEL_CONFIG_FILE
-        if not config_path.exists() or not (ws.model_data / TOKENIZER_FILE).exists():
-            raise WorkspaceError(f"The workspace {str(ws.root)!r} holds no trained model; run train() first.")
-        weights_path = ws.model_data / MODEL_WEIGHTS_FILE
-        adapter_dir = ws.model_data / ADAPTER_DIR
-        adapter = ({p.name: p.read_bytes() for p in sorted(adapter_dir.iterdir()) if p.is_file()}
-                   if adapter_dir.is_dir() else None)
-        return cls(
-            stats=ws.read_stats("tgt"),
-            ctx_stats=ws.read_stats("ctx") if ws.has_context() else None,
-            model_config=ws.read_json(config_path),
-            tokenizer=(ws.model_data / TOKENIZER_FILE).read_bytes(),
-            weights=weights_path.read_bytes() if weights_path.exists() else None,
-            adapter=adapter,
-        )
+        config, weights = ws.read_model_config(), ws.read_model_weights()
+        if not ws.tokenizer_path.exists():
+            raise WorkspaceError(f"The workspace {str(ws.root)!r} holds no language model tokenizer; run train() "
+                                 "first.")
+        return cls(stats=ws.read_stats("tgt"), ctx_stats=ws.read_stats("ctx") if ws.has_context() else None,
+                   model_config=config, tokenizer=ws.tokenizer_path.read_bytes(), weights=weights)
 
     def build_tokenizer(self):
         from ..models.language import LanguageTokenizer
@@ -101,12 +89,23 @@ class LanguageBundle:
                 raise FileNotFoundError(
                     f"This model is a LoRA adapter of the Hugging Face model in {str(base)!r}, which is not there "
                     "any more; sampling needs that folder (the adapter holds the fine-tuned weights only).")
-            if self.adapter is None:
-                model = HFLanguageModel.from_pretrained(base, lora=False, vocab_size=vocab_size)
-            else:
-                with tempfile.TemporaryDirectory(prefix="synthgen-adapter-") as folder:
-                    for name, data in self.adapter.items():
-                        (Path(folder) / name).write_bytes(data)
-                    model = HFLanguageModel.from_adapter(base, folder, vocab_size=vocab_size)
+            with torch.random.fork_rng(devices=[]):  # the adapter's initial weights are replaced right away
+                model = HFLanguageModel.from_pretrained(base, vocab_size=vocab_size,
+                                                        new_token_ids=self.model_config["new_token_ids"] or None)
+            if self.weights is not None:
+                model.load_state_dict(weights_from_bytes(self.weights), strict=False)
+            model = HFLanguageModel(model.model.merge_and_unload())
         model = model.to(device).eval()
         return VocabularySlice(model, vocab_size) if model.vocab_size > vocab_size else model
+
+
+def install_language_model(ws: Workspace, bundle: LanguageBundle, training_state: dict[str, Any] | None) -> None:
+    """Store the model of ``bundle`` (and its ``RESUME`` state) in ``ws``, so that ``train`` continues it."""
+    from ..models.tabular import resume_on_new_data
+
+    ws.model_data.mkdir(parents=True, exist_ok=True)
+    ws.tokenizer_path.write_bytes(bundle.tokenizer)
+    ws.write_model_weights(bundle.weights)
+    ws.write_model_config(bundle.model_config)
+    if training_state is not None:
+        ws.write_training_state(resume_on_new_data(training_state))

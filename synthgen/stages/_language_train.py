@@ -22,10 +22,9 @@ import torch
 from .._progress import ProgressReporter
 from .._workspace import Workspace
 from ..domain import ModelStateStrategy
-from ..models.tabular._bundle import MODEL_CONFIG_FILE, MODEL_WEIGHTS_FILE
+from ..models.tabular._bundle import weights_from_bytes
 from ._language import CTX_PREFIX, TGT_PREFIX, record_fields
-from ._language_model import ADAPTER_DIR, HF_KIND, LSTM_KIND, TOKENIZER_FILE, model_kind
-from .train import PROGRESS_FILE, TRAINING_STATE_FILE, _save_torch_atomic, _write_progress
+from ._language_model import HF_KIND, LSTM_KIND, model_kind
 
 __all__ = ["train_language"]
 
@@ -92,13 +91,11 @@ def train_language(ws: Workspace, *, model: str | None, max_training_time: float
             raise FileNotFoundError(f"The model folder {model_id!r} is no Hugging Face causal LM with a byte-level "
                                     f"tokenizer: it lacks {' and '.join(missing)}.")
     trn, val = _read_records(ws, "trn"), _read_records(ws, "val")
-    config_path = ws.model_data / MODEL_CONFIG_FILE
     signature = _signature(stats, model)
-    saved = ws.read_json(config_path) if config_path.exists() else None
-    continuing = strategy != ModelStateStrategy.RESET and saved is not None and (
-        ws.model_data / TOKENIZER_FILE).exists()
+    continuing = strategy != ModelStateStrategy.RESET and ws.has_trained_model() and ws.tokenizer_path.exists()
     if strategy != ModelStateStrategy.RESET and not continuing:
         _log.warning("no saved model to %s; training from scratch", strategy.value.lower())
+    saved = ws.read_model_config() if continuing else None
     if continuing and saved.get("signature") != signature:
         raise ValueError(f"model_state_strategy={strategy.value}: the saved model was trained with another model or "
                          "on other columns than this workspace holds; use model_state_strategy='RESET'.")
@@ -106,7 +103,8 @@ def train_language(ws: Workspace, *, model: str | None, max_training_time: float
         ws.clear_from("train")
 
     if continuing:
-        tokenizer = LanguageTokenizer.load(ws.model_data)
+        tokenizer = LanguageTokenizer.from_bytes(ws.tokenizer_path.read_bytes())
+        tokenizer.added_ids = list(saved["new_token_ids"])
         max_tokens = saved["max_tokens"]
     else:
         if kind == LSTM_KIND:
@@ -124,24 +122,26 @@ def train_language(ws: Workspace, *, model: str | None, max_training_time: float
                 present = [t for t in _texts(trn, TGT_PREFIX, [name])[name] if t is not None]
                 max_tokens[name] = max([1, *map(len, tokenizer.encode_batch(present))])
     fields = record_fields(stats["columns"], max_tokens)
-    seed = _seed_from(generator)
-    network = _new_model(kind, model_id, tokenizer, seed)
-    resume_state = None
-    if continuing:
-        weights_path = ws.model_data / MODEL_WEIGHTS_FILE
-        state_path = ws.model_data / TRAINING_STATE_FILE
-        if strategy == ModelStateStrategy.RESUME and state_path.exists():
-            resume_state = torch.load(state_path, map_location="cpu", weights_only=True)
-        elif weights_path.exists():
-            network.load_state_dict(torch.load(weights_path, map_location="cpu", weights_only=True), strict=False)
+    network = _new_model(kind, model_id, tokenizer, _seed_from(generator))
+    resume_state = ws.read_training_state() if continuing and strategy == ModelStateStrategy.RESUME else None
+    if continuing and resume_state is None:
+        network.load_state_dict(weights_from_bytes(ws.read_model_weights()), strict=False)
 
-    ws.model_data.mkdir(parents=True, exist_ok=True)
-    tokenizer.save(ws.model_data)
     config = {"model_type": "LANGUAGE", "model_id": model_id, "model_kind": kind, "signature": signature,
-              "max_tokens": max_tokens, "vocab_size": tokenizer.vocab_size}
+              "max_tokens": max_tokens, "vocab_size": tokenizer.vocab_size, "new_token_ids": tokenizer.added_ids}
     if kind == LSTM_KIND:
         config["lstm"] = network.config.to_dict()
-    ws.write_json(ws.model_data / MODEL_CONFIG_FILE, config)
+
+    def save_weights(state_dict: dict) -> None:
+        # tokenizer and configuration go with the weights, so a run killed before its first checkpoint leaves no
+        # model that generation could mistake for a trained one
+        ws.write_model_weights(_trainable_state(network, state_dict))
+        if not config_saved:
+            tokenizer.save(ws.model_data)
+            ws.write_model_config(config)
+            config_saved.append(True)
+
+    config_saved: list[bool] = []
 
     def records(frame: pd.DataFrame):
         return encode_records(fields, tokenizer, _texts(frame, TGT_PREFIX, [f.name for f in fields]),
@@ -149,7 +149,8 @@ def train_language(ws: Workspace, *, model: str | None, max_training_time: float
 
     if len(trn) == 0:
         _log.warning("no training rows: the model stays untrained")
-        _save_weights(ws, kind, network, _trainable_state(network, network.state_dict()))
+        save_weights(network.state_dict())
+        _save_adapter(ws, kind, network)
         return ws
     trn_records, val_records = records(trn), (records(val) if len(val) else None)
 
@@ -165,9 +166,9 @@ def train_language(ws: Workspace, *, model: str | None, max_training_time: float
     def on_checkpoint(state: dict) -> None:
         history = state["history"]
         if history and history[-1]["is_checkpoint"]:
-            _save_torch_atomic(_trainable_state(network, state["best_model"]), ws.model_data / MODEL_WEIGHTS_FILE)
-        _save_torch_atomic(state, ws.model_data / TRAINING_STATE_FILE)
-        _write_progress(ws.model_data / PROGRESS_FILE, history)
+            save_weights(state["best_model"])
+        ws.write_training_state(state)
+        ws.write_progress(history)
         if upload_model_data_callback is not None:
             upload_model_data_callback()
 
@@ -177,7 +178,9 @@ def train_language(ws: Workspace, *, model: str | None, max_training_time: float
             max_training_time_s=max_training_time * 60.0, batch_size=batch_size,
             gradient_accumulation_steps=gradient_accumulation_steps, device=device, generator=generator,
             on_progress=on_progress, on_checkpoint=on_checkpoint, resume_state=resume_state)
-    _save_weights(ws, kind, network, _trainable_state(network, result.best_state_dict))
+    # the best weights (the network holds them now), also when training stopped before the first validation
+    save_weights(result.best_state_dict)
+    _save_adapter(ws, kind, network)
     _log.info("trained the language model %d epochs in %.1f s (%s)", len(result.history),
               result.history[-1]["total_time"] if result.history else 0.0, result.stop_reason)
     return ws
@@ -187,10 +190,8 @@ def _seed_from(generator: torch.Generator) -> int:
     return int(torch.randint(0, 2**62, (1,), generator=generator))
 
 
-def _save_weights(ws: Workspace, kind: str, network, state: dict[str, torch.Tensor]) -> None:
-    """The best weights; for a Hugging Face model also the LoRA adapter (the network holds the best weights)."""
-    _save_torch_atomic(state, ws.model_data / MODEL_WEIGHTS_FILE)
+def _save_adapter(ws: Workspace, kind: str, network) -> None:
+    """A Hugging Face model's LoRA adapter, as peft saves it, from the network holding the best weights."""
     if kind == HF_KIND:
-        with ws.staged_dir(ws.model_data / ADAPTER_DIR) as folder:
+        with ws.staged_dir(ws.adapter_dir) as folder:
             network.to("cpu").save_adapter(folder)
-

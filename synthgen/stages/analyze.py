@@ -14,7 +14,7 @@ from .._dtypes import published_dtype, spec_name
 from .._options import ENGINE_DEFAULTS, validate_all
 from .._progress import ProgressReporter
 from .._random import as_generator
-from .._workspace import Workspace
+from .._workspace import Workspace, locks_workspace
 from ..domain import DifferentialPrivacyConfig, ModelEncodingType, ModelType, ProgressCallback
 from ..encodings import SequenceIndex, get_encoding
 from ..encodings.language import get_language_encoding
@@ -121,6 +121,7 @@ def _seq_len_stats(lengths: np.ndarray, value_protection: bool, rng: np.random.G
             "value_protection": bool(value_protection)}
 
 
+@locks_workspace("analyze")
 def analyze(
     *,
     value_protection: bool = ENGINE_DEFAULTS.value_protection,
@@ -157,7 +158,7 @@ def analyze(
         "verbose": verbose})["value_protection"]
     ws = workspace_dir if isinstance(workspace_dir, Workspace) else Workspace(workspace_dir)
     ws.require("split")
-    model_type = ws.read_json(ws.meta_dir("tgt") / "model-type.json")["model_type"]
+    model_type = ws.read_model_type()
     ws.clear_from("analyze")
     rng = as_generator(random_state)
     tgt_rng, ctx_rng, len_rng = rng.spawn(3)
@@ -190,8 +191,8 @@ def analyze(
             "value_protection": bool(value_protection),
         }
         if has_ctx:
-            ws.write_json(ws.stats_path("ctx"), {"columns": ctx_columns, "keys": ctx_meta["keys"],
+            ws.write_stats("ctx", {"columns": ctx_columns, "keys": ctx_meta["keys"],
                                                   "value_protection": bool(value_protection)})
         # written last: its presence marks a completed analysis
-        ws.write_json(ws.stats_path("tgt"), stats)
+        ws.write_stats("tgt", stats)
     return ws

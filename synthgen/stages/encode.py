@@ -23,7 +23,7 @@ import pyarrow as pa
 from .._options import ENGINE_DEFAULTS, validate_all
 from .._progress import ProgressReporter
 from .._random import as_generator
-from .._workspace import Workspace
+from .._workspace import Workspace, locks_workspace
 from ..domain import ModelType, ProgressCallback
 from ..encodings import SequenceIndex
 from ._codec import POSITIONAL, encode_table
@@ -96,6 +96,7 @@ def _encode_partition(ws: Workspace, name: str, stats: dict, ctx_stats: dict | N
     return pa.table(columns).take(pa.array(shuffle_rng.permutation(n_rows)))
 
 
+@locks_workspace("encode")
 def encode(
     *,
     workspace_dir: str | Path | Workspace = ENGINE_DEFAULTS.workspace_dir,

@@ -12,7 +12,7 @@ from .._device import resolve_device
 from .._options import ENGINE_DEFAULTS, validate_all
 from .._progress import ProgressReporter
 from .._random import as_generator
-from .._workspace import Workspace
+from .._workspace import Workspace, locks_workspace
 from ..domain import (
     FairnessConfig,
     ImputationConfig,
@@ -26,9 +26,25 @@ from ._generation import TabularGenerator, subset_of_default_context
 from ._language_generation import LanguageGenerator
 from ._language_model import LanguageBundle
 
-__all__ = ["generate", "read_synthetic_data"]
+__all__ = ["generate", "read_synthetic_data", "load_bundle"]
 
 
+def load_bundle(ws: Workspace) -> ModelBundle:
+    """The trained model of ``ws`` with its statistics, in memory.
+
+    Raises :class:`WorkspaceError` when training never saved weights (e.g. it was killed before its first
+    checkpoint), so generation never samples an untrained network.
+    """
+    ws.require("analyze")
+    return ModelBundle(
+        stats=ws.read_stats("tgt"),
+        ctx_stats=ws.read_stats("ctx") if ws.has_context() else None,
+        model_config=ws.read_model_config(),
+        weights=ws.read_model_weights(),
+    )
+
+
+@locks_workspace("generate")
 def generate(
     *,
     ctx_data: pd.DataFrame | None = None,
@@ -101,10 +117,10 @@ def generate(
     ws = workspace_dir if isinstance(workspace_dir, Workspace) else Workspace(workspace_dir)
     ws.require("analyze")
     language = ws.read_stats("tgt").get("model_type") == ModelType.LANGUAGE.value
-    bundle = LanguageBundle.from_workspace(ws) if language else ModelBundle.from_workspace(ws)
+    bundle = LanguageBundle.from_workspace(ws) if language else load_bundle(ws)
     rng = as_generator(random_state)
     if ctx_data is None and bundle.ctx_stats is not None:  # by default, the training context
-        ctx_data = pd.concat([ws.read_parquet(p) for p in ws.partitions(ws.data_dir("ctx"))], ignore_index=True)
+        ctx_data = ws.read_table_data("ctx")
         ctx_data, sample_size = subset_of_default_context(ctx_data, sample_size, seed_data, rng,
                                                           size_name="sample_size", context_name="ctx_data")
     generator = (LanguageGenerator if language else TabularGenerator)(bundle, resolve_device(device))
@@ -119,7 +135,7 @@ def generate(
     with ProgressReporter(total or 0, description="generate", callback=update_progress, verbose=verbose) as progress:
         with ws.staged_dir(ws.synthetic_data) as folder:
             for index, frame in enumerate(batches):
-                ws.write_parquet(frame, Path(folder) / f"part.{index:06d}.parquet")
+                ws.write_parquet(frame, Path(folder) / ws.partition_name(index))
                 if progress.update(len(frame)):
                     break
     return ws
@@ -138,7 +154,7 @@ def read_synthetic_data(workspace_dir: str | Path | Workspace = ENGINE_DEFAULTS.
     DataFrame
         The generated rows; an empty frame when nothing was generated.
     """
-    ws = workspace_dir if isinstance(workspace_dir, Workspace) else Workspace(workspace_dir)
+    ws = Workspace.coerce(workspace_dir)
     parts = ws.partitions(ws.synthetic_data)
     if not parts:
         return pd.DataFrame()

@@ -13,7 +13,7 @@ from .._dtypes import check_restorable, dtype_name, dtype_spec
 from .._options import ENGINE_DEFAULTS, validate_all
 from .._progress import ProgressReporter
 from .._random import as_generator
-from .._workspace import Workspace
+from .._workspace import Workspace, locks_workspace
 from ..domain import ModelEncodingType, ModelType, ProgressCallback
 from ._columns import check_frame, example, normalize_storage, resolve_encoding_types, resolve_model_type
 
@@ -115,10 +115,11 @@ def _write_parts(ws: Workspace, table: str, frame: pd.DataFrame, row_partition: 
         for index in range(n_partitions):
             for side, is_trn in (("trn", True), ("val", False)):
                 rows = np.flatnonzero((row_partition == index) & (row_is_trn == is_trn))
-                ws.write_parquet(frame.iloc[rows].reset_index(drop=True), Path(folder) / f"part.{index:06d}-{side}.parquet")
+                ws.write_parquet(frame.iloc[rows].reset_index(drop=True), Path(folder) / ws.partition_name(index, side))
             progress.update()
 
 
+@locks_workspace("split")
 def split(
     tgt_data: pd.DataFrame,
     *,
@@ -160,7 +161,8 @@ def split(
     trn_val_split : float or callable, default=0.8
         Share of subjects for training, or ``f(keys) -> (trn_keys, val_keys)``.
     workspace_dir : str, Path or Workspace, default="engine-ws"
-        The workspace folder; an existing file is rejected.
+        The workspace folder; an existing file is rejected. Held locked while split writes (see
+        :meth:`Workspace.lock`).
     update_progress : callable, optional
         The engine's progress callback.
     random_state : None, int, RandomState or Generator, optional
@@ -251,18 +253,15 @@ def split(
                 ctx_key = tgt_context_key
                 ctx = pd.DataFrame({ctx_key: subject_keys.to_numpy()})
             _write_parts(ws, "ctx", ctx, partition, is_trn, n_partitions, progress)
-            ws.write_json(ws.meta_dir("ctx") / "keys.json", {"primary_key": ctx_key})
-            ws.write_json(ws.meta_dir("ctx") / "encoding-types.json", {c: t.value for c, t in ctx_types.items()})
-            ws.write_json(ws.meta_dir("ctx") / "dtypes.json", {c: dtype_name(ctx[c].dtype) for c in ctx.columns}
-                          if ctx_data is None else _dtype_specs(ctx_data, ctx_types))
+            ws.write_meta("ctx", keys={"primary_key": ctx_key},
+                          encoding_types={c: t.value for c, t in ctx_types.items()},
+                          dtypes={c: dtype_name(ctx[c].dtype) for c in ctx.columns} if ctx_data is None
+                          else _dtype_specs(ctx_data, ctx_types))
         else:
             progress.update(n_partitions)
         keys = {k: v for k, v in (("primary_key", tgt_primary_key), ("context_key", tgt_context_key)) if v}
-        ws.write_json(ws.meta_dir("tgt") / "keys.json", keys)
-        ws.write_json(ws.meta_dir("tgt") / "dtypes.json", _dtype_specs(tgt_data, tgt_types))
-        ws.write_json(ws.meta_dir("tgt") / "model-type.json", {"model_type": resolved_model_type.value})
-        # written last: its presence marks a completed split
-        ws.write_json(ws.meta_dir("tgt") / "encoding-types.json", {c: t.value for c, t in tgt_types.items()})
+        ws.write_meta("tgt", keys=keys, encoding_types={c: t.value for c, t in tgt_types.items()},
+                      dtypes=_dtype_specs(tgt_data, tgt_types), model_type=resolved_model_type.value)
     _log.info("split %d target rows into %d partitions (%d training subjects of %d)",
               len(tgt_data), n_partitions, int(is_trn.sum()), len(is_trn))
     return ws

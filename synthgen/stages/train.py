@@ -7,15 +7,10 @@ best validation loss), ``training-state.pt`` (everything ``RESUME`` needs) and `
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import math
-import os
-import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -24,62 +19,54 @@ from .._device import resolve_device
 from .._options import ENGINE_DEFAULTS, LANGUAGE_MODEL_DEFAULT, validate_all, validate_model_family
 from .._progress import ProgressReporter
 from .._random import as_generator, torch_generator
-from .._workspace import Workspace
+from .._workspace import Workspace, locks_workspace
 from ..domain import DifferentialPrivacyConfig, ModelStateStrategy, ModelType, ProgressCallback
 from ..models.tabular import FlatARGN, SequentialARGN, resolve_model_size, train_model, train_sequential_model
-from ..models.tabular._bundle import MODEL_CONFIG_FILE, MODEL_WEIGHTS_FILE, column_specs
+from ..models.tabular._bundle import column_specs, weights_from_bytes, weights_to_bytes
 from ._encoded import load_flat_codes, load_sequences
 
-__all__ = ["train", "TRAINING_STATE_FILE", "PROGRESS_FILE"]
+__all__ = ["train"]
 
 _log = logging.getLogger(__name__)
 
-TRAINING_STATE_FILE = "training-state.pt"
-PROGRESS_FILE = "progress-messages.csv"
-_PROGRESS_FIELDS = ("epoch", "is_checkpoint", "steps", "samples", "trn_loss", "val_loss", "total_time",
-                    "learn_rate")
-
-
-def _save_torch_atomic(obj: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def _write_progress(path: Path, history: list[dict]) -> None:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=_PROGRESS_FIELDS, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for record in history:
-        writer.writerow({**record, "is_checkpoint": int(record["is_checkpoint"]),
-                         "epoch": round(record["epoch"], 2), "trn_loss": round(record["trn_loss"], 4),
-                         "val_loss": round(record["val_loss"], 4), "total_time": round(record["total_time"], 1),
-                         "learn_rate": round(record["learn_rate"], 6)})
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    tmp.write_text(buffer.getvalue(), encoding="utf-8")
-    os.replace(tmp, path)
+def _column_differences(saved: list[dict], current: list[dict]) -> str:
+    """What differs between the column specs of a saved model and those of the workspace, in words."""
+    saved_by_name = {c["name"]: c for c in saved}
+    current_by_name = {c["name"]: c for c in current}
+    parts = []
+    missing = [n for n in saved_by_name if n not in current_by_name]
+    extra = [n for n in current_by_name if n not in saved_by_name]
+    if missing:
+        parts.append(f"columns {missing} of the model are missing")
+    if extra:
+        parts.append(f"columns {extra} are new")
+    changed = [n for n in saved_by_name if n in current_by_name and saved_by_name[n] != current_by_name[n]]
+    if changed:
+        parts.append(f"columns {changed} are encoded differently (other sub-columns or numbers of codes)")
+    if not parts:
+        parts.append("the columns are in another order")
+    return "; ".join(parts)
 
 
 def _existing_model(ws: Workspace, strategy: ModelStateStrategy, specs_dict: list[dict]):
     """The saved model config and resume state that ``strategy`` continues from, or ``(None, None)``."""
-    config_path = ws.model_data / MODEL_CONFIG_FILE
-    weights_path = ws.model_data / MODEL_WEIGHTS_FILE
-    if strategy == ModelStateStrategy.RESET or not (config_path.exists() and weights_path.exists()):
+    if strategy == ModelStateStrategy.RESET or not ws.has_trained_model():
         if strategy != ModelStateStrategy.RESET:
             _log.warning("no saved model to %s; training from scratch", strategy.value.lower())
         return None, None
-    config = ws.read_json(config_path)
+    config = ws.read_model_config()
     if config.get("columns") != specs_dict:
         raise ValueError(
-            f"model_state_strategy={strategy.value}: the saved model was trained on other columns or encodings "
-            "than this workspace holds; use model_state_strategy='RESET'."
+            f"model_state_strategy={strategy.value}: the saved model does not match the encoded data of this "
+            f"workspace: {_column_differences(config.get('columns') or [], specs_dict)}. "
+            "Use model_state_strategy='RESET' to train a new model."
         )
-    state_path = ws.model_data / TRAINING_STATE_FILE
-    if strategy == ModelStateStrategy.RESUME and state_path.exists():
-        return config, torch.load(state_path, map_location="cpu", weights_only=True)
+    if strategy == ModelStateStrategy.RESUME:
+        return config, ws.read_training_state()
     return config, None
 
 
+@locks_workspace("train")
 def train(
     *,
     model: str | None = None,
@@ -205,14 +192,23 @@ def train(
                                            flexible=enable_flexible_generation, generator=generator)
     else:
         network = model_class.from_config(config["model"], generator=generator)
-        network.load_state_dict(torch.load(ws.model_data / MODEL_WEIGHTS_FILE, map_location="cpu",
-                                           weights_only=True))
-    ws.model_data.mkdir(parents=True, exist_ok=True)
-    ws.write_json(ws.model_data / MODEL_CONFIG_FILE, {
+        network.load_state_dict(weights_from_bytes(ws.read_model_weights()))
+    model_config = {
         "model_id": size, "model_kind": "sequential" if sequential else "flat", "columns": column_dicts,
-        "model": network.config, "enable_flexible_generation": bool(enable_flexible_generation)})
+        "model": network.config, "enable_flexible_generation": bool(enable_flexible_generation)}
+
+    def save_weights(state_dict: dict) -> None:
+        # the configuration goes with the weights, so a run killed before its first checkpoint leaves no
+        # model that generation could mistake for a trained one
+        ws.write_model_weights(weights_to_bytes(state_dict))
+        if not config_saved:
+            ws.write_model_config(model_config)
+            config_saved.append(True)
+
+    config_saved: list[bool] = []
     if n_trn == 0:
         _log.warning("no training rows: the model stays untrained")
+        save_weights(network.state_dict())
         return ws
 
     progress = ProgressReporter(int(math.ceil(max_epochs)), description="train", callback=update_progress,
@@ -227,9 +223,9 @@ def train(
     def on_checkpoint(state: dict) -> None:
         history = state["history"]
         if history and history[-1]["is_checkpoint"]:
-            _save_torch_atomic(state["best_model"], ws.model_data / MODEL_WEIGHTS_FILE)
-        _save_torch_atomic(state, ws.model_data / TRAINING_STATE_FILE)
-        _write_progress(ws.model_data / PROGRESS_FILE, history)
+            save_weights(state["best_model"])
+        ws.write_training_state(state)
+        ws.write_progress(history)
         if upload_model_data_callback is not None:
             upload_model_data_callback()
 
@@ -244,7 +240,7 @@ def train(
         else:
             result = train_model(network, trn, val, trn_context=trn_ctx, val_context=val_ctx, **budget)
     # the best weights, also when training stopped before the first validation
-    _save_torch_atomic(result.best_state_dict, ws.model_data / MODEL_WEIGHTS_FILE)
+    save_weights(result.best_state_dict)
     _log.info("trained %d epochs in %.1f s (%s)", len(result.history), result.history[-1]["total_time"]
               if result.history else 0.0, result.stop_reason)
     return ws

@@ -5,7 +5,7 @@ a context table with a sequence of event rows per subject. Pure torch: the model
 column specs, not files or DataFrames.
 """
 
-from ._loop import TrainingResult
+from ._loop import TrainingResult, resume_on_new_data
 from ._network import FlatARGN
 from ._presets import (
     MODEL_SIZES,
@@ -38,6 +38,7 @@ __all__ = [
     "learn_rate_heuristic",
     "prepare_fixed_probs",
     "resolve_model_size",
+    "resume_on_new_data",
     "sample_categorical",
     "train_model",
     "train_sequential_model",

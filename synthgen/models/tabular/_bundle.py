@@ -1,7 +1,8 @@
 """Everything generation needs, in memory: statistics, model architecture and weights.
 
 A fitted synthesizer keeps a :class:`ModelBundle`, so it samples without its workspace (and on a machine
-without the GPU it was trained on). The engine's ``generate`` reads the same bundle from ``ModelStore``.
+without the GPU it was trained on). The stages build it from what the workspace holds (see
+``synthgen.stages.generate.load_bundle``); this module knows nothing about files.
 """
 
 from __future__ import annotations
@@ -12,15 +13,12 @@ from typing import Any
 import attrs
 import torch
 
-from ..._workspace import Workspace, WorkspaceError
 from ._network import FlatARGN
 from ._sequential import SequentialARGN
 from ._spec import ColumnSpec
 
-__all__ = ["ModelBundle", "column_specs", "MODEL_CONFIG_FILE", "MODEL_WEIGHTS_FILE", "strip_wrapper_prefixes"]
+__all__ = ["ModelBundle", "column_specs", "strip_wrapper_prefixes"]
 
-MODEL_CONFIG_FILE = "model-configs.json"
-MODEL_WEIGHTS_FILE = "model-weights.pt"
 _WRAPPER_PREFIXES = ("_module.", "_orig_mod.")
 
 
@@ -61,30 +59,15 @@ class ModelBundle:
     stats: dict[str, Any]
     ctx_stats: dict[str, Any] | None
     model_config: dict[str, Any]
-    weights: bytes | None
-
-    @classmethod
-    def from_workspace(cls, ws: Workspace) -> ModelBundle:
-        ws.require("analyze")
-        config_path = ws.model_data / MODEL_CONFIG_FILE
-        if not config_path.exists():
-            raise WorkspaceError(f"The workspace {str(ws.root)!r} holds no trained model; run train() first.")
-        weights_path = ws.model_data / MODEL_WEIGHTS_FILE
-        return cls(
-            stats=ws.read_stats("tgt"),
-            ctx_stats=ws.read_stats("ctx") if ws.has_context() else None,
-            model_config=ws.read_json(config_path),
-            weights=weights_path.read_bytes() if weights_path.exists() else None,
-        )
+    weights: bytes
 
     @property
     def is_sequential(self) -> bool:
         return self.model_config.get("model_kind") == "sequential"
 
     def build_model(self, device: torch.device) -> FlatARGN | SequentialARGN:
-        """The network with its trained weights (untrained when training had no data), in eval mode."""
+        """The network with its trained weights, in eval mode."""
         model_class = SequentialARGN if self.is_sequential else FlatARGN
         model = model_class.from_config(self.model_config["model"])
-        if self.weights is not None:
-            model.load_state_dict(weights_from_bytes(self.weights))
+        model.load_state_dict(weights_from_bytes(self.weights))
         return model.to(device).eval()

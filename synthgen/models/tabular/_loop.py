@@ -343,3 +343,15 @@ def run_training(
     return TrainingResult(
         history=history, best_state_dict=best_state, state=final_state, stop_reason=stop_reason
     )
+
+
+def resume_on_new_data(state: Mapping[str, Any]) -> dict[str, Any]:
+    """A resumable state that continues its run on other data.
+
+    The optimizer (moments and learning rate), counters, history and budgets carry on; what describes the old
+    data restarts: the best validation loss and the early-stopping patience (losses on another validation set do
+    not compare), the plateau memory of the learning-rate schedule, and the weight average.
+    """
+    scheduler = {**state["scheduler"], "best": math.inf, "num_bad_epochs": 0, "cooldown_counter": 0}
+    return {**state, "best_val_loss": math.inf, "early_stop_counter": 0, "weight_average": None,
+            "scheduler": scheduler}

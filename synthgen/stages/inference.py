@@ -1,0 +1,157 @@
+"""Inference with the trained model of a workspace: ``predict_proba``, ``predict``, ``log_likelihood``, ``impute``.
+
+The any-order model gives the exact conditional distribution of a column given any other columns in one
+forward pass, and the likelihood of a row by teacher forcing: no sampling for probabilities and scores.
+See ``docs/inference.md``. Flat models without a context table only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .._device import resolve_device
+from .._random import as_generator
+from .._workspace import Workspace
+from ._generation import TabularGenerator
+from ._inference import DEFAULT_N_DRAWS, DEFAULT_N_ORDERS, TabularInference
+from .generate import load_bundle
+
+__all__ = ["predict_proba", "predict", "log_likelihood", "impute"]
+
+
+def _inference(workspace_dir, device) -> TabularInference:
+    ws = workspace_dir if isinstance(workspace_dir, Workspace) else Workspace(workspace_dir)
+    return TabularInference(TabularGenerator(load_bundle(ws), resolve_device(device)))
+
+
+def predict_proba(
+    X: pd.DataFrame,
+    target: str,
+    *,
+    workspace_dir: str | Path | Workspace = "engine-ws",
+    device: torch.device | str | None = None,
+    batch_size: int | None = None,
+) -> pd.DataFrame:
+    """Exact class probabilities of a categorical (or discrete numeric) ``target`` given the columns of ``X``.
+
+    Parameters
+    ----------
+    X : DataFrame
+        Rows holding any subset of the model's columns; the columns it lacks are marginalised, a ``target``
+        column in it is ignored, NaN is the value NULL.
+    target : str
+        A ``TABULAR_CATEGORICAL`` or ``TABULAR_NUMERIC_DISCRETE`` column.
+    workspace_dir : str, Path or Workspace, default="engine-ws"
+    device : str or torch.device, optional
+    batch_size : int, optional
+        Rows per forward pass (default 2048).
+
+    Returns
+    -------
+    DataFrame
+        One column per published class (in the column's dtype), rows summing to 1, indexed like ``X``. The
+        protected ``_RARE_`` and NULL codes are left out and the published classes renormalised.
+    """
+    inference = _inference(workspace_dir, device)
+    proba = inference.predict_proba(X, target, batch_size=batch_size)
+    return pd.DataFrame(proba, columns=pd.Index(inference.classes(target), name=target), index=X.index)
+
+
+def predict(
+    X: pd.DataFrame,
+    target: str,
+    *,
+    workspace_dir: str | Path | Workspace = "engine-ws",
+    n_draws: int = DEFAULT_N_DRAWS,
+    device: torch.device | str | None = None,
+    batch_size: int | None = None,
+    random_state=None,
+) -> pd.Series:
+    """The most likely class of a categorical / discrete target, or the conditional median of another target.
+
+    Parameters
+    ----------
+    X : DataFrame
+        As in :func:`predict_proba`.
+    target : str
+        Any column of the model.
+    workspace_dir : str, Path or Workspace, default="engine-ws"
+    n_draws : int, default=100
+        Conditional draws per row whose median predicts a numeric or datetime target (exact argmax otherwise).
+    device : str or torch.device, optional
+    batch_size : int, optional
+    random_state : None, int or RandomState, optional
+        Seeds the draws of numeric and datetime targets.
+
+    Returns
+    -------
+    Series
+        Named ``target``, in its training dtype, indexed like ``X``.
+    """
+    inference = _inference(workspace_dir, device)
+    values = inference.predict(X, target, n_draws=n_draws, rng=as_generator(random_state), batch_size=batch_size)
+    values.index = X.index
+    return values
+
+
+def log_likelihood(
+    X: pd.DataFrame,
+    *,
+    workspace_dir: str | Path | Workspace = "engine-ws",
+    n_orders: int = DEFAULT_N_ORDERS,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+    batch_size: int | None = None,
+) -> np.ndarray:
+    """Log-likelihood (nats) of every row of ``X``: ``log P`` of its encoded values, other columns marginalised.
+
+    Parameters
+    ----------
+    X : DataFrame
+        Rows holding any subset of the model's columns.
+    workspace_dir : str, Path or Workspace, default="engine-ws"
+    n_orders : int, default=8
+        Column orders averaged (``log mean_k P_k``) by a model trained with flexible generation; a fixed-order
+        model scores in its training order.
+    seed : int, default=0
+        Seeds the orders: the same seed scores every call (and model of the same columns) under the same
+        orders, so scores are comparable.
+    device : str or torch.device, optional
+    batch_size : int, optional
+
+    Returns
+    -------
+    ndarray of shape (n_rows,)
+    """
+    return _inference(workspace_dir, device).log_likelihood(X, n_orders=n_orders, seed=seed, batch_size=batch_size)
+
+
+def impute(
+    X: pd.DataFrame,
+    *,
+    workspace_dir: str | Path | Workspace = "engine-ws",
+    device: torch.device | str | None = None,
+    batch_size: int | None = None,
+    random_state=None,
+) -> pd.DataFrame:
+    """``X`` with its NULL cells drawn from the model given every non-NULL cell of their row.
+
+    Parameters
+    ----------
+    X : DataFrame
+        Rows holding any subset of the model's columns (others are not filled in, and marginalised).
+    workspace_dir : str, Path or Workspace, default="engine-ws"
+    device : str or torch.device, optional
+    batch_size : int, optional
+    random_state : None, int or RandomState, optional
+
+    Returns
+    -------
+    DataFrame
+        A copy of ``X``; only cells that were NULL differ, and they are never NULL or ``_RARE_``.
+    """
+    return _inference(workspace_dir, device).impute(X, rng=as_generator(random_state), batch_size=batch_size)
