@@ -279,8 +279,7 @@ OPTIONS: dict[str, Option] = _declare(
     Option(name="imputation", default=None, none=True, convert=_coerce(ImputationConfig),
            constraints=(_instance((ImputationConfig, dict), "an ImputationConfig, a dict"),)),
     Option(name="fairness", default=None, none=True, convert=_coerce(FairnessConfig),
-           constraints=(_instance((FairnessConfig, dict), "a FairnessConfig, a dict"),),
-           unavailable="fairness is not available in this version"),
+           constraints=(_instance((FairnessConfig, dict), "a FairnessConfig, a dict"),)),
 )
 """The options of the engine functions (``split``, ``analyze``, ``encode``, ``train``, ``generate``)."""
 

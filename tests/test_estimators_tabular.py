@@ -245,8 +245,10 @@ def test_invalid_parameters_are_reported_at_the_start_of_fit(adult_slice, tmp_pa
                                        r"a float in the range \[0, inf\)\. Got -1 instead\."),
         ({"batch_size": 0}, r"The 'batch_size' parameter of TabularSynthesizer\.sample must be an int in the range "
                             r"\[1, inf\) or None\. Got 0 instead\."),
-        ({"fairness": {"target_column": "income", "sensitive_columns": ["sex"]}},
-         r"The 'fairness' parameter of TabularSynthesizer\.sample must be None: fairness is not available"),
+        ({"fairness": {"target_column": "income", "sensitive_columns": ["age"]}},
+         r"fairness sensitive column 'age' must be a categorical column \(TABULAR_CATEGORICAL\)"),
+        ({"fairness": "income"}, r"The 'fairness' parameter of TabularSynthesizer\.sample must be a "
+                                 r"FairnessConfig, a dict or None"),
         ({"seed_data": pd.DataFrame({"nope": [1]})}, r"seed_data has columns the model does not know: \['nope'\]"),
         ({"imputation": {"columns": ["nope"]}}, r"imputation names columns the model does not know"),
         ({"rebalancing": {"column": "sex", "probabilities": {"Other": 0.5}}},

@@ -85,3 +85,17 @@ def test_missing_matplotlib_gives_install_hint(flat_result, tmp_path, monkeypatc
     with pytest.raises(ImportError, match=re.escape("pip install synthgen[report]")):
         flat_result.to_html(tmp_path / "report.html")
     assert not (tmp_path / "report.html").exists()
+
+
+def test_fairness_report_shows_parity_per_frame(tmp_path):
+    frames = [flat_frame(300, seed) for seed in (6, 7, 8)]
+    for frame in frames:
+        frame["g"] = np.where(np.arange(len(frame)) % 3 == 0, "a", "b")
+    result = evaluate(*frames, privacy=False, discriminator=False,
+                      fairness={"target_column": "c", "sensitive_columns": ["g"]})
+    page = result.to_html(tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "<h2>Fairness</h2>" in page
+    assert "<td>statistical_parity_difference</td>" in page and "<td>disparate_impact</td>" in page
+    assert f"{result.fairness.loc['holdout', 'disparate_impact']:.3f}" in page
+    # five distributions, the heat map and the parity bars
+    assert len(embedded_images(page)) == 5 + 1 + 1

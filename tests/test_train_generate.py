@@ -143,6 +143,6 @@ def test_invalid_train_arguments(encoded, kwargs, message):
 
 def test_failed_generation_leaves_no_synthetic_data(encoded):
     sg.train(model="small", max_epochs=1, workspace_dir=encoded, random_state=0)
-    with pytest.raises(ValueError, match="fairness is not available"):
-        sg.generate(fairness={"target_column": "income", "sensitive_columns": ["sex"]}, workspace_dir=encoded)
+    with pytest.raises(ValueError, match="'salary' is not a column of the model"):
+        sg.generate(fairness={"target_column": "salary", "sensitive_columns": ["sex"]}, workspace_dir=encoded)
     assert not (encoded / "SyntheticData").exists()

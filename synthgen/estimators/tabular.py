@@ -371,6 +371,8 @@ class TabularSynthesizer(InferenceMixin, BaseEstimator):
         rebalancing : RebalancingConfig or dict, optional
         imputation : ImputationConfig or dict, optional
         fairness : FairnessConfig or dict, optional
+            ``{"target_column": ..., "sensitive_columns": [...]}``: the categorical target is generated
+            independently of the categorical sensitive columns (statistical parity); see docs/tabular.md.
         random_state : None, int or RandomState, optional
             Defaults to the estimator's ``random_state``.
 

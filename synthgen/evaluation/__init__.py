@@ -4,7 +4,15 @@ Works on pandas DataFrames only. See ``docs/evaluation.md`` for the definitions 
 """
 
 from synthgen.evaluation._evaluate import evaluate
+from synthgen.evaluation._fairness import disparate_impact, parity_shares, statistical_parity_difference
 from synthgen.evaluation._result import EvaluationResult
 from synthgen.evaluation._scorer import fidelity_scorer
 
-__all__ = ["EvaluationResult", "evaluate", "fidelity_scorer"]
+__all__ = [
+    "EvaluationResult",
+    "disparate_impact",
+    "evaluate",
+    "fidelity_scorer",
+    "parity_shares",
+    "statistical_parity_difference",
+]

@@ -10,10 +10,17 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import check_random_state
 
+from synthgen.domain import FairnessConfig
 from synthgen.evaluation._columns import column_kind, validate_frames
 from synthgen.evaluation._discriminator import discriminator_auc
 from synthgen.evaluation._distances import privacy_metrics
 from synthgen.evaluation._encode import DistanceEncoder
+from synthgen.evaluation._fairness import (
+    MIN_GROUP_SIZE,
+    disparate_impact,
+    parity_shares,
+    statistical_parity_difference,
+)
 from synthgen.evaluation._fidelity import ACCURACY_PARTS, fidelity
 from synthgen.evaluation._prepare import prepare_frame
 from synthgen.evaluation._result import EvaluationResult
@@ -35,6 +42,7 @@ def evaluate(
     max_distance_rows: int = 50_000,
     max_discriminator_rows: int = 20_000,
     max_trivariates: int = 100,
+    fairness: FairnessConfig | dict | None = None,
     random_state: int | np.random.RandomState | None = 0,
 ) -> EvaluationResult:
     """Measure how faithful synthetic data is and whether it leaks the original records.
@@ -67,6 +75,11 @@ def evaluate(
         Records drawn at most per class for the discriminator.
     max_trivariates : int, default=100
         Column triples evaluated at most; more are sampled at random.
+    fairness : FairnessConfig or dict, optional
+        ``{"target_column": ..., "sensitive_columns": [...]}`` (categorical columns of the frames): adds the
+        statistical parity difference and disparate impact of every frame, over all its rows, leaving out
+        groups of fewer than 30 rows (``result.fairness``, ``result.fairness_shares``). For two-table data,
+        join the sensitive context columns onto the frames first.
     random_state : int, RandomState instance or None, default=0
         Seeds every sampling step (row samples, column triples, distance samples, discriminator folds). The
         default, a fixed seed, gives the same figures for the same frames in every call, as a metric that
@@ -110,6 +123,7 @@ def evaluate(
         if not isinstance(value, bool | np.bool_):
             raise ValueError(f"The {name!r} parameter of evaluate must be a bool. Got {value!r} instead.")
     columns = validate_frames(original, synthetic, holdout, context_key)
+    fairness = _fairness_config(fairness, columns)
     random = check_random_state(random_state)
     seeds = random.randint(np.iinfo(np.int32).max, size=6)
     started = time.perf_counter()
@@ -157,9 +171,17 @@ def evaluate(
             )
         _LOG.debug("discriminator done after %.2f s", time.perf_counter() - started)
 
+    fairness_figures = fairness_shares = None
+    if fairness is not None:
+        fairness_figures, fairness_shares = _fairness_figures(inputs, fairness)
     reference = None
     if holdout is not None:
-        reference = {**fid.figures["holdout"], "discriminator_auc": auc["holdout"], **privacy_reference}
+        reference = {
+            **fid.figures["holdout"],
+            "discriminator_auc": auc["holdout"],
+            **privacy_reference,
+            **_frame_figures(fairness_figures, "holdout"),
+        }
     synthetic_figures = fid.figures["synthetic"]
     return EvaluationResult(
         overall=synthetic_figures["overall"],
@@ -182,4 +204,45 @@ def evaluate(
         distances=distances,
         n_records={name: frame.n_units for name, frame in frames.items()},
         context_key=context_key,
+        **_frame_figures(fairness_figures, "synthetic"),
+        fairness=fairness_figures,
+        fairness_shares=fairness_shares,
+        fairness_columns=None if fairness is None else fairness.to_dict(),
     )
+
+
+def _fairness_config(fairness, columns: list[str]) -> FairnessConfig | None:
+    config = FairnessConfig.coerce(fairness, name="fairness")
+    if config is not None:
+        missing = [c for c in [config.target_column, *config.sensitive_columns] if c not in columns]
+        if missing:
+            raise ValueError(
+                f"fairness names columns the frames do not have: {missing}; their columns are {list(columns)}."
+            )
+    return config
+
+
+def _fairness_figures(frames: dict[str, pd.DataFrame], config) -> tuple[pd.DataFrame, pd.DataFrame]:
+    target, sensitive = config.target_column, list(config.sensitive_columns)
+    figures = pd.DataFrame(
+        {
+            "statistical_parity_difference": [
+                statistical_parity_difference(frame, target, sensitive, min_group_size=MIN_GROUP_SIZE)
+                for frame in frames.values()
+            ],
+            "disparate_impact": [
+                disparate_impact(frame, target, sensitive, min_group_size=MIN_GROUP_SIZE) for frame in frames.values()
+            ],
+        },
+        index=pd.Index(list(frames), name="frame"),
+    )
+    shares = pd.concat(
+        {name: parity_shares(frame, target, sensitive) for name, frame in frames.items()}, names=["frame"]
+    ).fillna(0.0)
+    return figures, shares
+
+
+def _frame_figures(figures: pd.DataFrame | None, frame: str) -> dict[str, float]:
+    if figures is None or frame not in figures.index:
+        return {}
+    return {name: float(value) for name, value in figures.loc[frame].items()}

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from synthgen.evaluation._fairness import MIN_GROUP_SIZE
 from synthgen.evaluation._result import FIGURES, EvaluationResult
 
 if TYPE_CHECKING:
@@ -37,6 +38,8 @@ _DESCRIPTIONS = {
     "dcr_holdout": "mean distance to the closest holdout record",
     "nndr_training": "10th smallest nearest / second-nearest distance ratio to training records",
     "nndr_holdout": "10th smallest nearest / second-nearest distance ratio to holdout records",
+    "statistical_parity_difference": "largest gap between groups in the share of a target class; 0 is parity",
+    "disparate_impact": "smallest ratio between groups of the share of a target class; 1 is parity",
 }
 _STYLE = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2em auto; max-width: 1200px;
@@ -83,6 +86,8 @@ def write_report(result: EvaluationResult, path: Path) -> Path:
         sections += ["<h3>Coherence per column</h3>", _table(result.coherences)]
     if result.distances:
         sections += ["<h2>Distance to closest record</h2>", _image(_dcr_histogram(result, figure_class))]
+    if result.fairness is not None:
+        sections += _fairness_section(result, figure_class)
     page = (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
         f"<title>Synthetic data evaluation</title><style>{_STYLE}</style></head><body>"
@@ -234,6 +239,54 @@ def _dcr_histogram(result: EvaluationResult, figure_class: type[Figure]) -> Figu
     axes.set_title(
         f"DCR share {share}, exact copies {result.format_figure('exact_match_share', result.exact_match_share)}"
     )
+    axes.legend()
+    return figure
+
+
+def _fairness_section(result: EvaluationResult, figure_class: type[Figure]) -> list[str]:
+    target = result.fairness_columns["target_column"]
+    sensitive = result.fairness_columns["sensitive_columns"]
+    figures = result.fairness.reset_index()
+    note = (
+        f"Statistical parity of {html.escape(repr(target))} with respect to "
+        f"{html.escape(', '.join(map(repr, sensitive)))}: every frame's parity difference (0 is parity) and "
+        "disparate impact (1 is parity; below 0.8 fails the four-fifths rule), groups of 30 rows or more."
+    )
+    rows = "".join(
+        f"<tr><td>{html.escape(row.frame)}</td><td class='num'>{row.statistical_parity_difference:.3f}</td>"
+        f"<td class='num'>{row.disparate_impact:.3f}</td></tr>"
+        for row in figures.itertuples(index=False)
+    )
+    table = (
+        "<table><tr><th>frame</th><th>statistical parity difference</th><th>disparate impact</th></tr>"
+        f"{rows}</table>"
+    )
+    return ["<h2>Fairness</h2>", f"<p class='note'>{note}</p>", table, _image(_parity_bars(result, figure_class))]
+
+
+def _parity_bars(result: EvaluationResult, figure_class: type[Figure]) -> Figure:
+    shares = result.fairness_shares
+    classes = [c for c in shares.columns if c != "n"]
+    # The class whose shares differ most between groups in the original (the minority class of a binary target).
+    spread = shares.loc["original", classes]
+    shown = max(classes, key=lambda c: (spread[c].max() - spread[c].min(), -spread[c].mean()))
+    frames = list(dict.fromkeys(shares.index.get_level_values("frame")))
+    # the groups the figures count: 30 rows or more in the original
+    sizes = shares.loc["original", "n"]
+    groups = list(sizes.index[sizes >= MIN_GROUP_SIZE]) or list(sizes.index)
+    figure = figure_class(figsize=(7.5, 3.8), layout="constrained")
+    axes = figure.add_subplot()
+    positions = np.arange(len(groups))
+    width = 0.8 / len(frames)
+    for i, frame in enumerate(frames):
+        values = shares.loc[frame, shown].reindex(groups).fillna(0.0)
+        axes.bar(positions + (i - (len(frames) - 1) / 2) * width, values, width, label=frame, color=_COLORS[frame])
+    labels = [_shorten(" / ".join(g) if isinstance(g, tuple) else str(g), 28) for g in groups]
+    axes.set_xticks(positions, labels, rotation=60, ha="right", fontsize=7)
+    target = result.fairness_columns["target_column"]
+    axes.set_ylabel(f"share of {_shorten(str(shown), 20)}")
+    axes.set_title(f"{_shorten(str(target), 30)} = {_shorten(str(shown), 20)} per group "
+                   f"(groups of {MIN_GROUP_SIZE}+ original rows)", fontsize=10)
     axes.legend()
     return figure
 

@@ -26,6 +26,8 @@ FIGURES: dict[str, tuple[str, bool]] = {
     "dcr_holdout": ("privacy", False),
     "nndr_training": ("privacy", False),
     "nndr_holdout": ("privacy", False),
+    "statistical_parity_difference": ("fairness", False),
+    "disparate_impact": ("fairness", False),
 }
 
 
@@ -83,6 +85,16 @@ class EvaluationResult:
         Number of records compared per frame: rows for flat tables, sequences for sequences.
     context_key : str or None
         The column that groups rows into sequences.
+    statistical_parity_difference, disparate_impact : float or None
+        With ``fairness``: the largest gap (0 is parity) and the smallest ratio (1 is parity) between groups
+        of the sensitive columns in the share of a target class (see docs/evaluation.md); the reference is
+        the holdout's.
+    fairness : pandas.DataFrame or None
+        With ``fairness``: both figures for every frame (``original``, ``synthetic``, ``holdout``).
+    fairness_shares : pandas.DataFrame or None
+        With ``fairness``: per frame and group, the rows ``n`` and the share of every target class.
+    fairness_columns : dict or None
+        With ``fairness``: ``{"target_column": ..., "sensitive_columns": [...]}``.
     """
 
     overall: float | None
@@ -109,6 +121,11 @@ class EvaluationResult:
     distances: dict[str, np.ndarray]
     n_records: dict[str, int]
     context_key: str | None
+    statistical_parity_difference: float | None = None
+    disparate_impact: float | None = None
+    fairness: pd.DataFrame | None = None
+    fairness_shares: pd.DataFrame | None = None
+    fairness_columns: dict | None = None
 
     def to_dict(self) -> dict[str, float | None]:
         """Return all figures as a flat dict; holdout references are keyed ``reference_<figure>``.
@@ -155,7 +172,26 @@ class EvaluationResult:
         return write_report(self, Path(path))
 
     def format_figure(self, name: str, value: float | None) -> str:
-        """Format one figure as the report and ``repr`` show it ("–" for None)."""
+        """Format one figure as the report and ``repr`` show it.
+
+        Parameters
+        ----------
+        name : str
+            The figure's name (an attribute such as ``"overall"`` or ``"dcr_training"``); it decides the format.
+        value : float or None
+            The figure's value, of this result or of its ``reference``.
+
+        Returns
+        -------
+        str
+            A percentage with one decimal (``"87.3%"``) for shares and accuracies, three decimals (``"0.512"``)
+            for the other figures, and ``"–"`` for None or NaN.
+
+        Raises
+        ------
+        KeyError
+            If ``name`` is not a figure (and ``value`` is a number).
+        """
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return "–"
         return f"{value:.1%}" if FIGURES[name][1] else f"{value:.3f}"
@@ -164,13 +200,13 @@ class EvaluationResult:
         counts = ", ".join(f"{name}={count:,}" for name, count in self.n_records.items())
         unit = "rows" if self.context_key is None else f"sequences by {self.context_key!r}"
         reference = self.reference or {}
-        lines = [f"EvaluationResult({unit}: {counts})", f"  {'figure':<26}{'synthetic':>10}{'reference':>11}"]
+        lines = [f"EvaluationResult({unit}: {counts})", f"  {'figure':<30}{'synthetic':>10}{'reference':>11}"]
         for name in FIGURES:
             value = getattr(self, name)
             if value is None and reference.get(name) is None:
                 continue
             lines.append(
-                f"  {name:<26}{self.format_figure(name, value):>10}{self.format_figure(name, reference.get(name)):>11}"
+                f"  {name:<30}{self.format_figure(name, value):>10}{self.format_figure(name, reference.get(name)):>11}"
             )
         return "\n".join(lines)
 

@@ -24,6 +24,7 @@ from ..domain import (
 from ..encodings import SequenceIndex, get_encoding
 from ..encodings.categorical import rare_decodes_to_token
 from ..models.tabular._bundle import ModelBundle, column_specs
+from . import _fairness
 from ._codec import decode_table, encode_table
 
 __all__ = ["TabularGenerator", "DEFAULT_GENERATION_BATCH", "subset_of_default_context"]
@@ -129,13 +130,15 @@ class TabularGenerator:
         return probs
 
     def _column_order(self, seeded: list[str], rebalancing: RebalancingConfig | None,
-                      imputation: ImputationConfig | None) -> list[int]:
+                      imputation: ImputationConfig | None,
+                      fairness: _fairness.FairnessPlan | None = None) -> list[int]:
         first = list(seeded)
         if rebalancing is not None and rebalancing.column not in first:
             first.append(rebalancing.column)
         last = [c for c in (imputation.columns if imputation else []) if c not in first]
         middle = [c for c in self.columns if c not in first and c not in last]
-        order = [self._column_index[c] for c in first + middle + last]
+        names = first + middle + last if fairness is None else fairness.order(first + middle + last)
+        order = [self._column_index[c] for c in names]
         step_model = self.model.step_model if self.bundle.is_sequential else self.model
         if not step_model.spec.flexible:
             training = step_model.training_order
@@ -144,6 +147,16 @@ class TabularGenerator:
                     "This model was trained with enable_flexible_generation=False, so seeded columns must be the "
                     f"first columns of the training order {list(self.columns)}; got {seeded}."
                 )
+            if fairness is not None:
+                position = {c: training.index(self._column_index[c]) for c in self.columns}
+                late = [c for c in fairness.table_sensitive if position[c] > position[fairness.target]]
+                if late:
+                    raise ValueError(
+                        "This model was trained with enable_flexible_generation=False, so it generates columns in "
+                        f"the training order {list(self.columns)}, where the sensitive columns {late} come after "
+                        f"the fairness target {fairness.target!r}; fairness needs them first. Retrain with "
+                        "enable_flexible_generation=True or pick other columns."
+                    )
             return training
         return order
 
@@ -223,22 +236,26 @@ class TabularGenerator:
             name="rare_category_replacement_method")
         rebalancing = RebalancingConfig.coerce(rebalancing, name="rebalancing")
         imputation = ImputationConfig.coerce(imputation, name="imputation")
-        if FairnessConfig.coerce(fairness, name="fairness") is not None:
-            raise ValueError("fairness is not available in this version of generate; pass None.")
+        fairness = FairnessConfig.coerce(fairness, name="fairness")
+        ctx_columns = self.bundle.ctx_stats["columns"] if self.bundle.ctx_stats is not None else None
         if (sample_size == 0 or (ctx_data is not None and len(ctx_data) == 0)) and seed_data is None:
             self._fixed_probs(rare_method, imputation, rebalancing)  # still reject columns the model lacks
+            _fairness.plan_fairness(fairness, self.columns, ctx_columns, seeded=[])
             yield self.empty_frame()
             return
         stats = self.bundle.stats
         keys = stats["keys"]
-        ctx, ctx_codes = self._context(ctx_data, sample_size, rng)
         if self.bundle.is_sequential:
+            plan = _fairness.plan_fairness(fairness, self.columns, ctx_columns, seeded=[])
+            ctx, ctx_codes = self._context(ctx_data, sample_size, rng)
             yield from self._generate_sequences(
                 ctx, ctx_codes, seed_data, batch_size=batch_size, temperature=sampling_temperature,
                 top_p=sampling_top_p, fixed_probs=self._fixed_probs(rare_method, imputation, rebalancing),
-                rebalancing=rebalancing, imputation=imputation, rng=rng)
+                rebalancing=rebalancing, imputation=imputation, fairness=plan, rng=rng)
             return
+        ctx, ctx_codes = self._context(ctx_data, sample_size, rng)
         seed_data, seeded = self._seeds(seed_data, ctx)
+        plan = _fairness.plan_fairness(fairness, self.columns, ctx_columns, seeded=seeded)
         if ctx is not None:
             n = len(ctx)
         elif seed_data is not None:
@@ -251,11 +268,13 @@ class TabularGenerator:
                 int(sample_size))
 
         fixed_probs = self._fixed_probs(rare_method, imputation, rebalancing)
-        order = self._column_order(seeded, rebalancing, imputation)
+        order = self._column_order(seeded, rebalancing, imputation, plan)
         seed_codes = (encode_table(seed_data, {c: self.columns[c] for c in seeded}, table="seed", rng=rng)
                       if seeded else {})
         generator = torch.Generator(device=self.device)
         generator.manual_seed(derive_seed(rng))
+        calibrated = None  # the biases of batches too small to fit their own
+        target_last = plan is not None and order[-1] == self._column_index[plan.target]
         chunk = batch_size or DEFAULT_GENERATION_BATCH
         output_order = [c for c in stats.get("column_order", list(self.columns))
                         if c in self.columns or c in keys.values()]
@@ -266,11 +285,24 @@ class TabularGenerator:
                      for name, codes in seed_codes.items()}
             context = (None if ctx_codes is None else
                        torch.as_tensor(ctx_codes[start:start + m].astype(np.int64), device=self.device))
+            tilt = None
+            if plan is not None and target_last and m >= _fairness.CALIBRATION_ROWS[0]:
+                tilt = plan.tilt("defer")  # biases fitted on this batch's own rows
+            elif plan is not None:
+                if calibrated is None:
+                    calibrated = _fairness.calibrate_flat(
+                        self.model, plan, n, order=order,
+                        seed_codes={self._sub_index[name]: codes for name, codes in seed_codes.items()},
+                        ctx_codes=ctx_codes, fixed_probs=fixed_probs, temperature=sampling_temperature,
+                        top_p=sampling_top_p, generator=generator, rng=rng, device=self.device)
+                tilt = calibrated
             with torch.no_grad():
                 codes = self.model.sample(m, context_codes=context, fixed_codes=fixed or None, column_order=order,
                                           temperature=sampling_temperature, top_p=sampling_top_p,
                                           fixed_probs=fixed_probs or None, generator=generator,
-                                          batch_size=min(m, batch_size or 4096))
+                                          batch_size=min(m, batch_size or 4096), tilt=tilt)
+            if tilt is not None and tilt.mode == "defer" and start == 0:
+                _fairness.check_parity(tilt, plan)
             matrix = codes.cpu().numpy()
             frame = decode_table({name: matrix[:, i] for i, name in enumerate(self._sub_names)}, self.columns,
                                  rng=rng)
@@ -324,7 +356,7 @@ class TabularGenerator:
         return seeds, position, matrix
 
     def _generate_sequences(self, ctx, ctx_codes, seed_data, *, batch_size, temperature, top_p, fixed_probs,
-                            rebalancing, imputation, rng) -> Iterator[pd.DataFrame]:
+                            rebalancing, imputation, fairness, rng) -> Iterator[pd.DataFrame]:
         stats, ctx_stats = self.bundle.stats, self.bundle.ctx_stats
         keys = stats["keys"]
         context_key, ctx_key = keys["context_key"], ctx_stats["keys"]["primary_key"]
@@ -332,9 +364,10 @@ class TabularGenerator:
         n = len(ctx)
         seed_lengths = np.bincount(seed_subject, minlength=n) if seeds is not None else None
         seed_offsets = np.concatenate([[0], np.cumsum(seed_lengths)]) if seeds is not None else None
-        order = self._column_order([], rebalancing, imputation)
+        order = self._column_order([], rebalancing, imputation, fairness)
         generator = torch.Generator(device=self.device)
         generator.manual_seed(derive_seed(rng))
+        calibrated = None  # the biases of batches too small to fit their own
         # batches of subjects sized so that a batch holds about `batch_size` rows: memory stays flat in n
         rows_per_subject = max(1, int(stats["seq_len"]["median"]))
         chunk = max(1, (batch_size or SEQUENCE_GENERATION_ROWS) // rows_per_subject)
@@ -349,10 +382,22 @@ class TabularGenerator:
                 rows = slice(seed_offsets[start], seed_offsets[stop])
                 seed_kwargs = {"seed_steps": torch.as_tensor(seed_matrix[rows], device=self.device),
                                "seed_lengths": torch.as_tensor(seed_lengths[start:stop], device=self.device)}
+            tilt = None
+            if fairness is not None and stop - start >= _fairness.CALIBRATION_SUBJECTS:
+                tilt = fairness.tilt()  # biases fitted step by step on this batch's own rows
+            elif fairness is not None:
+                if calibrated is None:
+                    calibrated = _fairness.calibrate_sequential(
+                        self.model, fairness, ctx_codes, order=order,
+                        seeds=None if seeds is None else (seed_lengths, seed_matrix), fixed_probs=fixed_probs,
+                        temperature=temperature, top_p=top_p, generator=generator, rng=rng, device=self.device)
+                tilt = calibrated
             with torch.no_grad():
                 lengths, codes = self.model.sample(context, column_order=order, temperature=temperature,
                                                    top_p=top_p, fixed_probs=fixed_probs or None,
-                                                   generator=generator, **seed_kwargs)
+                                                   generator=generator, tilt=tilt, **seed_kwargs)
+            if tilt is not None and tilt.mode == "calibrate" and start == 0:
+                _fairness.check_parity(tilt, fairness)
             lengths, matrix = lengths.cpu().numpy(), codes.cpu().numpy()
             subject = np.repeat(np.arange(stop - start), lengths)
             frame = decode_table({name: matrix[:, i] for i, name in enumerate(self._sub_names)}, self.columns,

@@ -98,7 +98,9 @@ def generate(
     imputation : ImputationConfig or dict, optional
         Columns that are never generated as NULL.
     fairness : FairnessConfig or dict, optional
-        Not available in this version; must be None.
+        ``{"target_column": ..., "sensitive_columns": [...]}``: generate the (categorical) target independently
+        of the (categorical) sensitive columns, by a per-group tilt of the target's sampling distribution fitted
+        on each batch's own rows (small batches: on one calibration batch); see docs/tabular.md, "Fairness".
     workspace_dir : str, Path or Workspace, default="engine-ws"
     update_progress : callable, optional
     random_state : None, int, RandomState or Generator, optional

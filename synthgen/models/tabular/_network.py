@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._fairness import BoundTilt, FairnessTilt
 from ._presets import build_model_spec
 from ._sampling import FixedProbabilities, generator_on, prepare_fixed_probs, sample_categorical
 from ._spec import ColumnSpec, ModelSpec
@@ -431,6 +432,7 @@ class FlatARGN(nn.Module):
         generator: torch.Generator | None = None,
         batch_size: int = 4096,
         condition: torch.Tensor | None = None,
+        tilt: FairnessTilt | None = None,
     ) -> torch.Tensor:
         """Draw ``n`` rows of codes.
 
@@ -458,6 +460,11 @@ class FlatARGN(nn.Module):
             Rows generated at once (a few thousand keep the activations in the CPU caches).
         condition : torch.Tensor or None
             ``(n, condition_dim)`` dense conditioning vectors; required when ``spec.condition_dim > 0``.
+        tilt : FairnessTilt or None
+            The fairness tilt of the target sub-column (see :mod:`._fairness`); its sensitive sub-columns must
+            come before the target in ``column_order``. A calibrating tilt that stops after the target leaves
+            the codes after it undrawn (unspecified); a deferred tilt needs the target last and draws it for all
+            ``n`` rows at the end, with biases fitted on them.
 
         Returns
         -------
@@ -486,6 +493,10 @@ class FlatARGN(nn.Module):
         device = self.in_weight.device
         generator = generator_on(generator, device)
         probs = {s: f.to(device) for s, f in prepare_fixed_probs(fixed_probs, self.spec.cardinalities).items()}
+        if tilt is not None:
+            self.check_tilt_order(tilt, order)
+            if tilt.mode == "defer" and self._sub_columns_of[order[-1]] != [tilt.target_sub]:
+                raise ValueError("A deferred fairness tilt needs the target to be the last column drawn.")
         was_training = self.training
         self.eval()
         try:
@@ -496,13 +507,29 @@ class FlatARGN(nn.Module):
                 ctx = None if context_codes is None else context_codes[rows].to(device)
                 cond = None if condition is None else condition[rows].to(device)
                 fixed = {s: v[rows].to(device) for s, v in fixed_codes.items()}
+                m = rows.stop - rows.start
+                bound = None if tilt is None else tilt.bind(tilt.groups.context_keys(ctx, m, device))
                 out[rows] = self.sample_batch(
                     layout, ctx, fixed, temperature, top_p, probs, generator,
-                    condition=cond, n=rows.stop - rows.start,
+                    condition=cond, n=m, tilt=bound,
                 )
+            if tilt is not None and tilt.mode == "defer" and n:
+                out[:, tilt.target_sub] = tilt.draw(generator)
         finally:
             self.train(was_training)
         return out
+
+    def check_tilt_order(self, tilt: FairnessTilt, order: Sequence[int]) -> None:
+        """Raise unless ``order`` draws the tilt's sensitive sub-columns before its target sub-column."""
+        position = {s: i for i, s in enumerate(s for col in order for s in self._sub_columns_of[col])}
+        late = [s for s in tilt.groups.subs if position[s] >= position[tilt.target_sub]]
+        if late:
+            raise ValueError(
+                f"The fairness tilt needs its sensitive sub-columns {late} before its target sub-column "
+                f"{tilt.target_sub} in the column order {list(order)}."
+            )
+        if len(self._sub_columns_of[self.spec.sub_column_owner[tilt.target_sub]]) != 1:
+            raise ValueError(f"The fairness target sub-column {tilt.target_sub} must be its column's only one.")
 
     def generation_layout(self, order: list[int]) -> tuple[list[int], list[int], list[torch.Tensor | None]]:
         """Sub-columns in generation order, their input offsets, and each head's visible first-layer weights.
@@ -540,6 +567,7 @@ class FlatARGN(nn.Module):
         n: int | None = None,
         copy_codes: torch.Tensor | None = None,
         copy_gain: torch.Tensor | None = None,
+        tilt: BoundTilt | None = None,
     ) -> torch.Tensor:
         """Draw one batch of rows from already validated inputs (the inner loop of :meth:`sample`).
 
@@ -562,6 +590,8 @@ class FlatARGN(nn.Module):
         copy_codes, copy_gain : torch.Tensor or None
             As in :meth:`forward`: per row and sub-column, a gain added to one code's logit before
             temperature, top-p and fixed probabilities apply.
+        tilt : BoundTilt or None
+            The fairness tilt of the batch, applied to the target sub-column's final sampling weights.
 
         Returns
         -------
@@ -585,13 +615,18 @@ class FlatARGN(nn.Module):
                 logits = self._head_logits(sub, inputs[:, : starts[i]], heads[i])
                 if copy_codes is not None:
                     logits.scatter_add_(1, copy_codes[:, sub : sub + 1], copy_gain[:, sub : sub + 1])
+                targeted = tilt is not None and sub == tilt.sub
                 codes = sample_categorical(
                     logits,
                     temperature=temperature,
                     top_p=top_p,
                     fixed=fixed_probs.get(sub),
                     generator=generator,
+                    reweight=(lambda weights: tilt(weights, out)) if targeted else None,
                 )
+                if targeted and tilt.stops:
+                    out[sub] = codes
+                    break
             out[sub] = codes
             inputs[:, starts[i] : starts[i + 1]] = self.embedder.embed_one(sub, codes)
         return out.t()

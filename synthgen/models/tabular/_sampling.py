@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import attrs
 import torch
@@ -126,11 +126,13 @@ def sample_categorical(
     top_p: float = 1.0,
     fixed: FixedProbabilities | None = None,
     generator: torch.Generator | None = None,
+    reweight: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Draw one code per row from unnormalised log-probabilities.
 
     The steps follow the reference engine: temperature on the log-probabilities (floored at 1e-3), nucleus
-    filtering, then fixed probabilities, then one inverse-CDF draw per row.
+    filtering, then fixed probabilities, then one inverse-CDF draw per row. ``reweight`` (the fairness tilt)
+    comes last, so it sees, and corrects, the distribution the other steps would draw from.
 
     Parameters
     ----------
@@ -144,6 +146,8 @@ def sample_categorical(
         Codes with forced probabilities; the other codes share the rest in proportion to the model.
     generator : torch.Generator or None
         The source of randomness.
+    reweight : callable or None
+        Maps the ``(n, cardinality)`` unnormalised weights to new non-negative weights before the draw.
 
     Returns
     -------
@@ -166,6 +170,8 @@ def sample_categorical(
         weights = _apply_top_p(weights, top_p)
     if fixed is not None:
         weights = _apply_fixed(weights, fixed)
+    if reweight is not None:
+        weights = reweight(weights)
     cdf = torch.cumsum(weights, dim=-1)
     draws = torch.rand((len(cdf), 1), generator=generator, device=cdf.device, dtype=cdf.dtype) * cdf[:, -1:]
     codes = torch.searchsorted(cdf, draws, right=True).squeeze(1)

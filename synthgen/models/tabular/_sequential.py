@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._fairness import BoundTilt, FairnessTilt
 from ._network import FlatARGN, _Embedder
 from ._positions import position_buckets, progress_buckets
 from ._sampling import generator_on, prepare_fixed_probs, sample_categorical
@@ -401,6 +402,7 @@ class SequentialARGN(nn.Module):
         fixed_probs: Mapping[int, Mapping[int, float]] | None = None,
         generator: torch.Generator | None = None,
         batch_size: int = 8192,
+        tilt: FairnessTilt | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Draw one sequence per context row.
 
@@ -424,6 +426,11 @@ class SequentialARGN(nn.Module):
             The source of randomness.
         batch_size : int, default=8192
             Subjects generated together (all their steps are unrolled in one loop over time).
+        tilt : FairnessTilt or None
+            The fairness tilt of a target step sub-column, applied at every step with the bias of that step
+            position; its sensitive sub-columns are context sub-columns or step sub-columns drawn before the
+            target. A calibrating tilt fits the biases of each step while the batch unrolls (so calibrate with
+            one batch).
 
         Returns
         -------
@@ -442,6 +449,8 @@ class SequentialARGN(nn.Module):
         )
         step_model = self.step_model
         order = step_model.check_order(step_model.training_order if column_order is None else column_order)
+        if tilt is not None:
+            step_model.check_tilt_order(tilt, order)
         device = self.length_bias.device
         generator = generator_on(generator, device)
         probs = {
@@ -458,8 +467,10 @@ class SequentialARGN(nn.Module):
                 seed_offsets = torch.cat([seed_lengths.new_zeros(1), seed_lengths.cumsum(0)])
             # Slices, not index tensors: the inputs may live on another device than the model.
             batches = [slice(start, min(n, start + batch_size)) for start in range(0, n, batch_size)]
-            contexts, lengths = [], []
+            contexts, lengths, keys = [], [], []
             for rows in batches:
+                if tilt is not None:
+                    keys.append(tilt.groups.context_keys(context_codes[rows], rows.stop - rows.start, device))
                 context = self.context_vector(context_codes[rows].to(device))
                 if fixed_lengths is not None:
                     lengths.append(fixed_lengths[rows].to(device))
@@ -472,11 +483,12 @@ class SequentialARGN(nn.Module):
             steps = torch.empty(
                 int(offsets[-1]), self.spec.step.n_sub_columns, dtype=torch.long, device=device
             )
-            for rows, context in zip(batches, contexts, strict=True):
+            for i, (rows, context) in enumerate(zip(batches, contexts, strict=True)):
                 seed = None
                 if seed_lengths is not None:
                     seed = (seed_steps, seed_offsets[rows], seed_lengths[rows])
-                self._sample_steps(steps, offsets[rows], lengths[rows], context, seed, draw)
+                bound = None if tilt is None else tilt.bind(keys[i])
+                self._sample_steps(steps, offsets[rows], lengths[rows], context, seed, draw, bound)
         finally:
             self.train(was_training)
         return lengths, steps
@@ -503,6 +515,7 @@ class SequentialARGN(nn.Module):
         context: torch.Tensor,
         seed: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None,
         draw: _DrawSettings,
+        tilt: BoundTilt | None = None,
     ) -> None:
         """Unroll the steps of one batch of subjects into ``out`` at their ``offsets``."""
         if len(lengths) == 0 or int(lengths.max()) == 0:
@@ -510,6 +523,8 @@ class SequentialARGN(nn.Module):
         # Longest first: the subjects still active at step t are then always a prefix of the batch.
         by_length = torch.argsort(lengths, descending=True, stable=True)
         lengths, offsets, context = lengths[by_length], offsets[by_length], context[by_length]
+        if tilt is not None:
+            tilt = tilt.rows(by_length)
         n_active = torch.searchsorted(
             lengths.flip(0), torch.arange(int(lengths[0]), device=lengths.device), right=True
         )
@@ -532,15 +547,18 @@ class SequentialARGN(nn.Module):
             condition = self._condition(context[:k], history[:, 0], inputs[:k, 0], done, lengths[:k] - t)
             # No earlier step at t = 0, hence no copy path.
             guide = _Guide() if codes is None else _Guide(codes[:k], self._copy_gain(condition))
+            step_tilt = None if tilt is None else tilt.at(t, k)
             if seed is None:
-                codes = self._draw_step(condition, guide, draw)
+                codes = self._draw_step(condition, guide, draw, step_tilt)
             else:
                 prefix = (seed_steps, seed_offsets[:k], seed_lengths[:k])
-                codes = self._seeded_step(t, *prefix, condition, guide, draw)
+                codes = self._seeded_step(t, *prefix, condition, guide, draw, step_tilt)
             out[offsets[:k] + t] = codes
             inputs = embedder(codes).unsqueeze(1)
 
-    def _draw_step(self, condition: torch.Tensor, guide: _Guide, draw: _DrawSettings) -> torch.Tensor:
+    def _draw_step(
+        self, condition: torch.Tensor, guide: _Guide, draw: _DrawSettings, tilt: BoundTilt | None = None
+    ) -> torch.Tensor:
         return self.step_model.sample_batch(
             draw.layout,
             None,
@@ -550,6 +568,7 @@ class SequentialARGN(nn.Module):
             draw.probs,
             draw.generator,
             condition=condition,
+            tilt=tilt,
             **guide.as_kwargs(),
         )
 
@@ -562,6 +581,7 @@ class SequentialARGN(nn.Module):
         condition: torch.Tensor,
         guide: _Guide,
         draw: _DrawSettings,
+        tilt: BoundTilt | None = None,
     ) -> torch.Tensor:
         # Seeded rows take their codes verbatim; only the others go through the heads.
         seeded = seed_lengths > t
@@ -570,9 +590,9 @@ class SequentialARGN(nn.Module):
         )
         free = (~seeded).nonzero().squeeze(1)
         if len(free) == len(seeded):
-            return self._draw_step(condition, guide, draw)
+            return self._draw_step(condition, guide, draw, tilt)
         if len(free):
-            # The copy path follows the rows that are drawn.
-            drawn = self._draw_step(condition[free], guide.rows(free), draw)
+            # The copy path (and the fairness tilt) follow the rows that are drawn.
+            drawn = self._draw_step(condition[free], guide.rows(free), draw, None if tilt is None else tilt.rows(free))
             codes = codes.index_copy(0, free, drawn)
         return codes
