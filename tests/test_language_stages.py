@@ -180,6 +180,8 @@ def test_missing_context_key_is_refused(trained):
         sg.generate(ctx_data=pd.DataFrame({"is_retweet": [True], "year": [2016]}), workspace_dir=trained)
     with pytest.raises(ValueError, match="rebalancing is only applicable to TABULAR models"):
         sg.generate(rebalancing={"column": "source", "probabilities": {"TweetDeck": 0.5}}, workspace_dir=trained)
+    with pytest.raises(ValueError, match="holds a LANGUAGE model; this needs a TABULAR one"):
+        sg.predict_proba(pd.DataFrame({"text": ["hi"]}), "source", workspace_dir=trained)
 
 
 def test_context_key_not_in_context_table_is_refused(two_table, tmp_path):

@@ -36,6 +36,9 @@ def load_bundle(ws: Workspace) -> ModelBundle:
     checkpoint), so generation never samples an untrained network.
     """
     ws.require("analyze")
+    if ws.read_model_type() != ModelType.TABULAR.value:
+        raise ValueError(f"The workspace {str(ws.root)!r} holds a {ws.read_model_type()} model; this needs a TABULAR "
+                         "one (a LANGUAGE model generates with generate() or LanguageSynthesizer).")
     return ModelBundle(
         stats=ws.read_stats("tgt"),
         ctx_stats=ws.read_stats("ctx") if ws.has_context() else None,

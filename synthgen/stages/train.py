@@ -145,6 +145,8 @@ def train(
         if model is not None and validate_model_family(model) != ModelType.LANGUAGE:
             raise ValueError(f"The workspace holds a LANGUAGE table, but model {model!r} is a TABULAR model; pass "
                              f"{LANGUAGE_MODEL_DEFAULT!r} (the default) or the folder of a local Hugging Face model.")
+        if options["differential_privacy"] is not None:
+            raise ValueError("differential_privacy is not available for LANGUAGE models yet; pass None.")
         from ._language_train import train_language
 
         return train_language(
