@@ -58,6 +58,11 @@ def test_sampling_settings_and_reproducibility(fitted):
     pd.testing.assert_frame_equal(first, fitted.sample(30, random_state=5))
     greedy = fitted.sample(30, sampling_temperature=0, random_state=6)
     assert greedy["source"].nunique() == 1  # no context: the most probable category every time
+    imputed = fitted.sample(100, imputation={"columns": ["in_reply_to_user_id_str"]}, random_state=7)
+    assert imputed["in_reply_to_user_id_str"].notna().all()
+    constant = fitted.sample(100, rare_category_replacement_method="CONSTANT", random_state=8)
+    assert fitted.stats_["columns"]["source"]["no_of_rare_categories"] > 0
+    assert constant["source"].isin([*fitted.stats_["columns"]["source"]["categories"], "_RARE_"]).all()
     empty = fitted.sample(0)
     assert empty.shape == (0, len(COLUMNS)) and (empty.dtypes == first.dtypes).all()
     with pytest.raises(ValueError, match=r"The 'sampling_top_p' parameter of LanguageSynthesizer\.sample"):

@@ -20,6 +20,7 @@ category and without NULLs, has nothing to generate from: it is generated as NUL
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 import numpy as np
@@ -53,21 +54,23 @@ def _header(encoding_type: ModelEncodingType, value_protection: bool, partials) 
             "has_nan": any(p["has_nan"] for p in partials)}
 
 
-class LanguageEncoding:
+class LanguageEncoding(ABC):
     """Analyze and reduce one LANGUAGE_* column; write its values as record text."""
 
     encoding_type: ClassVar[ModelEncodingType]
 
+    @abstractmethod
     def analyze(self, values: pd.Series, subjects: np.ndarray, *, sequence=None) -> dict[str, Any]:
-        raise NotImplementedError
+        """Partial statistics of one partition; ``subjects[i]`` identifies the subject of ``values.iloc[i]``."""
 
+    @abstractmethod
     def reduce(self, partials: list[dict[str, Any]], *, value_protection: bool,
                rng: np.random.Generator) -> dict[str, Any]:
-        raise NotImplementedError
+        """Merge partial statistics into published (protected when asked) JSON-serializable statistics."""
 
+    @abstractmethod
     def texts(self, values: pd.Series, stats: dict[str, Any]) -> list[str | None]:
         """The text of every value in a record (None for NULL), within the published statistics."""
-        raise NotImplementedError
 
 
 class LanguageCategoricalEncoding(LanguageEncoding):
