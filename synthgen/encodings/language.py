@@ -96,7 +96,8 @@ def _scale(values: np.ndarray) -> int:
     """The fewest decimals (up to MAX_SCALE) that represent every value."""
     for scale in range(MAX_SCALE + 1):
         scaled = values * 10.0**scale
-        if np.all(np.abs(scaled - np.round(scaled)) <= 1e-6 * np.maximum(1.0, np.abs(scaled))):
+        # relative float noise (0.1 + 0.2) is no decimal; a tiny value is one (1e-12 is not 0)
+        if np.all(np.abs(scaled - np.round(scaled)) <= 1e-9 * np.maximum(np.abs(scaled), 1e-6)):
             return scale
     return MAX_SCALE
 
@@ -184,10 +185,10 @@ class LanguageDatetimeEncoding(LanguageEncoding):
         return [None if pd.isna(v) else v.strftime(layout) for v in stamps.tolist()]
 
 
-def _as_texts(values: pd.Series) -> pd.Series:
+def _as_texts(values: pd.Series) -> list[str | None]:
     """Values as Python strings (None for NULL): non-string values by their ``str``."""
-    objects = values.astype(object)
-    return objects.where(objects.notna(), None).map(lambda v: v if v is None or isinstance(v, str) else str(v))
+    return [None if missing else v if isinstance(v, str) else str(v)
+            for v, missing in zip(values.astype(object).tolist(), values.isna().tolist(), strict=True)]
 
 
 class LanguageTextEncoding(LanguageEncoding):
@@ -195,8 +196,8 @@ class LanguageTextEncoding(LanguageEncoding):
 
     def analyze(self, values, subjects, *, sequence=None):
         texts = _as_texts(values)
-        present = texts.notna().to_numpy()
-        lengths = texts[present].str.len().to_numpy(dtype=np.int64)
+        present = np.array([t is not None for t in texts], dtype=bool)
+        lengths = np.array([len(t) for t in texts if t is not None], dtype=np.int64)
         minima, maxima, n_subjects = subject_extremes(lengths, np.asarray(subjects)[present])
         return {"has_nan": bool((~present).any()), "maxima": maxima, "minima": minima, "n_subjects": n_subjects,
                 "n_values": int(present.sum()), "n_chars": int(lengths.sum())}
@@ -217,7 +218,7 @@ class LanguageTextEncoding(LanguageEncoding):
 
     def texts(self, values, stats):
         limit = stats["nchar_max"]
-        return [None if v is None else v[:limit] for v in _as_texts(values).tolist()]
+        return [None if v is None else v[:limit] for v in _as_texts(values)]
 
 
 _ENCODINGS = {cls.encoding_type: cls for cls in (LanguageCategoricalEncoding, LanguageNumericEncoding,
