@@ -16,6 +16,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .._device import resolve_device
 from .._options import ESTIMATOR_DEFAULTS, validate_all
 from .._random import as_generator, derive_seed
+from .._threads import torch_threads
 from .._version import __version__
 from .._workspace import Workspace
 from ..domain import (
@@ -79,13 +80,16 @@ class LanguageSynthesizer(BaseEstimator):
     n_partitions : int, default=1
     device : str, optional
         CUDA when available, else CPU.
+    n_threads : int, optional
+        torch threads while training and sampling (restored afterwards); None chooses for the model and the
+        machine (one thread unless a step is large and cores are idle).
     workspace_dir : str or Path, optional
         Where the workspace goes; a temporary folder (removed with this object) when None.
     random_state : None, int or RandomState, optional
         Seeds the split, the protection thresholds, the weights, the data order and (unless ``sample`` gets
         its own) sampling.
-    verbose : int, default=0
-        Show progress bars.
+    verbose : bool, int or "auto", default="auto"
+        Show progress bars ("auto": where a person is watching).
 
     Attributes
     ----------
@@ -132,9 +136,10 @@ class LanguageSynthesizer(BaseEstimator):
         model_state_strategy: ModelStateStrategy | str = ESTIMATOR_DEFAULTS.model_state_strategy,
         n_partitions: int = ESTIMATOR_DEFAULTS.n_partitions,
         device: str | torch.device | None = None,
+        n_threads: int | None = None,
         workspace_dir: str | os.PathLike | None = None,
         random_state: int | np.random.RandomState | None = None,
-        verbose: int = ESTIMATOR_DEFAULTS.verbose,
+        verbose: bool | int | str = ESTIMATOR_DEFAULTS.verbose,
     ) -> None:
         self.model = model
         self.max_training_time = max_training_time
@@ -151,6 +156,7 @@ class LanguageSynthesizer(BaseEstimator):
         self.model_state_strategy = model_state_strategy
         self.n_partitions = n_partitions
         self.device = device
+        self.n_threads = n_threads
         self.workspace_dir = workspace_dir
         self.random_state = random_state
         self.verbose = verbose
@@ -233,7 +239,7 @@ class LanguageSynthesizer(BaseEstimator):
                   batch_size=self.batch_size, gradient_accumulation_steps=self.gradient_accumulation_steps,
                   differential_privacy=self.differential_privacy,
                   model_state_strategy=strategy if saved is not None else "RESET", device=self.device,
-                  workspace_dir=ws, random_state=seeds["train"], verbose=self.verbose)
+                  n_threads=self.n_threads, workspace_dir=ws, random_state=seeds["train"], verbose=self.verbose)
             self._bundle = LanguageBundle.from_workspace(ws)
             self._training_context = self._context_for_sampling(ws, context)
             self.history_ = ws.read_progress()
@@ -347,10 +353,13 @@ class LanguageSynthesizer(BaseEstimator):
         if context is None and self._training_context is not None:  # a random subset of the training context
             context, n_samples = subset_of_default_context(self._training_context, n_samples, seed_data, rng,
                                                            size_name="n_samples", context_name="context")
-        frames = list(self._generator_for(device).generate(
-            sample_size=n_samples, ctx_data=context, seed_data=seed_data, batch_size=batch_size,
-            sampling_temperature=sampling_temperature, sampling_top_p=sampling_top_p,
-            rare_category_replacement_method=rare_category_replacement_method, imputation=imputation, rng=rng))
+        generator = self._generator_for(device)
+        with torch_threads(generator.n_threads_for(self.n_threads, batch_size)):
+            frames = list(generator.generate(
+                sample_size=n_samples, ctx_data=context, seed_data=seed_data, batch_size=batch_size,
+                sampling_temperature=sampling_temperature, sampling_top_p=sampling_top_p,
+                rare_category_replacement_method=rare_category_replacement_method, imputation=imputation,
+                rng=rng))
         if not frames:
             return self._generator_for(device).empty_frame()
         return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]

@@ -18,6 +18,7 @@ import torch
 
 from .._dtypes import holds_text, restore_dtype
 from .._random import derive_seed
+from .._threads import resolve_n_threads, step_work
 from ..domain import (
     FairnessConfig,
     ImputationConfig,
@@ -46,6 +47,26 @@ class LanguageGenerator:
         self.tokenizer = bundle.build_tokenizer()
         self.model = bundle.build_model(device, self.tokenizer.vocab_size)
         self.columns: dict[str, dict[str, Any]] = bundle.stats["columns"]
+
+    def _model_batch(self, batch_size: int | None) -> int:
+        return batch_size or DEFAULT_MODEL_BATCH[self.bundle.model_config["model_kind"]]
+
+    def n_threads_for(self, n_threads: int | None, batch_size: int | None = None) -> int:
+        """The torch thread count to generate with: ``n_threads``, or the automatic choice for a batch."""
+        return resolve_n_threads(n_threads, device=self.device, work=step_work(self.model,
+                                                                                self._model_batch(batch_size)))
+
+    def plan(self, sample_size: int | None, ctx_data, seed_data, batch_size: int | None) -> tuple[int, int, str]:
+        """``(total, per_batch, unit)`` of a generation, for progress (estimates; :meth:`generate` validates)."""
+        stats = self.bundle.stats
+        limit = int(sample_size) if isinstance(sample_size, (int, np.integer)) and sample_size >= 0 else None
+        if isinstance(ctx_data, pd.DataFrame):
+            n = len(ctx_data) if limit is None else min(limit, len(ctx_data))
+        elif isinstance(seed_data, pd.DataFrame):
+            n = len(seed_data)
+        else:
+            n = stats["no_of_training_records"] + stats["no_of_validation_records"] if limit is None else limit
+        return n, max(batch_size or DEFAULT_PART_ROWS, 1), "rows"
 
     def _check_columns(self, names, parameter: str) -> None:
         unknown = [c for c in names if c not in self.columns]
@@ -151,7 +172,7 @@ class LanguageGenerator:
 
         generator = torch.Generator(device=self.device)
         generator.manual_seed(derive_seed(rng))
-        model_batch = batch_size or DEFAULT_MODEL_BATCH[self.bundle.model_config["model_kind"]]
+        model_batch = self._model_batch(batch_size)
         chunk = max(batch_size or DEFAULT_PART_ROWS, 1)
         output_order = [c for c in stats.get("column_order", list(self.columns))
                         if c in self.columns or c in keys.values()]

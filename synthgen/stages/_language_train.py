@@ -12,14 +12,14 @@ and progress are those of the tabular models.
 from __future__ import annotations
 
 import logging
-import math
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import torch
 
-from .._progress import ProgressReporter
+from .._progress import TrainingProgress
+from .._threads import resolve_n_threads, step_work, torch_threads
 from .._workspace import Workspace
 from ..domain import ModelStateStrategy
 from ..models.tabular._bundle import weights_from_bytes
@@ -76,8 +76,8 @@ def _new_model(kind: str, model_id: str, tokenizer, seed: int):
 
 def train_language(ws: Workspace, *, model: str | None, max_training_time: float, max_epochs: float,
                    batch_size: int | None, gradient_accumulation_steps: int | None,
-                   strategy: ModelStateStrategy, device: torch.device, update_progress, upload_model_data_callback,
-                   generator: torch.Generator, verbose) -> Workspace:
+                   strategy: ModelStateStrategy, device: torch.device, n_threads: int | None, update_progress,
+                   upload_model_data_callback, generator: torch.Generator, verbose) -> Workspace:
     """Train the LANGUAGE model of the encoded workspace ``ws`` (options validated by ``train``)."""
     from ..models.language import LanguageTokenizer, encode_records, train_language_model, train_tokenizer
 
@@ -154,14 +154,10 @@ def train_language(ws: Workspace, *, model: str | None, max_training_time: float
         return ws
     trn_records, val_records = records(trn), (records(val) if len(val) else None)
 
-    progress = ProgressReporter(int(math.ceil(max_epochs)), description="train", callback=update_progress,
-                                verbose=verbose)
-    reported_epochs = [0]
-
-    def on_progress(record: dict) -> bool:
-        advance = max(0, int(record["epoch"]) - reported_epochs[0])
-        reported_epochs[0] += advance
-        return progress.update(advance, message=record)
+    progress = TrainingProgress(max_epochs, max_training_time * 60.0, callback=update_progress, verbose=verbose)
+    mean_length = sum(map(len, trn_records.sequences)) / len(trn_records)
+    threads = resolve_n_threads(n_threads, device=device,
+                                work=step_work(network, int((batch_size or 32) * mean_length)))
 
     def on_checkpoint(state: dict) -> None:
         history = state["history"]
@@ -172,12 +168,12 @@ def train_language(ws: Workspace, *, model: str | None, max_training_time: float
         if upload_model_data_callback is not None:
             upload_model_data_callback()
 
-    with progress:
+    with progress, torch_threads(threads):
         result = train_language_model(
             network, trn_records, val_records, pad_id=tokenizer.pad_id, max_epochs=max_epochs,
             max_training_time_s=max_training_time * 60.0, batch_size=batch_size,
             gradient_accumulation_steps=gradient_accumulation_steps, device=device, generator=generator,
-            on_progress=on_progress, on_checkpoint=on_checkpoint, resume_state=resume_state)
+            on_progress=progress.update, on_checkpoint=on_checkpoint, resume_state=resume_state)
     # the best weights (the network holds them now), also when training stopped before the first validation
     save_weights(result.best_state_dict)
     _save_adapter(ws, kind, network)
