@@ -194,6 +194,19 @@ def test_heat_map_colour_bar_labels_lie_inside_the_image(flat_result, tmp_path, 
         assert heat_map.bbox.y0 <= box.y0 and box.y1 <= heat_map.bbox.y1 + 1, label.get_text()
 
 
+def test_titles_labels_and_legends_do_not_overlap(fairness_result, tmp_path, monkeypatch):
+    figures, _ = drawn_figures(fairness_result, tmp_path, monkeypatch)
+    for figure in figures:
+        renderer = figure.canvas.get_renderer()
+        ticks = {id(label) for axes in figure.axes for axis in (axes.xaxis, axes.yaxis) for label in tick_labels(axis)}
+        texts = [t for t in visible_texts(figure) if id(t) not in ticks]
+        boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in texts]
+        for i, (text, box) in enumerate(boxes):
+            for other_text, other in boxes[i + 1:]:
+                overlap = box.intersection(box, other)
+                assert overlap is None or overlap.width * overlap.height < 1, f"{text!r} overlaps {other_text!r}"
+
+
 def test_no_text_is_smaller_than_8_points(fairness_result, tmp_path, monkeypatch):
     figures, _ = drawn_figures(fairness_result, tmp_path, monkeypatch)
     for figure in figures:

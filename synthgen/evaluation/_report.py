@@ -177,9 +177,11 @@ def _image(figure: Figure, alt: str) -> str:
 
 
 def _percent_axis(axis: Axis) -> None:
+    """Label ``axis`` (shares, after plotting) in percent with as many decimals as its tick steps need."""
     from matplotlib.ticker import PercentFormatter
 
-    axis.set_major_formatter(PercentFormatter(1.0))
+    step = abs(np.diff(axis.get_view_interval())[0]) * 100 / 5
+    axis.set_major_formatter(PercentFormatter(1.0, decimals=0 if step >= 1 else 1 if step >= 0.1 else 2))
 
 
 def _univariate_plots(result: EvaluationResult, figure_class: type[Figure]) -> str:
@@ -265,8 +267,9 @@ def _length_histogram(result: EvaluationResult, figure_class: type[Figure]) -> F
         axes.stairs(_shares(values, edges), edges, linewidth=1.8, label=f"{name} ({len(values):,})", color=_COLORS[name])
     axes.set_xlabel("sequence length", fontsize=_MEDIUM)
     axes.set_ylabel("share of sequences per bin", fontsize=_MEDIUM)
-    _legend_above(figure, len(lengths))
-    figure.suptitle(
+    _percent_axis(axes.yaxis)
+    _legend_below(figure, len(lengths))
+    axes.set_title(
         f"Sequence lengths: accuracy {result.format_figure('sequence_length', result.sequence_length)}",
         fontsize=_LARGE,
     )
@@ -297,9 +300,10 @@ def _dcr_histogram(result: EvaluationResult, figure_class: type[Figure]) -> Figu
         axes.stairs(heights, edges, linewidth=1.8, label=f"{label} ({len(result.distances[key]):,})", color=color)
     axes.set_xlabel("distance to closest record (the last bin holds all above the 99th percentile)", fontsize=_MEDIUM)
     axes.set_ylabel("share of records per bin", fontsize=_MEDIUM)
-    _legend_above(figure, len(shares))
+    _percent_axis(axes.yaxis)
+    _legend_below(figure, len(shares))
     share = result.format_figure("dcr_share", result.dcr_share)
-    figure.suptitle(
+    axes.set_title(
         f"DCR share {share}, exact copies {result.format_figure('exact_match_share', result.exact_match_share)}",
         fontsize=_LARGE,
     )
@@ -310,14 +314,12 @@ def _histogram_figure(figure_class: type[Figure]) -> tuple[Figure, Axes]:
     figure = figure_class(figsize=(7.5, 3.8), layout="constrained")
     axes = figure.add_subplot()
     axes.tick_params(labelsize=_SMALL)
-    axes.set_ylim(bottom=0.0)
-    _percent_axis(axes.yaxis)
     return figure, axes
 
 
-def _legend_above(figure: Figure, n_entries: int) -> None:
-    """One row of legend entries between the title and the plot, where it hides no data."""
-    figure.legend(loc="outside upper center", ncols=n_entries, frameon=False, fontsize=_MEDIUM)
+def _legend_below(figure: Figure, n_entries: int) -> None:
+    """One row of legend entries under the plot, where it hides no data."""
+    figure.legend(loc="outside lower center", ncols=n_entries, frameon=False, fontsize=_MEDIUM)
 
 
 def _fairness_section(result: EvaluationResult, figure_class: type[Figure]) -> list[str]:
@@ -365,8 +367,8 @@ def _parity_bars(result: EvaluationResult, figure_class: type[Figure]) -> Figure
     _percent_axis(axes.yaxis)
     target = result.fairness_columns["target_column"]
     axes.set_ylabel(f"share of {_shorten(str(shown), 20)}", fontsize=_MEDIUM)
-    _legend_above(figure, len(frames))
-    figure.suptitle(
+    _legend_below(figure, len(frames))
+    axes.set_title(
         f"{_shorten(str(target), 30)} = {_shorten(str(shown), 20)} per group "
         f"(groups of {MIN_GROUP_SIZE}+ original rows)",
         fontsize=_LARGE,
