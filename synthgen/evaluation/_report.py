@@ -177,11 +177,10 @@ def _image(figure: Figure, alt: str) -> str:
 
 
 def _percent_axis(axis: Axis) -> None:
-    """Label ``axis`` (shares, after plotting) in percent with as many decimals as its tick steps need."""
-    from matplotlib.ticker import PercentFormatter
+    """Label ``axis`` (shares) in percent with the decimals each tick needs: 0%, 2.5%, 5%."""
+    from matplotlib.ticker import FuncFormatter
 
-    step = abs(np.diff(axis.get_view_interval())[0]) * 100 / 5
-    axis.set_major_formatter(PercentFormatter(1.0, decimals=0 if step >= 1 else 1 if step >= 0.1 else 2))
+    axis.set_major_formatter(FuncFormatter(lambda share, _: f"{share * 100:.4g}%"))
 
 
 def _univariate_plots(result: EvaluationResult, figure_class: type[Figure]) -> str:
@@ -218,7 +217,6 @@ def _univariate_plots(result: EvaluationResult, figure_class: type[Figure]) -> s
 
 def _bivariate_heatmap(result: EvaluationResult, figure_class: type[Figure]) -> Figure:
     from matplotlib.colors import Normalize
-    from matplotlib.ticker import PercentFormatter
 
     columns = list(result.univariates["column"])
     matrix = pd.DataFrame(np.nan, index=columns, columns=columns)
@@ -252,7 +250,8 @@ def _bivariate_heatmap(result: EvaluationResult, figure_class: type[Figure]) -> 
                     j, i, f"{value:.0%}", ha="center", va="center", fontsize=value_size,
                     color="white" if dark else "black",
                 )
-    colour_bar = figure.colorbar(image, ax=axes, shrink=0.8, pad=0.02, format=PercentFormatter(1.0, decimals=0))
+    colour_bar = figure.colorbar(image, ax=axes, shrink=0.8, pad=0.02)
+    _percent_axis(colour_bar.ax.yaxis)
     colour_bar.set_label("bivariate accuracy", fontsize=_MEDIUM)
     colour_bar.ax.tick_params(labelsize=_SMALL)
     axes.set_title("Accuracy of each column pair's joint distribution", fontsize=_LARGE)
@@ -311,7 +310,8 @@ def _dcr_histogram(result: EvaluationResult, figure_class: type[Figure]) -> Figu
 
 
 def _histogram_figure(figure_class: type[Figure]) -> tuple[Figure, Axes]:
-    figure = figure_class(figsize=(7.5, 3.8), layout="constrained")
+    # 768 px: wide enough for a one-row legend of three series with their sizes
+    figure = figure_class(figsize=(8.0, 3.8), layout="constrained")
     axes = figure.add_subplot()
     axes.tick_params(labelsize=_SMALL)
     return figure, axes
