@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import logging
 import os
-import warnings
 from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
-from .._device import resolve_device
 from .._options import ESTIMATOR_DEFAULTS, validate_all
 from .._seeding import as_generator, derive_seed
 from .._threads import torch_threads
-from .._version import __version__
 from .._workspace import Workspace
 from ..domain import (
     DifferentialPrivacyConfig,
@@ -31,16 +28,15 @@ from ..stages import analyze, encode, split, train
 from ..stages._generation import subset_of_default_context
 from ..stages._language_generation import LanguageGenerator
 from ..stages._language_model import LanguageBundle, install_language_model
-from ..stages._transformers import frame_with_target
-from ..stages._warm_start import adopt_statistics, check_columns, check_workspace_matches
-from ._tabular import _as_frame
+from ..stages._warm_start import adopt_statistics, check_workspace_matches
+from ._base import _join_frames, _SynthesizerMixin
 
 __all__ = ["LanguageSynthesizer"]
 
 _log = logging.getLogger(__name__)
 
 
-class LanguageSynthesizer(BaseEstimator):
+class LanguageSynthesizer(_SynthesizerMixin, BaseEstimator):
     """Learn a table with free text and sample synthetic rows from a language model.
 
     ``fit`` runs split (``model_type="LANGUAGE"``) → analyze → encode → train in a workspace; ``sample``
@@ -118,6 +114,10 @@ class LanguageSynthesizer(BaseEstimator):
     (3, 2)
     """
 
+    _model_type = ModelType.LANGUAGE
+    _wrong_workspace = "split for TABULAR. Use Splitter(model_type='LANGUAGE'), or TabularSynthesizer."
+    _generator_class = LanguageGenerator
+
     def __init__(
         self,
         *,
@@ -161,14 +161,6 @@ class LanguageSynthesizer(BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.categorical = True
-        tags.input_tags.string = True
-        tags.input_tags.allow_nan = True
-        tags.non_deterministic = self.random_state is None
-        return tags
-
     # -- fit -------------------------------------------------------------------------------------------
     def fit(self, X: pd.DataFrame | np.ndarray | Workspace, y: pd.Series | np.ndarray | None = None, *,
             context: pd.DataFrame | None = None) -> LanguageSynthesizer:
@@ -195,30 +187,19 @@ class LanguageSynthesizer(BaseEstimator):
             An invalid parameter (checked before any stage runs, in scikit-learn's form) or invalid data
             (a LANGUAGE_TEXT column without any text, a context key missing from the context table, ...).
         """
-        owner = type(self).__name__
-        params = validate_all(owner, self.get_params(deep=False), estimator=True)
-        validate_all(f"{owner}.fit", {"context": context}, estimator=True)
+        params = self._validate_fit_params(context)
         strategy = params["model_state_strategy"]
         rng = as_generator(self.random_state)
         seeds = {stage: derive_seed(rng) for stage in ("split", "analyze", "encode", "train")}
         if isinstance(X, Workspace):
-            X.require("encode")
-            if X.read_model_type() != ModelType.LANGUAGE.value:
-                raise ValueError(f"{owner} trains LANGUAGE tables; the workspace {str(X.root)!r} was split for "
-                                 "TABULAR. Use Splitter(model_type='LANGUAGE'), or TabularSynthesizer.")
+            self._check_workspace(X)
         saved = self._saved_model(strategy, X)
         if isinstance(X, Workspace):
             ws = X
             feature_names = list(ws.read_meta("tgt")["dtypes"])
         else:
-            features = _as_frame(X, owner)
-            frame = frame_with_target(features, y, owner=owner)
-            if saved is not None:  # refuse other columns before the workspace is touched
-                check_columns(saved[0], strategy, frame.columns,
-                              None if context is None else getattr(context, "columns", None))
-            validate_data(self, features, skip_check_array=True, reset=True)  # the features of X (y is extra)
-            feature_names = list(self.feature_names_in_)
-            ws = Workspace(self.workspace_dir) if self.workspace_dir is not None else Workspace.temporary()
+            frame, feature_names = self._training_frame(X, y, context, saved, strategy)
+            ws = self._fit_workspace()
         with ws.lock("fit"):
             if not isinstance(X, Workspace):
                 split(frame, ctx_data=context, tgt_primary_key=self.tgt_primary_key,
@@ -243,36 +224,14 @@ class LanguageSynthesizer(BaseEstimator):
             self._bundle = LanguageBundle.from_workspace(ws)
             self._training_context = self._context_for_sampling(ws, context)
             self.history_ = ws.read_progress()
-        self._generator = None
-        self.workspace_ = ws
-        self.stats_ = self._bundle.stats
-        self.ctx_stats_ = self._bundle.ctx_stats
-        self.encoding_types_ = {c: s["encoding_type"] for c, s in self.stats_["columns"].items()}
-        self.feature_names_in_ = np.asarray(feature_names, dtype=object)
-        self.n_features_in_ = len(self.feature_names_in_)
+        self._set_fitted(ws, feature_names)
         return self
 
-    def _saved_model(self, strategy: ModelStateStrategy, X) -> tuple[LanguageBundle, dict | None] | None:
-        """The model ``REUSE`` / ``RESUME`` continue (of the last fit, else the one the workspace holds), and
-        the training state ``RESUME`` continues from."""
-        if strategy == ModelStateStrategy.RESET:
-            return None
-        if hasattr(self, "_bundle"):
-            bundle, source = self._bundle, self.workspace_
-        else:
-            source = X if isinstance(X, Workspace) else (
-                Workspace(self.workspace_dir) if self.workspace_dir is not None else None)
-            if source is None or not (source.has_trained_model() and source.stats_path("tgt").exists()
-                                      and source.tokenizer_path.exists()):
-                _log.warning("model_state_strategy=%s: there is no saved model to continue; training from scratch",
-                             strategy.value)
-                return None
-            bundle = LanguageBundle.from_workspace(source)
-        state = None
-        if (strategy == ModelStateStrategy.RESUME and source.has_trained_model()
-                and source.read_model_config() == bundle.model_config):
-            state = source.read_training_state()
-        return bundle, state
+    def _holds_saved_model(self, ws: Workspace) -> bool:
+        return super()._holds_saved_model(ws) and ws.tokenizer_path.exists()
+
+    def _load_bundle(self, ws: Workspace) -> LanguageBundle:
+        return LanguageBundle.from_workspace(ws)
 
     def _context_for_sampling(self, ws: Workspace, context: pd.DataFrame | None) -> pd.DataFrame | None:
         """The context rows ``sample`` generates for by default: the training context (kept in memory)."""
@@ -283,12 +242,6 @@ class LanguageSynthesizer(BaseEstimator):
         return ws.read_table_data("ctx")
 
     # -- sample ----------------------------------------------------------------------------------------
-    def _generator_for(self, device: str | torch.device | None) -> LanguageGenerator:
-        resolved = resolve_device(device if device is not None else self.device)
-        if self._generator is None or self._generator.device != resolved:
-            self._generator = LanguageGenerator(self._bundle, resolved)
-        return self._generator
-
     def sample(
         self,
         n_samples: int | None = None,
@@ -360,20 +313,4 @@ class LanguageSynthesizer(BaseEstimator):
                 sampling_temperature=sampling_temperature, sampling_top_p=sampling_top_p,
                 rare_category_replacement_method=rare_category_replacement_method, imputation=imputation,
                 rng=rng))
-        if not frames:
-            return self._generator_for(device).empty_frame()
-        return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-
-    # -- persistence -----------------------------------------------------------------------------------
-    def __getstate__(self) -> dict:
-        state = super().__getstate__()
-        state["_generator"] = None  # a live network; rebuilt from the bundle on first use
-        state["_synthgen_version"] = __version__
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        version = state.pop("_synthgen_version", None)
-        if version is not None and version != __version__:
-            warnings.warn(f"This LanguageSynthesizer was pickled with synthgen {version}; this is {__version__}.",
-                          UserWarning, stacklevel=2)
-        super().__setstate__(state)
+        return _join_frames(frames, generator)

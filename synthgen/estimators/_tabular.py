@@ -5,16 +5,14 @@ from __future__ import annotations
 import logging
 import os
 import time
-import warnings
 from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 import torch
-from scipy import sparse
 from sklearn.base import BaseEstimator
 from sklearn.utils import ClassifierTags
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from .._device import resolve_device
 from .._dtypes import restore_dtype
@@ -22,7 +20,6 @@ from .._options import ESTIMATOR_DEFAULTS, validate_all
 from .._progress import ProgressReporter
 from .._seeding import as_generator, derive_seed
 from .._threads import torch_threads
-from .._version import __version__
 from .._workspace import Workspace
 from ..domain import (
     DifferentialPrivacyConfig,
@@ -39,8 +36,8 @@ from ..stages import analyze, encode, split, train
 from ..stages._context_model import train_context_model
 from ..stages._generate import load_bundle
 from ..stages._generation import TabularGenerator, _generated_keys
-from ..stages._transformers import frame_with_target
-from ..stages._warm_start import adopt_statistics, check_columns, check_workspace_matches, install_model
+from ..stages._warm_start import adopt_statistics, check_workspace_matches, install_model
+from ._base import _join_frames, _SynthesizerMixin
 from ._inference import InferenceMixin
 
 __all__ = ["TabularSynthesizer"]
@@ -52,36 +49,7 @@ _log = logging.getLogger(__name__)
 CONTEXT_TIME_SHARE = 0.1
 
 
-def _as_frame(X, owner: str) -> pd.DataFrame:
-    """A DataFrame from ``X``; arrays get columns ``col_0 .. col_k`` (a copy, the input is never modified).
-
-    Rejects, with scikit-learn's messages, what is not a 2-D table with at least one row and one column.
-    """
-    if sparse.issparse(X):
-        raise TypeError(f"Sparse data not supported: {owner} learns a dense table; pass X.toarray() or a "
-                        "DataFrame.")
-    if not isinstance(X, pd.DataFrame):
-        array = np.asarray(X)
-        if array.ndim != 2:
-            raise ValueError(
-                f"Expected 2D array, got {array.ndim}D array instead: shape {array.shape}. Reshape your data "
-                "either using array.reshape(-1, 1) if your data has a single feature or array.reshape(1, -1) "
-                "if it contains a single sample (a Series: series.to_frame())."
-            )
-        X = pd.DataFrame(array, columns=[f"col_{i}" for i in range(array.shape[1])])
-    if X.shape[0] == 0:
-        raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}) while a minimum of 1 is required by "
-                         f"{owner}.")
-    if X.shape[1] == 0:
-        raise ValueError(f"Found array with 0 feature(s) (shape={X.shape}) while a minimum of 1 is required by "
-                         f"{owner}.")
-    duplicated = X.columns[X.columns.duplicated()].unique().tolist()
-    if duplicated:
-        raise ValueError(f"X has duplicate column names: {duplicated}.")
-    return X
-
-
-class TabularSynthesizer(InferenceMixin, BaseEstimator):
+class TabularSynthesizer(InferenceMixin, _SynthesizerMixin, BaseEstimator):
     """Learn a table and sample synthetic rows from it (TabularARGN).
 
     ``fit`` runs split → analyze → encode → train in a workspace; ``sample`` generates from the model kept
@@ -172,6 +140,11 @@ class TabularSynthesizer(InferenceMixin, BaseEstimator):
     (5, 15)
     """
 
+    _model_type = ModelType.TABULAR
+    _wrong_workspace = "split for LANGUAGE. Use LanguageSynthesizer, or Splitter(model_type='TABULAR')."
+    _generator_class = TabularGenerator
+    _live_attributes = ("_generator", "_context_generator")
+
     def __init__(
         self,
         *,
@@ -223,20 +196,12 @@ class TabularSynthesizer(InferenceMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.categorical = True
-        tags.input_tags.string = True
-        tags.input_tags.allow_nan = True
-        tags.non_deterministic = self.random_state is None
         if self.target is not None:  # a classifier of that column to scikit-learn (scorers, stratified CV)
             tags.estimator_type = "classifier"
             tags.classifier_tags = ClassifierTags()
         return tags
 
     # -- fit -------------------------------------------------------------------------------------------
-    def _validate_params(self) -> dict:
-        """Every parameter, checked before anything runs; returns them normalised (enums parsed)."""
-        return validate_all(type(self).__name__, self.get_params(deep=False), estimator=True)
-
     def fit(self, X: pd.DataFrame | np.ndarray | Workspace, y: pd.Series | np.ndarray | None = None, *,
             context: pd.DataFrame | None = None) -> TabularSynthesizer:
         """Learn ``X`` (and its ``context`` table); ``X`` may also be the Workspace of an ``Encoder``.
@@ -261,29 +226,18 @@ class TabularSynthesizer(InferenceMixin, BaseEstimator):
         ValueError
             An invalid parameter (checked before any stage runs, in scikit-learn's form) or invalid data.
         """
-        params = self._validate_params()
-        validate_all(f"{type(self).__name__}.fit", {"context": context}, estimator=True)
+        params = self._validate_fit_params(context)
         strategy = params["model_state_strategy"]
         rng = as_generator(self.random_state)
         seeds = {stage: derive_seed(rng) for stage in ("split", "analyze", "encode", "train", "context")}
         saved = self._saved_model(strategy, X)
         if isinstance(X, Workspace):
             ws = X
-            ws.require("encode")
-            if ws.read_model_type() != ModelType.TABULAR.value:  # refuse before training, not after
-                raise ValueError(f"{type(self).__name__} trains TABULAR tables; the workspace {str(ws.root)!r} was "
-                                 "split for LANGUAGE. Use LanguageSynthesizer, or Splitter(model_type='TABULAR').")
+            self._check_workspace(ws)  # refuse before training, not after
             feature_names = list(ws.read_meta("tgt")["dtypes"])
         else:
-            features = _as_frame(X, type(self).__name__)
-            frame = frame_with_target(features, self._named_y(y), owner=type(self).__name__)
-            self._check_target_column(frame.columns)
-            if saved is not None:  # refuse other columns before the workspace is touched
-                check_columns(saved[0], strategy, frame.columns,
-                              None if context is None else getattr(context, "columns", None))
-            validate_data(self, features, skip_check_array=True, reset=True)  # the features of X (y is extra)
-            feature_names = list(self.feature_names_in_)
-            ws = Workspace(self.workspace_dir) if self.workspace_dir is not None else Workspace.temporary()
+            frame, feature_names = self._training_frame(X, y, context, saved, strategy)
+            ws = self._fit_workspace()
         with ws.lock("fit"):
             if not isinstance(X, Workspace):
                 split(frame, ctx_data=context, tgt_primary_key=self.tgt_primary_key,
@@ -322,53 +276,16 @@ class TabularSynthesizer(InferenceMixin, BaseEstimator):
             self._context_model = context_model
             self.history_ = ws.read_progress()
             self.ctx_history_ = pd.DataFrame(context_model.history) if context_model is not None else None
-        self._generator = None
-        self._context_generator = None
-        self.workspace_ = ws
-        self.stats_ = self._bundle.stats
-        self.ctx_stats_ = self._bundle.ctx_stats
-        self.encoding_types_ = {c: s["encoding_type"] for c, s in self.stats_["columns"].items()}
-        self.feature_names_in_ = np.asarray(feature_names, dtype=object)
-        self.n_features_in_ = len(self.feature_names_in_)
+        self._set_fitted(ws, feature_names)
         self._set_target(y)
         return self
 
-    def _saved_model(self, strategy: ModelStateStrategy, X) -> tuple[ModelBundle, dict | None] | None:
-        """The model ``REUSE`` / ``RESUME`` continue, and the training state ``RESUME`` continues from.
-
-        That is the model of the last fit, else the trained model that the workspace (``X`` or ``workspace_dir``)
-        holds, e.g. of a run that was interrupted.
-        """
-        if strategy == ModelStateStrategy.RESET:
-            return None
-        if hasattr(self, "_bundle"):
-            bundle, source = self._bundle, self.workspace_
-        else:
-            source = X if isinstance(X, Workspace) else (
-                Workspace(self.workspace_dir) if self.workspace_dir is not None else None)
-            if source is None or not (source.has_trained_model() and source.stats_path("tgt").exists()):
-                _log.warning("model_state_strategy=%s: there is no saved model to continue; training from scratch",
-                             strategy.value)
-                return None
-            bundle = load_bundle(source)
-        state = None
-        if (strategy == ModelStateStrategy.RESUME and source.has_trained_model()
-                and source.read_model_config() == bundle.model_config):
-            state = source.read_training_state()
-        return bundle, state
+    def _load_bundle(self, ws: Workspace) -> ModelBundle:
+        return load_bundle(ws)
 
     # -- sample ----------------------------------------------------------------------------------------
-    def _generator_for(self, device: str | torch.device | None) -> TabularGenerator:
-        resolved = resolve_device(device if device is not None else self.device)
-        if self._generator is None or self._generator.device != resolved:
-            self._generator = TabularGenerator(self._bundle, resolved)
-        return self._generator
-
     def _context_generator_for(self, device: str | torch.device | None) -> TabularGenerator:
-        resolved = resolve_device(device if device is not None else self.device)
-        if self._context_generator is None or self._context_generator.device != resolved:
-            self._context_generator = TabularGenerator(self._context_model.bundle, resolved)
-        return self._context_generator
+        return self._cached_generator("_context_generator", self._context_model.bundle, device)
 
     def sample(
         self,
@@ -474,10 +391,7 @@ class TabularSynthesizer(InferenceMixin, BaseEstimator):
                 for frame in batches:
                     frames.append(frame)
                     progress.update(max(0, min(per_batch, total - progress.completed)))
-        if not frames:
-            synthetic = self._generator_for(device).empty_frame()
-        else:
-            synthetic = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        synthetic = _join_frames(frames, generator)
         if return_context:
             used = context if n_samples is None else context.iloc[:n_samples]
             return used.reset_index(drop=True), synthetic
@@ -494,29 +408,11 @@ class TabularSynthesizer(InferenceMixin, BaseEstimator):
             frame = pd.DataFrame({key: _generated_keys(0, int(n), key_dtype)})
         else:
             generator = self._context_generator_for(device)
-            frames = list(generator.generate(
+            frame = _join_frames(list(generator.generate(
                 sample_size=n_samples, batch_size=batch_size, sampling_temperature=sampling_temperature,
                 sampling_top_p=sampling_top_p, rare_category_replacement_method=rare_category_replacement_method,
-                rng=rng))
-            if not frames:
-                frames = [generator.empty_frame()]
-            frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+                rng=rng)), generator)
         keys = restore_dtype(frame[key], key_dtype)
         if keys.notna().all():  # generated keys are ints or strings; keep them as such where the dtype cannot
             frame[key] = keys
         return frame
-
-    # -- persistence -----------------------------------------------------------------------------------
-    def __getstate__(self) -> dict:
-        state = super().__getstate__()
-        state["_generator"] = None  # live networks; rebuilt from the bundles on first use
-        state["_context_generator"] = None
-        state["_synthgen_version"] = __version__
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        version = state.pop("_synthgen_version", None)
-        if version is not None and version != __version__:
-            warnings.warn(f"This TabularSynthesizer was pickled with synthgen {version}; this is {__version__}.",
-                          UserWarning, stacklevel=2)
-        super().__setstate__(state)

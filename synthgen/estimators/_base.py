@@ -1,0 +1,188 @@
+"""What ``TabularSynthesizer`` and ``LanguageSynthesizer`` share: input checks, the fit workspace, warm starts,
+fitted attributes, cached generators and pickling with a version stamp."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy import sparse
+from sklearn.utils.validation import validate_data
+
+from .._device import resolve_device
+from .._options import validate_all
+from .._version import __version__
+from .._workspace import Workspace
+from ..domain import ModelStateStrategy, ModelType
+from ..stages._transformers import frame_with_target
+from ..stages._warm_start import check_columns
+
+_log = logging.getLogger(__name__)
+
+
+def _as_frame(X, owner: str) -> pd.DataFrame:
+    """A DataFrame from ``X``; arrays get columns ``col_0 .. col_k`` (a copy, the input is never modified).
+
+    Rejects, with scikit-learn's messages, what is not a 2-D table with at least one row and one column.
+    """
+    if sparse.issparse(X):
+        raise TypeError(f"Sparse data not supported: {owner} learns a dense table; pass X.toarray() or a "
+                        "DataFrame.")
+    if not isinstance(X, pd.DataFrame):
+        array = np.asarray(X)
+        if array.ndim != 2:
+            raise ValueError(
+                f"Expected 2D array, got {array.ndim}D array instead: shape {array.shape}. Reshape your data "
+                "either using array.reshape(-1, 1) if your data has a single feature or array.reshape(1, -1) "
+                "if it contains a single sample (a Series: series.to_frame())."
+            )
+        X = pd.DataFrame(array, columns=[f"col_{i}" for i in range(array.shape[1])])
+    if X.shape[0] == 0:
+        raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}) while a minimum of 1 is required by "
+                         f"{owner}.")
+    if X.shape[1] == 0:
+        raise ValueError(f"Found array with 0 feature(s) (shape={X.shape}) while a minimum of 1 is required by "
+                         f"{owner}.")
+    duplicated = X.columns[X.columns.duplicated()].unique().tolist()
+    if duplicated:
+        raise ValueError(f"X has duplicate column names: {duplicated}.")
+    return X
+
+
+def _join_frames(frames: list[pd.DataFrame], generator) -> pd.DataFrame:
+    """The generated batches as one frame; the generator's empty frame (training columns, dtypes) if none."""
+    if not frames:
+        return generator.empty_frame()
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+class _SynthesizerMixin:
+    """The fit and persistence machinery of a synthesizer; goes left of ``BaseEstimator``.
+
+    A subclass sets ``_model_type`` (the tables it trains), ``_wrong_workspace`` (the end of the message that
+    refuses a workspace of the other model type), ``_generator_class`` and ``_live_attributes`` (cached live
+    networks, dropped when pickling), and implements ``_load_bundle``.
+    """
+
+    _model_type: ModelType
+    _wrong_workspace: str
+    _generator_class: type
+    _live_attributes: tuple[str, ...] = ("_generator",)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.categorical = True
+        tags.input_tags.string = True
+        tags.input_tags.allow_nan = True
+        tags.non_deterministic = self.random_state is None
+        return tags
+
+    # -- fit -------------------------------------------------------------------------------------------
+    def _validate_fit_params(self, context) -> dict:
+        """Every parameter and the ``context`` keyword, checked before anything runs; returns the parameters
+        normalised (enums parsed)."""
+        owner = type(self).__name__
+        params = validate_all(owner, self.get_params(deep=False), estimator=True)
+        validate_all(f"{owner}.fit", {"context": context}, estimator=True)
+        return params
+
+    def _check_workspace(self, ws: Workspace) -> None:
+        """Refuse, before training, a workspace that is not encoded or was split for the other model type."""
+        ws.require("encode")
+        if ws.read_model_type() != self._model_type.value:
+            raise ValueError(f"{type(self).__name__} trains {self._model_type.value} tables; the workspace "
+                             f"{str(ws.root)!r} was {self._wrong_workspace}")
+
+    def _named_y(self, y):
+        return y
+
+    def _check_target_column(self, columns) -> None:
+        """No target column to check by default."""
+
+    def _training_frame(self, X, y, context, saved, strategy: ModelStateStrategy) -> tuple[pd.DataFrame, list[str]]:
+        """The checked training table (``X`` with ``y``) and the feature names of ``X``."""
+        owner = type(self).__name__
+        features = _as_frame(X, owner)
+        frame = frame_with_target(features, self._named_y(y), owner=owner)
+        self._check_target_column(frame.columns)
+        if saved is not None:  # refuse other columns before the workspace is touched
+            check_columns(saved[0], strategy, frame.columns,
+                          None if context is None else getattr(context, "columns", None))
+        validate_data(self, features, skip_check_array=True, reset=True)  # the features of X (y is extra)
+        return frame, list(self.feature_names_in_)
+
+    def _fit_workspace(self) -> Workspace:
+        """``workspace_dir`` (the user's, never deleted), else a temporary workspace."""
+        return Workspace(self.workspace_dir) if self.workspace_dir is not None else Workspace.temporary()
+
+    def _holds_saved_model(self, ws: Workspace) -> bool:
+        return ws.has_trained_model() and ws.stats_path("tgt").exists()
+
+    def _load_bundle(self, ws: Workspace):
+        raise NotImplementedError
+
+    def _saved_model(self, strategy: ModelStateStrategy, X) -> tuple[object, dict | None] | None:
+        """The model ``REUSE`` / ``RESUME`` continue, and the training state ``RESUME`` continues from.
+
+        That is the model of the last fit, else the trained model that the workspace (``X`` or ``workspace_dir``)
+        holds, e.g. of a run that was interrupted.
+        """
+        if strategy == ModelStateStrategy.RESET:
+            return None
+        if hasattr(self, "_bundle"):
+            bundle, source = self._bundle, self.workspace_
+        else:
+            source = X if isinstance(X, Workspace) else (
+                Workspace(self.workspace_dir) if self.workspace_dir is not None else None)
+            if source is None or not self._holds_saved_model(source):
+                _log.warning("model_state_strategy=%s: there is no saved model to continue; training from scratch",
+                             strategy.value)
+                return None
+            bundle = self._load_bundle(source)
+        state = None
+        if (strategy == ModelStateStrategy.RESUME and source.has_trained_model()
+                and source.read_model_config() == bundle.model_config):
+            state = source.read_training_state()
+        return bundle, state
+
+    def _set_fitted(self, ws: Workspace, feature_names: list[str]) -> None:
+        """The fitted attributes of ``self._bundle``, trained in ``ws``; the cached generators are dropped."""
+        for name in self._live_attributes:
+            setattr(self, name, None)
+        self.workspace_ = ws
+        self.stats_ = self._bundle.stats
+        self.ctx_stats_ = self._bundle.ctx_stats
+        self.encoding_types_ = {c: s["encoding_type"] for c, s in self.stats_["columns"].items()}
+        self.feature_names_in_ = np.asarray(feature_names, dtype=object)
+        self.n_features_in_ = len(self.feature_names_in_)
+
+    # -- sample ----------------------------------------------------------------------------------------
+    def _cached_generator(self, attribute: str, bundle, device: str | torch.device | None):
+        """The generator of ``bundle`` on ``device`` (default the estimator's), kept in ``attribute``."""
+        resolved = resolve_device(device if device is not None else self.device)
+        generator = getattr(self, attribute)
+        if generator is None or generator.device != resolved:
+            generator = self._generator_class(bundle, resolved)
+            setattr(self, attribute, generator)
+        return generator
+
+    def _generator_for(self, device: str | torch.device | None):
+        return self._cached_generator("_generator", self._bundle, device)
+
+    # -- persistence -----------------------------------------------------------------------------------
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        for name in self._live_attributes:  # live networks; rebuilt from the bundles on first use
+            state[name] = None
+        state["_synthgen_version"] = __version__
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        version = state.pop("_synthgen_version", None)
+        if version is not None and version != __version__:
+            warnings.warn(f"This {type(self).__name__} was pickled with synthgen {version}; this is {__version__}.",
+                          UserWarning, stacklevel=2)
+        super().__setstate__(state)
