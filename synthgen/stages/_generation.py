@@ -54,6 +54,40 @@ def subset_of_default_context(context: pd.DataFrame, sample_size: int | None, se
     return context.iloc[np.sort(rng.choice(len(context), size=sample_size, replace=False))], None
 
 
+def planned_rows(stats: dict, sample_size: int | None, ctx_data, seed_data, *, sequential: bool = False) -> int:
+    """The rows (subjects of a sequential model) a generation makes, for progress.
+
+    Estimates only: invalid arguments are reported by the generator's ``generate``.
+    """
+    limit = int(sample_size) if isinstance(sample_size, (int, np.integer)) and sample_size >= 0 else None
+    if isinstance(ctx_data, pd.DataFrame):
+        return len(ctx_data) if limit is None else min(limit, len(ctx_data))
+    if isinstance(seed_data, pd.DataFrame):
+        return len(seed_data)
+    if sequential:
+        return 0
+    return stats["no_of_training_records"] + stats["no_of_validation_records"] if limit is None else limit
+
+
+def aligned_seeds(seed_data: pd.DataFrame, ctx: pd.DataFrame | None, bundle, columns) -> pd.DataFrame:
+    """``seed_data`` checked against the model's ``columns`` (and keys); with context rows ``ctx``, one seed row
+    per context row, matched by the context key."""
+    keys = bundle.stats["keys"]
+    extra = [c for c in seed_data.columns if c not in columns and c not in keys.values()]
+    if extra:
+        raise ValueError(f"seed_data has columns the model does not know: {extra}; "
+                         f"known columns are {list(columns)}.")
+    if ctx is None:
+        return seed_data.reset_index(drop=True)
+    context_key, ctx_key = keys["context_key"], bundle.ctx_stats["keys"]["primary_key"]
+    if context_key not in seed_data.columns:
+        raise ValueError(f"seed_data must hold the context key column {context_key!r}.")
+    position = pd.Index(seed_data[context_key]).get_indexer(ctx[ctx_key])
+    if (position < 0).any() or seed_data[context_key].duplicated().any():
+        raise ValueError(f"seed_data must hold exactly one row per context row, keyed by {context_key!r}.")
+    return seed_data.iloc[position].reset_index(drop=True)
+
+
 def _seed_like(values: pd.Series, like: pd.Series) -> pd.Series:
     """Seed values in the dtype of the generated column where they fit, else as given (kept verbatim)."""
     try:
@@ -97,16 +131,7 @@ class TabularGenerator:
 
         Estimates only: invalid arguments are reported by :meth:`generate`.
         """
-        stats = self.bundle.stats
-        limit = int(sample_size) if isinstance(sample_size, (int, np.integer)) and sample_size >= 0 else None
-        if isinstance(ctx_data, pd.DataFrame):
-            n = len(ctx_data) if limit is None else min(limit, len(ctx_data))
-        elif isinstance(seed_data, pd.DataFrame):
-            n = len(seed_data)
-        elif self.bundle.is_sequential:
-            n = 0
-        else:
-            n = stats["no_of_training_records"] + stats["no_of_validation_records"] if limit is None else limit
+        n = planned_rows(self.bundle.stats, sample_size, ctx_data, seed_data, sequential=self.bundle.is_sequential)
         if self.bundle.is_sequential:
             return n, self._subjects_per_batch(batch_size), "subjects"
         return n, batch_size or DEFAULT_GENERATION_BATCH, "rows"
@@ -229,21 +254,8 @@ class TabularGenerator:
             return None, []
         if not isinstance(seed_data, pd.DataFrame):
             raise TypeError(f"seed_data must be a pandas DataFrame; got {type(seed_data).__name__} instead.")
-        keys = self.bundle.stats["keys"]
-        extra = [c for c in seed_data.columns if c not in self.columns and c not in keys.values()]
-        if extra:
-            raise ValueError(f"seed_data has columns the model does not know: {extra}; "
-                             f"known columns are {list(self.columns)}.")
-        seeded = [c for c in self.columns if c in seed_data.columns]
-        if ctx is not None:  # one seed row per context row, matched by the context key
-            context_key, ctx_key = keys["context_key"], self.bundle.ctx_stats["keys"]["primary_key"]
-            if context_key not in seed_data.columns:
-                raise ValueError(f"seed_data must hold the context key column {context_key!r}.")
-            position = pd.Index(seed_data[context_key]).get_indexer(ctx[ctx_key])
-            if (position < 0).any() or seed_data[context_key].duplicated().any():
-                raise ValueError(f"seed_data must hold exactly one row per context row, keyed by {context_key!r}.")
-            return seed_data.iloc[position].reset_index(drop=True), seeded
-        return seed_data.reset_index(drop=True), seeded
+        aligned = aligned_seeds(seed_data, ctx, self.bundle, self.columns)
+        return aligned, [c for c in self.columns if c in seed_data.columns]
 
     # -- generation ------------------------------------------------------------------------------------
     def generate(

@@ -27,7 +27,7 @@ from ..domain import (
     RareCategoryReplacementMethod,
     RebalancingConfig,
 )
-from ._generation import _generated_keys, _seed_like
+from ._generation import _generated_keys, _seed_like, aligned_seeds, planned_rows
 from ._language import forced_nulls, prompt_values, record_fields
 from ._language_model import LanguageBundle
 
@@ -58,14 +58,7 @@ class LanguageGenerator:
 
     def plan(self, sample_size: int | None, ctx_data, seed_data, batch_size: int | None) -> tuple[int, int, str]:
         """``(total, per_batch, unit)`` of a generation, for progress (estimates; :meth:`generate` validates)."""
-        stats = self.bundle.stats
-        limit = int(sample_size) if isinstance(sample_size, (int, np.integer)) and sample_size >= 0 else None
-        if isinstance(ctx_data, pd.DataFrame):
-            n = len(ctx_data) if limit is None else min(limit, len(ctx_data))
-        elif isinstance(seed_data, pd.DataFrame):
-            n = len(seed_data)
-        else:
-            n = stats["no_of_training_records"] + stats["no_of_validation_records"] if limit is None else limit
+        n = planned_rows(self.bundle.stats, sample_size, ctx_data, seed_data)
         return n, max(batch_size or DEFAULT_PART_ROWS, 1), "rows"
 
     def _check_columns(self, names, parameter: str) -> None:
@@ -101,20 +94,7 @@ class LanguageGenerator:
     def _seeds(self, seed_data: pd.DataFrame | None, ctx: pd.DataFrame | None) -> pd.DataFrame | None:
         if seed_data is None:
             return None
-        keys = self.bundle.stats["keys"]
-        extra = [c for c in seed_data.columns if c not in self.columns and c not in keys.values()]
-        if extra:
-            raise ValueError(f"seed_data has columns the model does not know: {extra}; "
-                             f"known columns are {list(self.columns)}.")
-        if ctx is None:
-            return seed_data.reset_index(drop=True)
-        context_key, ctx_key = keys["context_key"], self.bundle.ctx_stats["keys"]["primary_key"]
-        if context_key not in seed_data.columns:
-            raise ValueError(f"seed_data must hold the context key column {context_key!r}.")
-        position = pd.Index(seed_data[context_key]).get_indexer(ctx[ctx_key])
-        if (position < 0).any() or seed_data[context_key].duplicated().any():
-            raise ValueError(f"seed_data must hold exactly one row per context row, keyed by {context_key!r}.")
-        return seed_data.iloc[position].reset_index(drop=True)
+        return aligned_seeds(seed_data, ctx, self.bundle, self.columns)
 
     def generate(
         self,

@@ -25,6 +25,7 @@ from ..domain import ModelStateStrategy
 from ..models.tabular._bundle import weights_from_bytes
 from ._language import CTX_PREFIX, TGT_PREFIX, record_fields
 from ._language_model import HF_KIND, LSTM_KIND, model_kind
+from ._train import checkpoint_writer
 
 __all__ = ["train_language"]
 
@@ -159,15 +160,7 @@ def train_language(ws: Workspace, *, model: str | None, max_training_time: float
     threads = resolve_n_threads(n_threads, device=device,
                                 work=step_work(network, int((batch_size or 32) * mean_length)))
 
-    def on_checkpoint(state: dict) -> None:
-        history = state["history"]
-        if history and history[-1]["is_checkpoint"]:
-            save_weights(state["best_model"])
-        ws.write_training_state(state)
-        ws.write_progress(history)
-        if upload_model_data_callback is not None:
-            upload_model_data_callback()
-
+    on_checkpoint = checkpoint_writer(ws, save_weights, upload_model_data_callback)
     with progress, torch_threads(threads):
         result = train_language_model(
             network, trn_records, val_records, pad_id=tokenizer.pad_id, max_epochs=max_epochs,

@@ -31,6 +31,23 @@ __all__ = ["train"]
 
 _log = logging.getLogger(__name__)
 
+def checkpoint_writer(ws: Workspace, save_weights: Callable[[dict], None],
+                      upload_model_data_callback: Callable[[], None] | None) -> Callable[[dict], None]:
+    """A trainer's ``on_checkpoint``: the best weights when the epoch is a checkpoint, then the training state and
+    the progress, then the upload callback."""
+
+    def on_checkpoint(state: dict) -> None:
+        history = state["history"]
+        if history and history[-1]["is_checkpoint"]:
+            save_weights(state["best_model"])
+        ws.write_training_state(state)
+        ws.write_progress(history)
+        if upload_model_data_callback is not None:
+            upload_model_data_callback()
+
+    return on_checkpoint
+
+
 def _rows_per_step(stats: dict, n_trn: int, batch_size: int | None, window: int | None) -> int:
     """Rows through the network per training step: samples per batch, times scored and warm-up steps."""
     rows = batch_size or batch_size_heuristic(n_trn)
@@ -233,15 +250,7 @@ def train(
                                 work=step_work(network, _rows_per_step(stats, n_trn, batch_size, max_sequence_window)))
     progress = TrainingProgress(max_epochs, max_training_time * 60.0, callback=update_progress, verbose=verbose)
 
-    def on_checkpoint(state: dict) -> None:
-        history = state["history"]
-        if history and history[-1]["is_checkpoint"]:
-            save_weights(state["best_model"])
-        ws.write_training_state(state)
-        ws.write_progress(history)
-        if upload_model_data_callback is not None:
-            upload_model_data_callback()
-
+    on_checkpoint = checkpoint_writer(ws, save_weights, upload_model_data_callback)
     with progress, torch_threads(threads):
         budget = dict(max_epochs=max_epochs, max_training_time_s=max_training_time * 60.0, batch_size=batch_size,
                       gradient_accumulation_steps=gradient_accumulation_steps, device=resolved_device,
