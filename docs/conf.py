@@ -83,5 +83,13 @@ def _cli_page_in_toctree(app, docname, source):
         source[0] = source[0].replace("\napi\n", "\napi\ncli\n", 1)
 
 
+def _skip_metadata_request_methods(app, what, name, obj, skip, options):
+    """Leave out the ``set_*_request`` methods that scikit-learn generates for metadata routing."""
+    if name.startswith("set_") and name.endswith("_request"):
+        return True
+    return skip
+
+
 def setup(app):
     app.connect("source-read", _cli_page_in_toctree)
+    app.connect("autodoc-skip-member", _skip_metadata_request_methods)
