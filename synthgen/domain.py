@@ -52,14 +52,30 @@ class _CaseInsensitiveEnum(StrEnum):
 
 
 class ModelType(_CaseInsensitiveEnum):
-    """The type of model: ``TABULAR`` (trained from scratch) or ``LANGUAGE`` (a language model)."""
+    """The type of model: ``TABULAR`` (trained from scratch) or ``LANGUAGE`` (a language model).
+
+    Examples
+    --------
+    >>> from synthgen import ModelType
+    >>> ModelType("tabular")
+    <ModelType.TABULAR: 'TABULAR'>
+    """
 
     TABULAR = "TABULAR"
     LANGUAGE = "LANGUAGE"
 
 
 class ModelEncodingType(_CaseInsensitiveEnum):
-    """How a column is encoded for model training and decoded at generation."""
+    """How a column is encoded for model training and decoded at generation.
+
+    Examples
+    --------
+    >>> from synthgen import TabularSynthesizer
+    >>> synth = TabularSynthesizer(tgt_encoding_types={"zip": "TABULAR_CHARACTER"})
+    >>> from synthgen import ModelEncodingType
+    >>> ModelEncodingType("tabular_character").model_type
+    <ModelType.TABULAR: 'TABULAR'>
+    """
 
     AUTO = "AUTO"
     TABULAR_CATEGORICAL = "TABULAR_CATEGORICAL"
@@ -87,7 +103,15 @@ class ModelEncodingType(_CaseInsensitiveEnum):
 
 
 class ModelStateStrategy(_CaseInsensitiveEnum):
-    """What training does with an existing model state in the workspace."""
+    """What training does with an existing model state in the workspace.
+
+    Examples
+    --------
+    >>> from synthgen import ModelStateStrategy, TabularSynthesizer
+    >>> synth = TabularSynthesizer(model_state_strategy=ModelStateStrategy.REUSE)   # or "REUSE"
+    >>> ModelStateStrategy("resume")
+    <ModelStateStrategy.RESUME: 'RESUME'>
+    """
 
     RESET = "RESET"
     REUSE = "REUSE"
@@ -100,7 +124,14 @@ class ModelStateStrategy(_CaseInsensitiveEnum):
 
 class RareCategoryReplacementMethod(_CaseInsensitiveEnum):
     """How rare (protected) categories are sampled: a ``_RARE_`` constant (NULL where the column holds no
-    strings) or a non-rare category."""
+    strings) or a non-rare category.
+
+    Examples
+    --------
+    >>> from synthgen import RareCategoryReplacementMethod
+    >>> RareCategoryReplacementMethod("constant")
+    <RareCategoryReplacementMethod.CONSTANT: 'CONSTANT'>
+    """
 
     CONSTANT = "CONSTANT"
     SAMPLE = "SAMPLE"
@@ -109,7 +140,17 @@ class RareCategoryReplacementMethod(_CaseInsensitiveEnum):
 
 
 class ProgressCallback(Protocol):
-    """The engine's progress callback; returning ``{"stopExecution": True}`` asks the stage to stop."""
+    """The engine's progress callback; returning ``{"stopExecution": True}`` asks the stage to stop.
+
+    Examples
+    --------
+    >>> import synthgen as sg
+    >>> from synthgen.datasets import load_census
+    >>> def report(total=None, completed=None, advance=None, message=None):
+    ...     if message is not None:
+    ...         print(sorted(message))
+    >>> ws = sg.split(load_census(), workspace_dir="ws", update_progress=report, random_state=0)
+    """
 
     def __call__(
         self,
@@ -191,6 +232,13 @@ class DifferentialPrivacyConfig(_Config):
         Probability of the privacy guarantee not holding.
     value_protection_epsilon : float, default=1.0
         Epsilon spent on the differentially private column statistics at analysis.
+
+    Examples
+    --------
+    >>> from synthgen import DifferentialPrivacyConfig
+    >>> config = DifferentialPrivacyConfig(max_epsilon=5.0)   # not yet accepted by train or fit
+    >>> config.max_epsilon
+    5.0
     """
 
     max_epsilon: float | None = attrs.field(default=None, validator=_optional_positive_float("max_epsilon"))
@@ -242,6 +290,7 @@ class FairnessConfig(_Config):
 
     Examples
     --------
+    >>> from synthgen import FairnessConfig
     >>> FairnessConfig.coerce({"targetColumn": "income", "sensitiveColumns": ["sex", "race"]})
     FairnessConfig(target_column='income', sensitive_columns=['sex', 'race'])
     """
@@ -260,7 +309,18 @@ class FairnessConfig(_Config):
 
 @attrs.frozen(kw_only=True)
 class ImputationConfig(_Config):
-    """Columns whose NULLs are imputed: generation never samples NULL for them."""
+    """Columns whose NULLs are imputed: generation never samples NULL for them.
+
+    Examples
+    --------
+    >>> from synthgen import ImputationConfig, TabularSynthesizer
+    >>> from synthgen.datasets import load_census
+    >>> census = load_census().head(500)
+    >>> synth = TabularSynthesizer(max_epochs=1, random_state=0).fit(census)
+    >>> rows = synth.sample(100, imputation=ImputationConfig(columns=["workclass"]))
+    >>> int(rows["workclass"].isna().sum())
+    0
+    """
 
     columns: list[str] = attrs.field(converter=_str_list, validator=_non_empty_str_list("imputation columns"))
 
@@ -273,7 +333,18 @@ def _probabilities(value: Any) -> dict[str, float]:
 
 @attrs.frozen(kw_only=True)
 class RebalancingConfig(_Config):
-    """Target shares of some categories of one categorical column."""
+    """Target shares of some categories of one categorical column.
+
+    Examples
+    --------
+    >>> from synthgen import RebalancingConfig, TabularSynthesizer
+    >>> from synthgen.datasets import load_census
+    >>> census = load_census().head(500)
+    >>> synth = TabularSynthesizer(max_epochs=1, random_state=0).fit(census)
+    >>> rows = synth.sample(1000, rebalancing=RebalancingConfig(column="sex", probabilities={"Female": 0.5}))
+    >>> bool(0.4 < (rows["sex"] == "Female").mean() < 0.6)
+    True
+    """
 
     column: str = attrs.field(validator=_non_empty_str("rebalancing column"))
     probabilities: dict[str, float] = attrs.field(converter=_probabilities)

@@ -55,6 +55,19 @@ def predict_proba(
     DataFrame
         One column per published class (in the column's dtype), rows summing to 1, indexed like ``X``. The
         protected ``_RARE_`` and NULL codes are left out and the published classes renormalised.
+
+    Examples
+    --------
+    >>> import synthgen as sg
+    >>> from synthgen.datasets import load_census
+    >>> census = load_census().head(500)
+    >>> ws = sg.split(census, workspace_dir="ws", random_state=0)
+    >>> ws = sg.analyze(workspace_dir="ws", random_state=0)
+    >>> ws = sg.encode(workspace_dir="ws", random_state=0)
+    >>> ws = sg.train(workspace_dir="ws", max_epochs=1, random_state=0)  # a few seconds
+    >>> proba = sg.predict_proba(census.head(3).drop(columns="income"), "income", workspace_dir="ws")
+    >>> list(proba.columns)
+    ['<=50K', '>50K']
     """
     inference = _inference(workspace_dir, device)
     proba = inference.predict_proba(X, target, batch_size=batch_size)
@@ -91,6 +104,18 @@ def predict(
     -------
     Series
         Named ``target``, in its training dtype, indexed like ``X``.
+
+    Examples
+    --------
+    >>> import synthgen as sg
+    >>> from synthgen.datasets import load_census
+    >>> census = load_census().head(500)
+    >>> ws = sg.split(census, workspace_dir="ws", random_state=0)
+    >>> ws = sg.analyze(workspace_dir="ws", random_state=0)
+    >>> ws = sg.encode(workspace_dir="ws", random_state=0)
+    >>> ws = sg.train(workspace_dir="ws", max_epochs=1, random_state=0)  # a few seconds
+    >>> sg.predict(census.head(3).drop(columns="income"), "income", workspace_dir="ws").name
+    'income'
     """
     inference = _inference(workspace_dir, device)
     values = inference.predict(X, target, n_draws=n_draws, rng=as_generator(random_state), batch_size=batch_size)
@@ -126,6 +151,18 @@ def log_likelihood(
     Returns
     -------
     ndarray of shape (n_rows,)
+
+    Examples
+    --------
+    >>> import synthgen as sg
+    >>> from synthgen.datasets import load_census
+    >>> census = load_census().head(500)
+    >>> ws = sg.split(census, workspace_dir="ws", random_state=0)
+    >>> ws = sg.analyze(workspace_dir="ws", random_state=0)
+    >>> ws = sg.encode(workspace_dir="ws", random_state=0)
+    >>> ws = sg.train(workspace_dir="ws", max_epochs=1, random_state=0)  # a few seconds
+    >>> sg.log_likelihood(census.head(3), workspace_dir="ws").shape
+    (3,)
     """
     return _inference(workspace_dir, device).log_likelihood(X, n_orders=n_orders, seed=seed, batch_size=batch_size)
 
@@ -153,5 +190,18 @@ def impute(
     -------
     DataFrame
         A copy of ``X``; only cells that were NULL differ, and they are never NULL or ``_RARE_``.
+
+    Examples
+    --------
+    >>> import synthgen as sg
+    >>> from synthgen.datasets import load_census
+    >>> census = load_census().head(500)
+    >>> ws = sg.split(census, workspace_dir="ws", random_state=0)
+    >>> ws = sg.analyze(workspace_dir="ws", random_state=0)
+    >>> ws = sg.encode(workspace_dir="ws", random_state=0)
+    >>> ws = sg.train(workspace_dir="ws", max_epochs=1, random_state=0)  # a few seconds
+    >>> filled = sg.impute(census.head(3).assign(workclass=None), workspace_dir="ws", random_state=0)
+    >>> bool(filled["workclass"].notna().all())
+    True
     """
     return _inference(workspace_dir, device).impute(X, rng=as_generator(random_state), batch_size=batch_size)
