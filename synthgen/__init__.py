@@ -21,7 +21,7 @@ from .domain import (
     RareCategoryReplacementMethod,
     RebalancingConfig,
 )
-from .estimators import TabularSynthesizer
+from .estimators import LanguageSynthesizer, TabularSynthesizer
 from .evaluation import EvaluationResult, evaluate, fidelity_scorer
 from .stages import (
     Analyzer,
@@ -54,6 +54,7 @@ __all__ = [
     "log_likelihood",
     "impute",
     "TabularSynthesizer",
+    "LanguageSynthesizer",
     "evaluate",
     "EvaluationResult",
     "fidelity_scorer",

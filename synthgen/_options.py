@@ -34,7 +34,8 @@ from .domain import (
 )
 
 __all__ = ["InvalidParameterError", "Option", "OPTIONS", "ESTIMATOR_OPTIONS", "ENGINE_DEFAULTS",
-           "ESTIMATOR_DEFAULTS", "validate", "validate_all"]
+           "ESTIMATOR_DEFAULTS", "LANGUAGE_MODEL_DEFAULT", "validate", "validate_all",
+           "validate_model_family"]
 
 
 class InvalidParameterError(ValueError, TypeError):
@@ -107,7 +108,9 @@ _RANDOM_STATE = (
     _instance((np.random.RandomState,), "an instance of 'numpy.random.RandomState'"),
     _instance((np.random.Generator,), "an instance of 'numpy.random.Generator'"),
 )
-_VERBOSE = (_BOOL, _interval("int", 0, math.inf, "left"))
+# "auto": progress bars where a person is watching (a terminal or a notebook)
+_VERBOSE = (_BOOL, _interval("int", 0, math.inf, "left"),
+            _Constraint(lambda value: isinstance(value, str) and value == "auto", "'auto'"))
 _DEVICE_TYPES = ("cpu", "cuda", "mps")
 
 
@@ -130,8 +133,24 @@ def _model_names() -> tuple[str, ...]:
     return (*MODEL_SIZES, "small", "medium", "large")
 
 
+LANGUAGE_MODEL_DEFAULT = "MOSTLY_AI/LSTMFromScratch-3m"
+"""The language model trained from scratch (an LSTM and a tokenizer learned on the data)."""
+
+
 def _is_model(value) -> bool:
     return isinstance(value, str) and value.strip().lower() in {n.lower() for n in _model_names()}
+
+
+def validate_model_family(model) -> ModelType:
+    """The model type a valid ``model`` option value belongs to."""
+    return ModelType.TABULAR if _is_model(model) else ModelType.LANGUAGE
+
+
+def _is_language_model(value) -> bool:
+    """The from-scratch LSTM's name or an existing local folder (a Hugging Face causal LM, checked at train)."""
+    if isinstance(value, str) and value.strip().lower() == LANGUAGE_MODEL_DEFAULT.lower():
+        return True
+    return isinstance(value, (str, os.PathLike)) and os.path.isdir(value)
 
 
 def _workspace_types() -> tuple[type, ...]:
@@ -214,8 +233,9 @@ OPTIONS: dict[str, Option] = _declare(
     Option(name="workspace_dir", default="engine-ws", constraints=(_WORKSPACE,), convert=_no_existing_file),
     Option(name="update_progress", default=None, constraints=(_CALLABLE,), none=True),
     Option(name="random_state", default=None, constraints=_RANDOM_STATE, none=True),
-    Option(name="verbose", default=False, constraints=_VERBOSE),
+    Option(name="verbose", default="auto", constraints=_VERBOSE),
     Option(name="device", default=None, constraints=(_DEVICE,), none=True),
+    Option(name="n_threads", default=None, constraints=(_POSITIVE_INT,), none=True),
     Option(name="batch_size", default=None, constraints=(_POSITIVE_INT,), none=True),
     Option(name="differential_privacy", default=None,
            constraints=(_instance((DifferentialPrivacyConfig, dict), "a DifferentialPrivacyConfig, a dict"),),
@@ -236,7 +256,9 @@ OPTIONS: dict[str, Option] = _declare(
     # train
     Option(name="model", default=None, none=True,
            constraints=(_Constraint(_is_model, "a str among {'MOSTLY_AI/Small', 'MOSTLY_AI/Medium', "
-                                               "'MOSTLY_AI/Large', 'small', 'medium', 'large'} (case-insensitive)"),)),
+                                               "'MOSTLY_AI/Large', 'small', 'medium', 'large'} (case-insensitive)"),
+                        _Constraint(_is_language_model, f"{LANGUAGE_MODEL_DEFAULT!r} or the folder of a local "
+                                                        "Hugging Face causal LM (LANGUAGE models)"))),
     Option(name="max_training_time", default=14400.0, constraints=(_BUDGET,)),
     Option(name="max_epochs", default=100.0, constraints=(_BUDGET,)),
     Option(name="gradient_accumulation_steps", default=None, constraints=(_POSITIVE_INT,), none=True),
@@ -268,7 +290,6 @@ ESTIMATOR_OPTIONS: dict[str, Option] = {
     **OPTIONS,
     # an estimator without a workspace_dir works in a temporary folder, removed with it
     "workspace_dir": OPTIONS["workspace_dir"].evolve(default=None, none=True, constraints=(_PATH,)),
-    "verbose": OPTIONS["verbose"].evolve(default=0),
     "model_state_strategy": OPTIONS["model_state_strategy"].evolve(default="RESET"),
     # sample(): the scikit-learn names of the engine's generate options
     "n_samples": OPTIONS["sample_size"].evolve(name="n_samples"),

@@ -60,7 +60,7 @@ def test_docstring_examples_run(name, tmp_path, monkeypatch):
 
 
 DOCUMENTED_MODULES = ["synthgen", "synthgen.datasets", "synthgen.evaluation", "synthgen.models.tabular",
-                      "synthgen.models.language", "synthgen.encodings"]
+                      "synthgen.models.language", "synthgen.column_encodings"]
 
 
 @pytest.mark.parametrize("module", DOCUMENTED_MODULES)

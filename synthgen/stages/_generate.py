@@ -11,17 +11,21 @@ import torch
 from .._device import resolve_device
 from .._options import ENGINE_DEFAULTS, validate_all
 from .._progress import ProgressReporter
-from .._random import as_generator
+from .._seeding import as_generator
+from .._threads import torch_threads
 from .._workspace import Workspace, locks_workspace
 from ..domain import (
     FairnessConfig,
     ImputationConfig,
+    ModelType,
     ProgressCallback,
     RareCategoryReplacementMethod,
     RebalancingConfig,
 )
 from ..models.tabular._bundle import ModelBundle
 from ._generation import TabularGenerator, subset_of_default_context
+from ._language_generation import LanguageGenerator
+from ._language_model import LanguageBundle
 
 __all__ = ["generate", "read_synthetic_data", "load_bundle"]
 
@@ -33,6 +37,9 @@ def load_bundle(ws: Workspace) -> ModelBundle:
     checkpoint), so generation never samples an untrained network.
     """
     ws.require("analyze")
+    if ws.read_model_type() != ModelType.TABULAR.value:
+        raise ValueError(f"The workspace {str(ws.root)!r} holds a {ws.read_model_type()} model; this needs a TABULAR "
+                         "one (a LANGUAGE model generates with generate() or LanguageSynthesizer).")
     return ModelBundle(
         stats=ws.read_stats("tgt"),
         ctx_stats=ws.read_stats("ctx") if ws.has_context() else None,
@@ -51,6 +58,7 @@ def generate(
     sampling_temperature: float = ENGINE_DEFAULTS.sampling_temperature,
     sampling_top_p: float = ENGINE_DEFAULTS.sampling_top_p,
     device: torch.device | str | None = None,
+    n_threads: int | None = None,
     rare_category_replacement_method: RareCategoryReplacementMethod | str | None = None,
     rebalancing: RebalancingConfig | dict | None = None,
     imputation: ImputationConfig | dict | None = None,
@@ -58,12 +66,13 @@ def generate(
     workspace_dir: str | Path | Workspace = ENGINE_DEFAULTS.workspace_dir,
     update_progress: ProgressCallback | None = None,
     random_state: int | np.random.RandomState | np.random.Generator | None = None,
-    verbose: bool | int = ENGINE_DEFAULTS.verbose,
+    verbose: bool | int | str = ENGINE_DEFAULTS.verbose,
 ) -> Workspace:
     """Generate synthetic data with the trained model of the workspace.
 
     Writes ``SyntheticData/part.NNNNNN.parquet`` files, one per batch, so memory stays flat however many
-    rows are asked for.
+    rows are asked for. A LANGUAGE model writes valid values by construction (categories, ranges, UTF-8
+    text of bounded length); ``rebalancing`` and ``fairness`` apply to TABULAR models only.
 
     Parameters
     ----------
@@ -76,13 +85,16 @@ def generate(
     sample_size : int, optional
         Rows to generate; default the number of original rows (or of seed rows).
     batch_size : int, optional
-        Rows per batch (and per output part); default 100,000.
+        Rows per batch (and per output part); default 100,000 (LANGUAGE: rows per part 10,000 and per
+        model batch 128 for the LSTM, 64 for a Hugging Face model).
     sampling_temperature : float, default=1.0
         Above 1 more diverse, below 1 more typical; 0 picks the most likely codes.
     sampling_top_p : float, default=1.0
         Nucleus sampling: draw only from the most likely codes that make up this probability mass.
     device : str or torch.device, optional
         CUDA when available, else CPU.
+    n_threads : int, optional
+        torch threads while generating (restored afterwards); None chooses for the model and the machine.
     rare_category_replacement_method : {"SAMPLE", "CONSTANT"}, optional
         ``SAMPLE`` (default) replaces protected categories by published ones in model proportions;
         ``CONSTANT`` emits the literal ``_RARE_`` in categorical string columns and NULL in categorical
@@ -99,7 +111,8 @@ def generate(
     workspace_dir : str, Path or Workspace, default="engine-ws"
     update_progress : callable, optional
     random_state : None, int, RandomState or Generator, optional
-    verbose : bool, default=False
+    verbose : bool, int or "auto", default="auto"
+        Show a progress bar; "auto" where a person is watching (stderr is a terminal, or a notebook).
 
     Returns
     -------
@@ -121,17 +134,19 @@ def generate(
     validate_all("generate", {
         "ctx_data": ctx_data, "seed_data": seed_data, "sample_size": sample_size, "batch_size": batch_size,
         "sampling_temperature": sampling_temperature, "sampling_top_p": sampling_top_p, "device": device,
-        "rare_category_replacement_method": rare_category_replacement_method, "rebalancing": rebalancing,
+        "n_threads": n_threads, "rare_category_replacement_method": rare_category_replacement_method, "rebalancing": rebalancing,
         "imputation": imputation, "fairness": fairness, "workspace_dir": workspace_dir,
         "update_progress": update_progress, "random_state": random_state, "verbose": verbose})
     ws = workspace_dir if isinstance(workspace_dir, Workspace) else Workspace(workspace_dir)
-    bundle = load_bundle(ws)
+    ws.require("analyze")
+    language = ws.read_stats("tgt").get("model_type") == ModelType.LANGUAGE.value
+    bundle = LanguageBundle.from_workspace(ws) if language else load_bundle(ws)
     rng = as_generator(random_state)
     if ctx_data is None and bundle.ctx_stats is not None:  # by default, the training context
         ctx_data = ws.read_table_data("ctx")
         ctx_data, sample_size = subset_of_default_context(ctx_data, sample_size, seed_data, rng,
                                                           size_name="sample_size", context_name="ctx_data")
-    generator = TabularGenerator(bundle, resolve_device(device))
+    generator = (LanguageGenerator if language else TabularGenerator)(bundle, resolve_device(device))
     ws.clear_from("generate")
     batches = generator.generate(
         sample_size=sample_size, ctx_data=ctx_data, seed_data=seed_data, batch_size=batch_size,
@@ -139,12 +154,13 @@ def generate(
         rare_category_replacement_method=rare_category_replacement_method, rebalancing=rebalancing,
         imputation=imputation, fairness=fairness, rng=rng,
     )
-    total = sample_size if sample_size is not None else (len(seed_data) if seed_data is not None else None)
-    with ProgressReporter(total or 0, description="generate", callback=update_progress, verbose=verbose) as progress:
-        with ws.staged_dir(ws.synthetic_data) as folder:
+    total, per_batch, unit = generator.plan(sample_size, ctx_data, seed_data, batch_size)
+    with ProgressReporter(total, description="generate", callback=update_progress, verbose=verbose,
+                          unit=unit) as progress:
+        with ws.staged_dir(ws.synthetic_data) as folder, torch_threads(generator.n_threads_for(n_threads, batch_size)):
             for index, frame in enumerate(batches):
                 ws.write_parquet(frame, Path(folder) / ws.partition_name(index))
-                if progress.update(len(frame)):
+                if progress.update(max(0, min(per_batch, total - progress.completed))):
                     break
     return ws
 

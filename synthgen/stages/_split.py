@@ -12,7 +12,7 @@ import pandas as pd
 from .._dtypes import check_restorable, dtype_name, dtype_spec
 from .._options import ENGINE_DEFAULTS, validate_all
 from .._progress import ProgressReporter
-from .._random import as_generator
+from .._seeding import as_generator
 from .._workspace import Workspace, locks_workspace
 from ..domain import ModelEncodingType, ModelType, ProgressCallback
 from ._columns import check_frame, example, normalize_storage, resolve_encoding_types, resolve_model_type
@@ -135,7 +135,7 @@ def split(
     workspace_dir: str | Path | Workspace = ENGINE_DEFAULTS.workspace_dir,
     update_progress: ProgressCallback | None = None,
     random_state: int | np.random.RandomState | np.random.Generator | None = None,
-    verbose: bool | int = ENGINE_DEFAULTS.verbose,
+    verbose: bool | int | str = ENGINE_DEFAULTS.verbose,
 ) -> Workspace:
     """Split the original data into training and validation parts and store them in the workspace.
 
@@ -167,8 +167,8 @@ def split(
         The engine's progress callback.
     random_state : None, int, RandomState or Generator, optional
         Seed of the subject shuffle.
-    verbose : bool, default=False
-        Show a progress bar.
+    verbose : bool, int or "auto", default="auto"
+        Show a progress bar; "auto" where a person is watching (stderr is a terminal, or a notebook).
 
     Returns
     -------
