@@ -13,7 +13,14 @@ Which blocks run:
 - a ``python`` block directly preceded by the comment ``<!-- skip: reason -->`` is shown highlighted but not run
   (e.g. it needs a GPU or a file the reader supplies); the reason is required.
 
-The examples themselves are cheap (bundled data samples, ``max_epochs`` budgets); each file gets ``TIMEOUT_S``.
+The examples themselves are cheap (bundled data samples, ``max_epochs`` budgets, each stating its time), but
+together they train some twenty small models: about four minutes on a busy 2-core machine, twice the two
+minutes the test suite can spare them. So running them is marked ``docs_blocks`` and left out of the default
+run (``addopts`` in pyproject.toml); CI runs them beside the docs build, and so does anyone who edits a page:
+
+    python -m pytest -q -m docs_blocks tests/test_docs_code_blocks.py
+
+The parsing tests below run by default. Each page gets ``TIMEOUT_S``.
 """
 
 from __future__ import annotations
@@ -98,6 +105,7 @@ def test_readme_and_user_guide_have_code():
     assert ROOT / "docs" / "getting_started.md" in PAGES_WITH_CODE
 
 
+@pytest.mark.docs_blocks
 @pytest.mark.parametrize("page", PAGES_WITH_CODE, ids=[p.relative_to(ROOT).as_posix() for p in PAGES_WITH_CODE])
 def test_code_blocks_run(page, tmp_path):
     blocks, _ = code_blocks(page)
