@@ -30,6 +30,7 @@ from ..domain import (
     ImputationConfig,
     ModelEncodingType,
     ModelStateStrategy,
+    ModelType,
     RareCategoryReplacementMethod,
     RebalancingConfig,
 )
@@ -280,6 +281,9 @@ class TabularSynthesizer(InferenceMixin, BaseEstimator):
         if isinstance(X, Workspace):
             ws = X
             ws.require("encode")
+            if ws.read_model_type() != ModelType.TABULAR.value:  # refuse before training, not after
+                raise ValueError(f"{type(self).__name__} trains TABULAR tables; the workspace {str(ws.root)!r} was "
+                                 "split for LANGUAGE. Use LanguageSynthesizer, or Splitter(model_type='TABULAR').")
             feature_names = list(ws.read_meta("tgt")["dtypes"])
         else:
             features = _as_frame(X, type(self).__name__)
