@@ -14,6 +14,7 @@ from .._version import __version__
 from ._errors import Group, verbose_option
 from ._io import (
     STDIO,
+    OutputFile,
     TableFile,
     load_model,
     print_json,
@@ -68,7 +69,7 @@ def _config(path: str | None) -> dict:
     return read_config(path) if path is not None else {}
 
 
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.group("synthgen", cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(__version__, "--version", prog_name="synthgen")
 def app() -> None:
     """Privacy-safe synthetic data: fit a synthesizer on a table, sample from it, evaluate the result.
@@ -82,7 +83,7 @@ def app() -> None:
 
 @app.command()
 @click.argument("data", type=TableFile())
-@click.option("-o", "--out", required=True, type=click.Path(dir_okay=False),
+@click.option("-o", "--out", required=True, type=OutputFile(),
               help="Where to save the fitted model (joblib).")
 @click.option("--context", type=TableFile(), help="Context table of two-table data (parquet or CSV).")
 @options(_FIT_FLAGS, estimator=True)
@@ -235,7 +236,7 @@ def generate_command(seed_data: str | None, context: str | None, out: str | None
 @click.argument("original", type=TableFile())
 @click.argument("synthetic", type=TableFile())
 @click.option("--holdout", type=TableFile(), help="Real data the model did not see: the reference figures.")
-@click.option("--report", type=click.Path(dir_okay=False), help="Write the HTML report here (needs matplotlib).")
+@click.option("--report", type=OutputFile(), help="Write the HTML report here (needs matplotlib).")
 @click.option("--context-key", help="Column grouping the rows into sequences (two-table target data).")
 @click.option("--privacy/--no-privacy", default=None, help="Distance-based privacy figures.  [default: privacy]")
 @click.option("--discriminator/--no-discriminator", default=None,

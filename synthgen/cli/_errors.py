@@ -13,8 +13,8 @@ import click
 TRACEBACK = "synthgen.traceback"
 """Key of ``ctx.meta`` set by ``--verbose``: print the traceback of an error."""
 
-# the library's errors (WorkspaceError, InvalidParameterError and NotFittedError are among these) and files'
-_EXPECTED = (ValueError, TypeError, KeyError, OSError)
+# errors whose message says it all: the library's (InvalidParameterError, NotFittedError, ...) and files'
+_EXPECTED = (ValueError, TypeError, OSError)
 
 
 class Failure(click.ClickException):
@@ -24,7 +24,8 @@ class Failure(click.ClickException):
 
     def __init__(self, error: Exception) -> None:
         message = " ".join(str(error).split()) or type(error).__name__
-        if isinstance(error, KeyError) or not isinstance(error, _EXPECTED):
+        own = type(error).__module__.startswith("synthgen.")  # e.g. WorkspaceError
+        if isinstance(error, KeyError) or not (own or isinstance(error, _EXPECTED)):
             message = f"{type(error).__name__}: {message}"
         super().__init__(message)
 

@@ -37,8 +37,29 @@ class TableFile(click.ParamType):
         if table_format(value) is None:
             self.fail(f"{value!r} is neither parquet nor CSV: use a .parquet, .pq or .csv file"
                       + (" or - for " + ("stdout" if self.output else "stdin") if self.stdio else ""), param, ctx)
-        if not self.output and value != STDIO and not Path(value).is_file():
-            self.fail(f"file {value!r} does not exist", param, ctx)
+        check_file(value, output=self.output, fail=lambda message: self.fail(message, param, ctx))
+        return value
+
+
+def check_file(value: str, *, output: bool, fail) -> None:
+    """An input must exist; an output must go into an existing folder (so no work is done in vain)."""
+    if value == STDIO:
+        return
+    path = Path(value)
+    if not output and not path.is_file():
+        fail(f"file {value!r} does not exist")
+    if output and (path.is_dir() or not path.absolute().parent.is_dir()):
+        fail(f"cannot write {value!r}: " + ("it is a folder" if path.is_dir() else "its folder does not exist"))
+
+
+class OutputFile(click.ParamType):
+    """A file to write (a model, a report), in a folder that exists."""
+
+    name = "FILE"
+
+    def convert(self, value, param, ctx) -> str:
+        value = os.fspath(value)
+        check_file(value, output=True, fail=lambda message: self.fail(message, param, ctx))
         return value
 
 
@@ -152,5 +173,5 @@ def status(message: str) -> None:
     click.echo(message, err=True)
 
 
-__all__ = ["TableFile", "read_table", "write_table", "save_model", "load_model", "read_config", "print_json",
+__all__ = ["TableFile", "OutputFile", "check_file", "read_table", "write_table", "save_model", "load_model", "read_config", "print_json",
            "status", "STDIO", "table_format"]
