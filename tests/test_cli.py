@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -16,6 +17,7 @@ from click.testing import CliRunner
 from synthgen.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}  # this checkout's synthgen, wherever a subprocess runs
 COMMANDS = ["fit", "sample", "split", "analyze", "encode", "train", "generate", "evaluate", "info"]
 TINY = ["--max-epochs", "1", "--model", "small", "--random-state", "0"]
 
@@ -45,7 +47,7 @@ def test_help_imports_neither_torch_nor_pandas():
             "heavy = [m for m in ('torch', 'pandas', 'numpy', 'sklearn') if m in sys.modules]; "
             "assert not heavy, heavy; print(time.perf_counter() - t)")
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=ENV)
     assert done.returncode == 0, done.stderr
     print(f"--help: {float(done.stdout):.2f} s in-process, {time.perf_counter() - started:.2f} s with start-up")
 
@@ -219,7 +221,7 @@ set +e
 {cli} sample missing.joblib 2> missing.txt
 echo $? > missing-code.txt
 """
-    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, cwd=ROOT)
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, cwd=ROOT, env=ENV)
     assert done.returncode == 0, done.stderr
     assert len(pd.read_csv(tmp_path / "synthetic.csv")) == 40
     assert 0 <= json.loads((tmp_path / "figures.json").read_text())["overall"] <= 1

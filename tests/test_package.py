@@ -1,7 +1,9 @@
 """The package's top level: public names imported on first use, so that importing synthgen stays light."""
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -10,7 +12,9 @@ import synthgen
 
 def test_import_does_not_import_torch():
     code = "import sys, synthgen; synthgen.__version__; assert 'torch' not in sys.modules"
-    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    assert subprocess.run([sys.executable, "-c", code], cwd=root, env=env).returncode == 0
 
 
 @pytest.mark.parametrize("name", synthgen.__all__)
