@@ -60,27 +60,10 @@ def downstream(train, holdout) -> tuple[float, float]:
     return accuracy, statistical_parity_difference(predicted, "income", "sex", positive=">50K")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--max-epochs", type=float, default=100.0)
-    parser.add_argument("--repeats", type=int, default=3)
-    options = parser.parse_args()
-
-    import torch
-
-    torch.set_num_threads(options.threads)
-    from synthgen import TabularSynthesizer, evaluate
+def fairness_table(synth, trn, holdout, *, repeats: int, threads: int) -> None:
+    """Sample ``synth`` with and without fairness; print parity, accuracy, downstream figures and rows/s."""
+    from synthgen import evaluate
     from synthgen.evaluation import disparate_impact, statistical_parity_difference
-
-    adult = load("adult")
-    holdout = adult.sample(frac=0.2, random_state=0)
-    trn = adult.drop(holdout.index).reset_index(drop=True)
-    holdout = holdout.reset_index(drop=True)
-    start = time.perf_counter()
-    synth = TabularSynthesizer(max_epochs=options.max_epochs, random_state=0).fit(trn)
-    print(f"trained in {time.perf_counter() - start:.1f} s ({synth.history_['epoch'].iloc[-1]:.0f} epochs)",
-          flush=True)
 
     def parity(frame, sensitive):
         return (statistical_parity_difference(frame, "income", sensitive, positive=">50K"),
@@ -94,7 +77,7 @@ def main() -> None:
     # the settings take turns, so that a change in the machine's load hits them alike
     seconds = {name: [] for name in SETTINGS}
     samples = {}
-    for repeat in range(options.repeats):
+    for repeat in range(repeats):
         for name, fairness in SETTINGS.items():
             start = time.perf_counter()
             samples[name] = synth.sample(len(trn), fairness=fairness, random_state=10 + repeat)
@@ -112,7 +95,7 @@ def main() -> None:
     for name in SETTINGS:
         rows[name]["time_ratio"] = base / rows[name]["rows_per_s"]
     keys = ["spd_sex", "di_sex", "spd_sex_race", "overall", "clf_accuracy", "clf_spd_sex", "rows_per_s", "time_ratio"]
-    print(f"\nadult: {len(trn):,} training rows, samples of {len(trn):,} rows, torch threads = {options.threads}, "
+    print(f"\nfairness on adult: {len(trn):,} training rows, samples of {len(trn):,} rows, torch threads = {threads}, "
           f"peak {peak_rss_mb():.0f} MB")
     print(f"{'':<22}" + "".join(f"{k:>14}" for k in keys))
     for name, figures in rows.items():
@@ -121,6 +104,29 @@ def main() -> None:
             value = figures.get(key)
             cells.append(f"{'':>14}" if value is None else f"{value:>14.4f}" if abs(value) < 100 else f"{value:>14,.0f}")
         print(f"{name:<22}" + "".join(cells))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--max-epochs", type=float, default=100.0)
+    parser.add_argument("--repeats", type=int, default=3)
+    options = parser.parse_args()
+
+    import torch
+
+    torch.set_num_threads(options.threads)
+    from synthgen import TabularSynthesizer
+
+    adult = load("adult")
+    holdout = adult.sample(frac=0.2, random_state=0)
+    trn = adult.drop(holdout.index).reset_index(drop=True)
+    holdout = holdout.reset_index(drop=True)
+    start = time.perf_counter()
+    synth = TabularSynthesizer(max_epochs=options.max_epochs, random_state=0).fit(trn)
+    print(f"trained in {time.perf_counter() - start:.1f} s ({synth.history_['epoch'].iloc[-1]:.0f} epochs)",
+          flush=True)
+    fairness_table(synth, trn, holdout, repeats=options.repeats, threads=options.threads)
 
 
 if __name__ == "__main__":

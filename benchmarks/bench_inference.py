@@ -7,7 +7,9 @@ the other 14 columns (one forward pass, no sampling); ROC AUC and log loss are s
 ``HistGradientBoostingClassifier`` (native categorical support) and ``LogisticRegression`` (one-hot categories,
 standardised numbers) trained on the same 80 %. Times are per 10,000 rows, averaged over the holdout. ``score``
 (mean log-likelihood per row, nats, 8 column orders) of the holdout and of as many training rows gives the
-generalisation gap.
+generalisation gap. Then the same fitted model samples the training size without fairness and with ``income``
+independent of ``sex`` and of ``sex`` x ``race`` (``bench_fairness.fairness_table``): parity difference,
+disparate impact, overall accuracy, a downstream classifier's accuracy and parity, and rows/s on vs off.
 
     python benchmarks/bench_inference.py                  # defaults, as above
     python benchmarks/bench_inference.py --max-epochs 5 --model small      # a quick look
@@ -24,6 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import load  # noqa: E402
+from bench_fairness import fairness_table  # noqa: E402
 
 TARGET = "income"
 POSITIVE = ">50K"
@@ -38,6 +41,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--model", default=None)
     parser.add_argument("--max-epochs", type=float, default=100.0)
+    parser.add_argument("--fairness-repeats", type=int, default=3,
+                        help="timed sampling runs per fairness setting; 0 skips the fairness table")
     options = parser.parse_args()
 
     import numpy as np
@@ -111,6 +116,9 @@ def main() -> None:
           f"gap {training_ll.mean() - holdout_ll.mean():.4f}")
     accuracy = np.mean(synth.predict(Xh, target=TARGET) == hol[TARGET].to_numpy())
     print(f"predict accuracy on the holdout: {accuracy:.4f}")
+
+    if options.fairness_repeats:  # the same fitted model samples with and without fairness
+        fairness_table(synth, trn, hol, repeats=options.fairness_repeats, threads=options.threads)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,10 @@ against the training flights and the 20 % holdout flights with ``synthgen.evalua
 (the same metric code for both). A last synthgen run generates the flights of all 3,322 planes (284k flights
 originally) to time full-size generation.
 
+synthgen also samples by default (``sample(return_context=True)``): as many synthetic planes as training planes,
+from its context model, and their flights. Those flights are evaluated like the others (column "synthgen,
+syn ctx"), and the synthetic planes themselves against the training and holdout planes (without keys).
+
     python benchmarks/bench_sequential.py                   # both engines (installs the reference on first use)
     python benchmarks/bench_sequential.py --skip-reference --minutes 5
     python benchmarks/bench_sequential.py --minutes 8 --synthgen-minutes 4   # synthgen gets half the time
@@ -40,6 +44,11 @@ start = time.perf_counter()
 sample = synth.sample(context=planes, random_state=1)
 gen_s = time.perf_counter() - start
 sample.to_parquet(args["out"])
+start = time.perf_counter()
+synthetic_planes, synthetic_sample = synth.sample(return_context=True, random_state=3)
+synthetic_gen_s = time.perf_counter() - start
+synthetic_planes.to_parquet(args["out_synthetic_ctx"])
+synthetic_sample.to_parquet(args["out_synthetic"])
 full = {}
 if args.get("all_planes"):
     everyone = pd.read_parquet(args["all_planes"])
@@ -47,7 +56,10 @@ if args.get("all_planes"):
     big = synth.sample(context=everyone, random_state=2)
     full = {"full_gen_s": time.perf_counter() - start, "full_rows": len(big)}
 print(json.dumps({"train_s": train_s, "epochs": float(synth.history_["epoch"].iloc[-1]),
+                  "ctx_train_s": float(synth.ctx_history_["total_time"].iloc[-1]),
+                  "ctx_epochs": float(synth.ctx_history_["epoch"].iloc[-1]),
                   "gen_s": gen_s, "gen_rows_per_s": len(sample) / gen_s, **full,
+                  "synthetic_gen_s": synthetic_gen_s,
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -102,6 +114,14 @@ def main() -> None:
 
         engines["mostlyai-engine"] = (str(ensure_reference_env()), REFERENCE_RUN)
     rows = {}
+
+    def evaluate_flights(synthetic: pd.DataFrame, gen_s: float) -> dict:
+        start = time.perf_counter()
+        result = evaluate(trn_flights, synthetic, holdout_flights, context_key="tailnum", random_state=0)
+        carrier = synthetic.groupby("tailnum")["carrier"].nunique()
+        return {"gen_s": gen_s, "gen_rows_per_s": len(synthetic) / gen_s, "eval_s": time.perf_counter() - start,
+                **result.to_dict(), "one_carrier_share": float((carrier == 1).mean())}
+
     with tempfile.TemporaryDirectory() as tmp:
         paths = {name: Path(tmp) / f"{name}.parquet" for name in ("ctx", "tgt", "all_planes")}
         trn_planes.to_parquet(paths["ctx"])
@@ -110,6 +130,8 @@ def main() -> None:
         for name, (python, script) in engines.items():
             out = Path(tmp) / f"{name}-out.parquet"
             args = {"ctx": str(paths["ctx"]), "tgt": str(paths["tgt"]), "out": str(out),
+                    "out_synthetic": str(Path(tmp) / f"{name}-synthetic-out.parquet"),
+                    "out_synthetic_ctx": str(Path(tmp) / f"{name}-synthetic-ctx.parquet"),
                     "threads": options.threads, "minutes": options.minutes}
             if name == "synthgen" and options.synthgen_minutes is not None:
                 args["minutes"] = options.synthgen_minutes
@@ -117,15 +139,20 @@ def main() -> None:
                 args["all_planes"] = str(paths["all_planes"])
             figures = run_engine(python, script, args, options.threads)
             synthetic = pd.read_parquet(out)
-            start = time.perf_counter()
-            result = evaluate(trn_flights, synthetic, holdout_flights, context_key="tailnum", random_state=0)
-            figures["eval_s"] = time.perf_counter() - start
-            figures.update(result.to_dict())
-            carrier = synthetic.groupby("tailnum")["carrier"].nunique()
-            figures["one_carrier_share"] = float((carrier == 1).mean())
-            rows[name] = figures
+            rows[name] = figures | evaluate_flights(synthetic, figures["gen_s"])
             print(f"{name}: trained {figures['train_s']:.0f} s ({figures['epochs']:.1f} epochs), generated "
                   f"{len(synthetic):,} flights in {figures['gen_s']:.1f} s", flush=True)
+            if name == "synthgen":
+                synthetic = pd.read_parquet(args["out_synthetic"])
+                synthetic_planes = pd.read_parquet(args["out_synthetic_ctx"])
+                rows["synthgen, syn ctx"] = evaluate_flights(synthetic, figures["synthetic_gen_s"])
+                start = time.perf_counter()
+                plane_figures = evaluate(trn_planes.drop(columns="tailnum"), synthetic_planes.drop(columns="tailnum"),
+                                         holdout_planes.drop(columns="tailnum"), random_state=0).to_dict()
+                plane_figures["eval_s"] = time.perf_counter() - start
+                print(f"synthgen context model: trained {figures['ctx_train_s']:.1f} s ({figures['ctx_epochs']:.1f} "
+                      f"epochs); default sample of {len(synthetic_planes):,} synthetic planes and their "
+                      f"{len(synthetic):,} flights in {figures['synthetic_gen_s']:.1f} s", flush=True)
     original_carrier = float((trn_flights.groupby("tailnum")["carrier"].nunique() == 1).mean())
     keys = ["train_s", "epochs", "gen_s", "gen_rows_per_s", "full_gen_s", "full_rows", "peak_mb", "overall",
             "univariate", "bivariate", "trivariate", "coherence", "sequence_length", "discriminator_auc", "dcr_share",
@@ -135,6 +162,10 @@ def main() -> None:
           f"(synthgen {options.synthgen_minutes or options.minutes} min); torch threads = {options.threads}; "
           f"parent peak {peak_rss_mb():.0f} MB; original one-carrier share {original_carrier:.3f}")
     print_side_by_side(rows, keys)
+    print(f"\nsynthetic planes ({len(trn_planes):,}) against the training planes, holdout ceiling in brackets:")
+    for key in ("overall", "univariate", "bivariate", "discriminator_auc", "dcr_share", "exact_match_share"):
+        value, ceiling = plane_figures.get(key), plane_figures.get(f"reference_{key}")
+        print(f"  {key:<20}{value:>10.4f}" + (f"  ({ceiling:.4f})" if isinstance(ceiling, float) else ""))
     if options.real_baseline:
         shares = []
         for seed in range(3):

@@ -284,6 +284,9 @@ ESTIMATOR_OPTIONS: dict[str, Option] = {
     "context": OPTIONS["ctx_data"].evolve(name="context"),
     # the column predict / predict_proba answer for by default (a classifier's target); see docs/inference.md
     "target": Option(name="target", default=None, constraints=(_STR,), none=True),
+    # sample() of a two-table model: also return the context rows the target was generated for
+    "return_context": Option(name="return_context", default=False, constraints=(_BOOL,),
+                             convert=lambda value, name: bool(value)),
 }
 """The options of the transformers and estimators (same rules, estimator defaults and names)."""
 

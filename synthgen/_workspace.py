@@ -156,12 +156,29 @@ class Workspace:
 
     @classmethod
     def temporary(cls) -> Workspace:
+        """A workspace in a new temporary folder, removed once no object holds the workspace any longer.
+
+        Returns
+        -------
+        Workspace
+            It owns its folder; pickled copies point at the folder but never remove it.
+        """
         owner = TemporaryDirectory()
         return cls(owner.path, owner=owner)
 
     @classmethod
     def coerce(cls, workspace_dir: str | os.PathLike | Workspace) -> Workspace:
-        """``workspace_dir`` itself when it is a Workspace, else a Workspace of that folder."""
+        """``workspace_dir`` itself when it is a Workspace, else a Workspace of that folder.
+
+        Parameters
+        ----------
+        workspace_dir : str, PathLike or Workspace
+            A workspace, or the path of its folder.
+
+        Returns
+        -------
+        Workspace
+        """
         return workspace_dir if isinstance(workspace_dir, Workspace) else cls(workspace_dir)
 
     def __repr__(self) -> str:
@@ -180,56 +197,114 @@ class Workspace:
     # -- paths -------------------------------------------------------------------------------------------
     @property
     def original_data(self) -> Path:
+        """``OriginalData``: the split data and meta files, and the encoded data."""
         return self.root / "OriginalData"
 
     @property
     def model_store(self) -> Path:
+        """``ModelStore``: the statistics of analyze and the model data of train."""
         return self.root / "ModelStore"
 
     @property
     def synthetic_data(self) -> Path:
+        """``SyntheticData``: the partitions written by generate."""
         return self.root / "SyntheticData"
 
     def data_dir(self, table: str) -> Path:
+        """The folder of the split partitions of ``table``.
+
+        Parameters
+        ----------
+        table : {"tgt", "ctx"}
+            The target table, or the context table of a two-table model.
+
+        Returns
+        -------
+        Path
+            ``OriginalData/<table>-data``.
+        """
         return self.original_data / f"{table}-data"
 
     def meta_dir(self, table: str) -> Path:
+        """The folder of the meta files (keys, encoding types, dtypes) that split writes for ``table``.
+
+        Parameters
+        ----------
+        table : {"tgt", "ctx"}
+            The target table, or the context table of a two-table model.
+
+        Returns
+        -------
+        Path
+            ``OriginalData/<table>-meta``.
+        """
         return self.original_data / f"{table}-meta"
 
     @property
     def encoded_data(self) -> Path:
+        """``OriginalData/encoded-data``: the partitions written by encode."""
         return self.original_data / "encoded-data"
 
     def stats_path(self, table: str) -> Path:
+        """The statistics file that analyze writes for ``table``.
+
+        Parameters
+        ----------
+        table : {"tgt", "ctx"}
+            The target table, or the context table of a two-table model.
+
+        Returns
+        -------
+        Path
+            ``ModelStore/<table>-stats/stats.json``.
+        """
         return self.model_store / f"{table}-stats" / "stats.json"
 
     @property
     def model_data(self) -> Path:
+        """``ModelStore/model-data``: everything train writes."""
         return self.model_store / "model-data"
 
     @property
     def model_config_path(self) -> Path:
+        """``model-configs.json`` of the model data."""
         return self.model_data / MODEL_CONFIG_FILE
 
     @property
     def model_weights_path(self) -> Path:
+        """``model-weights.pt`` of the model data."""
         return self.model_data / MODEL_WEIGHTS_FILE
 
     @property
     def training_state_path(self) -> Path:
+        """``training-state.pt`` of the model data (what ``RESUME`` continues from)."""
         return self.model_data / TRAINING_STATE_FILE
 
     @property
     def progress_path(self) -> Path:
+        """``progress-messages.csv`` of the model data."""
         return self.model_data / PROGRESS_FILE
 
     @property
     def lock_path(self) -> Path:
+        """``workspace.lock`` in the workspace folder (see :meth:`lock`)."""
         return self.root / LOCK_FILE
 
     @staticmethod
     def partition_name(index: int, side: str | None = None) -> str:
-        """``part.NNNNNN-trn.parquet`` / ``-val`` of split and encode, ``part.NNNNNN.parquet`` of generate."""
+        """``part.NNNNNN-trn.parquet`` / ``-val`` of split and encode, ``part.NNNNNN.parquet`` of generate.
+
+        Parameters
+        ----------
+        index : int
+            The partition number.
+        side : {"trn", "val"} or None, default=None
+            The training or validation side; ``None`` for a partition of the synthetic data.
+
+        Returns
+        -------
+        str
+        """
         return f"part.{index:06d}-{side}.parquet" if side else f"part.{index:06d}.parquet"
 
     def _stage_outputs(self, stage: str) -> list[Path]:
@@ -242,7 +317,18 @@ class Workspace:
         }[stage]
 
     def clear_from(self, stage: str) -> None:
-        """Remove the outputs of ``stage`` and of every later stage."""
+        """Remove the outputs of ``stage`` and of every later stage.
+
+        Parameters
+        ----------
+        stage : {"split", "analyze", "encode", "train", "generate"}
+            The first stage whose outputs are removed.
+
+        Raises
+        ------
+        ValueError
+            If ``stage`` is not one of these.
+        """
         for later in STAGES[STAGES.index(stage):]:
             for path in self._stage_outputs(later):
                 if path.exists():
@@ -250,6 +336,7 @@ class Workspace:
 
     # -- completeness checks -----------------------------------------------------------------------------
     def has_context(self) -> bool:
+        """Whether split wrote a context table (its ``keys.json``) into this workspace."""
         return (self.meta_dir("ctx") / "keys.json").exists()
 
     def has_trained_model(self) -> bool:
@@ -257,7 +344,20 @@ class Workspace:
         return self.model_config_path.exists() and self.model_weights_path.exists()
 
     def require(self, stage: str) -> None:
-        """Raise :class:`WorkspaceError` unless ``stage`` completed in this workspace."""
+        """Raise :class:`WorkspaceError` unless ``stage`` completed in this workspace.
+
+        Parameters
+        ----------
+        stage : {"split", "analyze", "encode", "train"}
+            The stage whose outputs are needed; a stage counts as completed once the file it writes last
+            exists (``encoding-types.json``, the target ``stats.json``, the encoded-data folder; for train the
+            model configuration and weights).
+
+        Raises
+        ------
+        WorkspaceError
+            If ``stage`` did not complete; the message names the stage to run.
+        """
         if stage == "train":
             if not self.has_trained_model():
                 raise WorkspaceError(
@@ -282,7 +382,22 @@ class Workspace:
 
         The lock file is created atomically and records the holder (pid, host, since when, ``purpose``). Another
         writer gets a :class:`WorkspaceError` naming the holder; a lock left by a dead process on this host is
-        taken over. Whoever takes the lock first removes the temporaries of killed runs.
+        taken over. Whoever takes the lock first removes the temporaries of killed runs. The workspace folder is
+        created if needed, and removed again on exit if it was created here and is still empty.
+
+        Parameters
+        ----------
+        purpose : str
+            What the holder does (the stage name), recorded in the lock file and shown to other writers.
+
+        Yields
+        ------
+        None
+
+        Raises
+        ------
+        WorkspaceError
+            If another process, or another thread of this process, holds the lock.
         """
         key = str(self.root.resolve())
         here = [os.getpid(), threading.get_ident()]
@@ -388,7 +503,10 @@ class Workspace:
                 f"workspace_dir; if that process is gone, delete {str(self.lock_path)!r}.")
 
     def remove_stale_temporaries(self) -> None:
-        """Remove the temporary files and folders that a killed stage left (they may hold raw data)."""
+        """Remove the temporary files and folders that a killed stage left (they may hold raw data).
+
+        Only call it while holding :meth:`lock`: the temporaries of a running writer look the same.
+        """
         folders = [self.root, self.original_data, self.model_store]
         folders += [p for f in (self.original_data, self.model_store) if f.is_dir() for p in f.iterdir() if p.is_dir()]
         for folder in folders:
@@ -404,7 +522,19 @@ class Workspace:
     # -- atomic folder writes ----------------------------------------------------------------------------
     @contextmanager
     def staged_dir(self, final: Path) -> Iterator[Path]:
-        """Yield a temporary folder that replaces ``final`` only when the block completes."""
+        """Yield a temporary folder that replaces ``final`` only when the block completes.
+
+        Parameters
+        ----------
+        final : Path
+            The folder to write; an existing one is replaced when the block completes and left untouched when
+            it raises (the temporary folder is removed then).
+
+        Yields
+        ------
+        Path
+            The temporary folder, next to ``final``.
+        """
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = _temporary(final)
         tmp.mkdir()
@@ -419,14 +549,48 @@ class Workspace:
 
     # -- json and parquet I/O ----------------------------------------------------------------------------
     def write_json(self, path: Path, data: Any) -> None:
+        """Write ``data`` as indented JSON to ``path`` atomically (through a temporary file).
+
+        Parameters
+        ----------
+        path : Path
+            The file to write; its folder is created if needed.
+        data : object
+            JSON-serializable data; numpy scalars and arrays are written as numbers and lists.
+        """
         write_json_atomic(path, data)
 
     def read_json(self, path: Path) -> Any:
+        """The parsed content of the JSON file ``path``.
+
+        Parameters
+        ----------
+        path : Path
+            The file to read.
+
+        Returns
+        -------
+        object
+        """
         return read_json(path)
 
     def write_meta(self, table: str, *, keys: dict, encoding_types: dict, dtypes: dict,
                    model_type: str | None = None) -> None:
-        """The meta files of ``table``; ``encoding-types.json`` last, as it marks a completed split."""
+        """The meta files of ``table``; ``encoding-types.json`` last, as it marks a completed split.
+
+        Parameters
+        ----------
+        table : {"tgt", "ctx"}
+            The table the meta files describe.
+        keys : dict
+            Written to ``keys.json`` (the key columns of the table).
+        encoding_types : dict
+            Column name to encoding type, written to ``encoding-types.json``.
+        dtypes : dict
+            Column name to dtype, written to ``dtypes.json``.
+        model_type : str or None, default=None
+            Written to ``model-type.json`` when given (split gives it for the target table).
+        """
         meta_dir = self.meta_dir(table)
         write_json_atomic(meta_dir / "keys.json", keys)
         write_json_atomic(meta_dir / "dtypes.json", dtypes)
@@ -435,6 +599,18 @@ class Workspace:
         write_json_atomic(meta_dir / "encoding-types.json", encoding_types)
 
     def read_meta(self, table: str) -> dict[str, Any]:
+        """The meta files that split wrote for ``table``.
+
+        Parameters
+        ----------
+        table : {"tgt", "ctx"}
+            The table to read the meta files of.
+
+        Returns
+        -------
+        dict
+            ``{"keys": ..., "encoding_types": ..., "dtypes": ...}``, as given to :meth:`write_meta`.
+        """
         meta_dir = self.meta_dir(table)
         return {
             "keys": read_json(meta_dir / "keys.json"),
@@ -443,58 +619,193 @@ class Workspace:
         }
 
     def read_model_type(self) -> str:
+        """The model type (``"TABULAR"`` or ``"LANGUAGE"``) that split recorded for the target table."""
         return read_json(self.meta_dir("tgt") / "model-type.json")["model_type"]
 
     def write_stats(self, table: str, stats: dict[str, Any]) -> None:
+        """Write the statistics of ``table`` atomically to :meth:`stats_path`.
+
+        Parameters
+        ----------
+        table : {"tgt", "ctx"}
+            The table the statistics describe.
+        stats : dict
+            JSON-serializable statistics (columns, keys, record counts).
+        """
         write_json_atomic(self.stats_path(table), stats)
 
     def read_stats(self, table: str) -> dict[str, Any]:
+        """The statistics that analyze (or a warm start) wrote for ``table``.
+
+        Parameters
+        ----------
+        table : {"tgt", "ctx"}
+            The table to read the statistics of.
+
+        Returns
+        -------
+        dict
+        """
         return read_json(self.stats_path(table))
 
     def partitions(self, folder: Path, split: str | None = None) -> list[Path]:
-        """Partition files of ``folder`` in order; ``split`` is ``"trn"``, ``"val"`` or ``None`` for both."""
+        """The partition files of ``folder``, sorted by name (and so by partition number).
+
+        Parameters
+        ----------
+        folder : Path
+            A folder of partitions (split data, encoded data or synthetic data).
+        split : {"trn", "val"} or None, default=None
+            Only the training or the validation partitions; ``None`` for every ``part.*.parquet`` file.
+
+        Returns
+        -------
+        list of Path
+            Empty when ``folder`` holds no partitions or does not exist.
+        """
         pattern = f"part.*-{split}.parquet" if split else "part.*.parquet"
         return sorted(folder.glob(pattern))
 
     def count_rows(self, folder: Path, split: str | None = None) -> int:
-        """Rows of the partitions of ``folder`` (from the parquet footers)."""
+        """The number of rows of the partitions of ``folder``, read from the parquet footers.
+
+        Parameters
+        ----------
+        folder : Path
+            A folder of partitions.
+        split : {"trn", "val"} or None, default=None
+            As in :meth:`partitions`.
+
+        Returns
+        -------
+        int
+        """
         return sum(pq.read_metadata(path).num_rows for path in self.partitions(folder, split))
 
     def read_table_data(self, table: str) -> pd.DataFrame:
-        """All split rows (training and validation) of ``table`` as one DataFrame."""
+        """All split rows (training and validation) of ``table`` as one DataFrame.
+
+        Parameters
+        ----------
+        table : {"tgt", "ctx"}
+            The table to read.
+
+        Returns
+        -------
+        DataFrame
+            The partitions concatenated in order, with a fresh ``RangeIndex``.
+        """
         return pd.concat([self.read_parquet(p) for p in self.partitions(self.data_dir(table))], ignore_index=True)
 
     def read_encoded(self, split: str, columns: list[str]) -> list[pa.Table]:
-        """The ``columns`` of every ``split`` ("trn"/"val") partition of the encoded data."""
+        """The ``columns`` of every ``split`` partition of the encoded data.
+
+        Parameters
+        ----------
+        split : {"trn", "val"}
+            The training or the validation partitions.
+        columns : list of str
+            The encoded columns to read.
+
+        Returns
+        -------
+        list of pyarrow.Table
+            One table per partition, in order.
+        """
         return [pq.read_table(path, columns=columns) for path in self.partitions(self.encoded_data, split)]
 
     @staticmethod
     def write_parquet(frame: pd.DataFrame | pa.Table, path: Path) -> None:
+        """Write ``frame`` to the parquet file ``path`` (the index of a DataFrame is dropped).
+
+        Parameters
+        ----------
+        frame : DataFrame or pyarrow.Table
+            The rows to write.
+        path : Path
+            The file to write; its folder must exist.
+        """
         table = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
         pq.write_table(table, path)
 
     @staticmethod
     def read_parquet(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
+        """The rows of the parquet file ``path``.
+
+        Parameters
+        ----------
+        path : Path
+            The file to read.
+        columns : list of str or None, default=None
+            The columns to read; ``None`` reads all.
+
+        Returns
+        -------
+        DataFrame
+        """
         return pd.read_parquet(path, columns=columns)
 
     # -- the model store ---------------------------------------------------------------------------------
     def write_model_weights(self, weights: dict[str, torch.Tensor] | bytes) -> None:
-        """``model-weights.pt``: a state dict, or its ``torch.save`` bytes."""
+        """Write ``model-weights.pt`` atomically.
+
+        Parameters
+        ----------
+        weights : dict of str to torch.Tensor, or bytes
+            A state dict, or its ``torch.save`` bytes (written as they are).
+        """
         _write_bytes_atomic(self.model_weights_path, weights if isinstance(weights, bytes) else _torch_bytes(weights))
 
     def read_model_weights(self) -> bytes:
-        """The ``torch.save`` bytes of the trained weights; WorkspaceError when training never saved any."""
+        """The ``torch.save`` bytes of the trained weights.
+
+        Returns
+        -------
+        bytes
+
+        Raises
+        ------
+        WorkspaceError
+            If training never saved weights in this workspace.
+        """
         self.require("train")
         return self.model_weights_path.read_bytes()
 
     def write_model_config(self, config: dict[str, Any]) -> None:
+        """Write ``model-configs.json`` atomically.
+
+        Parameters
+        ----------
+        config : dict
+            The JSON-serializable configuration of the trained model.
+        """
         write_json_atomic(self.model_config_path, config)
 
     def read_model_config(self) -> dict[str, Any]:
+        """The configuration of the trained model (``model-configs.json``).
+
+        Returns
+        -------
+        dict
+
+        Raises
+        ------
+        WorkspaceError
+            If training never saved weights in this workspace.
+        """
         self.require("train")
         return read_json(self.model_config_path)
 
     def write_training_state(self, state: dict[str, Any]) -> None:
+        """Write ``training-state.pt`` atomically: what a later ``RESUME`` continues from.
+
+        Parameters
+        ----------
+        state : dict
+            The state of the training loop (best weights, optimizer, scheduler, counters, history), saved with
+            ``torch.save``; it is loaded with ``weights_only=True``, so it may hold tensors and plain Python
+            values only.
+        """
         _write_bytes_atomic(self.training_state_path, _torch_bytes(state))
 
     def read_training_state(self) -> dict[str, Any] | None:
@@ -504,7 +815,15 @@ class Workspace:
         return torch.load(self.training_state_path, map_location="cpu", weights_only=True)
 
     def write_progress(self, history: list[dict[str, Any]]) -> None:
-        """``progress-messages.csv``: one row per progress message of the training run."""
+        """Write ``progress-messages.csv`` atomically: one row per progress message of the training run.
+
+        Parameters
+        ----------
+        history : list of dict
+            The progress messages; each has ``epoch``, ``is_checkpoint``, ``steps``, ``samples``,
+            ``trn_loss``, ``val_loss``, ``total_time`` and ``learn_rate`` (other keys are ignored). The floats are
+            rounded for the file.
+        """
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=_PROGRESS_FIELDS, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()

@@ -1,5 +1,6 @@
 """Two-table data end to end: planes (context) and their flights (sequences)."""
 
+import io
 import subprocess
 import sys
 import textwrap
@@ -44,13 +45,15 @@ def test_fit_learns_a_sequential_model(fitted):
     assert fitted.history_["val_loss"].iloc[-1] < fitted.history_["val_loss"].iloc[0]
 
 
-def test_sample_generates_one_sequence_per_training_context_row(fitted, planes_and_flights):
+def test_default_sample_generates_one_sequence_per_synthetic_context_row(fitted, planes_and_flights):
     planes, flights = planes_and_flights
-    sample = fitted.sample(random_state=1)
+    context, sample = fitted.sample(return_context=True, random_state=1)
+    assert len(context) == len(planes)
+    assert not context["tailnum"].isin(planes["tailnum"]).any()
     assert list(sample.columns) == COLUMNS
     assert sample.dtypes.to_dict() == flights.dtypes.to_dict()
-    assert set(sample["tailnum"]) <= set(planes["tailnum"])
-    lengths = sample.groupby("tailnum").size().reindex(planes["tailnum"], fill_value=0)
+    assert set(sample["tailnum"]) <= set(context["tailnum"])
+    lengths = sample.groupby("tailnum").size().reindex(context["tailnum"], fill_value=0)
     original = flights.groupby("tailnum").size().reindex(planes["tailnum"], fill_value=0)
     # the length distribution: zero-length planes exist, the median is in the right region
     assert (lengths == 0).sum() >= 10
@@ -75,11 +78,15 @@ def test_new_context_rows_at_generation(fitted):
     assert set(sample["tailnum"]) <= {"NEW1", "NEW2", "NEW3"}
 
 
-def test_n_samples_draws_a_subset_of_training_subjects(fitted, planes_and_flights):
-    sample = fitted.sample(20, random_state=4)
-    assert sample["tailnum"].nunique() <= 20
-    with pytest.raises(ValueError, match="exceeds the 190 training context rows"):
-        fitted.sample(10_000)
+def test_n_samples_is_the_number_of_entities(fitted, planes_and_flights):
+    planes, _ = planes_and_flights
+    context, sample = fitted.sample(20, return_context=True, random_state=4)
+    assert len(context) == 20
+    assert set(sample["tailnum"]) <= set(context["tailnum"])
+    given, _ = fitted.sample(5, context=planes, return_context=True, random_state=4)
+    pd.testing.assert_frame_equal(given, planes.head(5))
+    with pytest.raises(ValueError, match="exceeds the 5 context rows"):
+        fitted.sample(10, context=planes.head(5))
 
 
 def test_seeded_prefixes_are_kept_and_continued(fitted, planes_and_flights):
@@ -108,8 +115,12 @@ def test_engine_generate_defaults_to_the_training_context(planes_and_flights, tm
 def test_sequences_without_a_context_table(planes_and_flights):
     _, flights = planes_and_flights
     synth = TabularSynthesizer(tgt_context_key="tailnum", model="small", max_epochs=1, random_state=0)
-    sample = synth.fit(flights).sample(random_state=0)
-    assert set(sample["tailnum"]) <= set(flights["tailnum"])
+    context, sample = synth.fit(flights).sample(return_context=True, random_state=0)
+    # a context of keys only: new keys, one per training entity
+    assert list(context.columns) == ["tailnum"]
+    assert len(context) == flights["tailnum"].nunique() and context["tailnum"].is_unique
+    assert not context["tailnum"].isin(flights["tailnum"]).any()
+    assert set(sample["tailnum"]) <= set(context["tailnum"])
 
 
 def test_pickle_round_trip_in_a_fresh_process(fitted, tmp_path):
@@ -150,6 +161,111 @@ def test_bad_context_at_generation(fitted):
                       context=pd.DataFrame({"tailnum": ["X"], "engines": [2], "seats": [3], "type": ["t"]}))
 
 
+def _customers_and_orders(max_orders: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """60 customers whose ids, e-mails and phone numbers are distinctive strings, and 0..max_orders orders each."""
+    rng = np.random.default_rng(7)
+    n = 60
+    customers = pd.DataFrame({
+        "customer_id": [f"CUST-QX{i:04d}" for i in range(n)],
+        "email": [f"person.{i:04d}.zyxw@mailhost-{i % 7}.example" for i in range(n)],
+        "phone": [f"+43-660-{i:04d}-{(i * 37) % 1000:03d}" for i in range(n)],
+        "age": rng.integers(18, 80, n),
+        "segment": rng.choice(["retail", "business", "student"], n),
+    })
+    counts = rng.integers(0, max_orders + 1, n)
+    orders = pd.DataFrame({
+        "customer_id": np.repeat(customers["customer_id"].to_numpy(), counts),
+        "amount": rng.gamma(2.0, 30.0, int(counts.sum())).round(2),
+        "channel": rng.choice(["web", "store"], int(counts.sum())),
+    })
+    return customers, orders
+
+
+@pytest.fixture(scope="module", params=[6, 1], ids=["sequential", "flat"])
+def customers_fitted(request):
+    customers, orders = _customers_and_orders(request.param)
+    # e-mails as characters (a model per position), phone numbers as categories (each one rare: none published)
+    synth = TabularSynthesizer(tgt_context_key="customer_id", ctx_primary_key="customer_id", model="small",
+                               ctx_encoding_types={"email": "TABULAR_CHARACTER"}, max_epochs=3, random_state=0)
+    with pytest.warns(UserWarning, match="Column 'phone' of ctx_data: value protection publishes none"):
+        return customers, orders, synth.fit(orders, context=customers)
+
+
+def test_pickle_holds_no_context_value(customers_fitted):
+    customers, _, synth = customers_fitted
+    buffer = io.BytesIO()
+    joblib.dump(synth, buffer)
+    dumped = buffer.getvalue()
+    values = [*customers["customer_id"], *customers["email"], *customers["phone"]]
+    assert [v for v in values if v.encode() in dumped] == []
+
+
+def test_default_sample_is_a_synthetic_context_with_its_sequences(customers_fitted):
+    customers, orders, synth = customers_fitted
+    context, target = synth.sample(return_context=True, random_state=1)
+    assert len(context) == len(customers)
+    assert list(context.columns) == list(customers.columns)
+    assert context.dtypes.to_dict() == customers.dtypes.to_dict()
+    # new keys, unique, none of them a real customer's; no real e-mail comes back
+    assert context["customer_id"].is_unique
+    assert not context["customer_id"].isin(customers["customer_id"]).any()
+    # no phone number is published, so none comes back (e-mails are drawn character by character: regular ones
+    # like these can be regenerated from the published per-position characters, as in a target column)
+    assert context["phone"].isna().all()
+    assert set(context["segment"]) <= set(customers["segment"])
+    # the targets belong to the synthetic context rows
+    assert list(target.columns) == list(orders.columns)
+    assert len(target) > 0
+    assert target["customer_id"].isin(context["customer_id"]).all()
+    # without return_context, the same target table alone
+    alone = synth.sample(random_state=1)
+    pd.testing.assert_frame_equal(alone, target)
+    assert not alone["customer_id"].isin(customers["customer_id"]).any()
+
+
+def test_n_samples_is_the_number_of_synthetic_context_rows(customers_fitted):
+    _, _, synth = customers_fitted
+    context, target = synth.sample(100, return_context=True, random_state=2)
+    assert len(context) == 100 and context["customer_id"].is_unique
+    assert target["customer_id"].isin(context["customer_id"]).all()
+
+
+def test_given_context_is_returned_as_given(customers_fitted):
+    customers, _, synth = customers_fitted
+    given = customers.iloc[10:15]
+    context, target = synth.sample(context=given, return_context=True, random_state=3)
+    pd.testing.assert_frame_equal(context, given.reset_index(drop=True))
+    assert set(target["customer_id"]) <= set(given["customer_id"])
+
+
+def test_context_model_keeps_to_the_epoch_budget(customers_fitted):
+    _, _, synth = customers_fitted
+    assert 0 < synth.ctx_history_["epoch"].iloc[-1] <= 3
+    assert synth.history_["epoch"].iloc[-1] <= 3
+
+
+def test_sample_arguments_that_need_a_context(customers_fitted, adult):
+    customers, orders, synth = customers_fitted
+    with pytest.raises(ValueError, match="seed_data of a two-table model refers to context rows by its context key "
+                                         "'customer_id'; pass those rows as context="):
+        synth.sample(seed_data=orders.head(2))
+    flat = TabularSynthesizer(model="small", max_epochs=1, random_state=0).fit(adult.head(200))
+    with pytest.raises(ValueError, match="return_context=True needs a model fitted with a context table"):
+        flat.sample(5, return_context=True)
+
+
+def test_continued_training_continues_the_context_model(customers_fitted):
+    customers, orders, _ = customers_fitted
+    customers = customers.drop(columns="phone")
+    synth = TabularSynthesizer(tgt_context_key="customer_id", ctx_primary_key="customer_id", model="small",
+                               ctx_encoding_types={"email": "TABULAR_CHARACTER"}, max_epochs=1,
+                               random_state=0).fit(orders, context=customers)
+    first = synth._context_model.bundle.weights
+    synth.set_params(model_state_strategy="REUSE", max_epochs=2)
+    synth.fit(orders, context=customers)
+    assert synth._context_model.bundle.weights != first
+    context, target = synth.sample(return_context=True, random_state=0)
+    assert target["customer_id"].isin(context["customer_id"]).all()
 @pytest.mark.parametrize("n_samples", [-1, 1.5])
 def test_n_samples_of_two_table_models_is_validated(fitted, n_samples):
     with pytest.raises(ValueError) as error:
@@ -164,9 +280,12 @@ def test_no_subjects_give_an_empty_frame_of_the_training_dtypes(fitted, planes_a
         assert list(empty.columns) == COLUMNS
         assert len(empty) == 0
         assert empty.dtypes.to_dict() == flights.dtypes.to_dict()
+    context, empty = fitted.sample(0, return_context=True)
+    assert len(context) == 0 and len(empty) == 0
+    assert context.dtypes.to_dict() == planes.dtypes.to_dict()
 
 
-def test_engine_and_estimator_draw_the_same_subset_of_the_training_context(tmp_path):
+def test_engine_draws_a_subset_of_the_training_context_and_the_estimator_new_subjects(tmp_path):
     rng = np.random.default_rng(0)
     people = pd.DataFrame({"id": np.arange(60), "group": rng.choice(["a", "b"], 60)})
     visits = pd.DataFrame({"person": np.arange(60), "score": rng.integers(0, 5, 60)})  # one row per subject
@@ -178,11 +297,13 @@ def test_engine_and_estimator_draw_the_same_subset_of_the_training_context(tmp_p
     sg.train(model="small", max_epochs=1, workspace_dir=ws, random_state=0)
     sg.generate(sample_size=12, workspace_dir=ws, random_state=7)
     engine_subjects = sg.read_synthetic_data(ws)["person"].tolist()
-    synth = TabularSynthesizer(model="small", max_epochs=1, random_state=0).fit(sg.Workspace(ws))
-    estimator_subjects = synth.sample(12, random_state=7)["person"].tolist()
     assert len(engine_subjects) == 12
-    assert engine_subjects == estimator_subjects
     training_order = pd.concat([pd.read_parquet(p) for p in sorted((ws / "OriginalData" / "ctx-data").glob("*"))])
     assert engine_subjects != training_order["id"].head(12).tolist()  # a random subset, not the first rows
+    # the estimator (here on the same workspace) generates 12 synthetic people instead, numbered anew
+    synth = TabularSynthesizer(model="small", max_epochs=1, random_state=0).fit(sg.Workspace(ws))
+    context, target = synth.sample(12, return_context=True, random_state=7)
+    assert context["id"].tolist() == list(range(12))
+    assert target["person"].tolist() == context["id"].tolist()  # one row per subject
     with pytest.raises(ValueError, match=r"^sample_size \(61\) exceeds the 60 training context rows; pass ctx_data="):
         sg.generate(sample_size=61, workspace_dir=ws)

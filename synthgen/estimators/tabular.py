@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import warnings
 from collections.abc import Mapping
 
@@ -16,6 +17,7 @@ from sklearn.utils import ClassifierTags
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._device import resolve_device
+from .._dtypes import restore_dtype
 from .._options import ESTIMATOR_DEFAULTS, validate_all
 from .._random import as_generator, derive_seed
 from .._version import __version__
@@ -31,7 +33,8 @@ from ..domain import (
 )
 from ..models.tabular._bundle import ModelBundle
 from ..stages import analyze, encode, split, train
-from ..stages._generation import TabularGenerator, subset_of_default_context
+from ..stages._context_model import train_context_model
+from ..stages._generation import TabularGenerator, _generated_keys
 from ..stages._warm_start import adopt_statistics, check_columns, check_workspace_matches, install_model
 from ..stages.generate import load_bundle
 from ..stages.transformers import frame_with_target
@@ -40,6 +43,10 @@ from ._inference import InferenceMixin
 __all__ = ["TabularSynthesizer"]
 
 _log = logging.getLogger(__name__)
+
+# The context model's share of max_training_time at most (it trains first; the target gets what is left).
+# Context tables are small: one row per entity, where the target has a sequence of rows per entity.
+CONTEXT_TIME_SHARE = 0.1
 
 
 def _as_frame(X, owner: str) -> pd.DataFrame:
@@ -75,9 +82,11 @@ class TabularSynthesizer(InferenceMixin, BaseEstimator):
     """Learn a table and sample synthetic rows from it (TabularARGN).
 
     ``fit`` runs split → analyze → encode → train in a workspace; ``sample`` generates from the model kept
-    in memory, so a fitted synthesizer pickled with joblib samples without its workspace. The flat model is
-    also a classifier, a density estimator and an imputer: ``predict_proba``, ``predict``, ``score_samples``,
-    ``score`` and ``impute`` (see ``docs/inference.md``).
+    in memory, so a fitted synthesizer pickled with joblib samples without its workspace. With a context table,
+    ``fit`` also learns the context table (a flat model of its non-key columns), so that ``sample`` generates
+    synthetic entities and their sequences; the fitted object holds statistics and weights, never rows. The flat
+    model is also a classifier, a density estimator and an imputer: ``predict_proba``, ``predict``,
+    ``score_samples``, ``score`` and ``impute`` (see ``docs/inference.md``).
 
     Parameters
     ----------
@@ -85,9 +94,9 @@ class TabularSynthesizer(InferenceMixin, BaseEstimator):
         ``"MOSTLY_AI/Small"``, ``"MOSTLY_AI/Medium"`` (default) or ``"MOSTLY_AI/Large"`` (or ``small`` /
         ``medium`` / ``large``).
     max_training_time : float, default=14400.0
-        Training budget in minutes.
+        Training budget in minutes (of both models with a context table: the context model gets at most 10 %).
     max_epochs : float, default=100.0
-        Training budget in epochs.
+        Training budget in epochs (of each model).
     batch_size, gradient_accumulation_steps : int, optional
         Determined automatically when None.
     enable_flexible_generation : bool, default=True
@@ -112,7 +121,9 @@ class TabularSynthesizer(InferenceMixin, BaseEstimator):
         CUDA when available, else CPU.
     workspace_dir : str or Path, optional
         Where the workspace goes; a temporary folder (removed with this object) when None. ``fit`` holds the
-        workspace's lock: a second fit into the same folder at the same time raises ``WorkspaceError``.
+        workspace's lock: a second fit into the same folder at the same time raises ``WorkspaceError``. The
+        workspace holds a copy of the raw training data (both tables); an explicit ``workspace_dir`` is never
+        deleted.
     random_state : None, int or RandomState, optional
         Seeds the split, the protection thresholds, the weights, the data order and (unless ``sample`` gets
         its own) sampling.
@@ -133,6 +144,8 @@ class TabularSynthesizer(InferenceMixin, BaseEstimator):
         The resolved encoding type of every column.
     history_ : DataFrame
         One row per training epoch (loss, validation loss, learning rate, time).
+    ctx_history_ : DataFrame or None
+        The same for the context model (empty for a context of keys only); None without a context.
     workspace_ : Workspace
         The workspace of the last fit (a temporary one disappears with the estimator).
     n_features_in_ : int
@@ -225,7 +238,7 @@ class TabularSynthesizer(InferenceMixin, BaseEstimator):
         y : array-like of shape (n_samples,), optional
             Appended to ``X`` as a column (named after ``y``, else ``"target"``).
         context : DataFrame, optional
-            The context table of two-table data.
+            The context table of two-table data; a flat model of its non-key columns is trained too.
 
         Returns
         -------
@@ -241,7 +254,7 @@ class TabularSynthesizer(InferenceMixin, BaseEstimator):
         validate_all(f"{type(self).__name__}.fit", {"context": context}, estimator=True)
         strategy = params["model_state_strategy"]
         rng = as_generator(self.random_state)
-        seeds = {stage: derive_seed(rng) for stage in ("split", "analyze", "encode", "train")}
+        seeds = {stage: derive_seed(rng) for stage in ("split", "analyze", "encode", "train", "context")}
         saved = self._saved_model(strategy, X)
         if isinstance(X, Workspace):
             ws = X
@@ -273,16 +286,30 @@ class TabularSynthesizer(InferenceMixin, BaseEstimator):
                 analyze(value_protection=params["value_protection"], workspace_dir=ws,
                         random_state=seeds["analyze"], verbose=self.verbose)
                 encode(workspace_dir=ws, random_state=seeds["encode"], verbose=self.verbose)
-            train(model=self.model, max_training_time=self.max_training_time, max_epochs=self.max_epochs,
+            start = time.perf_counter()
+            context_model = None
+            if ws.has_context():  # the context table gets a flat model of its own, so no raw row is kept
+                previous = getattr(self, "_context_model", None) if saved is not None else None
+                context_model = train_context_model(
+                    ws, model=self.model, max_epochs=self.max_epochs,
+                    max_training_time_s=CONTEXT_TIME_SHARE * self.max_training_time * 60.0,
+                    enable_flexible_generation=params["enable_flexible_generation"],
+                    device=resolve_device(self.device), previous=previous.bundle if previous is not None else None,
+                    random_state=seeds["context"], verbose=self.verbose)
+            # one budget for both models: the target gets what the context model left
+            remaining = self.max_training_time - (time.perf_counter() - start) / 60.0
+            train(model=self.model, max_training_time=max(remaining, 1e-6), max_epochs=self.max_epochs,
                   batch_size=self.batch_size, gradient_accumulation_steps=self.gradient_accumulation_steps,
                   enable_flexible_generation=params["enable_flexible_generation"],
                   max_sequence_window=self.max_sequence_window, differential_privacy=self.differential_privacy,
                   model_state_strategy=strategy if saved is not None else "RESET", device=self.device,
                   workspace_dir=ws, random_state=seeds["train"], verbose=self.verbose)
             self._bundle = load_bundle(ws)
-            self._training_context = self._context_for_sampling(ws, context)
+            self._context_model = context_model
             self.history_ = ws.read_progress()
+            self.ctx_history_ = pd.DataFrame(context_model.history) if context_model is not None else None
         self._generator = None
+        self._context_generator = None
         self.workspace_ = ws
         self.stats_ = self._bundle.stats
         self.ctx_stats_ = self._bundle.ctx_stats
@@ -316,14 +343,6 @@ class TabularSynthesizer(InferenceMixin, BaseEstimator):
             state = source.read_training_state()
         return bundle, state
 
-    def _context_for_sampling(self, ws: Workspace, context: pd.DataFrame | None) -> pd.DataFrame | None:
-        """The context rows ``sample`` generates for by default: the training context (kept in memory)."""
-        if self._bundle.ctx_stats is None:
-            return None
-        if context is not None:
-            return context.copy()
-        return ws.read_table_data("ctx")
-
     # -- sample ----------------------------------------------------------------------------------------
     def _generator_for(self, device: str | torch.device | None) -> TabularGenerator:
         resolved = resolve_device(device if device is not None else self.device)
@@ -331,12 +350,19 @@ class TabularSynthesizer(InferenceMixin, BaseEstimator):
             self._generator = TabularGenerator(self._bundle, resolved)
         return self._generator
 
+    def _context_generator_for(self, device: str | torch.device | None) -> TabularGenerator:
+        resolved = resolve_device(device if device is not None else self.device)
+        if self._context_generator is None or self._context_generator.device != resolved:
+            self._context_generator = TabularGenerator(self._context_model.bundle, resolved)
+        return self._context_generator
+
     def sample(
         self,
         n_samples: int | None = None,
         *,
         seed_data: pd.DataFrame | None = None,
         context: pd.DataFrame | None = None,
+        return_context: bool = ESTIMATOR_DEFAULTS.return_context,
         batch_size: int | None = None,
         sampling_temperature: float = ESTIMATOR_DEFAULTS.sampling_temperature,
         sampling_top_p: float = ESTIMATOR_DEFAULTS.sampling_top_p,
@@ -346,20 +372,26 @@ class TabularSynthesizer(InferenceMixin, BaseEstimator):
         imputation: ImputationConfig | dict | None = None,
         fairness: FairnessConfig | dict | None = None,
         random_state: int | np.random.RandomState | None = None,
-    ) -> pd.DataFrame:
+    ) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
         """Generate synthetic rows.
 
         Parameters
         ----------
         n_samples : int, optional
             Rows to generate; default the number of training rows (or of ``seed_data`` rows). For two-table
-            data: the number of subjects, drawn at random from the training context unless ``context`` is given.
-            ``0`` (or an empty ``context``) gives an empty frame with the training columns and dtypes.
+            data: the number of entities (context rows), by default as many as the training context had; with
+            ``context``, its first ``n_samples`` rows. ``0`` (or an empty ``context``) gives an empty frame with the
+            training columns and dtypes.
         seed_data : DataFrame, optional
             Fixed values of some columns; the rest is generated conditionally; seed values are kept verbatim.
+            Two-table models match seed rows to context rows by the context key, so they need ``context``.
         context : DataFrame, optional
-            Context rows to generate targets for (two-table models): new entities, or by default the
-            training context. A fitted two-table synthesizer keeps its training context rows for this default.
+            Context rows to generate targets for (two-table models), used as given. Without it, a two-table
+            model first generates synthetic context rows (with new primary keys) from its context model, then
+            their targets.
+        return_context : bool, default=False
+            Two-table models only: return ``(context, target)``, the context rows the target was generated for
+            (the synthetic ones, or the rows of ``context`` that were used) and the target.
         batch_size : int, optional
             Rows per generation batch.
         sampling_temperature : float, default=1.0
@@ -376,10 +408,14 @@ class TabularSynthesizer(InferenceMixin, BaseEstimator):
         random_state : None, int or RandomState, optional
             Defaults to the estimator's ``random_state``.
 
+        ``batch_size``, ``sampling_temperature``, ``sampling_top_p`` and ``rare_category_replacement_method``
+        apply to synthetic context rows too; ``rebalancing`` and ``imputation`` name target columns.
+
         Returns
         -------
-        DataFrame
-            Columns and dtypes as in the training data.
+        DataFrame or tuple of DataFrame
+            The target, columns and dtypes as in the training data; ``(context, target)`` with
+            ``return_context=True``.
 
         Raises
         ------
@@ -390,14 +426,25 @@ class TabularSynthesizer(InferenceMixin, BaseEstimator):
         """
         check_is_fitted(self)
         validate_all(f"{type(self).__name__}.sample", {
-            "n_samples": n_samples, "seed_data": seed_data, "context": context, "batch_size": batch_size,
-            "sampling_temperature": sampling_temperature, "sampling_top_p": sampling_top_p, "device": device,
-            "rare_category_replacement_method": rare_category_replacement_method, "rebalancing": rebalancing,
-            "imputation": imputation, "fairness": fairness, "random_state": random_state}, estimator=True)
+            "n_samples": n_samples, "seed_data": seed_data, "context": context, "return_context": return_context,
+            "batch_size": batch_size, "sampling_temperature": sampling_temperature, "sampling_top_p": sampling_top_p,
+            "device": device, "rare_category_replacement_method": rare_category_replacement_method,
+            "rebalancing": rebalancing, "imputation": imputation, "fairness": fairness,
+            "random_state": random_state}, estimator=True)
         rng = as_generator(random_state if random_state is not None else self.random_state)
-        if context is None and self._training_context is not None:  # a random subset of the training subjects
-            context, n_samples = subset_of_default_context(self._training_context, n_samples, seed_data, rng,
-                                                           size_name="n_samples", context_name="context")
+        two_table = self._bundle.ctx_stats is not None
+        if return_context and not two_table:
+            raise ValueError("return_context=True needs a model fitted with a context table; this one has none.")
+        if two_table and context is None:
+            if seed_data is not None:
+                raise ValueError(
+                    f"seed_data of a two-table model refers to context rows by its context key "
+                    f"{self._bundle.stats['keys']['context_key']!r}; pass those rows as context= (a sample without "
+                    "context= generates new context rows, which no seed row refers to).")
+            context = self._sample_context(n_samples, batch_size=batch_size, sampling_temperature=sampling_temperature,
+                                           sampling_top_p=sampling_top_p, device=device, rng=rng,
+                                           rare_category_replacement_method=rare_category_replacement_method)
+            n_samples = None
         batches = self._generator_for(device).generate(
             sample_size=n_samples, ctx_data=context, seed_data=seed_data, batch_size=batch_size,
             sampling_temperature=sampling_temperature, sampling_top_p=sampling_top_p,
@@ -406,13 +453,42 @@ class TabularSynthesizer(InferenceMixin, BaseEstimator):
         )
         frames = list(batches)
         if not frames:
-            return self._generator_for(device).empty_frame()
-        return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+            synthetic = self._generator_for(device).empty_frame()
+        else:
+            synthetic = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        if return_context:
+            used = context if n_samples is None else context.iloc[:n_samples]
+            return used.reset_index(drop=True), synthetic
+        return synthetic
+
+    def _sample_context(self, n_samples: int | None, *, batch_size, sampling_temperature, sampling_top_p,
+                        rare_category_replacement_method, device, rng: np.random.Generator) -> pd.DataFrame:
+        """``n_samples`` synthetic context rows (default: as many as the training context) with new keys."""
+        stats = self._context_model.stats
+        key = stats["keys"]["primary_key"]
+        key_dtype = stats["key_dtypes"][key]
+        if self._context_model.bundle is None:  # a context of keys only
+            n = stats["no_of_training_records"] + stats["no_of_validation_records"] if n_samples is None else n_samples
+            frame = pd.DataFrame({key: _generated_keys(0, int(n), key_dtype)})
+        else:
+            generator = self._context_generator_for(device)
+            frames = list(generator.generate(
+                sample_size=n_samples, batch_size=batch_size, sampling_temperature=sampling_temperature,
+                sampling_top_p=sampling_top_p, rare_category_replacement_method=rare_category_replacement_method,
+                rng=rng))
+            if not frames:
+                frames = [generator.empty_frame()]
+            frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        keys = restore_dtype(frame[key], key_dtype)
+        if keys.notna().all():  # generated keys are ints or strings; keep them as such where the dtype cannot
+            frame[key] = keys
+        return frame
 
     # -- persistence -----------------------------------------------------------------------------------
     def __getstate__(self) -> dict:
         state = super().__getstate__()
-        state["_generator"] = None  # a live network; rebuilt from the bundle on first use
+        state["_generator"] = None  # live networks; rebuilt from the bundles on first use
+        state["_context_generator"] = None
         state["_synthgen_version"] = __version__
         return state
 

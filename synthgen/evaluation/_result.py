@@ -172,7 +172,26 @@ class EvaluationResult:
         return write_report(self, Path(path))
 
     def format_figure(self, name: str, value: float | None) -> str:
-        """Format one figure as the report and ``repr`` show it ("–" for None)."""
+        """Format one figure as the report and ``repr`` show it.
+
+        Parameters
+        ----------
+        name : str
+            The figure's name (an attribute such as ``"overall"`` or ``"dcr_training"``); it decides the format.
+        value : float or None
+            The figure's value, of this result or of its ``reference``.
+
+        Returns
+        -------
+        str
+            A percentage with one decimal (``"87.3%"``) for shares and accuracies, three decimals (``"0.512"``)
+            for the other figures, and ``"–"`` for None or NaN.
+
+        Raises
+        ------
+        KeyError
+            If ``name`` is not a figure (and ``value`` is a number).
+        """
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return "–"
         return f"{value:.1%}" if FIGURES[name][1] else f"{value:.3f}"

@@ -46,7 +46,9 @@ def predict_proba(
     target : str
         A ``TABULAR_CATEGORICAL`` or ``TABULAR_NUMERIC_DISCRETE`` column.
     workspace_dir : str, Path or Workspace, default="engine-ws"
+        The workspace holding the trained model (and the statistics of its columns).
     device : str or torch.device, optional
+        Where the model runs; by default CUDA when available, else CPU.
     batch_size : int, optional
         Rows per forward pass (default 2048).
 
@@ -55,6 +57,14 @@ def predict_proba(
     DataFrame
         One column per published class (in the column's dtype), rows summing to 1, indexed like ``X``. The
         protected ``_RARE_`` and NULL codes are left out and the published classes renormalised.
+
+    Raises
+    ------
+    WorkspaceError
+        If the workspace holds no trained model.
+    ValueError
+        If the model has a context table, ``X`` has columns the model does not know or none besides
+        ``target``, or ``target`` is not a categorical or discrete column with published classes.
     """
     inference = _inference(workspace_dir, device)
     proba = inference.predict_proba(X, target, batch_size=batch_size)
@@ -69,7 +79,7 @@ def predict(
     n_draws: int = DEFAULT_N_DRAWS,
     device: torch.device | str | None = None,
     batch_size: int | None = None,
-    random_state=None,
+    random_state: int | np.random.RandomState | np.random.Generator | None = None,
 ) -> pd.Series:
     """The most likely class of a categorical / discrete target, or the conditional median of another target.
 
@@ -80,17 +90,33 @@ def predict(
     target : str
         Any column of the model.
     workspace_dir : str, Path or Workspace, default="engine-ws"
+        The workspace holding the trained model (and the statistics of its columns).
     n_draws : int, default=100
         Conditional draws per row whose median predicts a numeric or datetime target (exact argmax otherwise).
     device : str or torch.device, optional
+        Where the model runs; by default CUDA when available, else CPU.
     batch_size : int, optional
-    random_state : None, int or RandomState, optional
+        Rows per forward pass (default 2048).
+    random_state : None, int, RandomState or Generator, optional
         Seeds the draws of numeric and datetime targets.
 
     Returns
     -------
     Series
         Named ``target``, in its training dtype, indexed like ``X``.
+
+    Raises
+    ------
+    WorkspaceError
+        If the workspace holds no trained model.
+    ValueError
+        If the model has a context table, ``target`` is not a column of the model, ``X`` has columns the
+        model does not know or none besides ``target``, or ``n_draws`` is not a positive int.
+
+    Examples
+    --------
+    >>> from synthgen import predict
+    >>> predict(X, "income", workspace_dir="ws")  # doctest: +SKIP
     """
     inference = _inference(workspace_dir, device)
     values = inference.predict(X, target, n_draws=n_draws, rng=as_generator(random_state), batch_size=batch_size)
@@ -114,6 +140,7 @@ def log_likelihood(
     X : DataFrame
         Rows holding any subset of the model's columns.
     workspace_dir : str, Path or Workspace, default="engine-ws"
+        The workspace holding the trained model (and the statistics of its columns).
     n_orders : int, default=8
         Column orders averaged (``log mean_k P_k``) by a model trained with flexible generation; a fixed-order
         model scores in its training order.
@@ -121,7 +148,9 @@ def log_likelihood(
         Seeds the orders: the same seed scores every call (and model of the same columns) under the same
         orders, so scores are comparable.
     device : str or torch.device, optional
+        Where the model runs; by default CUDA when available, else CPU.
     batch_size : int, optional
+        Rows per forward pass (default 2048).
 
     Returns
     -------
@@ -136,7 +165,7 @@ def impute(
     workspace_dir: str | Path | Workspace = "engine-ws",
     device: torch.device | str | None = None,
     batch_size: int | None = None,
-    random_state=None,
+    random_state: int | np.random.RandomState | np.random.Generator | None = None,
 ) -> pd.DataFrame:
     """``X`` with its NULL cells drawn from the model given every non-NULL cell of their row.
 
@@ -145,13 +174,29 @@ def impute(
     X : DataFrame
         Rows holding any subset of the model's columns (others are not filled in, and marginalised).
     workspace_dir : str, Path or Workspace, default="engine-ws"
+        The workspace holding the trained model (and the statistics of its columns).
     device : str or torch.device, optional
+        Where the model runs; by default CUDA when available, else CPU.
     batch_size : int, optional
-    random_state : None, int or RandomState, optional
+        Rows generated at once (default 4096).
+    random_state : None, int, RandomState or Generator, optional
+        Seeds the drawn values.
 
     Returns
     -------
     DataFrame
         A copy of ``X``; only cells that were NULL differ, and they are never NULL or ``_RARE_``.
+
+    Raises
+    ------
+    WorkspaceError
+        If the workspace holds no trained model.
+    ValueError
+        If the model has a context table, or ``X`` has columns the model does not know or none of its columns.
+
+    Examples
+    --------
+    >>> from synthgen import impute
+    >>> impute(rows, workspace_dir="ws", random_state=0)  # doctest: +SKIP
     """
     return _inference(workspace_dir, device).impute(X, rng=as_generator(random_state), batch_size=batch_size)
