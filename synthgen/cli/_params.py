@@ -38,7 +38,7 @@ _MEANING = {
     "sample_size": "Rows to generate (two-table data: subjects); default the training rows, or the seed rows.",
     "sampling_temperature": "Below 1 sharper, above 1 flatter than the learned distribution.",
     "sampling_top_p": "Sample from the smallest set of values holding this probability mass.",
-    "rare_category_replacement_method": "SAMPLE draws a frequent category; CONSTANT emits the _RARE_ token.",
+    "rare_category_replacement_method": "SAMPLE (default) never emits the _RARE_ token; CONSTANT emits it.",
 }
 
 _SHORT = {"n_samples": "-n", "sample_size": "-n"}
