@@ -110,8 +110,9 @@ def fit(data: str, out: str, context: str | None, config: str | None, as_json: b
     if as_json:
         print_json(summary)
     else:
-        status(f"Fitted on {len(frame):,} rows of {synth.n_features_in_} columns ({len(synth.history_)} epochs); "
-               f"saved to {out}")
+        epochs = len(synth.history_)
+        status(f"Fitted on {len(frame):,} rows of {synth.n_features_in_} columns ({epochs} epoch"
+               f"{'' if epochs == 1 else 's'}); saved to {out}")
 
 
 @app.command()

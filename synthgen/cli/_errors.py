@@ -30,13 +30,24 @@ class Failure(click.ClickException):
         super().__init__(message)
 
 
+class _EchoHandler(logging.Handler):
+    """Log records on the current stderr (resolved at each record, as click's test runner swaps it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(f"{record.levelname.lower()}: {record.name}: {record.getMessage()}", err=True)
+
+
 def verbose_option(function):
     """``--verbose``: tracebacks of errors and the library's log messages on stderr."""
 
     def enable(ctx: click.Context, param, value: bool) -> None:
         if value:
             ctx.meta[TRACEBACK] = True
-            logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+            logger, handler = logging.getLogger("synthgen"), _EchoHandler()
+            logger.addHandler(handler)
+            previous = logger.level
+            logger.setLevel(logging.INFO)
+            ctx.call_on_close(lambda: (logger.removeHandler(handler), logger.setLevel(previous)))
 
     return click.option("--verbose", is_flag=True, expose_value=False, is_eager=True, callback=enable,
                         help="Show the traceback of an error and the library's log messages.")(function)

@@ -69,7 +69,7 @@ def format_description(description: dict[str, Any]) -> str:
              f"{model['weights_bytes']:,} bytes of weights" if model["parameters"] is not None else
              f"  model      {model['id']}",
              f"  training   {training['rows']} rows, {training['validation_rows']} validation rows, "
-             f"{training['epochs']} epochs"
+             f"{training['epochs']} epoch{'' if training['epochs'] == 1 else 's'}"
              + (f", validation loss {training['final_validation_loss']:.4f}"
                 if training.get("final_validation_loss") is not None else ""),
              "  privacy    " + ", ".join(f"{key}={value}" for key, value in privacy.items())]
