@@ -116,7 +116,9 @@ _RANDOM_STATE = (
     _Constraint(lambda value: _is_instance(value, "numpy.random", "Generator"),
                 "an instance of 'numpy.random.Generator'"),
 )
-_VERBOSE = (_BOOL, _interval("int", 0, math.inf, "left"))
+# "auto": progress bars where a person is watching (a terminal or a notebook)
+_VERBOSE = (_BOOL, _interval("int", 0, math.inf, "left"),
+            _Constraint(lambda value: isinstance(value, str) and value == "auto", "'auto'"))
 _DEVICE_TYPES = ("cpu", "cuda", "mps")
 
 
@@ -223,8 +225,9 @@ OPTIONS: dict[str, Option] = _declare(
     Option(name="workspace_dir", default="engine-ws", constraints=(_WORKSPACE,), convert=_no_existing_file),
     Option(name="update_progress", default=None, constraints=(_CALLABLE,), none=True),
     Option(name="random_state", default=None, constraints=_RANDOM_STATE, none=True),
-    Option(name="verbose", default=False, constraints=_VERBOSE),
+    Option(name="verbose", default="auto", constraints=_VERBOSE),
     Option(name="device", default=None, constraints=(_DEVICE,), none=True),
+    Option(name="n_threads", default=None, constraints=(_POSITIVE_INT,), none=True),
     Option(name="batch_size", default=None, constraints=(_POSITIVE_INT,), none=True),
     Option(name="differential_privacy", default=None,
            constraints=(_instance((DifferentialPrivacyConfig, dict), "a DifferentialPrivacyConfig, a dict"),),
@@ -277,7 +280,6 @@ ESTIMATOR_OPTIONS: dict[str, Option] = {
     **OPTIONS,
     # an estimator without a workspace_dir works in a temporary folder, removed with it
     "workspace_dir": OPTIONS["workspace_dir"].evolve(default=None, none=True, constraints=(_PATH,)),
-    "verbose": OPTIONS["verbose"].evolve(default=0),
     "model_state_strategy": OPTIONS["model_state_strategy"].evolve(default="RESET"),
     # sample(): the scikit-learn names of the engine's generate options
     "n_samples": OPTIONS["sample_size"].evolve(name="n_samples"),

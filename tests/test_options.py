@@ -44,7 +44,8 @@ def test_estimator_defaults_come_from_the_options(function):
         ("value_protection", "yes", "a bool"),
         ("n_partitions", 0, "an int in the range [1, inf)"),
         ("sampling_top_p", 1.5, "a float in the range (0, 1]"),
-        ("verbose", -1, "a bool or an int in the range [0, inf)"),
+        ("verbose", -1, "a bool, an int in the range [0, inf) or 'auto'"),
+        ("n_threads", 0, "an int in the range [1, inf) or None"),
     ],
 )
 def test_engine_and_estimators_share_one_rule(name, value, requirement):
@@ -84,8 +85,8 @@ def test_value_protection_is_rejected_alike_by_analyze_and_the_estimator(tmp_pat
                                              "(0, 1) or a callable. Got 1 instead."),
         (Analyzer(value_protection=1), "workspace", "The 'value_protection' parameter of Analyzer must be a bool. "
                                                     "Got 1 instead."),
-        (Encoder(verbose="loud"), "workspace", "The 'verbose' parameter of Encoder must be a bool or an int in the "
-                                               "range [0, inf). Got 'loud' instead."),
+        (Encoder(verbose="loud"), "workspace", "The 'verbose' parameter of Encoder must be a bool, an int in the "
+                                               "range [0, inf) or 'auto'. Got 'loud' instead."),
     ],
 )
 def test_transformers_validate_their_parameters_at_fit(transformer, fit_with, message, tmp_path):

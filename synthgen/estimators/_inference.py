@@ -4,12 +4,16 @@ and ``impute`` (see ``docs/inference.md``); thin wrappers of :class:`synthgen.st
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 import pandas as pd
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from .._random import as_generator
+from .._threads import torch_threads
 from ..stages._inference import CLASS_ENCODINGS, DEFAULT_N_DRAWS, DEFAULT_N_ORDERS, TabularInference
 from ..stages.transformers import frame_with_target
 
@@ -64,6 +68,13 @@ class InferenceMixin:
     def _inference(self) -> TabularInference:
         return TabularInference(self._generator_for(None))
 
+    @contextmanager
+    def _inference_on_threads(self, n_rows: int) -> Iterator[TabularInference]:
+        """The inference object, with torch on ``n_threads`` (or the automatic choice) for the block, as in sample."""
+        generator = self._generator_for(None)
+        with torch_threads(generator.n_threads_for(self.n_threads, max(n_rows, 1))):
+            yield TabularInference(generator)
+
     def _resolve_target(self, target, method: str) -> str:
         if target is not None:
             return target
@@ -117,7 +128,9 @@ class InferenceMixin:
         """
         check_is_fitted(self)
         rows = self._rows(X)
-        return self._inference().predict_proba(rows, self._resolve_target(target, "predict_proba"))
+        target = self._resolve_target(target, "predict_proba")
+        with self._inference_on_threads(len(rows)) as inference:
+            return inference.predict_proba(rows, target)
 
     def predict_classes(self, target=None) -> np.ndarray:
         """The classes of ``target`` in the order of :meth:`predict_proba`'s columns, in the column's dtype."""
@@ -147,8 +160,9 @@ class InferenceMixin:
         """
         check_is_fitted(self)
         rows = self._rows(X)
-        values = self._inference().predict(rows, self._resolve_target(target, "predict"), n_draws=n_draws,
-                                           rng=as_generator(self.random_state))
+        target = self._resolve_target(target, "predict")
+        with self._inference_on_threads(len(rows) * n_draws) as inference:
+            values = inference.predict(rows, target, n_draws=n_draws, rng=as_generator(self.random_state))
         return values.to_numpy()
 
     # -- density -----------------------------------------------------------------------------------------
@@ -172,7 +186,9 @@ class InferenceMixin:
             Higher is more likely.
         """
         check_is_fitted(self)
-        return self._inference().log_likelihood(self._rows(X), n_orders=n_orders)
+        rows = self._rows(X)
+        with self._inference_on_threads(len(rows)) as inference:
+            return inference.log_likelihood(rows, n_orders=n_orders)
 
     def score(self, X, y=None) -> float:
         """Mean log-likelihood of the rows (with ``y`` as its column, as in ``fit``); higher is better.
@@ -183,7 +199,8 @@ class InferenceMixin:
         rows = self._rows(X)
         if y is not None:
             rows = frame_with_target(rows, self._named_y(y), owner=type(self).__name__)
-        return float(np.mean(self._inference().log_likelihood(rows, n_orders=DEFAULT_N_ORDERS, method="score")))
+        with self._inference_on_threads(len(rows)) as inference:
+            return float(np.mean(inference.log_likelihood(rows, n_orders=DEFAULT_N_ORDERS, method="score")))
 
     # -- imputation --------------------------------------------------------------------------------------
     def impute(self, X, *, random_state=None) -> pd.DataFrame:
@@ -206,4 +223,6 @@ class InferenceMixin:
         """
         check_is_fitted(self)
         rng = as_generator(random_state if random_state is not None else self.random_state)
-        return self._inference().impute(self._rows(X), rng=rng)
+        rows = self._rows(X)
+        with self._inference_on_threads(len(rows)) as inference:
+            return inference.impute(rows, rng=rng)

@@ -19,7 +19,9 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .._device import resolve_device
 from .._dtypes import restore_dtype
 from .._options import ESTIMATOR_DEFAULTS, validate_all
+from .._progress import ProgressReporter
 from .._random import as_generator, derive_seed
+from .._threads import torch_threads
 from .._version import __version__
 from .._workspace import Workspace
 from ..domain import (
@@ -119,6 +121,10 @@ class TabularSynthesizer(InferenceMixin, BaseEstimator):
     n_partitions : int, default=1
     device : str, optional
         CUDA when available, else CPU.
+    n_threads : int, optional
+        torch threads during ``fit`` and ``sample`` (the previous count is restored afterwards). None chooses
+        for the model and the machine: one thread unless a step is large and cores are idle, because torch's
+        default of one thread per core is many times slower for these models when anything else runs.
     workspace_dir : str or Path, optional
         Where the workspace goes; a temporary folder (removed with this object) when None. ``fit`` holds the
         workspace's lock: a second fit into the same folder at the same time raises ``WorkspaceError``. The
@@ -127,8 +133,10 @@ class TabularSynthesizer(InferenceMixin, BaseEstimator):
     random_state : None, int or RandomState, optional
         Seeds the split, the protection thresholds, the weights, the data order and (unless ``sample`` gets
         its own) sampling.
-    verbose : int, default=0
-        Show progress bars.
+    verbose : bool, int or "auto", default="auto"
+        Show progress bars (each stage; training with its epoch, validation loss and time left, its total the
+        epochs or the time budget, whichever binds first). ``"auto"`` shows them where a person is watching:
+        when stderr is a terminal or in a notebook. ``TQDM_DISABLE=1`` hides them.
     target : str, optional
         A column that ``predict`` / ``predict_proba`` answer for by default; it makes the synthesizer a
         classifier to scikit-learn (``cross_val_score`` stratifies, scorers use ``classes_``). ``fit(X, y)``
@@ -183,9 +191,10 @@ class TabularSynthesizer(InferenceMixin, BaseEstimator):
         model_state_strategy: ModelStateStrategy | str = ESTIMATOR_DEFAULTS.model_state_strategy,
         n_partitions: int = ESTIMATOR_DEFAULTS.n_partitions,
         device: str | torch.device | None = None,
+        n_threads: int | None = None,
         workspace_dir: str | os.PathLike | None = None,
         random_state: int | np.random.RandomState | None = None,
-        verbose: int = ESTIMATOR_DEFAULTS.verbose,
+        verbose: bool | int | str = ESTIMATOR_DEFAULTS.verbose,
         target: str | None = None,
     ) -> None:
         self.model = model
@@ -205,6 +214,7 @@ class TabularSynthesizer(InferenceMixin, BaseEstimator):
         self.model_state_strategy = model_state_strategy
         self.n_partitions = n_partitions
         self.device = device
+        self.n_threads = n_threads
         self.workspace_dir = workspace_dir
         self.random_state = random_state
         self.verbose = verbose
@@ -295,7 +305,7 @@ class TabularSynthesizer(InferenceMixin, BaseEstimator):
                     max_training_time_s=CONTEXT_TIME_SHARE * self.max_training_time * 60.0,
                     enable_flexible_generation=params["enable_flexible_generation"],
                     device=resolve_device(self.device), previous=previous.bundle if previous is not None else None,
-                    random_state=seeds["context"], verbose=self.verbose)
+                    random_state=seeds["context"], verbose=self.verbose, n_threads=self.n_threads)
             # one budget for both models: the target gets what the context model left
             remaining = self.max_training_time - (time.perf_counter() - start) / 60.0
             train(model=self.model, max_training_time=max(remaining, 1e-6), max_epochs=self.max_epochs,
@@ -303,7 +313,7 @@ class TabularSynthesizer(InferenceMixin, BaseEstimator):
                   enable_flexible_generation=params["enable_flexible_generation"],
                   max_sequence_window=self.max_sequence_window, differential_privacy=self.differential_privacy,
                   model_state_strategy=strategy if saved is not None else "RESET", device=self.device,
-                  workspace_dir=ws, random_state=seeds["train"], verbose=self.verbose)
+                  n_threads=self.n_threads, workspace_dir=ws, random_state=seeds["train"], verbose=self.verbose)
             self._bundle = load_bundle(ws)
             self._context_model = context_model
             self.history_ = ws.read_progress()
@@ -435,23 +445,31 @@ class TabularSynthesizer(InferenceMixin, BaseEstimator):
         two_table = self._bundle.ctx_stats is not None
         if return_context and not two_table:
             raise ValueError("return_context=True needs a model fitted with a context table; this one has none.")
-        if two_table and context is None:
-            if seed_data is not None:
-                raise ValueError(
-                    f"seed_data of a two-table model refers to context rows by its context key "
-                    f"{self._bundle.stats['keys']['context_key']!r}; pass those rows as context= (a sample without "
-                    "context= generates new context rows, which no seed row refers to).")
-            context = self._sample_context(n_samples, batch_size=batch_size, sampling_temperature=sampling_temperature,
-                                           sampling_top_p=sampling_top_p, device=device, rng=rng,
-                                           rare_category_replacement_method=rare_category_replacement_method)
-            n_samples = None
-        batches = self._generator_for(device).generate(
-            sample_size=n_samples, ctx_data=context, seed_data=seed_data, batch_size=batch_size,
-            sampling_temperature=sampling_temperature, sampling_top_p=sampling_top_p,
-            rare_category_replacement_method=rare_category_replacement_method, rebalancing=rebalancing,
-            imputation=imputation, fairness=fairness, rng=rng,
-        )
-        frames = list(batches)
+        if two_table and context is None and seed_data is not None:
+            raise ValueError(
+                f"seed_data of a two-table model refers to context rows by its context key "
+                f"{self._bundle.stats['keys']['context_key']!r}; pass those rows as context= (a sample without "
+                "context= generates new context rows, which no seed row refers to).")
+        generator = self._generator_for(device)
+        frames = []
+        with torch_threads(generator.n_threads_for(self.n_threads, batch_size)):
+            if two_table and context is None:
+                context = self._sample_context(n_samples, batch_size=batch_size,
+                                               sampling_temperature=sampling_temperature,
+                                               sampling_top_p=sampling_top_p, device=device, rng=rng,
+                                               rare_category_replacement_method=rare_category_replacement_method)
+                n_samples = None
+            batches = generator.generate(
+                sample_size=n_samples, ctx_data=context, seed_data=seed_data, batch_size=batch_size,
+                sampling_temperature=sampling_temperature, sampling_top_p=sampling_top_p,
+                rare_category_replacement_method=rare_category_replacement_method, rebalancing=rebalancing,
+                imputation=imputation, fairness=fairness, rng=rng,
+            )
+            total, per_batch, unit = generator.plan(n_samples, context, seed_data, batch_size)
+            with ProgressReporter(total, description="generate", verbose=self.verbose, unit=unit) as progress:
+                for frame in batches:
+                    frames.append(frame)
+                    progress.update(max(0, min(per_batch, total - progress.completed)))
         if not frames:
             synthetic = self._generator_for(device).empty_frame()
         else:

@@ -10,7 +10,6 @@ it is written to the workspace.
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
 import attrs
@@ -19,11 +18,13 @@ import pandas as pd
 import torch
 
 from .._dtypes import spec_name
-from .._progress import ProgressReporter
+from .._progress import TrainingProgress
 from .._random import as_generator, torch_generator
+from .._threads import resolve_n_threads, step_work, torch_threads
 from .._workspace import Workspace
 from ..models.tabular import FlatARGN, resolve_model_size, train_model
 from ..models.tabular._bundle import ModelBundle, column_specs, weights_from_bytes, weights_to_bytes
+from ..models.tabular._presets import batch_size_heuristic
 from ._codec import encode_table
 
 __all__ = ["ContextModel", "context_model_stats", "train_context_model"]
@@ -76,7 +77,8 @@ def train_context_model(
     device: torch.device,
     previous: ModelBundle | None = None,
     random_state=None,
-    verbose: bool | int = False,
+    verbose: bool | int | str = False,
+    n_threads: int | None = None,
 ) -> ContextModel:
     """Train a flat model of the workspace's context table (after ``analyze``).
 
@@ -94,8 +96,10 @@ def train_context_model(
         A context model of the same columns to continue from (fine-tuned with a fresh optimizer).
     random_state : None, int or RandomState, optional
         Seeds the imputation under NULL flags, the weights, the row order and the column orders.
-    verbose : bool or int, default=False
-        Show a progress bar (epochs).
+    verbose : bool, int or "auto", default=False
+        Show a progress bar (see :class:`~synthgen._progress.TrainingProgress`).
+    n_threads : int, optional
+        torch threads while training (restored afterwards); None chooses (see :mod:`synthgen._threads`).
 
     Returns
     -------
@@ -124,16 +128,12 @@ def train_context_model(
     if len(trn) == 0:
         _log.warning("no training context rows: the context model stays untrained")
         return ContextModel(ModelBundle(stats, None, config, None), stats, [])
-    with ProgressReporter(int(math.ceil(max_epochs)), description="train context", verbose=verbose) as progress:
-        reported = [0]
-
-        def on_progress(record: dict) -> bool:
-            advance = max(0, int(record["epoch"]) - reported[0])
-            reported[0] += advance
-            return progress.update(advance)
-
+    threads = resolve_n_threads(n_threads, device=device, work=step_work(network, batch_size_heuristic(len(trn))))
+    with (TrainingProgress(max_epochs, max_training_time_s, callback=None, verbose=verbose,
+                           description="train context") as progress, torch_threads(threads)):
         result = train_model(network, trn, val, max_epochs=max_epochs, max_training_time_s=max_training_time_s,
-                             device=device, generator=generator, on_progress=on_progress)
+                             device=device, generator=generator, on_progress=progress.update,
+                             on_tick=progress.tick)
     _log.info("trained the context model %d epochs in %.1f s (%s)", len(result.history),
               result.history[-1]["total_time"] if result.history else 0.0, result.stop_reason)
     return ContextModel(ModelBundle(stats, None, config, weights_to_bytes(result.best_state_dict)), stats,

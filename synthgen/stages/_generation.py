@@ -14,6 +14,7 @@ import pandas as pd
 import torch
 
 from .._random import derive_seed
+from .._threads import resolve_n_threads, step_work
 from ..domain import (
     FairnessConfig,
     ImputationConfig,
@@ -33,6 +34,8 @@ DEFAULT_GENERATION_BATCH = 100_000
 # Sequences are generated step by step for a whole batch of subjects at once, so larger batches amortise the
 # per-step work; a batch holds about this many rows unless `batch_size` says otherwise.
 SEQUENCE_GENERATION_ROWS = 500_000
+# Rows per forward pass of flat sampling.
+_SAMPLING_BATCH = 4096
 
 
 def subset_of_default_context(context: pd.DataFrame, sample_size: int | None, seed_data: pd.DataFrame | None,
@@ -80,6 +83,38 @@ class TabularGenerator:
         names = [s for spec in specs for s in spec.sub_columns]
         self._sub_index = {name: i for i, name in enumerate(names)}
         self._sub_names = names
+
+    def n_threads_for(self, n_threads: int | None, batch_size: int | None = None) -> int:
+        """The torch thread count to generate with: ``n_threads``, or the automatic choice for a batch."""
+        if self.bundle.is_sequential:  # one step of a batch of subjects at a time
+            rows = self._subjects_per_batch(batch_size)
+        else:
+            rows = batch_size or _SAMPLING_BATCH
+        return resolve_n_threads(n_threads, device=self.device, work=step_work(self.model, rows))
+
+    def plan(self, sample_size: int | None, ctx_data, seed_data, batch_size: int | None) -> tuple[int, int, str]:
+        """``(total, per_batch, unit)`` of a generation, for progress: rows (flat) or subjects (sequences).
+
+        Estimates only: invalid arguments are reported by :meth:`generate`.
+        """
+        stats = self.bundle.stats
+        limit = int(sample_size) if isinstance(sample_size, (int, np.integer)) and sample_size >= 0 else None
+        if isinstance(ctx_data, pd.DataFrame):
+            n = len(ctx_data) if limit is None else min(limit, len(ctx_data))
+        elif isinstance(seed_data, pd.DataFrame):
+            n = len(seed_data)
+        elif self.bundle.is_sequential:
+            n = 0
+        else:
+            n = stats["no_of_training_records"] + stats["no_of_validation_records"] if limit is None else limit
+        if self.bundle.is_sequential:
+            return n, self._subjects_per_batch(batch_size), "subjects"
+        return n, batch_size or DEFAULT_GENERATION_BATCH, "rows"
+
+    def _subjects_per_batch(self, batch_size: int | None) -> int:
+        # batches of subjects sized so that a batch holds about `batch_size` rows: memory stays flat in n
+        rows_per_subject = max(1, int(self.bundle.stats["seq_len"]["median"]))
+        return max(1, (batch_size or SEQUENCE_GENERATION_ROWS) // rows_per_subject)
 
     # -- configuration ---------------------------------------------------------------------------------
     def _sub(self, column: str, sub: str) -> int:
@@ -300,7 +335,7 @@ class TabularGenerator:
                 codes = self.model.sample(m, context_codes=context, fixed_codes=fixed or None, column_order=order,
                                           temperature=sampling_temperature, top_p=sampling_top_p,
                                           fixed_probs=fixed_probs or None, generator=generator,
-                                          batch_size=min(m, batch_size or 4096), tilt=tilt)
+                                          batch_size=min(m, batch_size or _SAMPLING_BATCH), tilt=tilt)
             if tilt is not None and tilt.mode == "defer" and start == 0:
                 _fairness.check_parity(tilt, plan)
             matrix = codes.cpu().numpy()
@@ -368,9 +403,7 @@ class TabularGenerator:
         generator = torch.Generator(device=self.device)
         generator.manual_seed(derive_seed(rng))
         calibrated = None  # the biases of batches too small to fit their own
-        # batches of subjects sized so that a batch holds about `batch_size` rows: memory stays flat in n
-        rows_per_subject = max(1, int(stats["seq_len"]["median"]))
-        chunk = max(1, (batch_size or SEQUENCE_GENERATION_ROWS) // rows_per_subject)
+        chunk = self._subjects_per_batch(batch_size)
         output_order = [c for c in stats.get("column_order", list(self.columns))
                         if c in self.columns or c in keys.values()]
         next_key = 0

@@ -120,7 +120,7 @@ def analyze(
     workspace_dir: str | Path | Workspace = ENGINE_DEFAULTS.workspace_dir,
     update_progress: ProgressCallback | None = None,
     random_state: int | np.random.RandomState | np.random.Generator | None = None,
-    verbose: bool | int = ENGINE_DEFAULTS.verbose,
+    verbose: bool | int | str = ENGINE_DEFAULTS.verbose,
 ) -> Workspace:
     """Compute the (privacy-protected) column statistics of the split data.
 
@@ -137,7 +137,8 @@ def analyze(
     update_progress : callable, optional
     random_state : None, int, RandomState or Generator, optional
         Seed of the stochastic protection thresholds.
-    verbose : bool, default=False
+    verbose : bool, int or "auto", default="auto"
+        Show a progress bar; "auto" where a person is watching (stderr is a terminal, or a notebook).
 
     Returns
     -------

@@ -95,7 +95,7 @@ def encode(
     workspace_dir: str | Path | Workspace = ENGINE_DEFAULTS.workspace_dir,
     update_progress: ProgressCallback | None = None,
     random_state: int | np.random.RandomState | np.random.Generator | None = None,
-    verbose: bool | int = ENGINE_DEFAULTS.verbose,
+    verbose: bool | int | str = ENGINE_DEFAULTS.verbose,
 ) -> Workspace:
     """Encode the split and analyzed data into ``OriginalData/encoded-data``.
 
@@ -105,7 +105,8 @@ def encode(
     update_progress : callable, optional
     random_state : None, int, RandomState or Generator, optional
         Seed of the row shuffle and of the values imputed under NULL flags.
-    verbose : bool, default=False
+    verbose : bool, int or "auto", default="auto"
+        Show a progress bar; "auto" where a person is watching (stderr is a terminal, or a notebook).
 
     Returns
     -------

@@ -12,6 +12,7 @@ from .._device import resolve_device
 from .._options import ENGINE_DEFAULTS, validate_all
 from .._progress import ProgressReporter
 from .._random import as_generator
+from .._threads import torch_threads
 from .._workspace import Workspace, locks_workspace
 from ..domain import (
     FairnessConfig,
@@ -51,6 +52,7 @@ def generate(
     sampling_temperature: float = ENGINE_DEFAULTS.sampling_temperature,
     sampling_top_p: float = ENGINE_DEFAULTS.sampling_top_p,
     device: torch.device | str | None = None,
+    n_threads: int | None = None,
     rare_category_replacement_method: RareCategoryReplacementMethod | str | None = None,
     rebalancing: RebalancingConfig | dict | None = None,
     imputation: ImputationConfig | dict | None = None,
@@ -58,7 +60,7 @@ def generate(
     workspace_dir: str | Path | Workspace = ENGINE_DEFAULTS.workspace_dir,
     update_progress: ProgressCallback | None = None,
     random_state: int | np.random.RandomState | np.random.Generator | None = None,
-    verbose: bool | int = ENGINE_DEFAULTS.verbose,
+    verbose: bool | int | str = ENGINE_DEFAULTS.verbose,
 ) -> Workspace:
     """Generate synthetic data with the trained model of the workspace.
 
@@ -83,6 +85,8 @@ def generate(
         Nucleus sampling: draw only from the most likely codes that make up this probability mass.
     device : str or torch.device, optional
         CUDA when available, else CPU.
+    n_threads : int, optional
+        torch threads while generating (restored afterwards); None chooses for the model and the machine.
     rare_category_replacement_method : {"SAMPLE", "CONSTANT"}, optional
         ``SAMPLE`` (default) replaces protected categories by published ones in model proportions;
         ``CONSTANT`` emits the literal ``_RARE_`` in categorical string columns and NULL in categorical
@@ -99,7 +103,8 @@ def generate(
     workspace_dir : str, Path or Workspace, default="engine-ws"
     update_progress : callable, optional
     random_state : None, int, RandomState or Generator, optional
-    verbose : bool, default=False
+    verbose : bool, int or "auto", default="auto"
+        Show a progress bar; "auto" where a person is watching (stderr is a terminal, or a notebook).
 
     Returns
     -------
@@ -108,7 +113,7 @@ def generate(
     validate_all("generate", {
         "ctx_data": ctx_data, "seed_data": seed_data, "sample_size": sample_size, "batch_size": batch_size,
         "sampling_temperature": sampling_temperature, "sampling_top_p": sampling_top_p, "device": device,
-        "rare_category_replacement_method": rare_category_replacement_method, "rebalancing": rebalancing,
+        "n_threads": n_threads, "rare_category_replacement_method": rare_category_replacement_method, "rebalancing": rebalancing,
         "imputation": imputation, "fairness": fairness, "workspace_dir": workspace_dir,
         "update_progress": update_progress, "random_state": random_state, "verbose": verbose})
     ws = workspace_dir if isinstance(workspace_dir, Workspace) else Workspace(workspace_dir)
@@ -126,12 +131,13 @@ def generate(
         rare_category_replacement_method=rare_category_replacement_method, rebalancing=rebalancing,
         imputation=imputation, fairness=fairness, rng=rng,
     )
-    total = sample_size if sample_size is not None else (len(seed_data) if seed_data is not None else None)
-    with ProgressReporter(total or 0, description="generate", callback=update_progress, verbose=verbose) as progress:
-        with ws.staged_dir(ws.synthetic_data) as folder:
+    total, per_batch, unit = generator.plan(sample_size, ctx_data, seed_data, batch_size)
+    with ProgressReporter(total, description="generate", callback=update_progress, verbose=verbose,
+                          unit=unit) as progress:
+        with ws.staged_dir(ws.synthetic_data) as folder, torch_threads(generator.n_threads_for(n_threads, batch_size)):
             for index, frame in enumerate(batches):
                 ws.write_parquet(frame, Path(folder) / ws.partition_name(index))
-                if progress.update(len(frame)):
+                if progress.update(max(0, min(per_batch, total - progress.completed))):
                     break
     return ws
 

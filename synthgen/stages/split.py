@@ -135,7 +135,7 @@ def split(
     workspace_dir: str | Path | Workspace = ENGINE_DEFAULTS.workspace_dir,
     update_progress: ProgressCallback | None = None,
     random_state: int | np.random.RandomState | np.random.Generator | None = None,
-    verbose: bool | int = ENGINE_DEFAULTS.verbose,
+    verbose: bool | int | str = ENGINE_DEFAULTS.verbose,
 ) -> Workspace:
     """Split the original data into training and validation parts and store them in the workspace.
 
@@ -167,8 +167,8 @@ def split(
         The engine's progress callback.
     random_state : None, int, RandomState or Generator, optional
         Seed of the subject shuffle.
-    verbose : bool, default=False
-        Show a progress bar.
+    verbose : bool, int or "auto", default="auto"
+        Show a progress bar; "auto" where a person is watching (stderr is a terminal, or a notebook).
 
     Returns
     -------

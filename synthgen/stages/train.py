@@ -8,7 +8,6 @@ best validation loss), ``training-state.pt`` (everything ``RESUME`` needs) and `
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,17 +16,29 @@ import torch
 
 from .._device import resolve_device
 from .._options import ENGINE_DEFAULTS, validate_all
-from .._progress import ProgressReporter
+from .._progress import TrainingProgress
 from .._random import as_generator, torch_generator
+from .._threads import resolve_n_threads, step_work, torch_threads
 from .._workspace import Workspace, locks_workspace
 from ..domain import DifferentialPrivacyConfig, ModelStateStrategy, ProgressCallback
 from ..models.tabular import FlatARGN, SequentialARGN, resolve_model_size, train_model, train_sequential_model
 from ..models.tabular._bundle import column_specs, weights_from_bytes, weights_to_bytes
+from ..models.tabular._presets import batch_size_heuristic
+from ..models.tabular._sequential_trainer import DEFAULT_SEQUENCE_WINDOW, DEFAULT_WINDOW_WARMUP
 from ._encoded import load_flat_codes, load_sequences
 
 __all__ = ["train"]
 
 _log = logging.getLogger(__name__)
+
+def _rows_per_step(stats: dict, n_trn: int, batch_size: int | None, window: int | None) -> int:
+    """Rows through the network per training step: samples per batch, times scored and warm-up steps."""
+    rows = batch_size or batch_size_heuristic(n_trn)
+    if stats["is_sequential"]:
+        steps = (window or DEFAULT_SEQUENCE_WINDOW) + DEFAULT_WINDOW_WARMUP
+        rows *= max(1, min(int(stats["seq_len"]["median"]), steps))
+    return rows
+
 
 def _column_differences(saved: list[dict], current: list[dict]) -> str:
     """What differs between the column specs of a saved model and those of the workspace, in words."""
@@ -79,11 +90,12 @@ def train(
     differential_privacy: DifferentialPrivacyConfig | dict | None = None,
     model_state_strategy: ModelStateStrategy | str = ENGINE_DEFAULTS.model_state_strategy,
     device: torch.device | str | None = None,
+    n_threads: int | None = None,
     workspace_dir: str | Path | Workspace = ENGINE_DEFAULTS.workspace_dir,
     update_progress: ProgressCallback | None = None,
     upload_model_data_callback: Callable | None = None,
     random_state: int | np.random.RandomState | np.random.Generator | None = None,
-    verbose: bool | int = ENGINE_DEFAULTS.verbose,
+    verbose: bool | int | str = ENGINE_DEFAULTS.verbose,
 ) -> Workspace:
     """Train a TabularARGN model with early stopping on the encoded data of the workspace.
 
@@ -109,6 +121,9 @@ def train(
         Start fresh, fine-tune the saved weights, or continue an interrupted run with its optimizer state.
     device : str or torch.device, optional
         CUDA when available, else CPU.
+    n_threads : int, optional
+        torch threads while training (restored afterwards). None chooses for the model and the machine: one
+        thread unless a step is large and cores are idle (see docs/tabular.md, "Threads").
     workspace_dir : str, Path or Workspace, default="engine-ws"
     update_progress : callable, optional
         Receives one message per epoch; returning ``{"stopExecution": True}`` stops training.
@@ -116,7 +131,8 @@ def train(
         Called after every epoch's checkpoint is written.
     random_state : None, int, RandomState or Generator, optional
         Seed of the initial weights, row order, column orders and dropout.
-    verbose : bool, default=False
+    verbose : bool, int or "auto", default="auto"
+        Show a progress bar; "auto" where a person is watching (stderr is a terminal, or a notebook).
 
     Returns
     -------
@@ -127,7 +143,7 @@ def train(
         "gradient_accumulation_steps": gradient_accumulation_steps,
         "enable_flexible_generation": enable_flexible_generation, "max_sequence_window": max_sequence_window,
         "differential_privacy": differential_privacy, "model_state_strategy": model_state_strategy,
-        "device": device, "workspace_dir": workspace_dir, "update_progress": update_progress,
+        "device": device, "n_threads": n_threads, "workspace_dir": workspace_dir, "update_progress": update_progress,
         "upload_model_data_callback": upload_model_data_callback, "random_state": random_state, "verbose": verbose})
     ws = workspace_dir if isinstance(workspace_dir, Workspace) else Workspace(workspace_dir)
     ws.require("encode")
@@ -190,14 +206,9 @@ def train(
         save_weights(network.state_dict())
         return ws
 
-    progress = ProgressReporter(int(math.ceil(max_epochs)), description="train", callback=update_progress,
-                                verbose=verbose)
-    reported_epochs = [0]
-
-    def on_progress(record: dict) -> bool:
-        advance = max(0, int(record["epoch"]) - reported_epochs[0])
-        reported_epochs[0] += advance
-        return progress.update(advance, message=record)
+    threads = resolve_n_threads(n_threads, device=resolved_device,
+                                work=step_work(network, _rows_per_step(stats, n_trn, batch_size, max_sequence_window)))
+    progress = TrainingProgress(max_epochs, max_training_time * 60.0, callback=update_progress, verbose=verbose)
 
     def on_checkpoint(state: dict) -> None:
         history = state["history"]
@@ -208,11 +219,11 @@ def train(
         if upload_model_data_callback is not None:
             upload_model_data_callback()
 
-    with progress:
+    with progress, torch_threads(threads):
         budget = dict(max_epochs=max_epochs, max_training_time_s=max_training_time * 60.0, batch_size=batch_size,
                       gradient_accumulation_steps=gradient_accumulation_steps, device=resolved_device,
-                      generator=generator, on_progress=on_progress, on_checkpoint=on_checkpoint,
-                      resume_state=resume_state)
+                      generator=generator, on_progress=progress.update, on_checkpoint=on_checkpoint,
+                      resume_state=resume_state, on_tick=progress.tick)
         if sequential:
             window = {"max_sequence_window": max_sequence_window} if max_sequence_window else {}
             result = train_sequential_model(network, trn, val, **window, **budget)

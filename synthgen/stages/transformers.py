@@ -88,7 +88,8 @@ class Splitter(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
     workspace_dir : str or Path, optional
         Where to write; a temporary folder (removed with the last object using it) when None.
     random_state : None, int or RandomState, optional
-    verbose : int, default=0
+    verbose : bool, int or "auto", default="auto"
+        Show a progress bar; "auto" where a person is watching (stderr is a terminal, or a notebook).
 
     Attributes
     ----------
@@ -120,7 +121,7 @@ class Splitter(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
         trn_val_split: float | Callable = ESTIMATOR_DEFAULTS.trn_val_split,
         workspace_dir: str | os.PathLike | None = None,
         random_state: int | np.random.RandomState | None = None,
-        verbose: int = ESTIMATOR_DEFAULTS.verbose,
+        verbose: bool | int | str = ESTIMATOR_DEFAULTS.verbose,
     ) -> None:
         self.tgt_primary_key = tgt_primary_key
         self.tgt_context_key = tgt_context_key
@@ -212,7 +213,8 @@ class Analyzer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
     ----------
     value_protection : bool, default=True
     random_state : None, int or RandomState, optional
-    verbose : int, default=0
+    verbose : bool, int or "auto", default="auto"
+        Show a progress bar; "auto" where a person is watching (stderr is a terminal, or a notebook).
 
     Attributes
     ----------
@@ -227,7 +229,7 @@ class Analyzer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
         *,
         value_protection: bool = ESTIMATOR_DEFAULTS.value_protection,
         random_state: int | np.random.RandomState | None = None,
-        verbose: int = ESTIMATOR_DEFAULTS.verbose,
+        verbose: bool | int | str = ESTIMATOR_DEFAULTS.verbose,
     ) -> None:
         self.value_protection = value_protection
         self.random_state = random_state
@@ -279,7 +281,8 @@ class Encoder(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
     Parameters
     ----------
     random_state : None, int or RandomState, optional
-    verbose : int, default=0
+    verbose : bool, int or "auto", default="auto"
+        Show a progress bar; "auto" where a person is watching (stderr is a terminal, or a notebook).
 
     Attributes
     ----------
@@ -290,7 +293,7 @@ class Encoder(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
         self,
         *,
         random_state: int | np.random.RandomState | None = None,
-        verbose: int = ESTIMATOR_DEFAULTS.verbose,
+        verbose: bool | int | str = ESTIMATOR_DEFAULTS.verbose,
     ) -> None:
         self.random_state = random_state
         self.verbose = verbose

@@ -163,6 +163,7 @@ def train_sequential_model(
     on_progress: Callable[[dict[str, Any]], bool | None] | None = None,
     on_checkpoint: Callable[[dict[str, Any]], None] | None = None,
     resume_state: Mapping[str, Any] | None = None,
+    on_tick: Callable[[float, float], None] | None = None,
 ) -> TrainingResult:
     """Train a :class:`SequentialARGN` to early stopping, an epoch budget or a time budget.
 
@@ -188,7 +189,7 @@ def train_sequential_model(
         Steps before a window that feed the history without being scored.
     max_epochs, max_training_time_s, batch_size, gradient_accumulation_steps, learn_rate, empirical_prior
         As in :func:`train_model`; ``batch_size`` counts subjects.
-    device, generator, on_progress, on_checkpoint, resume_state
+    device, generator, on_progress, on_checkpoint, resume_state, on_tick
         As in :func:`train_model`.
 
     Returns
@@ -231,5 +232,6 @@ def train_sequential_model(
         on_progress=on_progress,
         on_checkpoint=on_checkpoint,
         resume_state=resume_state,
+        on_tick=on_tick,
         average_weights=True,
     )

@@ -171,6 +171,7 @@ def train_model(
     on_progress: Callable[[dict[str, Any]], bool | None] | None = None,
     on_checkpoint: Callable[[dict[str, Any]], None] | None = None,
     resume_state: Mapping[str, Any] | None = None,
+    on_tick: Callable[[float, float], None] | None = None,
 ) -> TrainingResult:
     """Train ``model`` to early stopping, an epoch budget or a time budget.
 
@@ -212,6 +213,8 @@ def train_model(
     resume_state : mapping or None
         A state from ``on_checkpoint`` or :attr:`TrainingResult.state`: weights, optimizer, scheduler,
         counters, validation orders and history are restored, and training continues from there.
+    on_tick : callable or None
+        Called with ``(epoch, total_time)`` at most every half second between steps, for a progress bar.
 
     Returns
     -------
@@ -238,4 +241,5 @@ def train_model(
         on_progress=on_progress,
         on_checkpoint=on_checkpoint,
         resume_state=resume_state,
+        on_tick=on_tick,
     )
