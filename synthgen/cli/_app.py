@@ -30,7 +30,7 @@ from ._params import merge, options
 _FIT_FLAGS = ["model", "max_training_time", "max_epochs", "batch_size", "gradient_accumulation_steps",
               "enable_flexible_generation", "max_sequence_window", "value_protection", "tgt_primary_key",
               "tgt_context_key", "ctx_primary_key", "model_state_strategy", "n_partitions", "device",
-              "workspace_dir", "random_state", "target"]
+              "n_threads", "workspace_dir", "random_state", "target"]
 _FIT_CONFIG = ["tgt_encoding_types", "ctx_encoding_types", "differential_privacy", "verbose"]
 _SAMPLE_FLAGS = ["n_samples", "batch_size", "sampling_temperature", "sampling_top_p", "device",
                  "rare_category_replacement_method", "random_state"]
@@ -42,8 +42,8 @@ _STAGES = {
     "encode": (["random_state"], []),
     "train": (["model", "max_training_time", "max_epochs", "batch_size", "gradient_accumulation_steps",
                "enable_flexible_generation", "max_sequence_window", "model_state_strategy", "device",
-               "random_state"], ["differential_privacy"]),
-    "generate": (["sample_size", "batch_size", "sampling_temperature", "sampling_top_p", "device",
+               "n_threads", "random_state"], ["differential_privacy"]),
+    "generate": (["sample_size", "batch_size", "sampling_temperature", "sampling_top_p", "device", "n_threads",
                   "rare_category_replacement_method", "random_state"], ["rebalancing", "imputation", "fairness"]),
 }
 _EVALUATE_CONFIG = ["context_key", "privacy", "discriminator", "max_rows", "max_distance_rows",
@@ -62,7 +62,8 @@ def _json_option(function: Callable) -> Callable:
 
 
 def _quiet_option(function: Callable) -> Callable:
-    return click.option("-q", "--quiet", is_flag=True, help="No progress bars.")(function)
+    return click.option("-q", "--quiet", is_flag=True,
+                        help="No progress bars (by default they show on a terminal, on stderr).")(function)
 
 
 def _config(path: str | None) -> dict:
@@ -99,7 +100,8 @@ def fit(data: str, out: str, context: str | None, config: str | None, as_json: b
     differential_privacy come from --config.
     """
     params = merge(_config(config), given, _FIT_FLAGS + _FIT_CONFIG, "fit")
-    params.setdefault("verbose", 0 if quiet else 1)
+    if quiet:
+        params["verbose"] = 0
     from synthgen import TabularSynthesizer
 
     frame = read_table(data)
@@ -157,7 +159,8 @@ def _run_stage(name: str, workspace: str, config: str | None, quiet: bool, given
     params = merge(_config(config), given, flags + config_only, name)
     import synthgen
 
-    getattr(synthgen, name)(workspace_dir=workspace, verbose=0 if quiet else 1, **data, **params)
+    quiet_flag = {"verbose": 0} if quiet else {}  # else the library's default: bars where a person watches
+    getattr(synthgen, name)(workspace_dir=workspace, **quiet_flag, **data, **params)
     return {"stage": name, "workspace": workspace}
 
 

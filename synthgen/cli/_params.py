@@ -31,6 +31,7 @@ _MEANING = {
     "n_partitions": "Partitions of the workspace's data.",
     "trn_val_split": "Share of the subjects that train (the others validate).",
     "device": "Where to compute; CUDA when available if unset.",
+    "n_threads": "torch threads; chosen for the model and the machine when unset.",
     "workspace_dir": "Workspace folder; a temporary one, removed afterwards, when unset.",
     "random_state": "Seed, for reproducible results.",
     "target": "Column that predict / predict_proba answer for (the model is then a classifier of it).",
