@@ -229,3 +229,20 @@ echo $? > missing-code.txt
     assert len(pd.read_parquet(tmp_path / "generated.parquet")) == 5
     assert (tmp_path / "missing-code.txt").read_text().strip() == "2"
     assert "Traceback" not in (tmp_path / "missing.txt").read_text()
+
+
+def test_commands_take_every_parameter_of_the_library():
+    """A parameter added to the estimator or a stage fails here until the command line takes it."""
+    import inspect
+
+    import synthgen
+    from synthgen.cli import _app
+
+    assert set(_app._FIT_FLAGS + _app._FIT_CONFIG) == set(synthgen.TabularSynthesizer().get_params())
+    data = {"tgt_data", "ctx_data", "seed_data", "workspace_dir", "update_progress", "verbose",
+            "upload_model_data_callback"}
+    for stage, (flags, config_only) in _app._STAGES.items():
+        parameters = set(inspect.signature(getattr(synthgen, stage)).parameters) - data
+        assert set(flags + config_only) == parameters, stage
+    sample = set(inspect.signature(synthgen.TabularSynthesizer.sample).parameters) - {"self", "seed_data", "context"}
+    assert set(_app._SAMPLE_FLAGS + _app._SAMPLE_CONFIG) == sample - {"return_context"}  # one output file
