@@ -30,7 +30,7 @@ if TYPE_CHECKING:
         RareCategoryReplacementMethod,
         RebalancingConfig,
     )
-    from .estimators import TabularSynthesizer
+    from .estimators import LanguageSynthesizer, TabularSynthesizer
     from .evaluation import EvaluationResult, evaluate, fidelity_scorer
     from .stages import (
         Analyzer,
@@ -53,7 +53,7 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["split", "analyze", "encode", "train", "generate", "read_synthetic_data", "predict_proba",
                      "predict", "log_likelihood", "impute", "Splitter", "Analyzer", "Encoder"], ".stages"),
-    "TabularSynthesizer": ".estimators",
+    **dict.fromkeys(["TabularSynthesizer", "LanguageSynthesizer"], ".estimators"),
     **dict.fromkeys(["evaluate", "EvaluationResult", "fidelity_scorer"], ".evaluation"),
     **dict.fromkeys(["Workspace", "WorkspaceError"], "._workspace"),
     **dict.fromkeys(["DifferentialPrivacyConfig", "FairnessConfig", "ImputationConfig", "ModelEncodingType",
@@ -75,6 +75,7 @@ __all__ = [
     "log_likelihood",
     "impute",
     "TabularSynthesizer",
+    "LanguageSynthesizer",
     "evaluate",
     "EvaluationResult",
     "fidelity_scorer",

@@ -33,7 +33,8 @@ from .domain import (
 )
 
 __all__ = ["InvalidParameterError", "Option", "OPTIONS", "ESTIMATOR_OPTIONS", "ENGINE_DEFAULTS",
-           "ESTIMATOR_DEFAULTS", "validate", "validate_all"]
+           "ESTIMATOR_DEFAULTS", "LANGUAGE_MODEL_DEFAULT", "validate", "validate_all",
+           "validate_model_family"]
 
 
 class InvalidParameterError(ValueError, TypeError):
@@ -141,8 +142,24 @@ def _model_names() -> tuple[str, ...]:
     return (*MODEL_SIZES, "small", "medium", "large")
 
 
+LANGUAGE_MODEL_DEFAULT = "MOSTLY_AI/LSTMFromScratch-3m"
+"""The language model trained from scratch (an LSTM and a tokenizer learned on the data)."""
+
+
 def _is_model(value) -> bool:
     return isinstance(value, str) and value.strip().lower() in {n.lower() for n in _model_names()}
+
+
+def validate_model_family(model) -> ModelType:
+    """The model type a valid ``model`` option value belongs to."""
+    return ModelType.TABULAR if _is_model(model) else ModelType.LANGUAGE
+
+
+def _is_language_model(value) -> bool:
+    """The from-scratch LSTM's name or an existing local folder (a Hugging Face causal LM, checked at train)."""
+    if isinstance(value, str) and value.strip().lower() == LANGUAGE_MODEL_DEFAULT.lower():
+        return True
+    return isinstance(value, (str, os.PathLike)) and os.path.isdir(value)
 
 
 def _workspace_types() -> tuple[type, ...]:
@@ -248,7 +265,9 @@ OPTIONS: dict[str, Option] = _declare(
     # train
     Option(name="model", default=None, none=True,
            constraints=(_Constraint(_is_model, "a str among {'MOSTLY_AI/Small', 'MOSTLY_AI/Medium', "
-                                               "'MOSTLY_AI/Large', 'small', 'medium', 'large'} (case-insensitive)"),)),
+                                               "'MOSTLY_AI/Large', 'small', 'medium', 'large'} (case-insensitive)"),
+                        _Constraint(_is_language_model, f"{LANGUAGE_MODEL_DEFAULT!r} or the folder of a local "
+                                                        "Hugging Face causal LM (LANGUAGE models)"))),
     Option(name="max_training_time", default=14400.0, constraints=(_BUDGET,)),
     Option(name="max_epochs", default=100.0, constraints=(_BUDGET,)),
     Option(name="gradient_accumulation_steps", default=None, constraints=(_POSITIVE_INT,), none=True),

@@ -8,6 +8,7 @@ Layout (as in the engine API)::
     ModelStore/tgt-stats/stats.json, ModelStore/ctx-stats/stats.json              analyze
     OriginalData/encoded-data/part.000000-trn.parquet, ...                        encode
     ModelStore/model-data/model-configs.json, model-weights.pt, ...               train
+    ModelStore/model-data/tokenizer.json, adapter/                                train (LANGUAGE)
     SyntheticData/part.000000.parquet, ...                                        generate
     workspace.lock                                                                while a stage writes
 
@@ -57,6 +58,8 @@ MODEL_CONFIG_FILE = "model-configs.json"
 MODEL_WEIGHTS_FILE = "model-weights.pt"
 TRAINING_STATE_FILE = "training-state.pt"
 PROGRESS_FILE = "progress-messages.csv"
+TOKENIZER_FILE = "tokenizer.json"
+ADAPTER_DIR = "adapter"
 LOCK_FILE = "workspace.lock"
 _PROGRESS_FIELDS = ("epoch", "is_checkpoint", "steps", "samples", "trn_loss", "val_loss", "total_time",
                     "learn_rate")
@@ -284,6 +287,16 @@ class Workspace:
     def progress_path(self) -> Path:
         """``progress-messages.csv`` of the model data."""
         return self.model_data / PROGRESS_FILE
+
+    @property
+    def tokenizer_path(self) -> Path:
+        """A LANGUAGE model's tokenizer (``tokenizer.json``)."""
+        return self.model_data / TOKENIZER_FILE
+
+    @property
+    def adapter_dir(self) -> Path:
+        """The LoRA adapter of a LANGUAGE model fine-tuned from a local Hugging Face model."""
+        return self.model_data / ADAPTER_DIR
 
     @property
     def lock_path(self) -> Path:

@@ -95,3 +95,46 @@ def encoding_round_trip(encoding, values, *, protect=False, subjects=None, seque
     codes = encoding.encode(values, stats, rng=rng, sequence=sequence)
     check_codes(codes, stats, len(values))
     return stats, codes, encoding.decode(codes, stats, rng=rng, sequence=sequence)
+
+
+@pytest.fixture(scope="session")
+def tiny_hf_model(tmp_path_factory, tweets_full) -> Path:
+    """A stand-in for a local Hugging Face model: a byte-level tokenizer.json and a tiny random Llama."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<|endoftext|>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tokenizer.train_from_iterator(tweets_full["text"].head(500), trainer=trainer)
+    tokenizer.save(str(folder / "tokenizer.json"))
+    config = LlamaConfig(vocab_size=tokenizer.get_vocab_size(), hidden_size=32, intermediate_size=64,
+                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                         max_position_embeddings=512)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)  # weight init of the throw-away model only
+        LlamaForCausalLM(config).save_pretrained(folder)
+    return folder
+
+
+def check_valid(synthetic: pd.DataFrame, stats: dict, original: pd.DataFrame) -> None:
+    """Every value of every column lies within the published statistics; dtypes are the original ones."""
+    for column, column_stats in stats["columns"].items():
+        values = synthetic[column]
+        assert values.dtype == original[column].dtype, column
+        present = values.dropna()
+        if not column_stats["has_nan"]:
+            assert len(present) == len(values), column
+        kind = column_stats["encoding_type"]
+        if kind == "LANGUAGE_CATEGORICAL":
+            assert present.astype(str).isin(column_stats["categories"]).all(), column
+        elif kind == "LANGUAGE_NUMERIC":
+            assert present.between(column_stats["min"], column_stats["max"]).all(), column
+            assert (present.round(column_stats["max_scale"]) == present).all(), column
+        elif kind == "LANGUAGE_DATETIME":
+            assert present.between(pd.Timestamp(column_stats["min"]), pd.Timestamp(column_stats["max"])).all()
+        else:
+            assert all(isinstance(v, str) and len(v) <= column_stats["nchar_max"] for v in present), column

@@ -201,7 +201,8 @@ def test_not_fitted_raises():
                              r"\(0, inf\)\. Got -1 instead\."),
         ({"model": "huge"}, r"The 'model' parameter of TabularSynthesizer must be a str among \{'MOSTLY_AI/Small', "
                             r"'MOSTLY_AI/Medium', 'MOSTLY_AI/Large', 'small', 'medium', 'large'\} "
-                            r"\(case-insensitive\) or None\. Got 'huge' instead\."),
+                            r"\(case-insensitive\), 'MOSTLY_AI/LSTMFromScratch-3m' or the folder of a local "
+                            r"Hugging Face causal LM \(LANGUAGE models\) or None\. Got 'huge' instead\."),
         ({"batch_size": -3}, r"The 'batch_size' parameter of TabularSynthesizer must be an int in the range "
                              r"\[1, inf\) or None\. Got -3 instead\."),
         ({"device": "tpu"}, r"The 'device' parameter of TabularSynthesizer must be a str among \{'cpu', 'cuda', "

@@ -15,7 +15,14 @@ from synthgen.evaluation._fairness import MIN_GROUP_SIZE
 from synthgen.evaluation._result import FIGURES, EvaluationResult
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.axis import Axis
     from matplotlib.figure import Figure
+
+# One figure inch is 96 CSS pixels, so a font of 9 pt in a picture is as large as 9 pt text on the page.
+_DPI = 96
+_MAX_WIDTH_IN = 11.5  # the report's column is 1,168 px wide
+_SMALL, _MEDIUM, _LARGE = 8.0, 9.0, 10.0  # tick labels; axis labels, legends and subtitles; titles
 
 _COLORS = {"original": "#4c72b0", "synthetic": "#dd8452", "holdout": "#8c8c8c"}
 _DCR_SERIES = {
@@ -45,11 +52,12 @@ _STYLE = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2em auto; max-width: 1200px;
        color: #222; padding: 0 1em; }
 h1 { font-size: 1.6em; } h2 { font-size: 1.25em; margin-top: 2em; border-bottom: 1px solid #ddd; }
+img { max-width: 100%; height: auto; }
+.scroll { overflow-x: auto; }
 table { border-collapse: collapse; margin: 0.5em 0; font-size: 0.9em; }
 th, td { padding: 0.3em 0.8em; border-bottom: 1px solid #eee; text-align: left; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .grid { display: flex; flex-wrap: wrap; gap: 0.5em; }
-.grid img { width: 380px; }
 .note { color: #666; font-size: 0.9em; }
 """
 
@@ -78,18 +86,27 @@ def write_report(result: EvaluationResult, path: Path) -> Path:
         _table(result.univariates),
     ]
     if len(result.univariates) > 1:
-        sections += ["<h2>Bivariate accuracy</h2>", _image(_bivariate_heatmap(result, figure_class))]
+        heat_map = _image(_bivariate_heatmap(result, figure_class), "heat map of the bivariate accuracy per column pair")
+        sections += ["<h2>Bivariate accuracy</h2>", heat_map]
         worst = result.bivariates.sort_values("accuracy").head(10)
         sections += ["<p class='note'>The 10 least accurate column pairs.</p>", _table(worst)]
     if result.sequence_lengths is not None:
-        sections += ["<h2>Sequences</h2>", _image(_length_histogram(result, figure_class))]
+        lengths = _image(_length_histogram(result, figure_class), "histograms of the sequence lengths")
+        sections += ["<h2>Sequences</h2>", lengths]
         sections += ["<h3>Coherence per column</h3>", _table(result.coherences)]
     if result.distances:
-        sections += ["<h2>Distance to closest record</h2>", _image(_dcr_histogram(result, figure_class))]
+        note = (
+            "Each curve is the share of its records per bin (the heights of a curve sum to 100 %), so frames of "
+            "different sizes compare. Synthetic records should lie as far from the training records as from the "
+            "holdout records; the reference shows how far fresh real records lie from the training records."
+        )
+        dcr = _image(_dcr_histogram(result, figure_class), "histograms of the distances to the closest record")
+        sections += ["<h2>Distance to closest record</h2>", f"<p class='note'>{note}</p>", dcr]
     if result.fairness is not None:
         sections += _fairness_section(result, figure_class)
     page = (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         f"<title>Synthetic data evaluation</title><style>{_STYLE}</style></head><body>"
         + "\n".join(sections)
         + "</body></html>\n"
@@ -120,7 +137,7 @@ def _figures_table(result: EvaluationResult) -> str:
             f"<tr><td>{name}</td><td class='num'>{result.format_figure(name, value)}</td>"
             f"<td class='num'>{result.format_figure(name, ref)}</td><td>{html.escape(_DESCRIPTIONS[name])}</td></tr>"
         )
-    return (
+    return _scroll(
         "<table><tr><th>figure</th><th>synthetic</th><th>reference (holdout)</th><th>meaning</th></tr>"
         + "".join(rows)
         + "</table>"
@@ -138,23 +155,40 @@ def _table(frame: pd.DataFrame) -> str:
             else:
                 cells.append(f"<td>{html.escape(str(value))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><tr>{header}</tr>{''.join(body)}</table>"
+    return _scroll(f"<table><tr>{header}</tr>{''.join(body)}</table>")
 
 
-def _image(figure: Figure) -> str:
+def _scroll(table: str) -> str:
+    """A table in a box that scrolls sideways on a narrow screen instead of widening the page."""
+    return f"<div class='scroll'>{table}</div>"
+
+
+def _image(figure: Figure, alt: str) -> str:
     buffer = io.BytesIO()
-    # A fixed layout: bbox_inches="tight" would draw every figure twice.
-    figure.savefig(buffer, format="png", dpi=80)
+    # Every figure is drawn with constrained layout, which fits its labels into the figure's fixed size
+    # (bbox_inches="tight" would draw every figure twice and give the grid's pictures uneven sizes).
+    figure.savefig(buffer, format="png", dpi=_DPI)
+    width, height = np.round(figure.get_size_inches() * _DPI).astype(int)
     encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return f"<img alt='plot' src='data:image/png;base64,{encoded}'>"
+    return (
+        f"<img alt='{html.escape(alt, quote=True)}' width='{width}' height='{height}' "
+        f"src='data:image/png;base64,{encoded}'>"
+    )
+
+
+def _percent_axis(axis: Axis) -> None:
+    """Label ``axis`` (shares) in percent with the decimals each tick needs: 0%, 2.5%, 5%."""
+    from matplotlib.ticker import FuncFormatter
+
+    axis.set_major_formatter(FuncFormatter(lambda share, _: f"{share * 100:.4g}%"))
 
 
 def _univariate_plots(result: EvaluationResult, figure_class: type[Figure]) -> str:
     accuracies = dict(zip(result.univariates["column"], result.univariates["accuracy"], strict=True))
     images = []
     for column, shares in result.distributions.items():
-        figure = figure_class(figsize=(4.8, 3.2))
-        figure.subplots_adjust(left=0.12, right=0.98, top=0.9, bottom=0.32)
+        # three pictures side by side in the report's 1,168 px wide column
+        figure = figure_class(figsize=(3.85, 3.0), layout="constrained")
         axes = figure.add_subplot()
         positions = np.arange(len(shares))
         width = 0.8 / shares.shape[1]
@@ -167,80 +201,125 @@ def _univariate_plots(result: EvaluationResult, figure_class: type[Figure]) -> s
                 color=_COLORS[name],
             )
         axes.set_xticks(
-            positions, [_shorten(label) for label in shares.index], rotation=60, ha="right", fontsize=7
+            positions,
+            [_shorten(label) for label in shares.index],
+            rotation=45,
+            ha="right",
+            rotation_mode="anchor",
+            fontsize=_SMALL,
         )
-        axes.set_title(f"{_shorten(str(column), 40)}: accuracy {accuracies[column]:.1%}", fontsize=9)
-        axes.tick_params(axis="y", labelsize=7)
-        images.append(_image(figure))
+        axes.set_title(f"{_shorten(str(column), 36)}: accuracy {accuracies[column]:.1%}", fontsize=_MEDIUM)
+        axes.tick_params(axis="y", labelsize=_SMALL)
+        _percent_axis(axes.yaxis)
+        images.append(_image(figure, f"bucket shares of {column}"))
     return f"<div class='grid'>{''.join(images)}</div>"
 
 
 def _bivariate_heatmap(result: EvaluationResult, figure_class: type[Figure]) -> Figure:
+    from matplotlib.colors import Normalize
+
     columns = list(result.univariates["column"])
     matrix = pd.DataFrame(np.nan, index=columns, columns=columns)
     for row in result.bivariates.itertuples(index=False):
         matrix.loc[row.column_1, row.column_2] = row.accuracy
         matrix.loc[row.column_2, row.column_1] = row.accuracy
-    size = min(14.0, 3.5 + 0.45 * len(columns))
-    figure = figure_class(figsize=(size + 1.0, size))
-    figure.subplots_adjust(left=0.18, right=0.97, top=0.94, bottom=0.16)
-    axes = figure.add_subplot()
-    image = axes.imshow(
-        matrix.to_numpy(), cmap="RdYlGn", vmin=max(0.0, np.nanmin(matrix.to_numpy()) - 0.02), vmax=1.0
-    )
+    values = matrix.to_numpy()
+    n = len(columns)
     labels = [_shorten(str(c), 24) for c in columns]
-    axes.set_xticks(range(len(columns)), labels, rotation=70, ha="right", fontsize=8)
-    axes.set_yticks(range(len(columns)), labels, fontsize=8)
-    if len(columns) <= 20:
-        for (i, j), value in np.ndenumerate(matrix.to_numpy()):
+    # The matrix gets about 0.42 inch a column, at most 8.5 inches, so the figure fits the report's column;
+    # labels shrink below 8 pt only where rows would otherwise overlap (more than about 50 columns).
+    side = float(np.clip(0.42 * n, 3.0, 8.5))
+    cell_pt = side * 72 / n
+    tick_size = float(np.clip(0.7 * cell_pt, 5.0, _MEDIUM))
+    label_in = max(map(len, labels)) * tick_size * 0.55 / 72
+    figure = figure_class(
+        figsize=(min(_MAX_WIDTH_IN, side + label_in + 1.4), side + 0.72 * label_in + 0.6), layout="constrained"
+    )
+    axes = figure.add_subplot()
+    norm = Normalize(vmin=max(0.0, float(np.nanmin(values)) - 0.02), vmax=1.0)
+    image = axes.imshow(values, cmap="RdYlGn", norm=norm)
+    axes.set_xticks(range(n), labels, rotation=45, ha="right", rotation_mode="anchor", fontsize=tick_size)
+    axes.set_yticks(range(n), labels, fontsize=tick_size)
+    value_size = min(_MEDIUM, cell_pt / 3.6)
+    if value_size >= _SMALL:
+        for (i, j), value in np.ndenumerate(values):
             if not np.isnan(value):
-                axes.text(j, i, f"{value:.0%}", ha="center", va="center", fontsize=6)
-    figure.colorbar(image, ax=axes, fraction=0.04, label="bivariate accuracy")
-    axes.set_title("Accuracy of each column pair's joint distribution", fontsize=10)
+                red, green, blue, _ = image.cmap(norm(value))
+                dark = 0.299 * red + 0.587 * green + 0.114 * blue < 0.5
+                axes.text(
+                    j, i, f"{value:.0%}", ha="center", va="center", fontsize=value_size,
+                    color="white" if dark else "black",
+                )
+    colour_bar = figure.colorbar(image, ax=axes, shrink=0.8, pad=0.02)
+    _percent_axis(colour_bar.ax.yaxis)
+    colour_bar.set_label("bivariate accuracy", fontsize=_MEDIUM)
+    colour_bar.ax.tick_params(labelsize=_SMALL)
+    axes.set_title("Accuracy of each column pair's joint distribution", fontsize=_LARGE)
     return figure
 
 
 def _length_histogram(result: EvaluationResult, figure_class: type[Figure]) -> Figure:
     lengths = result.sequence_lengths
     edges = np.histogram_bin_edges(lengths["original"], bins=min(50, int(lengths["original"].max())))
-    figure = figure_class(figsize=(7.5, 3.5), layout="constrained")
-    axes = figure.add_subplot()
+    figure, axes = _histogram_figure(figure_class)
     for name, values in lengths.items():
-        axes.hist(
-            values, bins=edges, density=True, histtype="step", linewidth=1.8, label=name, color=_COLORS[name]
-        )
-    axes.set_xlabel("sequence length")
-    axes.set_ylabel("density")
+        axes.stairs(_shares(values, edges), edges, linewidth=1.8, label=f"{name} ({len(values):,})", color=_COLORS[name])
+    axes.set_xlabel("sequence length", fontsize=_MEDIUM)
+    axes.set_ylabel("share of sequences per bin", fontsize=_MEDIUM)
+    _percent_axis(axes.yaxis)
+    _legend_below(figure, len(lengths))
     axes.set_title(
-        f"Sequence lengths: accuracy {result.format_figure('sequence_length', result.sequence_length)}"
+        f"Sequence lengths: accuracy {result.format_figure('sequence_length', result.sequence_length)}",
+        fontsize=_LARGE,
     )
-    axes.legend()
     return figure
+
+
+def _dcr_shares(result: EvaluationResult) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Bin edges and, per series of ``result.distances``, the share of its distances in each bin.
+
+    Shares, not counts: the holdout is often much smaller than the synthetic data, and only shares put its
+    reference curve on the same scale. Distances above the 99th percentile of all series count in the last bin.
+    """
+    upper = max(float(np.quantile(values, 0.99)) for values in result.distances.values())
+    edges = np.linspace(0.0, max(upper, 1e-6), 51)
+    return edges, {key: _shares(np.minimum(values, edges[-1]), edges) for key, values in result.distances.items()}
+
+
+def _shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    counts = np.histogram(values, bins=edges)[0]
+    return counts / max(len(values), 1)
 
 
 def _dcr_histogram(result: EvaluationResult, figure_class: type[Figure]) -> Figure:
-    upper = max(float(np.quantile(values, 0.99)) for values in result.distances.values())
-    edges = np.linspace(0.0, max(upper, 1e-6), 51)
-    figure = figure_class(figsize=(7.5, 3.5), layout="constrained")
-    axes = figure.add_subplot()
-    for key, values in result.distances.items():
+    edges, shares = _dcr_shares(result)
+    figure, axes = _histogram_figure(figure_class)
+    for key, heights in shares.items():
         label, color = _DCR_SERIES[key]
-        axes.hist(
-            np.minimum(values, edges[-1]),
-            bins=edges,
-            histtype="step",
-            linewidth=1.8,
-            label=label,
-            color=color,
-        )
-    axes.set_xlabel("distance to closest record (values above the 99th percentile in the last bin)")
-    axes.set_ylabel("records")
+        axes.stairs(heights, edges, linewidth=1.8, label=f"{label} ({len(result.distances[key]):,})", color=color)
+    axes.set_xlabel("distance to closest record (the last bin holds all above the 99th percentile)", fontsize=_MEDIUM)
+    axes.set_ylabel("share of records per bin", fontsize=_MEDIUM)
+    _percent_axis(axes.yaxis)
+    _legend_below(figure, len(shares))
     share = result.format_figure("dcr_share", result.dcr_share)
     axes.set_title(
-        f"DCR share {share}, exact copies {result.format_figure('exact_match_share', result.exact_match_share)}"
+        f"DCR share {share}, exact copies {result.format_figure('exact_match_share', result.exact_match_share)}",
+        fontsize=_LARGE,
     )
-    axes.legend()
     return figure
+
+
+def _histogram_figure(figure_class: type[Figure]) -> tuple[Figure, Axes]:
+    # 768 px: wide enough for a one-row legend of three series with their sizes
+    figure = figure_class(figsize=(8.0, 3.8), layout="constrained")
+    axes = figure.add_subplot()
+    axes.tick_params(labelsize=_SMALL)
+    return figure, axes
+
+
+def _legend_below(figure: Figure, n_entries: int) -> None:
+    """One row of legend entries under the plot, where it hides no data."""
+    figure.legend(loc="outside lower center", ncols=n_entries, frameon=False, fontsize=_MEDIUM)
 
 
 def _fairness_section(result: EvaluationResult, figure_class: type[Figure]) -> list[str]:
@@ -257,11 +336,12 @@ def _fairness_section(result: EvaluationResult, figure_class: type[Figure]) -> l
         f"<td class='num'>{row.disparate_impact:.3f}</td></tr>"
         for row in figures.itertuples(index=False)
     )
-    table = (
+    table = _scroll(
         "<table><tr><th>frame</th><th>statistical parity difference</th><th>disparate impact</th></tr>"
         f"{rows}</table>"
     )
-    return ["<h2>Fairness</h2>", f"<p class='note'>{note}</p>", table, _image(_parity_bars(result, figure_class))]
+    bars = _image(_parity_bars(result, figure_class), f"share of a class of {target} per group")
+    return ["<h2>Fairness</h2>", f"<p class='note'>{note}</p>", table, bars]
 
 
 def _parity_bars(result: EvaluationResult, figure_class: type[Figure]) -> Figure:
@@ -274,7 +354,7 @@ def _parity_bars(result: EvaluationResult, figure_class: type[Figure]) -> Figure
     # the groups the figures count: 30 rows or more in the original
     sizes = shares.loc["original", "n"]
     groups = list(sizes.index[sizes >= MIN_GROUP_SIZE]) or list(sizes.index)
-    figure = figure_class(figsize=(7.5, 3.8), layout="constrained")
+    figure = figure_class(figsize=(7.5, 4.2), layout="constrained")
     axes = figure.add_subplot()
     positions = np.arange(len(groups))
     width = 0.8 / len(frames)
@@ -282,12 +362,17 @@ def _parity_bars(result: EvaluationResult, figure_class: type[Figure]) -> Figure
         values = shares.loc[frame, shown].reindex(groups).fillna(0.0)
         axes.bar(positions + (i - (len(frames) - 1) / 2) * width, values, width, label=frame, color=_COLORS[frame])
     labels = [_shorten(" / ".join(g) if isinstance(g, tuple) else str(g), 28) for g in groups]
-    axes.set_xticks(positions, labels, rotation=60, ha="right", fontsize=7)
+    axes.set_xticks(positions, labels, rotation=45, ha="right", rotation_mode="anchor", fontsize=_SMALL)
+    axes.tick_params(axis="y", labelsize=_SMALL)
+    _percent_axis(axes.yaxis)
     target = result.fairness_columns["target_column"]
-    axes.set_ylabel(f"share of {_shorten(str(shown), 20)}")
-    axes.set_title(f"{_shorten(str(target), 30)} = {_shorten(str(shown), 20)} per group "
-                   f"(groups of {MIN_GROUP_SIZE}+ original rows)", fontsize=10)
-    axes.legend()
+    axes.set_ylabel(f"share of {_shorten(str(shown), 20)}", fontsize=_MEDIUM)
+    _legend_below(figure, len(frames))
+    axes.set_title(
+        f"{_shorten(str(target), 30)} = {_shorten(str(shown), 20)} per group "
+        f"(groups of {MIN_GROUP_SIZE}+ original rows)",
+        fontsize=_LARGE,
+    )
     return figure
 
 

@@ -17,11 +17,19 @@ from .._random import as_generator
 from .._workspace import Workspace, locks_workspace
 from ..domain import DifferentialPrivacyConfig, ModelEncodingType, ModelType, ProgressCallback
 from ..encodings import SequenceIndex, get_encoding
+from ..encodings.language import get_language_encoding
 from ..privacy.value_protection import MIN_SUBJECTS_FOR_RANGE, protected_range
 
 __all__ = ["analyze", "column_error"]
 
 _log = logging.getLogger(__name__)
+
+
+_CATEGORICAL = (ModelEncodingType.TABULAR_CATEGORICAL.value, ModelEncodingType.LANGUAGE_CATEGORICAL.value)
+
+
+def _is_language(meta: dict) -> bool:
+    return any(t.startswith("LANGUAGE_") for t in meta["encoding_types"].values())
 
 
 def column_error(err: Exception, column: str, table: str) -> ValueError:
@@ -46,7 +54,8 @@ def _analyze_table(ws: Workspace, table: str, meta: dict, progress: ProgressRepo
     """Reduced column stats of one table and, per partition, its key columns (for sequence lengths)."""
     keys = meta["keys"]
     subject_key = keys.get("context_key") if table == "tgt" else keys.get("primary_key")
-    encodings = {c: get_encoding(t) for c, t in meta["encoding_types"].items()}
+    lookup = get_language_encoding if _is_language(meta) else get_encoding
+    encodings = {c: lookup(t) for c, t in meta["encoding_types"].items()}
     partials: dict[str, list] = {c: [] for c in encodings}
     key_frames, offset = [], 0
     for path in ws.partitions(ws.data_dir(table)):
@@ -69,21 +78,21 @@ def _analyze_table(ws: Workspace, table: str, meta: dict, progress: ProgressRepo
         except ValueError as err:
             raise column_error(err, column, table) from None
         stats["dtype"] = published_dtype(meta["dtypes"].get(column, "object"), stats.get("categories"))
-        if stats["encoding_type"] == ModelEncodingType.TABULAR_CATEGORICAL.value and not stats["categories"] and (
-                stats["no_of_rare_categories"]):
-            warnings.warn(_no_category_message(column, table, stats["no_of_rare_categories"]), UserWarning,
-                          stacklevel=2)
+        if stats["encoding_type"] in _CATEGORICAL and not stats["categories"] and stats["no_of_rare_categories"]:
+            warnings.warn(_no_category_message(column, table, stats["no_of_rare_categories"],
+                                               text_type="LANGUAGE_TEXT" if _is_language(meta) else
+                                               "TABULAR_CHARACTER"), UserWarning, stacklevel=2)
         stats["argn_processor"] = table
         stats["argn_column"] = f"c{index}"
         columns[column] = stats
     return columns, key_frames
 
 
-def _no_category_message(column: str, table: str, n_categories: int) -> str:
+def _no_category_message(column: str, table: str, n_categories: int, *, text_type: str) -> str:
     fate = "sampled as NULL in every row" if table == "tgt" else "NULL in every row for the model"
     return (f"Column {column!r} of {table}_data: value protection publishes none of its {n_categories} categories "
             f"(each is held by fewer than 5 to 7 subjects), so it is {fate}. If it identifies rows, make it a key "
-            "or drop it; for free text or codes declare TABULAR_CHARACTER; convert numbers or dates to a numeric "
+            f"or drop it; for free text or codes declare {text_type}; convert numbers or dates to a numeric "
             "or datetime dtype; or fit with value_protection=False.")
 
 
@@ -151,8 +160,6 @@ def analyze(
     ws = workspace_dir if isinstance(workspace_dir, Workspace) else Workspace(workspace_dir)
     ws.require("split")
     model_type = ws.read_model_type()
-    if model_type != ModelType.TABULAR.value:
-        raise ValueError(f"analyze supports TABULAR models; this workspace was split for {model_type}.")
     ws.clear_from("analyze")
     rng = as_generator(random_state)
     tgt_rng, ctx_rng, len_rng = rng.spawn(3)
@@ -179,7 +186,9 @@ def analyze(
             "no_of_training_records": int(is_trn.sum()),
             "no_of_validation_records": int((~is_trn).sum()),
             "seq_len": seq_len,
-            "is_sequential": bool(has_ctx and not (lengths.min() == lengths.max() == 1)),
+            # a LANGUAGE model writes one record per target row, conditioned on its context row
+            "is_sequential": bool(has_ctx and model_type == ModelType.TABULAR.value
+                                  and not (lengths.min() == lengths.max() == 1)),
             "value_protection": bool(value_protection),
         }
         if has_ctx:

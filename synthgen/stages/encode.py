@@ -2,6 +2,9 @@
 
 Output: ``OriginalData/encoded-data/part.NNNNNN-{trn,val}.parquet``, one row per subject, rows shuffled.
 
+- LANGUAGE target: one row per target row with the text of each target field (``tgt:<column>``) and of its
+  context row's columns (``ctx:<column>``, the prompt); see :mod:`synthgen.stages._language`.
+
 - Flat target: the target's codes (and, with a context, the context row's codes).
 - Sequential target: list columns, one list per subject holding its steps, truncated to the protected
   maximum length, followed by one end-of-sequence step whose codes are all 0; positional list columns
@@ -21,9 +24,10 @@ from .._options import ENGINE_DEFAULTS, validate_all
 from .._progress import ProgressReporter
 from .._random import as_generator
 from .._workspace import Workspace, locks_workspace
-from ..domain import ProgressCallback
+from ..domain import ModelType, ProgressCallback
 from ..encodings import SequenceIndex
 from ._codec import POSITIONAL, encode_table
+from ._language import encode_language_partition
 
 __all__ = ["encode", "sequence_layout"]
 
@@ -66,8 +70,11 @@ def _sequential_columns(tgt_codes: dict, subject_of_row: np.ndarray, n_subjects:
 
 def _encode_partition(ws: Workspace, name: str, stats: dict, ctx_stats: dict | None,
                       rng: np.random.Generator) -> pa.Table:
-    tgt_rng, ctx_rng, shuffle_rng = rng.spawn(3)
     tgt = ws.read_parquet(ws.data_dir("tgt") / name)
+    if stats.get("model_type") == ModelType.LANGUAGE.value:
+        ctx = ws.read_parquet(ws.data_dir("ctx") / name) if ctx_stats is not None else None
+        return encode_language_partition(tgt, ctx, stats, ctx_stats, rng)
+    tgt_rng, ctx_rng, shuffle_rng = rng.spawn(3)
     context_key = stats["keys"].get("context_key")
     sequence = SequenceIndex(pd.factorize(tgt[context_key])[0]) if context_key else None
     tgt_codes = encode_table(tgt, stats["columns"], table="tgt", rng=tgt_rng, sequence=sequence)

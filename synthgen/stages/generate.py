@@ -17,12 +17,15 @@ from .._workspace import Workspace, locks_workspace
 from ..domain import (
     FairnessConfig,
     ImputationConfig,
+    ModelType,
     ProgressCallback,
     RareCategoryReplacementMethod,
     RebalancingConfig,
 )
 from ..models.tabular._bundle import ModelBundle
 from ._generation import TabularGenerator, subset_of_default_context
+from ._language_generation import LanguageGenerator
+from ._language_model import LanguageBundle
 
 __all__ = ["generate", "read_synthetic_data", "load_bundle"]
 
@@ -34,6 +37,9 @@ def load_bundle(ws: Workspace) -> ModelBundle:
     checkpoint), so generation never samples an untrained network.
     """
     ws.require("analyze")
+    if ws.read_model_type() != ModelType.TABULAR.value:
+        raise ValueError(f"The workspace {str(ws.root)!r} holds a {ws.read_model_type()} model; this needs a TABULAR "
+                         "one (a LANGUAGE model generates with generate() or LanguageSynthesizer).")
     return ModelBundle(
         stats=ws.read_stats("tgt"),
         ctx_stats=ws.read_stats("ctx") if ws.has_context() else None,
@@ -65,7 +71,8 @@ def generate(
     """Generate synthetic data with the trained model of the workspace.
 
     Writes ``SyntheticData/part.NNNNNN.parquet`` files, one per batch, so memory stays flat however many
-    rows are asked for.
+    rows are asked for. A LANGUAGE model writes valid values by construction (categories, ranges, UTF-8
+    text of bounded length); ``rebalancing`` and ``fairness`` apply to TABULAR models only.
 
     Parameters
     ----------
@@ -78,7 +85,8 @@ def generate(
     sample_size : int, optional
         Rows to generate; default the number of original rows (or of seed rows).
     batch_size : int, optional
-        Rows per batch (and per output part); default 100,000.
+        Rows per batch (and per output part); default 100,000 (LANGUAGE: rows per part 10,000 and per
+        model batch 128 for the LSTM, 64 for a Hugging Face model).
     sampling_temperature : float, default=1.0
         Above 1 more diverse, below 1 more typical; 0 picks the most likely codes.
     sampling_top_p : float, default=1.0
@@ -117,13 +125,15 @@ def generate(
         "imputation": imputation, "fairness": fairness, "workspace_dir": workspace_dir,
         "update_progress": update_progress, "random_state": random_state, "verbose": verbose})
     ws = workspace_dir if isinstance(workspace_dir, Workspace) else Workspace(workspace_dir)
-    bundle = load_bundle(ws)
+    ws.require("analyze")
+    language = ws.read_stats("tgt").get("model_type") == ModelType.LANGUAGE.value
+    bundle = LanguageBundle.from_workspace(ws) if language else load_bundle(ws)
     rng = as_generator(random_state)
     if ctx_data is None and bundle.ctx_stats is not None:  # by default, the training context
         ctx_data = ws.read_table_data("ctx")
         ctx_data, sample_size = subset_of_default_context(ctx_data, sample_size, seed_data, rng,
                                                           size_name="sample_size", context_name="ctx_data")
-    generator = TabularGenerator(bundle, resolve_device(device))
+    generator = (LanguageGenerator if language else TabularGenerator)(bundle, resolve_device(device))
     ws.clear_from("generate")
     batches = generator.generate(
         sample_size=sample_size, ctx_data=ctx_data, seed_data=seed_data, batch_size=batch_size,

@@ -15,12 +15,12 @@ import numpy as np
 import torch
 
 from .._device import resolve_device
-from .._options import ENGINE_DEFAULTS, validate_all
+from .._options import ENGINE_DEFAULTS, LANGUAGE_MODEL_DEFAULT, validate_all, validate_model_family
 from .._progress import TrainingProgress
 from .._random import as_generator, torch_generator
 from .._threads import resolve_n_threads, step_work, torch_threads
 from .._workspace import Workspace, locks_workspace
-from ..domain import DifferentialPrivacyConfig, ModelStateStrategy, ProgressCallback
+from ..domain import DifferentialPrivacyConfig, ModelStateStrategy, ModelType, ProgressCallback
 from ..models.tabular import FlatARGN, SequentialARGN, resolve_model_size, train_model, train_sequential_model
 from ..models.tabular._bundle import column_specs, weights_from_bytes, weights_to_bytes
 from ..models.tabular._presets import batch_size_heuristic
@@ -97,13 +97,18 @@ def train(
     random_state: int | np.random.RandomState | np.random.Generator | None = None,
     verbose: bool | int | str = ENGINE_DEFAULTS.verbose,
 ) -> Workspace:
-    """Train a TabularARGN model with early stopping on the encoded data of the workspace.
+    """Train a model with early stopping on the encoded data of the workspace.
+
+    A TABULAR table trains a TabularARGN model; a LANGUAGE table a language model (see
+    :mod:`synthgen.stages._language_train`).
 
     Parameters
     ----------
     model : str, optional
-        ``"MOSTLY_AI/Small"``, ``"MOSTLY_AI/Medium"`` (default) or ``"MOSTLY_AI/Large"`` (or ``small`` /
-        ``medium`` / ``large``).
+        TABULAR: ``"MOSTLY_AI/Small"``, ``"MOSTLY_AI/Medium"`` (default) or ``"MOSTLY_AI/Large"`` (or
+        ``small`` / ``medium`` / ``large``). LANGUAGE: ``"MOSTLY_AI/LSTMFromScratch-3m"`` (default; an LSTM
+        and a tokenizer trained on the data) or the folder of a local Hugging Face causal LM with a
+        byte-level ``tokenizer.json``, fine-tuned with LoRA (nothing is downloaded).
     max_training_time : float, default=14400.0
         Budget in minutes.
     max_epochs : float, default=100.0
@@ -111,7 +116,8 @@ def train(
     batch_size, gradient_accumulation_steps : int, optional
         Determined automatically when None.
     enable_flexible_generation : bool, default=True
-        Train under random column orders so that any columns can be seeded or generated first.
+        Train under random column orders so that any columns can be seeded or generated first. (A LANGUAGE
+        model keeps one field order and accepts seeds of any columns anyway.)
     max_sequence_window : int, optional
         The most steps of a sequence trained per batch (default 40); longer sequences are cut into windows
         at training time, generation still produces full-length sequences.
@@ -150,8 +156,25 @@ def train(
     max_training_time, max_epochs = float(max_training_time), float(max_epochs)
     enable_flexible_generation = options["enable_flexible_generation"]
     strategy = options["model_state_strategy"]
-    size = resolve_model_size(model or "MOSTLY_AI/Medium")
     stats = ws.read_stats("tgt")
+    if stats.get("model_type") == ModelType.LANGUAGE.value:
+        if model is not None and validate_model_family(model) != ModelType.LANGUAGE:
+            raise ValueError(f"The workspace holds a LANGUAGE table, but model {model!r} is a TABULAR model; pass "
+                             f"{LANGUAGE_MODEL_DEFAULT!r} (the default) or the folder of a local Hugging Face model.")
+        if options["differential_privacy"] is not None:
+            raise ValueError("differential_privacy is not available for LANGUAGE models yet; pass None.")
+        from ._language_train import train_language
+
+        return train_language(
+            ws, model=model, max_training_time=max_training_time, max_epochs=max_epochs, batch_size=batch_size,
+            gradient_accumulation_steps=gradient_accumulation_steps, strategy=strategy,
+            device=resolve_device(device), n_threads=n_threads, update_progress=update_progress,
+            upload_model_data_callback=upload_model_data_callback,
+            generator=torch_generator(as_generator(random_state)), verbose=verbose)
+    if model is not None and validate_model_family(model) != ModelType.TABULAR:
+        raise ValueError(f"The workspace holds a TABULAR table, but model {model!r} is a LANGUAGE model; split with "
+                         "model_type='LANGUAGE' to train it, or pass a TABULAR model.")
+    size = resolve_model_size(model or "MOSTLY_AI/Medium")
     sequential = stats["is_sequential"]
     ctx_stats = ws.read_stats("ctx") if ws.has_context() else None
     columns = column_specs(stats["columns"])

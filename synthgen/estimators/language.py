@@ -1,0 +1,379 @@
+"""``LanguageSynthesizer``: the engine's stages for LANGUAGE tables behind scikit-learn's ``fit`` / ``sample``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .._device import resolve_device
+from .._options import ESTIMATOR_DEFAULTS, validate_all
+from .._random import as_generator, derive_seed
+from .._threads import torch_threads
+from .._version import __version__
+from .._workspace import Workspace
+from ..domain import (
+    DifferentialPrivacyConfig,
+    ImputationConfig,
+    ModelEncodingType,
+    ModelStateStrategy,
+    ModelType,
+    RareCategoryReplacementMethod,
+)
+from ..stages import analyze, encode, split, train
+from ..stages._generation import subset_of_default_context
+from ..stages._language_generation import LanguageGenerator
+from ..stages._language_model import LanguageBundle, install_language_model
+from ..stages._warm_start import adopt_statistics, check_columns, check_workspace_matches
+from ..stages.transformers import frame_with_target
+from .tabular import _as_frame
+
+__all__ = ["LanguageSynthesizer"]
+
+_log = logging.getLogger(__name__)
+
+
+class LanguageSynthesizer(BaseEstimator):
+    """Learn a table with free text and sample synthetic rows from a language model.
+
+    ``fit`` runs split (``model_type="LANGUAGE"``) → analyze → encode → train in a workspace; ``sample``
+    generates from the model kept in memory (tokenizer and weights, or the LoRA adapter, as CPU bytes), so a
+    fitted synthesizer pickled with joblib samples without its workspace and without a GPU. Every sampled
+    value is valid: categories among the published ones, numbers and datetimes within the published ranges,
+    text as valid UTF-8 of bounded length.
+
+    Columns are inferred as ``LANGUAGE_NUMERIC`` (numbers), ``LANGUAGE_DATETIME`` (datetimes) and
+    ``LANGUAGE_CATEGORICAL`` (everything else); declare free text ``LANGUAGE_TEXT`` in ``tgt_encoding_types``.
+
+    Parameters
+    ----------
+    model : str, optional
+        ``"MOSTLY_AI/LSTMFromScratch-3m"`` (default: an LSTM and a tokenizer trained on the data) or the
+        folder of a local Hugging Face causal LM with a byte-level ``tokenizer.json``, fine-tuned with LoRA.
+        Nothing is downloaded; sampling from a fine-tuned model reads the base weights from that folder.
+    max_training_time : float, default=14400.0
+        Training budget in minutes.
+    max_epochs : float, default=100.0
+        Training budget in epochs.
+    batch_size, gradient_accumulation_steps : int, optional
+        Determined automatically when None (32 records per batch for the LSTM, 8 for a Hugging Face model).
+    value_protection : bool, default=True
+        Hide rare categories and extreme values (and text lengths) from the published statistics.
+    differential_privacy : DifferentialPrivacyConfig or dict, optional
+        Not available in this version; must be None.
+    tgt_primary_key, tgt_context_key, ctx_primary_key : str, optional
+        Key columns; with a context table each record is conditioned on its context row.
+    tgt_encoding_types, ctx_encoding_types : dict, optional
+        Encoding type per column: ``LANGUAGE_*`` for the target, flat ``TABULAR_*`` for the context.
+    model_state_strategy : {"RESET", "REUSE", "RESUME"}, default="RESET"
+        ``RESET`` refits from scratch. ``REUSE`` fine-tunes the model of the last fit (or the trained model in
+        ``workspace_dir``) on the data passed to ``fit``, with a new optimizer and new budgets; ``RESUME``
+        continues its run on that data. The data is written with the model's statistics and tokenizer and must
+        have the model's columns.
+    n_partitions : int, default=1
+    device : str, optional
+        CUDA when available, else CPU.
+    n_threads : int, optional
+        torch threads while training and sampling (restored afterwards); None chooses for the model and the
+        machine (one thread unless a step is large and cores are idle).
+    workspace_dir : str or Path, optional
+        Where the workspace goes; a temporary folder (removed with this object) when None.
+    random_state : None, int or RandomState, optional
+        Seeds the split, the protection thresholds, the weights, the data order and (unless ``sample`` gets
+        its own) sampling.
+    verbose : bool, int or "auto", default="auto"
+        Show progress bars ("auto": where a person is watching).
+
+    Attributes
+    ----------
+    stats_ : dict
+        The published (protected) statistics of the target.
+    ctx_stats_ : dict or None
+        The published statistics of the context.
+    encoding_types_ : dict
+        The resolved encoding type of every column.
+    history_ : DataFrame
+        One row per training epoch (loss and validation loss in nats per record, learning rate, time).
+    workspace_ : Workspace
+        The workspace of the last fit (a temporary one disappears with the estimator).
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from synthgen import LanguageSynthesizer
+    >>> reviews = pd.DataFrame({"stars": [1, 5, 4, 2] * 50,
+    ...                         "review": ["awful", "loved it", "pretty good", "not great"] * 50})
+    >>> synth = LanguageSynthesizer(tgt_encoding_types={"review": "LANGUAGE_TEXT"}, max_epochs=1,
+    ...                             random_state=0).fit(reviews)
+    >>> synth.sample(3).shape
+    (3, 2)
+    """
+
+    def __init__(
+        self,
+        *,
+        model: str | None = None,
+        max_training_time: float = ESTIMATOR_DEFAULTS.max_training_time,
+        max_epochs: float = ESTIMATOR_DEFAULTS.max_epochs,
+        batch_size: int | None = None,
+        gradient_accumulation_steps: int | None = None,
+        value_protection: bool = ESTIMATOR_DEFAULTS.value_protection,
+        differential_privacy: DifferentialPrivacyConfig | dict | None = None,
+        tgt_primary_key: str | None = None,
+        tgt_context_key: str | None = None,
+        ctx_primary_key: str | None = None,
+        tgt_encoding_types: Mapping[str, str | ModelEncodingType] | None = None,
+        ctx_encoding_types: Mapping[str, str | ModelEncodingType] | None = None,
+        model_state_strategy: ModelStateStrategy | str = ESTIMATOR_DEFAULTS.model_state_strategy,
+        n_partitions: int = ESTIMATOR_DEFAULTS.n_partitions,
+        device: str | torch.device | None = None,
+        n_threads: int | None = None,
+        workspace_dir: str | os.PathLike | None = None,
+        random_state: int | np.random.RandomState | None = None,
+        verbose: bool | int | str = ESTIMATOR_DEFAULTS.verbose,
+    ) -> None:
+        self.model = model
+        self.max_training_time = max_training_time
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.gradient_accumulation_steps = gradient_accumulation_steps
+        self.value_protection = value_protection
+        self.differential_privacy = differential_privacy
+        self.tgt_primary_key = tgt_primary_key
+        self.tgt_context_key = tgt_context_key
+        self.ctx_primary_key = ctx_primary_key
+        self.tgt_encoding_types = tgt_encoding_types
+        self.ctx_encoding_types = ctx_encoding_types
+        self.model_state_strategy = model_state_strategy
+        self.n_partitions = n_partitions
+        self.device = device
+        self.n_threads = n_threads
+        self.workspace_dir = workspace_dir
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.categorical = True
+        tags.input_tags.string = True
+        tags.input_tags.allow_nan = True
+        tags.non_deterministic = self.random_state is None
+        return tags
+
+    # -- fit -------------------------------------------------------------------------------------------
+    def fit(self, X: pd.DataFrame | np.ndarray | Workspace, y: pd.Series | np.ndarray | None = None, *,
+            context: pd.DataFrame | None = None) -> LanguageSynthesizer:
+        """Learn ``X`` (and its ``context`` table); ``X`` may also be the Workspace of an ``Encoder``.
+
+        Parameters
+        ----------
+        X : DataFrame, array-like of shape (n_samples, n_features) or Workspace
+            The target table; arrays get columns ``col_0 .. col_k``. A Workspace must have been split with
+            ``model_type="LANGUAGE"``.
+        y : array-like of shape (n_samples,), optional
+            Appended to ``X`` as a column (named after ``y``, else ``"target"``).
+        context : DataFrame, optional
+            The context table: one row per ``tgt_context_key``, conditioning that key's records.
+
+        Returns
+        -------
+        self : LanguageSynthesizer
+            The fitted synthesizer.
+
+        Raises
+        ------
+        ValueError
+            An invalid parameter (checked before any stage runs, in scikit-learn's form) or invalid data
+            (a LANGUAGE_TEXT column without any text, a context key missing from the context table, ...).
+        """
+        owner = type(self).__name__
+        params = validate_all(owner, self.get_params(deep=False), estimator=True)
+        validate_all(f"{owner}.fit", {"context": context}, estimator=True)
+        strategy = params["model_state_strategy"]
+        rng = as_generator(self.random_state)
+        seeds = {stage: derive_seed(rng) for stage in ("split", "analyze", "encode", "train")}
+        if isinstance(X, Workspace):
+            X.require("encode")
+            if X.read_model_type() != ModelType.LANGUAGE.value:
+                raise ValueError(f"{owner} trains LANGUAGE tables; the workspace {str(X.root)!r} was split for "
+                                 "TABULAR. Use Splitter(model_type='LANGUAGE'), or TabularSynthesizer.")
+        saved = self._saved_model(strategy, X)
+        if isinstance(X, Workspace):
+            ws = X
+            feature_names = list(ws.read_meta("tgt")["dtypes"])
+        else:
+            features = _as_frame(X, owner)
+            frame = frame_with_target(features, y, owner=owner)
+            if saved is not None:  # refuse other columns before the workspace is touched
+                check_columns(saved[0], strategy, frame.columns,
+                              None if context is None else getattr(context, "columns", None))
+            validate_data(self, features, skip_check_array=True, reset=True)  # the features of X (y is extra)
+            feature_names = list(self.feature_names_in_)
+            ws = Workspace(self.workspace_dir) if self.workspace_dir is not None else Workspace.temporary()
+        with ws.lock("fit"):
+            if not isinstance(X, Workspace):
+                split(frame, ctx_data=context, tgt_primary_key=self.tgt_primary_key,
+                      ctx_primary_key=self.ctx_primary_key, tgt_context_key=self.tgt_context_key,
+                      model_type=ModelType.LANGUAGE, tgt_encoding_types=self.tgt_encoding_types,
+                      ctx_encoding_types=self.ctx_encoding_types, n_partitions=self.n_partitions,
+                      workspace_dir=ws, random_state=seeds["split"], verbose=self.verbose)
+            if saved is not None:  # encode the data with the statistics the model was trained with
+                check_workspace_matches(ws, saved[0], strategy)
+                adopt_statistics(ws, saved[0])
+                encode(workspace_dir=ws, random_state=seeds["encode"], verbose=self.verbose)
+                install_language_model(ws, *saved)
+            elif not isinstance(X, Workspace):
+                analyze(value_protection=params["value_protection"], workspace_dir=ws,
+                        random_state=seeds["analyze"], verbose=self.verbose)
+                encode(workspace_dir=ws, random_state=seeds["encode"], verbose=self.verbose)
+            train(model=self.model, max_training_time=self.max_training_time, max_epochs=self.max_epochs,
+                  batch_size=self.batch_size, gradient_accumulation_steps=self.gradient_accumulation_steps,
+                  differential_privacy=self.differential_privacy,
+                  model_state_strategy=strategy if saved is not None else "RESET", device=self.device,
+                  n_threads=self.n_threads, workspace_dir=ws, random_state=seeds["train"], verbose=self.verbose)
+            self._bundle = LanguageBundle.from_workspace(ws)
+            self._training_context = self._context_for_sampling(ws, context)
+            self.history_ = ws.read_progress()
+        self._generator = None
+        self.workspace_ = ws
+        self.stats_ = self._bundle.stats
+        self.ctx_stats_ = self._bundle.ctx_stats
+        self.encoding_types_ = {c: s["encoding_type"] for c, s in self.stats_["columns"].items()}
+        self.feature_names_in_ = np.asarray(feature_names, dtype=object)
+        self.n_features_in_ = len(self.feature_names_in_)
+        return self
+
+    def _saved_model(self, strategy: ModelStateStrategy, X) -> tuple[LanguageBundle, dict | None] | None:
+        """The model ``REUSE`` / ``RESUME`` continue (of the last fit, else the one the workspace holds), and
+        the training state ``RESUME`` continues from."""
+        if strategy == ModelStateStrategy.RESET:
+            return None
+        if hasattr(self, "_bundle"):
+            bundle, source = self._bundle, self.workspace_
+        else:
+            source = X if isinstance(X, Workspace) else (
+                Workspace(self.workspace_dir) if self.workspace_dir is not None else None)
+            if source is None or not (source.has_trained_model() and source.stats_path("tgt").exists()
+                                      and source.tokenizer_path.exists()):
+                _log.warning("model_state_strategy=%s: there is no saved model to continue; training from scratch",
+                             strategy.value)
+                return None
+            bundle = LanguageBundle.from_workspace(source)
+        state = None
+        if (strategy == ModelStateStrategy.RESUME and source.has_trained_model()
+                and source.read_model_config() == bundle.model_config):
+            state = source.read_training_state()
+        return bundle, state
+
+    def _context_for_sampling(self, ws: Workspace, context: pd.DataFrame | None) -> pd.DataFrame | None:
+        """The context rows ``sample`` generates for by default: the training context (kept in memory)."""
+        if self._bundle.ctx_stats is None:
+            return None
+        if context is not None:
+            return context.copy()
+        return ws.read_table_data("ctx")
+
+    # -- sample ----------------------------------------------------------------------------------------
+    def _generator_for(self, device: str | torch.device | None) -> LanguageGenerator:
+        resolved = resolve_device(device if device is not None else self.device)
+        if self._generator is None or self._generator.device != resolved:
+            self._generator = LanguageGenerator(self._bundle, resolved)
+        return self._generator
+
+    def sample(
+        self,
+        n_samples: int | None = None,
+        *,
+        seed_data: pd.DataFrame | None = None,
+        context: pd.DataFrame | None = None,
+        batch_size: int | None = None,
+        sampling_temperature: float = ESTIMATOR_DEFAULTS.sampling_temperature,
+        sampling_top_p: float = ESTIMATOR_DEFAULTS.sampling_top_p,
+        device: str | torch.device | None = None,
+        rare_category_replacement_method: RareCategoryReplacementMethod | str | None = None,
+        imputation: ImputationConfig | dict | None = None,
+        random_state: int | np.random.RandomState | None = None,
+    ) -> pd.DataFrame:
+        """Generate synthetic rows.
+
+        Parameters
+        ----------
+        n_samples : int, optional
+            Rows to generate; default the number of training rows (or of ``seed_data`` rows). With a context
+            table: the number of context rows, drawn at random from the training context unless ``context``
+            is given. ``0`` gives an empty frame with the training columns and dtypes.
+        seed_data : DataFrame, optional
+            Fixed values of some columns (any of them); the rest is generated conditionally on them, and
+            seed values are kept verbatim.
+        context : DataFrame, optional
+            Context rows to generate one record each for: new entities, or by default the training context.
+        batch_size : int, optional
+            Records per generation batch (default 128 for the LSTM, 64 for a Hugging Face model).
+        sampling_temperature : float, default=1.0
+            Above 1 more diverse, below 1 more typical; 0 takes the most probable token or category.
+        sampling_top_p : float, default=1.0
+            Nucleus sampling threshold.
+        device : str, optional
+        rare_category_replacement_method : {"SAMPLE", "CONSTANT"}, optional
+            ``SAMPLE`` (default) never emits ``_RARE_``; ``CONSTANT`` may, where rare categories were hidden.
+        imputation : ImputationConfig or dict, optional
+            Columns that are never generated as NULL.
+        random_state : None, int or RandomState, optional
+            Defaults to the estimator's ``random_state``.
+
+        Returns
+        -------
+        DataFrame
+            Columns and dtypes as in the training data.
+
+        Raises
+        ------
+        NotFittedError
+            Before ``fit``.
+        ValueError
+            An invalid keyword (in scikit-learn's form, naming ``LanguageSynthesizer.sample``) or invalid
+            seeds or context rows.
+        """
+        check_is_fitted(self)
+        validate_all(f"{type(self).__name__}.sample", {
+            "n_samples": n_samples, "seed_data": seed_data, "context": context, "batch_size": batch_size,
+            "sampling_temperature": sampling_temperature, "sampling_top_p": sampling_top_p, "device": device,
+            "rare_category_replacement_method": rare_category_replacement_method, "imputation": imputation,
+            "random_state": random_state}, estimator=True)
+        rng = as_generator(random_state if random_state is not None else self.random_state)
+        if context is None and self._training_context is not None:  # a random subset of the training context
+            context, n_samples = subset_of_default_context(self._training_context, n_samples, seed_data, rng,
+                                                           size_name="n_samples", context_name="context")
+        generator = self._generator_for(device)
+        with torch_threads(generator.n_threads_for(self.n_threads, batch_size)):
+            frames = list(generator.generate(
+                sample_size=n_samples, ctx_data=context, seed_data=seed_data, batch_size=batch_size,
+                sampling_temperature=sampling_temperature, sampling_top_p=sampling_top_p,
+                rare_category_replacement_method=rare_category_replacement_method, imputation=imputation,
+                rng=rng))
+        if not frames:
+            return self._generator_for(device).empty_frame()
+        return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+    # -- persistence -----------------------------------------------------------------------------------
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        state["_generator"] = None  # a live network; rebuilt from the bundle on first use
+        state["_synthgen_version"] = __version__
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        version = state.pop("_synthgen_version", None)
+        if version is not None and version != __version__:
+            warnings.warn(f"This LanguageSynthesizer was pickled with synthgen {version}; this is {__version__}.",
+                          UserWarning, stacklevel=2)
+        super().__setstate__(state)

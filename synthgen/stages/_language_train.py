@@ -1,0 +1,193 @@
+"""``train`` for LANGUAGE tables: tokenizer and model from the encoded record texts, saved in ``ModelStore``.
+
+- ``"MOSTLY_AI/LSTMFromScratch-3m"`` (default): a byte-level BPE tokenizer (vocabulary 5,000, merges seen at
+  least 20 times) trained on the training records' target texts, and the LSTM trained from scratch.
+- A local Hugging Face causal LM (a folder with ``config.json`` and a byte-level ``tokenizer.json``): its
+  tokenizer with the record tokens added, fine-tuned with LoRA; the adapter goes to ``model-data/adapter``.
+
+The loss covers the target's tokens only; the schedule, budgets, early stopping, ``model_state_strategy``
+and progress are those of the tabular models.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from .._progress import TrainingProgress
+from .._threads import resolve_n_threads, step_work, torch_threads
+from .._workspace import Workspace
+from ..domain import ModelStateStrategy
+from ..models.tabular._bundle import weights_from_bytes
+from ._language import CTX_PREFIX, TGT_PREFIX, record_fields
+from ._language_model import HF_KIND, LSTM_KIND, model_kind
+
+__all__ = ["train_language"]
+
+_log = logging.getLogger(__name__)
+
+TOKENIZER_VOCAB_SIZE = 5000
+TOKENIZER_MIN_FREQUENCY = 20
+
+
+def _read_records(ws: Workspace, side: str) -> pd.DataFrame:
+    parts = ws.partitions(ws.encoded_data, side)
+    frames = [ws.read_parquet(p) for p in parts]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _texts(frame: pd.DataFrame, prefix: str, names) -> dict[str, list]:
+    return {name: (frame[prefix + name].astype(object).where(frame[prefix + name].notna(), None).tolist()
+                   if prefix + name in frame.columns else [None] * len(frame)) for name in names}
+
+
+def _signature(stats: dict, model: str | None) -> dict[str, Any]:
+    """What a saved model must share with this workspace to be reused or resumed."""
+    return {"model_id": _model_id(model), "columns": {c: s["encoding_type"] for c, s in stats["columns"].items()}}
+
+
+def _model_id(model: str | None) -> str:
+    from .._options import LANGUAGE_MODEL_DEFAULT
+
+    return LANGUAGE_MODEL_DEFAULT if model_kind(model) == LSTM_KIND else str(Path(model).resolve())
+
+
+def _trainable_state(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The entries of ``state`` that training changes (all of an LSTM; the adapter's of a LoRA model)."""
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    return {k: v for k, v in state.items() if k in trainable}
+
+
+def _new_model(kind: str, model_id: str, tokenizer, seed: int):
+    from ..models.language import HFLanguageModel, LSTMConfig, LSTMLanguageModel
+
+    # weight initialisation draws from torch's global generator: fork it, seeded from random_state
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if kind == LSTM_KIND:
+            return LSTMLanguageModel(LSTMConfig(vocab_size=tokenizer.vocab_size))
+        return HFLanguageModel.from_pretrained(model_id, vocab_size=tokenizer.vocab_size,
+                                               new_token_ids=tokenizer.added_ids or None)
+
+
+def train_language(ws: Workspace, *, model: str | None, max_training_time: float, max_epochs: float,
+                   batch_size: int | None, gradient_accumulation_steps: int | None,
+                   strategy: ModelStateStrategy, device: torch.device, n_threads: int | None, update_progress,
+                   upload_model_data_callback, generator: torch.Generator, verbose) -> Workspace:
+    """Train the LANGUAGE model of the encoded workspace ``ws`` (options validated by ``train``)."""
+    from ..models.language import LanguageTokenizer, encode_records, train_language_model, train_tokenizer
+
+    stats = ws.read_stats("tgt")
+    ctx_stats = ws.read_stats("ctx") if ws.has_context() else None
+    ctx_names = list(ctx_stats["columns"]) if ctx_stats else []
+    kind, model_id = model_kind(model), _model_id(model)
+    if kind == HF_KIND:  # before the workspace is touched
+        missing = [f for f in ("config.json", "tokenizer.json") if not (Path(model_id) / f).is_file()]
+        if missing:
+            raise FileNotFoundError(f"The model folder {model_id!r} is no Hugging Face causal LM with a byte-level "
+                                    f"tokenizer: it lacks {' and '.join(missing)}.")
+    trn, val = _read_records(ws, "trn"), _read_records(ws, "val")
+    signature = _signature(stats, model)
+    continuing = strategy != ModelStateStrategy.RESET and ws.has_trained_model() and ws.tokenizer_path.exists()
+    if strategy != ModelStateStrategy.RESET and not continuing:
+        _log.warning("no saved model to %s; training from scratch", strategy.value.lower())
+    saved = ws.read_model_config() if continuing else None
+    if continuing and saved.get("signature") != signature:
+        raise ValueError(f"model_state_strategy={strategy.value}: the saved model was trained with another model or "
+                         "on other columns than this workspace holds; use model_state_strategy='RESET'.")
+    if not continuing and ws.model_data.exists():
+        ws.clear_from("train")
+
+    if continuing:
+        tokenizer = LanguageTokenizer.from_bytes(ws.tokenizer_path.read_bytes())
+        tokenizer.added_ids = list(saved["new_token_ids"])
+        max_tokens = saved["max_tokens"]
+    else:
+        if kind == LSTM_KIND:
+            texts = [t for name, s in stats["columns"].items()
+                     if s["encoding_type"] in ("LANGUAGE_TEXT", "LANGUAGE_CATEGORICAL")
+                     for t in _texts(trn, TGT_PREFIX, [name])[name] if t is not None]
+            tokenizer = train_tokenizer(texts, vocab_size=TOKENIZER_VOCAB_SIZE,
+                                        min_frequency=TOKENIZER_MIN_FREQUENCY)
+        else:
+            tokenizer = LanguageTokenizer.from_pretrained(model_id)
+        # the most tokens of a text field: its longest training text (already cut to the protected length)
+        max_tokens = {}
+        for name, s in stats["columns"].items():
+            if s["encoding_type"] == "LANGUAGE_TEXT":
+                present = [t for t in _texts(trn, TGT_PREFIX, [name])[name] if t is not None]
+                max_tokens[name] = max([1, *map(len, tokenizer.encode_batch(present))])
+    fields = record_fields(stats["columns"], max_tokens)
+    network = _new_model(kind, model_id, tokenizer, _seed_from(generator))
+    resume_state = ws.read_training_state() if continuing and strategy == ModelStateStrategy.RESUME else None
+    if continuing and resume_state is None:
+        network.load_state_dict(weights_from_bytes(ws.read_model_weights()), strict=False)
+
+    config = {"model_type": "LANGUAGE", "model_id": model_id, "model_kind": kind, "signature": signature,
+              "max_tokens": max_tokens, "vocab_size": tokenizer.vocab_size, "new_token_ids": tokenizer.added_ids}
+    if kind == LSTM_KIND:
+        config["lstm"] = network.config.to_dict()
+
+    def save_weights(state_dict: dict) -> None:
+        # tokenizer and configuration go with the weights, so a run killed before its first checkpoint leaves no
+        # model that generation could mistake for a trained one
+        ws.write_model_weights(_trainable_state(network, state_dict))
+        if not config_saved:
+            tokenizer.save(ws.model_data)
+            ws.write_model_config(config)
+            config_saved.append(True)
+
+    config_saved: list[bool] = []
+
+    def records(frame: pd.DataFrame):
+        return encode_records(fields, tokenizer, _texts(frame, TGT_PREFIX, [f.name for f in fields]),
+                              _texts(frame, CTX_PREFIX, ctx_names) or None)
+
+    if len(trn) == 0:
+        _log.warning("no training rows: the model stays untrained")
+        save_weights(network.state_dict())
+        _save_adapter(ws, kind, network)
+        return ws
+    trn_records, val_records = records(trn), (records(val) if len(val) else None)
+
+    progress = TrainingProgress(max_epochs, max_training_time * 60.0, callback=update_progress, verbose=verbose)
+    mean_length = sum(map(len, trn_records.sequences)) / len(trn_records)
+    threads = resolve_n_threads(n_threads, device=device,
+                                work=step_work(network, int((batch_size or 32) * mean_length)))
+
+    def on_checkpoint(state: dict) -> None:
+        history = state["history"]
+        if history and history[-1]["is_checkpoint"]:
+            save_weights(state["best_model"])
+        ws.write_training_state(state)
+        ws.write_progress(history)
+        if upload_model_data_callback is not None:
+            upload_model_data_callback()
+
+    with progress, torch_threads(threads):
+        result = train_language_model(
+            network, trn_records, val_records, pad_id=tokenizer.pad_id, max_epochs=max_epochs,
+            max_training_time_s=max_training_time * 60.0, batch_size=batch_size,
+            gradient_accumulation_steps=gradient_accumulation_steps, device=device, generator=generator,
+            on_progress=progress.update, on_checkpoint=on_checkpoint, resume_state=resume_state)
+    # the best weights (the network holds them now), also when training stopped before the first validation
+    save_weights(result.best_state_dict)
+    _save_adapter(ws, kind, network)
+    _log.info("trained the language model %d epochs in %.1f s (%s)", len(result.history),
+              result.history[-1]["total_time"] if result.history else 0.0, result.stop_reason)
+    return ws
+
+
+def _seed_from(generator: torch.Generator) -> int:
+    return int(torch.randint(0, 2**62, (1,), generator=generator))
+
+
+def _save_adapter(ws: Workspace, kind: str, network) -> None:
+    """A Hugging Face model's LoRA adapter, as peft saves it, from the network holding the best weights."""
+    if kind == HF_KIND:
+        with ws.staged_dir(ws.adapter_dir) as folder:
+            network.to("cpu").save_adapter(folder)
