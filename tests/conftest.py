@@ -73,7 +73,7 @@ def workspace(tmp_path) -> Path:
 
 def check_codes(codes: dict, stats: dict, n_rows: int) -> None:
     """Assert the codes contract: sub-columns in the order of the cardinalities, the right dtype, length and range."""
-    from synthgen.encodings import code_dtype
+    from synthgen.column_encodings import code_dtype
 
     assert list(codes) == list(stats["cardinalities"])
     for name, cardinality in stats["cardinalities"].items():

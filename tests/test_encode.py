@@ -7,7 +7,7 @@ import pytest
 
 from synthgen import Workspace, WorkspaceError, analyze, encode, split
 from synthgen.stages._codec import decode_table, encode_table
-from synthgen.stages.encode import sequence_layout
+from synthgen.stages._encode import sequence_layout
 
 
 def _encoded(ws, split_name="trn"):

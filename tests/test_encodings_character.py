@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from conftest import encoding_round_trip
 
-from synthgen.encodings.character import MAX_LENGTH, CharacterEncoding
+from synthgen.column_encodings._character import MAX_LENGTH, CharacterEncoding
 
 
 @pytest.fixture(scope="module")

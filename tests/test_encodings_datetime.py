@@ -10,9 +10,9 @@ import pyarrow as pa
 import pytest
 from conftest import encoding_round_trip
 
-from synthgen.encodings import SequenceIndex
-from synthgen.encodings.datetime import DatetimeEncoding, parse_datetime
-from synthgen.encodings.datetime_relative import DatetimeRelativeEncoding
+from synthgen.column_encodings import SequenceIndex
+from synthgen.column_encodings._datetime_absolute import DatetimeEncoding, parse_datetime
+from synthgen.column_encodings._datetime_relative import DatetimeRelativeEncoding
 
 
 def _same(decoded: pd.Series, expected: pd.Series) -> None:

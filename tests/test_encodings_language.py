@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from synthgen.encodings.language import generated_as_null, get_language_encoding
+from synthgen.column_encodings._language import generated_as_null, get_language_encoding
 
 
 def _reduce(kind: str, values: pd.Series, *, protect: bool, subjects=None, seed: int = 0):

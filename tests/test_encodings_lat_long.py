@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from conftest import encoding_round_trip
 
-from synthgen.encodings.lat_long import QUAD_LEVELS, LatLongEncoding
+from synthgen.column_encodings._lat_long import QUAD_LEVELS, LatLongEncoding
 
 DIGITS = [f"P{i}" for i in range(26)]
 CITIES = np.array([[48.20849, 16.37208], [40.71278, -74.00597], [-33.86882, 151.20929], [35.67620, 139.65031]])

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from conftest import check_codes
 
-from synthgen.encodings import get_encoding
-from synthgen.encodings._numeric import format_value
+from synthgen.column_encodings import get_encoding
+from synthgen.column_encodings._numeric import format_value
 
 DATA = Path("/work/shared/data")
 N_ROWS = 20_000

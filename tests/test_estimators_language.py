@@ -15,7 +15,7 @@ from conftest import check_valid
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import make_pipeline
 
-from synthgen import Analyzer, Encoder, LanguageSynthesizer, Splitter
+from synthgen import Analyzer, Encoder, LanguageSynthesizer, Splitter, TabularSynthesizer
 
 TEXT_TYPES = {"text": "LANGUAGE_TEXT"}
 COLUMNS = ["source", "text", "created_at", "retweet_count", "in_reply_to_user_id_str", "is_retweet"]
@@ -78,6 +78,18 @@ def test_pipeline_of_stages(tweets):
     pipe.fit(tweets.head(120))
     synthetic = pipe[-1].sample(40)
     check_valid(synthetic, pipe[-1].stats_, tweets)
+
+
+def test_tabular_synthesizer_refuses_a_language_workspace_before_training(tweets, monkeypatch):
+    import synthgen.estimators._tabular as tabular
+
+    stages = make_pipeline(Splitter(model_type="LANGUAGE", tgt_encoding_types=TEXT_TYPES, random_state=0),
+                           Analyzer(random_state=0), Encoder(random_state=0))
+    workspace = stages.fit_transform(tweets.head(60))
+    monkeypatch.setattr(tabular, "train", lambda **kw: pytest.fail("trained before refusing"))
+    with pytest.raises(ValueError, match=r"TabularSynthesizer trains TABULAR tables; the workspace '.*' was split "
+                                         r"for LANGUAGE\. Use LanguageSynthesizer"):
+        TabularSynthesizer(max_epochs=1).fit(workspace)
 
 
 def test_context_rows_condition_the_records(tweets):

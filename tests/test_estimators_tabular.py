@@ -223,7 +223,7 @@ def test_not_fitted_raises():
     ],
 )
 def test_invalid_parameters_are_reported_at_the_start_of_fit(adult_slice, tmp_path, monkeypatch, params, message):
-    import synthgen.estimators.tabular as module
+    import synthgen.estimators._tabular as module
 
     def no_stage(*args, **kwargs):
         raise AssertionError("a stage ran before the parameters were validated")

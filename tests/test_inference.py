@@ -224,7 +224,7 @@ def test_fitted_inference_survives_a_joblib_round_trip(fitted, holdout, tmp_path
 
 @pytest.mark.parametrize("tz", [None, "Europe/Vienna"])
 def test_row_medians_of_datetime_draws_keep_unit_and_zone(tz):
-    from synthgen.stages._inference import _row_medians
+    from synthgen.stages._inference_common import _row_medians
 
     days = pd.Series(pd.to_datetime(["2020-01-01", "2020-01-03", "2020-01-10", None, "2021-05-01", "2021-05-03"])
                      .astype("datetime64[us]"))

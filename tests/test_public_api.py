@@ -1,8 +1,10 @@
-"""Every public name of synthgen has a numpydoc docstring and type hints."""
+"""Every public name of synthgen has a numpydoc docstring and type hints; modules follow one private convention."""
 
 from __future__ import annotations
 
 import inspect
+import pkgutil
+import sys
 
 import pytest
 
@@ -46,3 +48,20 @@ def test_public_callables_have_type_hints_and_a_parameters_section(name, func):
         assert doc, f"{name} has no docstring"
         if parameters:
             assert "Parameters\n----------" in doc, f"{name}: docstring has no numpydoc Parameters section"
+
+
+def test_no_module_is_named_after_a_standard_library_module():
+    stdlib = set(sys.stdlib_module_names)
+    clashes = [info.name for info in pkgutil.walk_packages(synthgen.__path__, "synthgen.")
+               if info.name.rsplit(".", 1)[-1] in stdlib]
+    assert not clashes, clashes
+
+
+def test_implementation_modules_are_private():
+    # public names are re-exported by the packages; modules meant to be imported by users are listed here
+    public_modules = {"synthgen.domain", "synthgen.demo", "synthgen.datasets", "synthgen.column_encodings",
+                      "synthgen.estimators", "synthgen.evaluation", "synthgen.models", "synthgen.models.tabular",
+                      "synthgen.models.language", "synthgen.privacy", "synthgen.stages"}
+    modules = [info.name for info in pkgutil.walk_packages(synthgen.__path__, "synthgen.")]
+    public = [m for m in modules if not any(part.startswith("_") for part in m.split(".")[1:])]
+    assert sorted(set(public) - public_modules) == []

@@ -1,6 +1,6 @@
 """scikit-learn estimators that run the whole engine: ``fit`` learns, ``sample`` generates."""
 
-from .language import LanguageSynthesizer
-from .tabular import TabularSynthesizer
+from ._language import LanguageSynthesizer
+from ._tabular import TabularSynthesizer
 
 __all__ = ["LanguageSynthesizer", "TabularSynthesizer"]

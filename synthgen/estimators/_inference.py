@@ -1,5 +1,5 @@
 """The inference methods of ``TabularSynthesizer``: ``predict_proba``, ``predict``, ``score_samples``, ``score``
-and ``impute`` (see ``docs/inference.md``); thin wrappers of :class:`synthgen.stages._inference.TabularInference`.
+and ``impute`` (see ``docs/inference.md``); thin wrappers of :class:`synthgen.stages._inference_common.TabularInference`.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ import pandas as pd
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
-from .._random import as_generator
+from .._seeding import as_generator
 from .._threads import torch_threads
-from ..stages._inference import CLASS_ENCODINGS, DEFAULT_N_DRAWS, DEFAULT_N_ORDERS, TabularInference
-from ..stages.transformers import frame_with_target
+from ..stages._inference_common import CLASS_ENCODINGS, DEFAULT_N_DRAWS, DEFAULT_N_ORDERS, TabularInference
+from ..stages._transformers import frame_with_target
 
 __all__ = ["InferenceMixin"]
 

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 
 from .._dtypes import restore_dtype
-from ..encodings import SequenceIndex, get_encoding
-from .analyze import column_error
+from ..column_encodings import SequenceIndex, get_encoding
+from ._analyze import column_error
 
 __all__ = [
     "POSITIONAL",

@@ -19,7 +19,7 @@ import torch
 
 from .._dtypes import spec_name
 from .._progress import TrainingProgress
-from .._random import as_generator, torch_generator
+from .._seeding import as_generator, torch_generator
 from .._threads import resolve_n_threads, step_work, torch_threads
 from .._workspace import Workspace
 from ..models.tabular import FlatARGN, resolve_model_size, train_model

@@ -13,8 +13,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .._random import derive_seed
+from .._seeding import derive_seed
 from .._threads import resolve_n_threads, step_work
+from ..column_encodings import SequenceIndex, get_encoding
+from ..column_encodings._categorical import rare_decodes_to_token
 from ..domain import (
     FairnessConfig,
     ImputationConfig,
@@ -22,8 +24,6 @@ from ..domain import (
     RareCategoryReplacementMethod,
     RebalancingConfig,
 )
-from ..encodings import SequenceIndex, get_encoding
-from ..encodings.categorical import rare_decodes_to_token
 from ..models.tabular._bundle import ModelBundle, column_specs
 from . import _fairness
 from ._codec import decode_table, encode_table

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..column_encodings._common import RARE_TOKEN
+from ..column_encodings._language import generated_as_null, get_language_encoding
 from ..domain import ModelEncodingType, RareCategoryReplacementMethod
-from ..encodings._common import RARE_TOKEN
-from ..encodings.language import generated_as_null, get_language_encoding
 from ._codec import decode_table, encode_table
 
 __all__ = ["TGT_PREFIX", "CTX_PREFIX", "record_fields", "target_texts", "prompt_values", "null_fields"]

@@ -17,8 +17,9 @@ import pandas as pd
 import torch
 
 from .._dtypes import holds_text, restore_dtype
-from .._random import derive_seed
+from .._seeding import derive_seed
 from .._threads import resolve_n_threads, step_work
+from ..column_encodings._common import RARE_TOKEN
 from ..domain import (
     FairnessConfig,
     ImputationConfig,
@@ -26,7 +27,6 @@ from ..domain import (
     RareCategoryReplacementMethod,
     RebalancingConfig,
 )
-from ..encodings._common import RARE_TOKEN
 from ._generation import _generated_keys, _seed_like
 from ._language import forced_nulls, prompt_values, record_fields
 from ._language_model import LanguageBundle

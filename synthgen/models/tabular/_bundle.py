@@ -2,7 +2,7 @@
 
 A fitted synthesizer keeps a :class:`ModelBundle`, so it samples without its workspace (and on a machine
 without the GPU it was trained on). The stages build it from what the workspace holds (see
-``synthgen.stages.generate.load_bundle``); this module knows nothing about files.
+``synthgen.stages._generate.load_bundle``); this module knows nothing about files.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import pandas as pd
 from .._dtypes import check_restorable, dtype_name, dtype_spec
 from .._options import ENGINE_DEFAULTS, validate_all
 from .._progress import ProgressReporter
-from .._random import as_generator
+from .._seeding import as_generator
 from .._workspace import Workspace, locks_workspace
 from ..domain import ModelEncodingType, ModelType, ProgressCallback
 from ._columns import check_frame, example, normalize_storage, resolve_encoding_types, resolve_model_type

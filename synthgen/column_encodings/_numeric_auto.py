@@ -10,9 +10,9 @@ import pandas as pd
 from ..domain import ModelEncodingType
 from ._base import ColumnEncoding, SequenceIndex
 from ._numeric import AUTO_DISCRETE_MAX_VALUES, DIGIT_LIMIT, analyze_numeric
-from .numeric_binned import NumericBinnedEncoding, reduce_binned
-from .numeric_digit import NumericDigitEncoding, reduce_digit
-from .numeric_discrete import NumericDiscreteEncoding, reduce_discrete
+from ._numeric_binned import NumericBinnedEncoding, reduce_binned
+from ._numeric_digit import NumericDigitEncoding, reduce_digit
+from ._numeric_discrete import NumericDiscreteEncoding, reduce_discrete
 
 __all__ = ["NumericAutoEncoding"]
 

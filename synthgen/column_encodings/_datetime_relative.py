@@ -25,11 +25,10 @@ import numpy as np
 import pandas as pd
 
 from ..domain import ModelEncodingType
-from ..privacy.value_protection import subject_extremes
+from ..privacy._value_protection import subject_extremes
 from ._base import ColumnEncoding, SequenceIndex
 from ._common import all_null_codes, n_rows, nan_codes, nan_flags, stats_header
-from ._impute import impute_from_observed
-from .datetime import (
+from ._datetime_absolute import (
     DAY_US,
     HOUR_US,
     MINUTE_US,
@@ -54,6 +53,7 @@ from .datetime import (
     split_datetime,
     to_datetime_series,
 )
+from ._impute import impute_from_observed
 
 __all__ = ["DatetimeRelativeEncoding"]
 
@@ -129,7 +129,7 @@ class DatetimeRelativeEncoding(ColumnEncoding):
     Examples
     --------
     >>> import numpy as np, pandas as pd
-    >>> from synthgen.encodings import SequenceIndex
+    >>> from synthgen.column_encodings import SequenceIndex
     >>> enc = DatetimeRelativeEncoding()
     >>> values = pd.Series(pd.to_datetime(["2024-01-01", "2024-01-09", "2023-05-02"]))
     >>> seq = SequenceIndex(group=np.array([0, 0, 1]))

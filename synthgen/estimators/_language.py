@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._device import resolve_device
 from .._options import ESTIMATOR_DEFAULTS, validate_all
-from .._random import as_generator, derive_seed
+from .._seeding import as_generator, derive_seed
 from .._threads import torch_threads
 from .._version import __version__
 from .._workspace import Workspace
@@ -31,9 +31,9 @@ from ..stages import analyze, encode, split, train
 from ..stages._generation import subset_of_default_context
 from ..stages._language_generation import LanguageGenerator
 from ..stages._language_model import LanguageBundle, install_language_model
+from ..stages._transformers import frame_with_target
 from ..stages._warm_start import adopt_statistics, check_columns, check_workspace_matches
-from ..stages.transformers import frame_with_target
-from .tabular import _as_frame
+from ._tabular import _as_frame
 
 __all__ = ["LanguageSynthesizer"]
 

@@ -11,7 +11,7 @@ import torch
 from .._device import resolve_device
 from .._options import ENGINE_DEFAULTS, validate_all
 from .._progress import ProgressReporter
-from .._random import as_generator
+from .._seeding import as_generator
 from .._threads import torch_threads
 from .._workspace import Workspace, locks_workspace
 from ..domain import (

@@ -27,9 +27,9 @@ import numpy as np
 import pandas as pd
 
 from ..domain import ModelEncodingType
-from ..privacy.value_protection import protected_range, subject_extremes
+from ..privacy._value_protection import protected_range, subject_extremes
+from ._categorical import CategoricalEncoding, as_category_strings
 from ._common import RARE_TOKEN
-from .categorical import CategoricalEncoding, as_category_strings
 
 __all__ = ["LanguageEncoding", "get_language_encoding", "generated_as_null", "MAX_SCALE", "MAX_DIGITS"]
 

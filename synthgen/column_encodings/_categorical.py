@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from .._dtypes import as_category_strings, holds_text
 from ..domain import ModelEncodingType
-from ..privacy.value_protection import rare_threshold, subject_counts
+from ..privacy._value_protection import rare_threshold, subject_counts
 from ._base import ColumnEncoding, SequenceIndex, code_dtype
 from ._common import RARE_TOKEN
 

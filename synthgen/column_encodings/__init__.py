@@ -10,15 +10,15 @@ from ._base import ColumnEncoding, SequenceIndex, code_dtype
 __all__ = ["ColumnEncoding", "SequenceIndex", "code_dtype", "get_encoding", "TABULAR_ENCODINGS"]
 
 _MODULES = {
-    ModelEncodingType.TABULAR_CATEGORICAL: ("categorical", "CategoricalEncoding"),
-    ModelEncodingType.TABULAR_NUMERIC_AUTO: ("numeric_auto", "NumericAutoEncoding"),
-    ModelEncodingType.TABULAR_NUMERIC_DISCRETE: ("numeric_discrete", "NumericDiscreteEncoding"),
-    ModelEncodingType.TABULAR_NUMERIC_BINNED: ("numeric_binned", "NumericBinnedEncoding"),
-    ModelEncodingType.TABULAR_NUMERIC_DIGIT: ("numeric_digit", "NumericDigitEncoding"),
-    ModelEncodingType.TABULAR_CHARACTER: ("character", "CharacterEncoding"),
-    ModelEncodingType.TABULAR_DATETIME: ("datetime", "DatetimeEncoding"),
-    ModelEncodingType.TABULAR_DATETIME_RELATIVE: ("datetime_relative", "DatetimeRelativeEncoding"),
-    ModelEncodingType.TABULAR_LAT_LONG: ("lat_long", "LatLongEncoding"),
+    ModelEncodingType.TABULAR_CATEGORICAL: ("_categorical", "CategoricalEncoding"),
+    ModelEncodingType.TABULAR_NUMERIC_AUTO: ("_numeric_auto", "NumericAutoEncoding"),
+    ModelEncodingType.TABULAR_NUMERIC_DISCRETE: ("_numeric_discrete", "NumericDiscreteEncoding"),
+    ModelEncodingType.TABULAR_NUMERIC_BINNED: ("_numeric_binned", "NumericBinnedEncoding"),
+    ModelEncodingType.TABULAR_NUMERIC_DIGIT: ("_numeric_digit", "NumericDigitEncoding"),
+    ModelEncodingType.TABULAR_CHARACTER: ("_character", "CharacterEncoding"),
+    ModelEncodingType.TABULAR_DATETIME: ("_datetime_absolute", "DatetimeEncoding"),
+    ModelEncodingType.TABULAR_DATETIME_RELATIVE: ("_datetime_relative", "DatetimeRelativeEncoding"),
+    ModelEncodingType.TABULAR_LAT_LONG: ("_lat_long", "LatLongEncoding"),
 }
 
 TABULAR_ENCODINGS = tuple(_MODULES)

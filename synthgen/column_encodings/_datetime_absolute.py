@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ..domain import ModelEncodingType
-from ..privacy.value_protection import protected_range, subject_extremes
+from ..privacy._value_protection import protected_range, subject_extremes
 from ._base import ColumnEncoding, SequenceIndex, code_dtype
 from ._common import all_null_codes, n_rows, nan_codes, nan_flags, stats_header
 from ._impute import impute_from_observed

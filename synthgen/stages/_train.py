@@ -17,7 +17,7 @@ import torch
 from .._device import resolve_device
 from .._options import ENGINE_DEFAULTS, LANGUAGE_MODEL_DEFAULT, validate_all, validate_model_family
 from .._progress import TrainingProgress
-from .._random import as_generator, torch_generator
+from .._seeding import as_generator, torch_generator
 from .._threads import resolve_n_threads, step_work, torch_threads
 from .._workspace import Workspace, locks_workspace
 from ..domain import DifferentialPrivacyConfig, ModelStateStrategy, ModelType, ProgressCallback

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ..domain import ModelEncodingType
-from ..privacy.value_protection import rare_threshold
+from ..privacy._value_protection import rare_threshold
 from ._base import SequenceIndex
 from ._common import RARE_TOKEN, lookup_codes
 from ._numeric import (

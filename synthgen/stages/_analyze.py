@@ -13,12 +13,12 @@ import pandas as pd
 from .._dtypes import published_dtype, spec_name
 from .._options import ENGINE_DEFAULTS, validate_all
 from .._progress import ProgressReporter
-from .._random import as_generator
+from .._seeding import as_generator
 from .._workspace import Workspace, locks_workspace
+from ..column_encodings import SequenceIndex, get_encoding
+from ..column_encodings._language import get_language_encoding
 from ..domain import DifferentialPrivacyConfig, ModelEncodingType, ModelType, ProgressCallback
-from ..encodings import SequenceIndex, get_encoding
-from ..encodings.language import get_language_encoding
-from ..privacy.value_protection import MIN_SUBJECTS_FOR_RANGE, protected_range
+from ..privacy._value_protection import MIN_SUBJECTS_FOR_RANGE, protected_range
 
 __all__ = ["analyze", "column_error"]
 

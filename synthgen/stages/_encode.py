@@ -22,10 +22,10 @@ import pyarrow as pa
 
 from .._options import ENGINE_DEFAULTS, validate_all
 from .._progress import ProgressReporter
-from .._random import as_generator
+from .._seeding import as_generator
 from .._workspace import Workspace, locks_workspace
+from ..column_encodings import SequenceIndex
 from ..domain import ModelType, ProgressCallback
-from ..encodings import SequenceIndex
 from ._codec import POSITIONAL, encode_table
 from ._language import encode_language_partition
 

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from ..privacy.value_protection import protected_range, subject_counts, subject_extremes
+from ..privacy._value_protection import protected_range, subject_counts, subject_extremes
 from ._base import ColumnEncoding, code_dtype
 
 __all__ = [

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..domain import ModelEncodingType
-from ..privacy.value_protection import rare_threshold
+from ..privacy._value_protection import rare_threshold
 from ._base import ColumnEncoding, SequenceIndex, code_dtype
 from ._common import (
     all_null_codes,

@@ -20,7 +20,7 @@ from .._device import resolve_device
 from .._dtypes import restore_dtype
 from .._options import ESTIMATOR_DEFAULTS, validate_all
 from .._progress import ProgressReporter
-from .._random import as_generator, derive_seed
+from .._seeding import as_generator, derive_seed
 from .._threads import torch_threads
 from .._version import __version__
 from .._workspace import Workspace
@@ -30,16 +30,17 @@ from ..domain import (
     ImputationConfig,
     ModelEncodingType,
     ModelStateStrategy,
+    ModelType,
     RareCategoryReplacementMethod,
     RebalancingConfig,
 )
 from ..models.tabular._bundle import ModelBundle
 from ..stages import analyze, encode, split, train
 from ..stages._context_model import train_context_model
+from ..stages._generate import load_bundle
 from ..stages._generation import TabularGenerator, _generated_keys
+from ..stages._transformers import frame_with_target
 from ..stages._warm_start import adopt_statistics, check_columns, check_workspace_matches, install_model
-from ..stages.generate import load_bundle
-from ..stages.transformers import frame_with_target
 from ._inference import InferenceMixin
 
 __all__ = ["TabularSynthesizer"]
@@ -269,6 +270,9 @@ class TabularSynthesizer(InferenceMixin, BaseEstimator):
         if isinstance(X, Workspace):
             ws = X
             ws.require("encode")
+            if ws.read_model_type() != ModelType.TABULAR.value:  # refuse before training, not after
+                raise ValueError(f"{type(self).__name__} trains TABULAR tables; the workspace {str(ws.root)!r} was "
+                                 "split for LANGUAGE. Use LanguageSynthesizer, or Splitter(model_type='TABULAR').")
             feature_names = list(ws.read_meta("tgt")["dtypes"])
         else:
             features = _as_frame(X, type(self).__name__)

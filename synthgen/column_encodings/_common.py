@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..domain import ModelEncodingType
-from ..privacy.value_protection import subject_counts
+from ..privacy._value_protection import subject_counts
 
 __all__ = [
     "RARE_TOKEN",

@@ -19,9 +19,9 @@ from sklearn.utils.validation import check_is_fitted
 from .._options import ESTIMATOR_DEFAULTS, validate_all
 from .._workspace import Workspace
 from ..domain import ModelEncodingType, ModelType
-from .analyze import analyze
-from .encode import encode
-from .split import split
+from ._analyze import analyze
+from ._encode import encode
+from ._split import split
 
 __all__ = ["Splitter", "Analyzer", "Encoder", "frame_with_target"]
 
