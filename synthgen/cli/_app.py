@@ -12,7 +12,7 @@ import click
 
 from .._version import __version__
 from ._errors import Group, verbose_option
-from ._io import (
+from ._files import (
     STDIO,
     OutputFile,
     TableFile,
