@@ -74,7 +74,17 @@ _held_locks_guard = threading.Lock()
 
 
 class WorkspaceError(RuntimeError):
-    """Raised when a workspace lacks the outputs a stage needs, or another process is writing into it."""
+    """Raised when a workspace lacks the outputs a stage needs, or another process is writing into it.
+
+    Examples
+    --------
+    >>> import synthgen as sg
+    >>> try:
+    ...     sg.analyze(workspace_dir="empty-ws")
+    ... except sg.WorkspaceError as error:
+    ...     print(type(error).__name__)
+    WorkspaceError
+    """
 
 
 def _json_default(value: Any):
@@ -151,6 +161,16 @@ class Workspace:
         The workspace folder; created when a stage writes into it.
     owner : TemporaryDirectory, optional
         Keeps a temporary workspace alive as long as this object (and its copies) live.
+
+    Examples
+    --------
+    >>> import synthgen as sg
+    >>> from synthgen.datasets import load_census
+    >>> ws = sg.split(load_census(), workspace_dir="ws", random_state=0)
+    >>> ws
+    Workspace('ws')
+    >>> ws.read_meta("tgt")["encoding_types"]["sex"]
+    'TABULAR_CATEGORICAL'
     """
 
     def __init__(self, root: str | os.PathLike, *, owner: TemporaryDirectory | None = None):

@@ -44,7 +44,7 @@ class SequenceIndex:
 
 
 def code_dtype(cardinality: int) -> np.dtype:
-    """The smallest signed integer type that holds codes ``0 .. cardinality-1``."""
+    """The smallest signed integer type that holds the codes 0 to ``cardinality - 1``."""
     if cardinality <= np.iinfo(np.int16).max:
         return np.dtype(np.int16)
     return np.dtype(np.int32)

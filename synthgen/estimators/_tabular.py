@@ -260,6 +260,17 @@ class TabularSynthesizer(InferenceMixin, BaseEstimator):
         ------
         ValueError
             An invalid parameter (checked before any stage runs, in scikit-learn's form) or invalid data.
+
+        Examples
+        --------
+        >>> from synthgen import TabularSynthesizer
+        >>> from synthgen.datasets import load_flights
+        >>> planes, flights = load_flights()
+        >>> synth = TabularSynthesizer(tgt_context_key="tailnum", ctx_primary_key="tailnum", max_epochs=1,
+        ...                            random_state=0)
+        >>> synth.fit(flights, context=planes)  # a few seconds
+        TabularSynthesizer(ctx_primary_key='tailnum', max_epochs=1, random_state=0,
+                           tgt_context_key='tailnum')
         """
         params = self._validate_params()
         validate_all(f"{type(self).__name__}.fit", {"context": context}, estimator=True)
@@ -437,6 +448,18 @@ class TabularSynthesizer(InferenceMixin, BaseEstimator):
             Before ``fit``.
         ValueError
             An invalid keyword (in scikit-learn's form, naming ``TabularSynthesizer.sample``).
+
+        Examples
+        --------
+        >>> from synthgen import TabularSynthesizer
+        >>> from synthgen.datasets import load_census
+        >>> census = load_census().head(500)
+        >>> synth = TabularSynthesizer(max_epochs=1, random_state=0).fit(census)
+        >>> synth.sample(5).shape
+        (5, 15)
+        >>> seeded = synth.sample(seed_data=census[["sex"]].head(3))
+        >>> seeded["sex"].tolist() == census["sex"].head(3).tolist()
+        True
         """
         check_is_fitted(self)
         validate_all(f"{type(self).__name__}.sample", {

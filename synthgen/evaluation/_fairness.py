@@ -61,6 +61,8 @@ def parity_shares(
 
     Examples
     --------
+    >>> import pandas as pd
+    >>> from synthgen.evaluation import parity_shares
     >>> df = pd.DataFrame({"sex": ["F", "F", "M", "M"], "income": ["lo", "hi", "hi", "hi"]})
     >>> parity_shares(df, "income", "sex")  # doctest: +NORMALIZE_WHITESPACE
          n   hi   lo
@@ -123,6 +125,8 @@ def statistical_parity_difference(
 
     Examples
     --------
+    >>> import pandas as pd
+    >>> from synthgen.evaluation import statistical_parity_difference
     >>> df = pd.DataFrame({"sex": ["F", "F", "M", "M"], "income": ["lo", "hi", "hi", "hi"]})
     >>> statistical_parity_difference(df, "income", "sex", min_group_size=1)
     0.5
@@ -165,6 +169,8 @@ def disparate_impact(
 
     Examples
     --------
+    >>> import pandas as pd
+    >>> from synthgen.evaluation import disparate_impact
     >>> df = pd.DataFrame({"sex": ["F", "F", "M", "M"], "income": ["lo", "hi", "hi", "hi"]})
     >>> disparate_impact(df, "income", "sex", positive="hi", min_group_size=1)
     0.5

@@ -95,6 +95,18 @@ class EvaluationResult:
         With ``fairness``: per frame and group, the rows ``n`` and the share of every target class.
     fairness_columns : dict or None
         With ``fairness``: ``{"target_column": ..., "sensitive_columns": [...]}``.
+
+    Examples
+    --------
+    >>> from synthgen import TabularSynthesizer, evaluate
+    >>> from synthgen.datasets import load_census
+    >>> census = load_census().head(1000)
+    >>> synthetic = TabularSynthesizer(max_epochs=1, random_state=0).fit(census).sample(1000)
+    >>> result = evaluate(census, synthetic, privacy=False, random_state=0)
+    >>> 0 <= result.overall <= 1
+    True
+    >>> result.to_frame().columns.tolist()
+    ['group', 'synthetic', 'reference']
     """
 
     overall: float | None

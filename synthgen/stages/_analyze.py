@@ -152,6 +152,16 @@ def analyze(
     Returns
     -------
     Workspace
+
+    Examples
+    --------
+    >>> import synthgen as sg
+    >>> from synthgen.datasets import load_census
+    >>> ws = sg.split(load_census(), workspace_dir="ws", random_state=0)
+    >>> ws = sg.analyze(workspace_dir="ws", random_state=0)
+    >>> stats = ws.read_stats("tgt")
+    >>> stats["columns"]["sex"]["encoding_type"]
+    'TABULAR_CATEGORICAL'
     """
     value_protection = validate_all("analyze", {
         "value_protection": value_protection, "differential_privacy": differential_privacy,

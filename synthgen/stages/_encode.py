@@ -118,6 +118,15 @@ def encode(
     Returns
     -------
     Workspace
+
+    Examples
+    --------
+    >>> import synthgen as sg
+    >>> from synthgen.datasets import load_census
+    >>> ws = sg.split(load_census(), workspace_dir="ws", random_state=0)
+    >>> ws = sg.analyze(workspace_dir="ws", random_state=0)
+    >>> sg.encode(workspace_dir="ws", random_state=0)
+    Workspace('ws')
     """
     validate_all("encode", {"workspace_dir": workspace_dir, "update_progress": update_progress,
                             "random_state": random_state, "verbose": verbose})

@@ -117,6 +117,19 @@ def generate(
     Returns
     -------
     Workspace
+
+    Examples
+    --------
+    >>> import synthgen as sg
+    >>> from synthgen.datasets import load_census
+    >>> census = load_census().head(500)
+    >>> ws = sg.split(census, workspace_dir="ws", random_state=0)
+    >>> ws = sg.analyze(workspace_dir="ws", random_state=0)
+    >>> ws = sg.encode(workspace_dir="ws", random_state=0)
+    >>> ws = sg.train(workspace_dir="ws", max_epochs=1, random_state=0)  # a few seconds
+    >>> ws = sg.generate(workspace_dir="ws", sample_size=100, random_state=0)
+    >>> sg.read_synthetic_data("ws").shape
+    (100, 15)
     """
     validate_all("generate", {
         "ctx_data": ctx_data, "seed_data": seed_data, "sample_size": sample_size, "batch_size": batch_size,
@@ -164,6 +177,19 @@ def read_synthetic_data(workspace_dir: str | Path | Workspace = ENGINE_DEFAULTS.
     -------
     DataFrame
         The generated rows; an empty frame when nothing was generated.
+
+    Examples
+    --------
+    >>> import synthgen as sg
+    >>> from synthgen.datasets import load_census
+    >>> census = load_census().head(500)
+    >>> ws = sg.split(census, workspace_dir="ws", random_state=0)
+    >>> ws = sg.analyze(workspace_dir="ws", random_state=0)
+    >>> ws = sg.encode(workspace_dir="ws", random_state=0)
+    >>> ws = sg.train(workspace_dir="ws", max_epochs=1, random_state=0)  # a few seconds
+    >>> ws = sg.generate(workspace_dir="ws", sample_size=10, random_state=0)
+    >>> list(sg.read_synthetic_data("ws").columns) == list(census.columns)
+    True
     """
     ws = Workspace.coerce(workspace_dir)
     parts = ws.partitions(ws.synthetic_data)

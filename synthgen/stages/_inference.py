@@ -65,6 +65,19 @@ def predict_proba(
     ValueError
         If the model has a context table, ``X`` has columns the model does not know or none besides
         ``target``, or ``target`` is not a categorical or discrete column with published classes.
+
+    Examples
+    --------
+    >>> import synthgen as sg
+    >>> from synthgen.datasets import load_census
+    >>> census = load_census().head(500)
+    >>> ws = sg.split(census, workspace_dir="ws", random_state=0)
+    >>> ws = sg.analyze(workspace_dir="ws", random_state=0)
+    >>> ws = sg.encode(workspace_dir="ws", random_state=0)
+    >>> ws = sg.train(workspace_dir="ws", max_epochs=1, random_state=0)  # a few seconds
+    >>> proba = sg.predict_proba(census.head(3).drop(columns="income"), "income", workspace_dir="ws")
+    >>> list(proba.columns)
+    ['<=50K', '>50K']
     """
     inference = _inference(workspace_dir, device)
     proba = inference.predict_proba(X, target, batch_size=batch_size)
@@ -115,8 +128,15 @@ def predict(
 
     Examples
     --------
-    >>> from synthgen import predict
-    >>> predict(X, "income", workspace_dir="ws")  # doctest: +SKIP
+    >>> import synthgen as sg
+    >>> from synthgen.datasets import load_census
+    >>> census = load_census().head(500)
+    >>> ws = sg.split(census, workspace_dir="ws", random_state=0)
+    >>> ws = sg.analyze(workspace_dir="ws", random_state=0)
+    >>> ws = sg.encode(workspace_dir="ws", random_state=0)
+    >>> ws = sg.train(workspace_dir="ws", max_epochs=1, random_state=0)  # a few seconds
+    >>> sg.predict(census.head(3).drop(columns="income"), "income", workspace_dir="ws").name
+    'income'
     """
     inference = _inference(workspace_dir, device)
     values = inference.predict(X, target, n_draws=n_draws, rng=as_generator(random_state), batch_size=batch_size)
@@ -155,6 +175,18 @@ def log_likelihood(
     Returns
     -------
     ndarray of shape (n_rows,)
+
+    Examples
+    --------
+    >>> import synthgen as sg
+    >>> from synthgen.datasets import load_census
+    >>> census = load_census().head(500)
+    >>> ws = sg.split(census, workspace_dir="ws", random_state=0)
+    >>> ws = sg.analyze(workspace_dir="ws", random_state=0)
+    >>> ws = sg.encode(workspace_dir="ws", random_state=0)
+    >>> ws = sg.train(workspace_dir="ws", max_epochs=1, random_state=0)  # a few seconds
+    >>> sg.log_likelihood(census.head(3), workspace_dir="ws").shape
+    (3,)
     """
     return _inference(workspace_dir, device).log_likelihood(X, n_orders=n_orders, seed=seed, batch_size=batch_size)
 
@@ -196,7 +228,15 @@ def impute(
 
     Examples
     --------
-    >>> from synthgen import impute
-    >>> impute(rows, workspace_dir="ws", random_state=0)  # doctest: +SKIP
+    >>> import synthgen as sg
+    >>> from synthgen.datasets import load_census
+    >>> census = load_census().head(500)
+    >>> ws = sg.split(census, workspace_dir="ws", random_state=0)
+    >>> ws = sg.analyze(workspace_dir="ws", random_state=0)
+    >>> ws = sg.encode(workspace_dir="ws", random_state=0)
+    >>> ws = sg.train(workspace_dir="ws", max_epochs=1, random_state=0)  # a few seconds
+    >>> filled = sg.impute(census.head(3).assign(workclass=None), workspace_dir="ws", random_state=0)
+    >>> bool(filled["workclass"].notna().all())
+    True
     """
     return _inference(workspace_dir, device).impute(X, rng=as_generator(random_state), batch_size=batch_size)

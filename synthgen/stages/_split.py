@@ -181,6 +181,18 @@ def split(
         An invalid option (in scikit-learn's form, naming ``split``) or invalid data: missing or duplicate
         keys, key columns that mix Python types, context keys of another type than the target's, duplicate
         column names, integers beyond 64 bits, complex numbers.
+
+    Examples
+    --------
+    >>> import synthgen as sg
+    >>> from synthgen.datasets import load_census, load_flights
+    >>> sg.split(load_census(), workspace_dir="ws", random_state=0)
+    Workspace('ws')
+    >>> planes, flights = load_flights()
+    >>> ws = sg.split(flights, ctx_data=planes, tgt_context_key="tailnum", ctx_primary_key="tailnum",
+    ...               workspace_dir="ws2", random_state=0)
+    >>> ws.has_context()
+    True
     """
     options = validate_all("split", {
         "tgt_primary_key": tgt_primary_key, "ctx_primary_key": ctx_primary_key, "tgt_context_key": tgt_context_key,

@@ -143,6 +143,19 @@ def train(
     Returns
     -------
     Workspace
+
+    Examples
+    --------
+    >>> import synthgen as sg
+    >>> from synthgen.datasets import load_census
+    >>> census = load_census().head(500)
+    >>> ws = sg.split(census, workspace_dir="ws", random_state=0)
+    >>> ws = sg.analyze(workspace_dir="ws", random_state=0)
+    >>> ws = sg.encode(workspace_dir="ws", random_state=0)
+    >>> sg.train(workspace_dir="ws", max_epochs=1, random_state=0)  # one epoch: a few seconds
+    Workspace('ws')
+    >>> ws.has_trained_model()
+    True
     """
     options = validate_all("train", {
         "model": model, "max_training_time": max_training_time, "max_epochs": max_epochs, "batch_size": batch_size,

@@ -222,6 +222,16 @@ class Analyzer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
     stats_ : dict
         The target statistics (``stats.json``).
     ctx_stats_ : dict or None
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from synthgen import Analyzer, Encoder, Splitter
+    >>> from synthgen.datasets import load_census
+    >>> pipe = make_pipeline(Splitter(random_state=0), Analyzer(random_state=0), Encoder(random_state=0))
+    >>> workspace = pipe.fit_transform(load_census())
+    >>> pipe[1].stats_["columns"]["age"]["encoding_type"]
+    'TABULAR_NUMERIC_DISCRETE'
     """
 
     def __init__(
@@ -287,6 +297,16 @@ class Encoder(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
     Attributes
     ----------
     workspace_ : Workspace
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from synthgen import Analyzer, Encoder, Splitter
+    >>> from synthgen.datasets import load_census
+    >>> pipe = make_pipeline(Splitter(random_state=0), Analyzer(random_state=0), Encoder(random_state=0))
+    >>> workspace = pipe.fit_transform(load_census())
+    >>> workspace.encoded_data.name
+    'encoded-data'
     """
 
     def __init__(
