@@ -15,13 +15,12 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from types import SimpleNamespace
 from typing import Any
 
 import attrs
-import numpy as np
-import pandas as pd
 
 from .domain import (
     DifferentialPrivacyConfig,
@@ -51,13 +50,21 @@ class _Constraint:
     description: str
 
 
+# numpy registers its scalar types with ``numbers`` (``np.bool_`` is neither Integral nor Real), and numpy and
+# pandas types are looked up only in modules already imported: a value cannot be an instance of a type whose
+# module was never imported. So this module (and the command line's --help) imports neither.
+
 def _is_int(value) -> bool:
-    return isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, (bool, np.bool_))
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _is_real(value) -> bool:
-    return (isinstance(value, (numbers.Real, np.floating, np.integer))
-            and not isinstance(value, (bool, np.bool_)) and not math.isnan(value))
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and not math.isnan(value)
+
+
+def _is_instance(value, module: str, name: str) -> bool:
+    imported = sys.modules.get(module)
+    return imported is not None and isinstance(value, getattr(imported, name))
 
 
 def _bound(value: float) -> str:
@@ -95,18 +102,20 @@ def _instance(types: tuple[type, ...], description: str) -> _Constraint:
     return _Constraint(lambda value: isinstance(value, types), description)
 
 
-_BOOL = _instance((bool, np.bool_), "a bool")
+_BOOL = _Constraint(lambda value: isinstance(value, bool) or _is_instance(value, "numpy", "bool_"), "a bool")
 _CALLABLE = _Constraint(callable, "a callable")
 _STR = _instance((str,), "a str")
 _MAPPING = _instance((Mapping,), "a dict")
-_DATAFRAME = _instance((pd.DataFrame,), "a pandas DataFrame")
+_DATAFRAME = _Constraint(lambda value: _is_instance(value, "pandas", "DataFrame"), "a pandas DataFrame")
 _PATH = _instance((str, os.PathLike), "a str or path-like")
 _BUDGET = _interval("float", 0, math.inf, "neither")
 _POSITIVE_INT = _interval("int", 1, math.inf, "left")
 _RANDOM_STATE = (
     _interval("int", 0, math.inf, "left"),
-    _instance((np.random.RandomState,), "an instance of 'numpy.random.RandomState'"),
-    _instance((np.random.Generator,), "an instance of 'numpy.random.Generator'"),
+    _Constraint(lambda value: _is_instance(value, "numpy.random", "RandomState"),
+                "an instance of 'numpy.random.RandomState'"),
+    _Constraint(lambda value: _is_instance(value, "numpy.random", "Generator"),
+                "an instance of 'numpy.random.Generator'"),
 )
 # "auto": progress bars where a person is watching (a terminal or a notebook)
 _VERBOSE = (_BOOL, _interval("int", 0, math.inf, "left"),
