@@ -122,7 +122,8 @@ class _SynthesizerMixin:
         return ws.has_trained_model() and ws.stats_path("tgt").exists()
 
     def _load_bundle(self, ws: Workspace):
-        raise NotImplementedError
+        """The in-memory model of ``ws``; each estimator loads its own model kind (tabular or language)."""
+        raise NotImplementedError(f"{type(self).__name__} must define _load_bundle")
 
     def _saved_model(self, strategy: ModelStateStrategy, X) -> tuple[object, dict | None] | None:
         """The model ``REUSE`` / ``RESUME`` continue, and the training state ``RESUME`` continues from.
