@@ -64,7 +64,8 @@ def subject_extremes(
     grouped = frame.groupby("s", sort=False)["v"]
     minima = np.sort(grouped.min().to_numpy())
     maxima = np.sort(grouped.max().to_numpy())[::-1]
-    return minima[:n], maxima[:n], len(minima)
+    # copies: a slice would keep every subject's extreme alive, i.e. memory growing with the whole table
+    return minima[:n].copy(), maxima[:n].copy(), len(minima)
 
 
 def protected_range(

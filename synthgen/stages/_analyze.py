@@ -49,9 +49,19 @@ def _sequence(frame: pd.DataFrame, context_key: str | None) -> SequenceIndex | N
     return SequenceIndex(pd.factorize(frame[context_key])[0])
 
 
+def _key_summary(frame: pd.DataFrame, keys: dict, table: str):
+    """What the sequence lengths need of a partition, without holding its key columns: the rows per context key
+    of a two-table target, the row count of a flat one, the subject keys (one per row) of a context."""
+    if table == "ctx":
+        return frame[keys["primary_key"]]
+    if keys.get("context_key") is not None:
+        return frame[keys["context_key"]].value_counts()
+    return len(frame)
+
+
 def _analyze_table(ws: Workspace, table: str, meta: dict, progress: ProgressReporter,
-                   value_protection: bool, rng: np.random.Generator) -> tuple[dict, list[pd.DataFrame]]:
-    """Reduced column stats of one table and, per partition, its key columns (for sequence lengths)."""
+                   value_protection: bool, rng: np.random.Generator) -> tuple[dict, list[tuple]]:
+    """Reduced column stats of one table and, per partition, the summary of its keys (for sequence lengths)."""
     keys = meta["keys"]
     subject_key = keys.get("context_key") if table == "tgt" else keys.get("primary_key")
     lookup = get_language_encoding if _is_language(meta) else get_encoding
@@ -68,7 +78,7 @@ def _analyze_table(ws: Workspace, table: str, meta: dict, progress: ProgressRepo
                 partials[column].append(encoding.analyze(frame[column], subjects, sequence=sequence))
             except ValueError as err:
                 raise column_error(err, column, table) from None
-        key_frames.append((path.name, frame[[k for k in keys.values() if k in frame.columns]]))
+        key_frames.append((path.name, _key_summary(frame, keys, table)))
         progress.update()
     column_rngs = rng.spawn(len(encodings)) if encodings else []
     columns: dict[str, dict[str, Any]] = {}
@@ -101,9 +111,8 @@ def _sequence_lengths(tgt_keys, ctx_keys, context_key: str, ctx_key: str) -> tup
     lengths, is_trn = [], []
     ctx_by_name = dict(ctx_keys)
     for name, frame in tgt_keys:
-        subjects = ctx_by_name[name][ctx_key]
-        counts = frame[context_key].value_counts()
-        lengths.append(counts.reindex(subjects, fill_value=0).to_numpy())
+        subjects = ctx_by_name[name]
+        lengths.append(frame.reindex(subjects, fill_value=0).to_numpy())
         is_trn.append(np.full(len(subjects), name.endswith("-trn.parquet")))
     return np.concatenate(lengths), np.concatenate(is_trn)
 
@@ -183,9 +192,12 @@ def analyze(
             ctx_meta = ws.read_meta("ctx")
             ctx_columns, ctx_keys = _analyze_table(ws, "ctx", ctx_meta, progress, value_protection, ctx_rng)
             lengths, is_trn = _sequence_lengths(tgt_keys, ctx_keys, context_key, ctx_meta["keys"]["primary_key"])
+            n_trn, n_val = int(is_trn.sum()), int((~is_trn).sum())
         else:
-            lengths = np.ones(sum(len(f) for _, f in tgt_keys), dtype=np.int64)
-            is_trn = np.concatenate([np.full(len(f), n.endswith("-trn.parquet")) for n, f in tgt_keys])
+            # every flat subject is one row, so the length stats of one row are those of all rows
+            lengths = np.ones(1, dtype=np.int64)
+            n_trn = sum(rows for name, rows in tgt_keys if name.endswith("-trn.parquet"))
+            n_val = sum(rows for _, rows in tgt_keys) - n_trn
         seq_len = _seq_len_stats(lengths, value_protection and has_ctx, len_rng)
         stats = {
             "model_type": model_type,
@@ -193,8 +205,8 @@ def analyze(
             "keys": tgt_meta["keys"],
             "key_dtypes": {k: spec_name(tgt_meta["dtypes"][k]) for k in tgt_meta["keys"].values()},
             "column_order": list(tgt_meta["dtypes"]),
-            "no_of_training_records": int(is_trn.sum()),
-            "no_of_validation_records": int((~is_trn).sum()),
+            "no_of_training_records": n_trn,
+            "no_of_validation_records": n_val,
             "seq_len": seq_len,
             # a LANGUAGE model writes one record per target row, conditioned on its context row
             "is_sequential": bool(has_ctx and model_type == ModelType.TABULAR.value

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.dataset as pads
 
 from .._dtypes import check_restorable, dtype_name, dtype_spec
 from .._options import ENGINE_DEFAULTS, validate_all
@@ -16,6 +18,8 @@ from .._seeding import as_generator
 from .._workspace import Workspace, locks_workspace
 from ..domain import ModelEncodingType, ModelType, ProgressCallback
 from ._columns import check_frame, example, normalize_storage, resolve_encoding_types, resolve_model_type
+from ._parquet_source import ParquetSource, is_table_source
+from ._split_streamed import FrameSource, check_key_kinds, split_streamed
 
 __all__ = ["split"]
 
@@ -119,11 +123,55 @@ def _write_parts(ws: Workspace, table: str, frame: pd.DataFrame, row_partition: 
             progress.update()
 
 
+def _resolve_types(tgt_data: pd.DataFrame, ctx_data: pd.DataFrame | None, *, model_type, tgt_encoding_types,
+                   ctx_encoding_types, tgt_primary_key, ctx_primary_key, tgt_context_key):
+    """The model type and the checked encoding types of the target's and the context's columns.
+
+    ``tgt_data`` / ``ctx_data`` may be the first rows of a table on disk: only dtypes and a sample are looked at.
+    """
+    resolved_model_type = resolve_model_type(model_type, tgt_encoding_types)
+    tgt_keys = {k for k in (tgt_primary_key, tgt_context_key) if k is not None}
+    tgt_types = resolve_encoding_types(
+        tgt_data, tgt_encoding_types, name="tgt_data", parameter="tgt_encoding_types",
+        key_columns=tgt_keys, model_type=resolved_model_type,
+    )
+    if not tgt_types:
+        raise ValueError("tgt_data has no columns besides its keys; there is nothing to synthesize.")
+    wrong_family = [c for c, t in tgt_types.items() if t.model_type != resolved_model_type]
+    if wrong_family:
+        raise ValueError(
+            f"model_type is {resolved_model_type.value}, but tgt_encoding_types gives columns {wrong_family} "
+            "encodings of the other model type; do not mix TABULAR_* and LANGUAGE_* encodings."
+        )
+    check_restorable(tgt_data, tgt_types, name="tgt_data", parameter="tgt_encoding_types")
+    relative = [c for c, t in tgt_types.items() if t == ModelEncodingType.TABULAR_DATETIME_RELATIVE]
+    if relative and tgt_context_key is None:
+        raise ValueError(
+            f"Columns {relative} are TABULAR_DATETIME_RELATIVE, which encodes times between the events of a "
+            "sequence and needs a tgt_context_key."
+        )
+    ctx_types: dict[str, ModelEncodingType] = {}
+    if ctx_data is not None:
+        ctx_types = resolve_encoding_types(
+            ctx_data, ctx_encoding_types, name="ctx_data", parameter="ctx_encoding_types",
+            key_columns={ctx_primary_key}, model_type=ModelType.TABULAR,
+        )
+        bad = [c for c, t in ctx_types.items()
+               if t.model_type != ModelType.TABULAR or t == ModelEncodingType.TABULAR_DATETIME_RELATIVE]
+        if bad:
+            raise ValueError(f"ctx_encoding_types: context columns {bad} need flat TABULAR_* encodings.")
+        check_restorable(ctx_data, ctx_types, name="ctx_data", parameter="ctx_encoding_types")
+    elif ctx_encoding_types:
+        raise ValueError("ctx_encoding_types is given but ctx_data is None.")
+
+    return resolved_model_type, tgt_types, ctx_types
+
+
 @locks_workspace("split")
 def split(
-    tgt_data: pd.DataFrame,
+    tgt_data: pd.DataFrame | str | os.PathLike | pads.Dataset,
     *,
-    ctx_data: pd.DataFrame | None = None,
+    ctx_data: pd.DataFrame | str | os.PathLike | pads.Dataset | None = None,
     tgt_primary_key: str | None = None,
     ctx_primary_key: str | None = None,
     tgt_context_key: str | None = None,
@@ -144,9 +192,11 @@ def split(
 
     Parameters
     ----------
-    tgt_data : DataFrame
-        The target table.
-    ctx_data : DataFrame, optional
+    tgt_data : DataFrame, str, PathLike or pyarrow.dataset.Dataset
+        The target table; a parquet file, a folder of parquet files or a pyarrow dataset for tables larger
+        than memory: it is read in batches (never whole) and written into at least as many partitions as keep
+        each under :data:`~synthgen.stages._parquet_source.PARTITION_BYTES` (256 MiB) of memory.
+    ctx_data : DataFrame, str, PathLike or pyarrow.dataset.Dataset, optional
         The context table: one row per subject, referred to by ``tgt_context_key``.
     tgt_primary_key, ctx_primary_key, tgt_context_key : str, optional
         Key columns. A ``tgt_context_key`` without ``ctx_data`` groups the target into sequences with a
@@ -159,7 +209,9 @@ def split(
     n_partitions : int, default=1
         Number of partitions of each side.
     trn_val_split : float or callable, default=0.8
-        Share of subjects for training, or ``f(keys) -> (trn_keys, val_keys)``.
+        Share of subjects for training, or ``f(keys) -> (trn_keys, val_keys)``. For a table on disk the share
+        is drawn per subject from a seeded hash of its key (so close to, not exactly, this share) and the
+        callable is called once per batch of keys.
     workspace_dir : str, Path or Workspace, default="engine-ws"
         The workspace folder; an existing file is rejected. Held locked while split writes (see
         :meth:`Workspace.lock`).
@@ -200,42 +252,17 @@ def split(
         "n_partitions": n_partitions, "trn_val_split": trn_val_split, "workspace_dir": workspace_dir,
         "update_progress": update_progress, "random_state": random_state, "verbose": verbose})
     model_type = options["model_type"]
+    if is_table_source(tgt_data) or is_table_source(ctx_data):
+        return _split_source(tgt_data, ctx_data, tgt_primary_key=tgt_primary_key, ctx_primary_key=ctx_primary_key,
+                             tgt_context_key=tgt_context_key, model_type=model_type,
+                             tgt_encoding_types=tgt_encoding_types, ctx_encoding_types=ctx_encoding_types,
+                             n_partitions=n_partitions, trn_val_split=trn_val_split, workspace_dir=workspace_dir,
+                             update_progress=update_progress, random_state=random_state, verbose=verbose)
     _check_keys(tgt_data, ctx_data, tgt_primary_key, ctx_primary_key, tgt_context_key)
-    resolved_model_type = resolve_model_type(model_type, tgt_encoding_types)
-    tgt_keys = {k for k in (tgt_primary_key, tgt_context_key) if k is not None}
-    tgt_types = resolve_encoding_types(
-        tgt_data, tgt_encoding_types, name="tgt_data", parameter="tgt_encoding_types",
-        key_columns=tgt_keys, model_type=resolved_model_type,
-    )
-    if not tgt_types:
-        raise ValueError("tgt_data has no columns besides its keys; there is nothing to synthesize.")
-    wrong_family = [c for c, t in tgt_types.items() if t.model_type != resolved_model_type]
-    if wrong_family:
-        raise ValueError(
-            f"model_type is {resolved_model_type.value}, but tgt_encoding_types gives columns {wrong_family} "
-            "encodings of the other model type; do not mix TABULAR_* and LANGUAGE_* encodings."
-        )
-    check_restorable(tgt_data, tgt_types, name="tgt_data", parameter="tgt_encoding_types")
-    relative = [c for c, t in tgt_types.items() if t == ModelEncodingType.TABULAR_DATETIME_RELATIVE]
-    if relative and tgt_context_key is None:
-        raise ValueError(
-            f"Columns {relative} are TABULAR_DATETIME_RELATIVE, which encodes times between the events of a "
-            "sequence and needs a tgt_context_key."
-        )
-    ctx_types: dict[str, ModelEncodingType] = {}
-    if ctx_data is not None:
-        ctx_types = resolve_encoding_types(
-            ctx_data, ctx_encoding_types, name="ctx_data", parameter="ctx_encoding_types",
-            key_columns={ctx_primary_key}, model_type=ModelType.TABULAR,
-        )
-        bad = [c for c, t in ctx_types.items()
-               if t.model_type != ModelType.TABULAR or t == ModelEncodingType.TABULAR_DATETIME_RELATIVE]
-        if bad:
-            raise ValueError(f"ctx_encoding_types: context columns {bad} need flat TABULAR_* encodings.")
-        check_restorable(ctx_data, ctx_types, name="ctx_data", parameter="ctx_encoding_types")
-    elif ctx_encoding_types:
-        raise ValueError("ctx_encoding_types is given but ctx_data is None.")
-
+    resolved_model_type, tgt_types, ctx_types = _resolve_types(
+        tgt_data, ctx_data, model_type=model_type, tgt_encoding_types=tgt_encoding_types,
+        ctx_encoding_types=ctx_encoding_types, tgt_primary_key=tgt_primary_key, ctx_primary_key=ctx_primary_key,
+        tgt_context_key=tgt_context_key)
     rng = as_generator(random_state)
     ws = Workspace(workspace_dir) if not isinstance(workspace_dir, Workspace) else workspace_dir
     ws.clear_from("split")
@@ -276,4 +303,61 @@ def split(
                       dtypes=_dtype_specs(tgt_data, tgt_types), model_type=resolved_model_type.value)
     _log.info("split %d target rows into %d partitions (%d training subjects of %d)",
               len(tgt_data), n_partitions, int(is_trn.sum()), len(is_trn))
+    return ws
+
+
+def _open_source(data, name: str):
+    """A table on disk as a :class:`ParquetSource`; a DataFrame next to one as a :class:`FrameSource`."""
+    if data is None:
+        return None
+    if is_table_source(data):
+        return ParquetSource(data, name=name)
+    return FrameSource(data, name=name)
+
+
+def _split_source(tgt_data, ctx_data, *, tgt_primary_key, ctx_primary_key, tgt_context_key, model_type,
+                  tgt_encoding_types, ctx_encoding_types, n_partitions, trn_val_split, workspace_dir,
+                  update_progress, random_state, verbose) -> Workspace:
+    """``split`` of a table on disk (see :mod:`._split_streamed`): types from its first rows, data batch by batch."""
+    tgt, ctx = _open_source(tgt_data, "tgt_data"), _open_source(ctx_data, "ctx_data")
+    tgt.check_columns([k for k in (tgt_primary_key, tgt_context_key) if k is not None])
+    if tgt_primary_key is not None and tgt_primary_key == tgt_context_key:
+        raise ValueError("tgt_primary_key and tgt_context_key must be different columns.")
+    if ctx is None and ctx_primary_key is not None:
+        raise ValueError("ctx_primary_key is given but ctx_data is None.")
+    if ctx is not None:
+        if tgt_context_key is None:
+            raise ValueError("ctx_data is given, so tgt_context_key must name the column of tgt_data that refers "
+                             "to it.")
+        if ctx_primary_key is None:
+            raise ValueError("ctx_data is given, so ctx_primary_key must name its primary key column.")
+        ctx.check_columns([ctx_primary_key])
+    tgt_head = tgt.head()
+    ctx_head = ctx.head() if ctx is not None else None
+    if ctx is not None:
+        check_key_kinds(tgt_head, ctx_head, tgt_context_key, ctx_primary_key, _key_kind)
+    resolved_model_type, tgt_types, ctx_types = _resolve_types(
+        tgt_head, ctx_head, model_type=model_type, tgt_encoding_types=tgt_encoding_types,
+        ctx_encoding_types=ctx_encoding_types, tgt_primary_key=tgt_primary_key, ctx_primary_key=ctx_primary_key,
+        tgt_context_key=tgt_context_key)
+    if isinstance(tgt, ParquetSource):  # enough partitions that each one fits in memory comfortably
+        n_partitions = max(n_partitions, tgt.partitions_needed())
+    rng = as_generator(random_state)
+    ws = Workspace(workspace_dir) if not isinstance(workspace_dir, Workspace) else workspace_dir
+    ws.clear_from("split")
+    with ProgressReporter(2 * n_partitions, description="split", callback=update_progress,
+                          verbose=verbose) as progress:
+        tgt_specs, ctx_specs = split_streamed(
+            ws, tgt, ctx, tgt_primary_key=tgt_primary_key, ctx_primary_key=ctx_primary_key,
+            tgt_context_key=tgt_context_key, tgt_types=tgt_types, ctx_types=ctx_types, n_partitions=n_partitions,
+            trn_val_split=trn_val_split, rng=rng, progress=progress)
+        if tgt_context_key is not None:
+            ctx_key = ctx_primary_key if ctx is not None else tgt_context_key
+            ws.write_meta("ctx", keys={"primary_key": ctx_key},
+                          encoding_types={c: t.value for c, t in ctx_types.items()},
+                          dtypes=ctx_specs if ctx is not None else {ctx_key: tgt_specs[ctx_key]})
+        keys = {k: v for k, v in (("primary_key", tgt_primary_key), ("context_key", tgt_context_key)) if v}
+        ws.write_meta("tgt", keys=keys, encoding_types={c: t.value for c, t in tgt_types.items()},
+                      dtypes=tgt_specs, model_type=resolved_model_type.value)
+    _log.info("split %d target rows from %s into %d partitions", tgt.num_rows, tgt.description, n_partitions)
     return ws
