@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -50,14 +51,14 @@ def _rank_distance(values: np.ndarray, left_edges, right_edges) -> float:
 
 def _assert_same_stats(left: dict, right: dict, data: pd.DataFrame) -> None:
     """Everything exact except the quantile bins (a sketch): every edge within 2.5 % of rank of an edge of the
-    other, and the number of edges (so the cardinalities) within 10 %. Measured: up to 2 % of rank on columns
-    with few distinct values, where several edges compete for one tie."""
+    other (measured: up to 2 % on columns with few distinct values, where several edges compete for one tie).
+    The number of edges (so the cardinalities) may differ on such columns: more partitions, more distinct atoms
+    (capital_gain, 92 % zeros: 61 edges from one partition, 101 from seven)."""
     assert left.keys() == right.keys()
     for column in left:
         a, b = dict(left[column]), dict(right[column])
         if "bins" in a:
             bins_a, bins_b = a.pop("bins"), b.pop("bins")
-            assert abs(len(bins_a) - len(bins_b)) <= 0.1 * len(bins_b), column
             assert _rank_distance(data[column].to_numpy(float), bins_a, bins_b) < 0.025, column
             a.pop("cardinalities"), b.pop("cardinalities")
         assert a == b, column
@@ -67,36 +68,40 @@ def _assert_same_stats(left: dict, right: dict, data: pd.DataFrame) -> None:
 def test_folder_larger_than_the_memory_cap_goes_through_split_analyze_encode(tmp_path):
     """Under an address-space cap that reading the table whole exceeds, the streamed stages still succeed.
 
-    The cap is calibrated: the peak of the same pipeline on one partition's worth of rows, plus 24 MiB. Reading
-    the 400,000 x 6 table (19 MB of int64 values) whole costs over twice that on top (arrow and pandas copies);
-    the streamed stages stay within about 11 MiB of the one-partition run.
+    The cap is calibrated in each subprocess: the peak of the same stages on one partition's worth of rows, plus
+    16 MiB. The 300,000-row table holds two 152-character string columns (about 90 MB in memory, 0.5 MB of
+    dictionary-encoded parquet); read whole it does not fit, streamed in 8 partitions the stages stay within
+    about 10 MiB of the one-partition run. pyarrow allocates with the system allocator here, so that freed
+    memory leaves the address space (its default pool keeps large reservations that hide what a step needs).
     """
-    rows, n_partitions, n_files = 400_000, 8, 4
+    rows, n_partitions, n_files = 300_000, 8, 4
     big, small = tmp_path / "big", tmp_path / "small"
     big.mkdir()
     small.mkdir()
     rng = np.random.default_rng(0)
+    words = np.array([f"{i}-" + "x" * 150 for i in range(10)], dtype=object)
     for index in range(n_files):
-        table = pa.table({f"c{j}": rng.integers(0, 20, rows // n_files) for j in range(6)})
-        pq.write_table(table, big / f"p{index}.parquet", row_group_size=65_536)
+        n = rows // n_files
+        table = pa.table({"n": rng.integers(0, 20, n), "s1": words[rng.integers(0, 10, n)],
+                          "s2": words[rng.integers(0, 10, n)]})
+        pq.write_table(table, big / f"p{index}.parquet", row_group_size=16_384)
         if index == 0:
-            pq.write_table(table.slice(0, rows // n_partitions), small / "p0.parquet", row_group_size=65_536)
-    env = dict(os.environ, MALLOC_ARENA_MAX="2", OMP_NUM_THREADS="1", PYTHONPATH=str(_REPO))
+            pq.write_table(table.slice(0, rows // n_partitions), small / "p0.parquet", row_group_size=16_384)
+    env = dict(os.environ, MALLOC_ARENA_MAX="2", OMP_NUM_THREADS="1", ARROW_DEFAULT_MEMORY_POOL="system",
+               PYTHONPATH=str(_REPO))
 
-    def run(mode: str, data: Path, cap: int, n_parts: int, name: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, str(_CAPPED), mode, str(data), str(tmp_path / name), str(cap),
-                               str(n_parts)], capture_output=True, text=True, env=env, timeout=300)
+    def run(mode: str) -> dict:
+        done = subprocess.run([sys.executable, str(_CAPPED), mode, str(small), str(big), str(tmp_path),
+                               str(16 * 2**20), str(n_partitions)], capture_output=True, text=True, env=env,
+                              timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return json.loads(done.stdout.splitlines()[-1])
 
-    calibration = run("streamed", small, 0, 1, "ws-small")
-    assert calibration.returncode == 0, calibration.stderr[-2000:]
-    cap = int(calibration.stdout) + 24 * 2**20
-
-    whole = run("in_memory", big, cap, 1, "ws-whole")
-    assert whole.returncode == 3, (whole.returncode, whole.stderr[-2000:])  # MemoryError: the cap is binding
-
-    streamed = run("streamed", big, cap, n_partitions, "ws-big")
-    assert streamed.returncode == 0, streamed.stderr[-2000:]
-    ws = sg.Workspace(tmp_path / "ws-big")
+    assert run("whole")["outcome"] == "MemoryError"  # the cap binds: the table read whole does not fit
+    streamed = run("streamed")
+    assert streamed["outcome"] == "done", streamed
+    assert streamed["peak"] <= streamed["cap"]
+    ws = sg.Workspace(tmp_path / "ws-streamed")
     assert ws.count_rows(ws.data_dir("tgt")) == rows
     assert ws.count_rows(ws.encoded_data) == rows
     assert len(ws.partitions(ws.encoded_data)) == 2 * n_partitions

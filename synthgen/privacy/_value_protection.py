@@ -60,10 +60,15 @@ def subject_extremes(
     if len(values) == 0:
         empty = np.array([], dtype=values.dtype)
         return empty, empty, 0
-    frame = pd.DataFrame({"v": values, "s": subjects})
-    grouped = frame.groupby("s", sort=False)["v"]
-    minima = np.sort(grouped.min().to_numpy())
-    maxima = np.sort(grouped.max().to_numpy())[::-1]
+    subjects = np.asarray(subjects)
+    if subjects.dtype.kind in "iu" and bool((np.diff(subjects) > 0).all()):
+        # one row per subject (a flat table's row numbers): the extremes are the values, no grouping needed
+        minima = np.sort(values)
+        maxima = minima[::-1]
+    else:
+        grouped = pd.DataFrame({"v": values, "s": subjects}).groupby("s", sort=False)["v"]
+        minima = np.sort(grouped.min().to_numpy())
+        maxima = np.sort(grouped.max().to_numpy())[::-1]
     # copies: a slice would keep every subject's extreme alive, i.e. memory growing with the whole table
     return minima[:n].copy(), maxima[:n].copy(), len(minima)
 

@@ -17,10 +17,11 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
-__all__ = ["DEFAULT_BATCH_ROWS", "PARTITION_BYTES", "ParquetSource", "is_table_source"]
+__all__ = ["BATCH_BYTES", "DEFAULT_BATCH_ROWS", "PARTITION_BYTES", "ParquetSource", "is_table_source"]
 
-# Rows per record batch read from the source: small enough that a batch of a wide table stays in the tens of MB.
+# Rows per record batch read from the source: at most this many, and at most ``BATCH_BYTES`` of memory.
 DEFAULT_BATCH_ROWS = 65_536
+BATCH_BYTES = 16 * 2**20
 # Target in-memory size of one workspace partition (pandas memory of its rows). A path input is split into at
 # least ``ceil(table bytes / PARTITION_BYTES)`` partitions, so every later stage holds about this much at once.
 PARTITION_BYTES = 256 * 2**20
@@ -109,6 +110,7 @@ class ParquetSource:
         self.schema: pa.Schema = self.dataset.schema
         self.columns: list[str] = list(self.schema.names)
         self.num_rows: int = self.dataset.count_rows()
+        self._bytes_per_row: float | None = None
         if self.num_rows == 0:
             raise ValueError(f"{self.description} is empty (0 rows); there is nothing to learn from.")
 
@@ -133,12 +135,15 @@ class ParquetSource:
                                                fragment_readahead=1, use_threads=False)
 
     def batches(self, columns: list[str] | None = None, *,
-                batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[pd.DataFrame]:
+                batch_rows: int | None = None) -> Iterator[pd.DataFrame]:
         """The rows in order, as DataFrames of at most ``batch_rows`` rows holding only ``columns``.
 
+        By default a batch holds up to :data:`DEFAULT_BATCH_ROWS` rows and :data:`BATCH_BYTES` of memory.
         Memory: one batch, plus the parquet row group it comes from (a reader decodes whole row groups).
         """
         projected = self.columns if columns is None else list(columns)
+        if batch_rows is None:
+            batch_rows = int(min(DEFAULT_BATCH_ROWS, max(1024, BATCH_BYTES // self.bytes_per_row())))
         schema = pa.schema([self.schema.field(c) for c in projected], metadata=self.schema.metadata)
         for batch in self._record_batches(projected, batch_rows):
             if batch.num_rows:
@@ -156,8 +161,10 @@ class ParquetSource:
 
     def bytes_per_row(self) -> float:
         """The in-memory (pandas) size of a row, measured on the first rows."""
-        sample = self.head(min(self.num_rows, 10_000))
-        return max(1.0, float(sample.memory_usage(deep=True, index=False).sum()) / max(len(sample), 1))
+        if self._bytes_per_row is None:
+            sample = self.head(min(self.num_rows, 10_000))
+            self._bytes_per_row = max(1.0, float(sample.memory_usage(deep=True, index=False).sum()) / len(sample))
+        return self._bytes_per_row
 
     def partitions_needed(self, partition_bytes: int = PARTITION_BYTES) -> int:
         """The number of partitions that keeps each one under ``partition_bytes`` of memory."""

@@ -35,8 +35,9 @@ from ._parquet_source import DEFAULT_BATCH_ROWS
 
 __all__ = ["FrameSource", "key_hash", "split_streamed"]
 
-# Rows held in the write buffers of all part files together before they are flushed as row groups.
-_BUFFERED_ROWS = 4 * DEFAULT_BATCH_ROWS
+# Bytes held in the write buffers of all part files together before they are flushed as row groups: bounds the
+# split's memory, while keeping row groups from being tiny (each holds about this divided by 2 n_partitions).
+BUFFERED_BYTES = 32 * 2**20
 
 
 class FrameSource:
@@ -155,8 +156,8 @@ class _PartWriters:
             if len(rows):
                 name = self.ws.partition_name(code // 2, "val" if code % 2 else "trn")
                 self.buffers.setdefault(name, []).append(table.take(pa.array(rows)))
-        self.buffered += len(frame)
-        if self.buffered >= _BUFFERED_ROWS:
+        self.buffered += table.nbytes
+        if self.buffered >= BUFFERED_BYTES:
             self.flush()
 
     def flush(self) -> None:
