@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pytest
+import torch
 
 import synthgen as sg
 
@@ -206,3 +207,98 @@ def test_key_errors_are_found_across_batches_and_parts(tmp_path, planes_flights)
                               tmp_path / "null-keys", 2), ctx_data=planes, **keys)
     assert not sg.Workspace(tmp_path / "ws").data_dir("tgt").exists()  # nothing half-written reads as valid
 
+
+
+# -- streamed training ---------------------------------------------------------------------------------------------
+class _Parts:
+    """Code parts held in memory (a CodeParts for the tests)."""
+
+    def __init__(self, codes: torch.Tensor, n_parts: int, ctx: torch.Tensor | None = None) -> None:
+        self.chunks = list(codes.tensor_split(n_parts))
+        self.ctx_chunks = list(ctx.tensor_split(n_parts)) if ctx is not None else None
+        self.sizes = [len(c) for c in self.chunks]
+
+    def load(self, index):
+        return self.chunks[index], None if self.ctx_chunks is None else self.ctx_chunks[index]
+
+
+def _tiny_model(codes: torch.Tensor):
+    from synthgen.models.tabular import FlatARGN
+    from synthgen.models.tabular._spec import ColumnSpec
+
+    cards = [int(codes[:, j].max()) + 1 for j in range(codes.shape[1])]
+    columns = [ColumnSpec(name=f"c{j}", sub_columns=(f"c{j}__cat",), cardinalities=(card,))
+               for j, card in enumerate(cards)]
+    return FlatARGN.from_preset(columns, size="small", flexible=True, generator=torch.Generator().manual_seed(0))
+
+
+def test_streamed_epochs_visit_every_row_once_and_validate_like_memory():
+    from synthgen.models.tabular._streaming import _StreamedFlatTask
+    from synthgen.models.tabular._trainer import _validation_loss
+
+    gen = torch.Generator().manual_seed(0)
+    codes = torch.randint(0, 5, (1003, 3), generator=gen, dtype=torch.int16)
+    model = _tiny_model(codes)
+    task = _StreamedFlatTask(model, _Parts(codes, 4), _Parts(codes, 3), torch.device("cpu"), gen)
+    seen, n_batches = [], 0
+    for rows in task.epoch_batches(64, gen):
+        seen.append(task.window[rows])
+        n_batches += 1
+    assert n_batches == -(-1003 // 64)  # as many steps as an in-memory epoch
+    epoch = torch.cat(seen)
+    assert sorted(map(tuple, epoch.tolist())) == sorted(map(tuple, codes.tolist()))
+    orders = [model.draw_order(gen) for _ in range(8)]
+    streamed = task.validation_loss(orders)
+    assert streamed == pytest.approx(_validation_loss(model, codes, None, orders), rel=1e-9)
+
+
+def test_streamed_training_of_the_workspace_gives_a_working_model(tmp_path, adult, monkeypatch):
+    from synthgen.stages import _encoded
+
+    folder = _write_parts(adult, tmp_path / "adult", 2)
+    ws = _stage(folder, tmp_path / "ws", n_partitions=4)
+    sg.encode(workspace_dir=ws, random_state=0, verbose=False)
+    loaded = []
+    monkeypatch.setattr(_encoded, "STREAMING_THRESHOLD_BYTES", 0)  # stream even this small table
+    monkeypatch.setattr(_encoded.EncodedParts, "load", lambda self, i, _load=_encoded.EncodedParts.load:
+                        loaded.append(i) or _load(self, i))
+    sg.train(workspace_dir=ws, model="MOSTLY_AI/Small", max_epochs=3, random_state=0, verbose=False)
+    assert loaded, "training did not stream the parts"
+    history = ws.read_progress()
+    assert history["val_loss"].iloc[-1] < history["val_loss"].iloc[0]
+    sg.generate(workspace_dir=ws, sample_size=500, random_state=0, verbose=False)
+    synthetic = sg.read_synthetic_data(ws)
+    assert list(synthetic.columns) == list(adult.columns)
+    assert len(synthetic) == 500
+    assert set(synthetic["sex"].dropna()) <= set(adult["sex"])
+    # the marginals are learned: the share of the commonest income class within 10 points
+    share = (synthetic["income"] == adult["income"].mode()[0]).mean()
+    assert share == pytest.approx((adult["income"] == adult["income"].mode()[0]).mean(), abs=0.1)
+
+
+# -- estimator ---------------------------------------------------------------------------------------------------
+def test_fit_on_a_parquet_path_equals_fit_on_the_frame(tmp_path, planes_flights):
+    planes, flights = planes_flights
+    flights = flights.drop(columns=["year", "month", "day", "hour", "minute", "time_hour"])
+    params = dict(tgt_context_key="tailnum", ctx_primary_key="tailnum", model="MOSTLY_AI/Small", max_epochs=1,
+                  random_state=0, verbose=False)
+    from_frames = sg.TabularSynthesizer(**params).fit(flights, context=planes)
+    from_paths = sg.TabularSynthesizer(**params).fit(_write_parts(flights, tmp_path / "flights", 2),
+                                                      context=_write_parts(planes, tmp_path / "planes", 1))
+    _assert_same_stats(from_paths.stats_["columns"], from_frames.stats_["columns"], flights)
+    _assert_same_stats(from_paths.ctx_stats_["columns"], from_frames.ctx_stats_["columns"], planes)
+    assert from_paths.stats_["seq_len"] == from_frames.stats_["seq_len"]
+    assert list(from_paths.feature_names_in_) == list(flights.columns)
+    assert from_paths.n_features_in_ == flights.shape[1]
+    synthetic = from_paths.sample(5)
+    assert list(synthetic.columns) == list(flights.columns)
+    assert synthetic.dtypes.to_dict() == flights.dtypes.to_dict()
+
+
+def test_fit_on_a_path_refuses_y_and_bad_paths(tmp_path, adult):
+    adult.to_parquet(tmp_path / "adult.parquet")
+    synth = sg.TabularSynthesizer(max_epochs=1)
+    with pytest.raises(ValueError, match="y cannot be combined with X given as a path"):
+        synth.fit(tmp_path / "adult.parquet", adult["income"])
+    with pytest.raises(FileNotFoundError, match="X '.*missing.parquet' does not exist"):
+        synth.fit(str(tmp_path / "missing.parquet"))

@@ -18,6 +18,7 @@ from .._version import __version__
 from .._workspace import Workspace
 from ..domain import ModelStateStrategy, ModelType
 from ..privacy._ledger import ledger_frame, ledger_totals
+from ..stages._parquet_source import ParquetSource, is_table_source
 from ..stages._transformers import frame_with_target
 from ..stages._warm_start import check_columns
 
@@ -90,7 +91,8 @@ class _SynthesizerMixin:
         normalised (enums parsed)."""
         owner = type(self).__name__
         params = validate_all(owner, self.get_params(deep=False), estimator=True)
-        validate_all(f"{owner}.fit", {"context": context}, estimator=True)
+        # a context on disk (parquet path or pyarrow dataset) is checked when split opens it
+        validate_all(f"{owner}.fit", {"context": None if is_table_source(context) else context}, estimator=True)
         return params
 
     def _check_workspace(self, ws: Workspace) -> None:
@@ -109,6 +111,8 @@ class _SynthesizerMixin:
     def _training_frame(self, X, y, context, saved, strategy: ModelStateStrategy) -> tuple[pd.DataFrame, list[str]]:
         """The checked training table (``X`` with ``y``) and the feature names of ``X``."""
         owner = type(self).__name__
+        if is_table_source(X):
+            return self._training_source(X, y, context, saved, strategy)
         features = _as_frame(X, owner)
         frame = frame_with_target(features, self._named_y(y), owner=owner)
         self._check_target_column(frame.columns)
@@ -117,6 +121,20 @@ class _SynthesizerMixin:
                           None if context is None else getattr(context, "columns", None))
         validate_data(self, features, skip_check_array=True, reset=True)  # the features of X (y is extra)
         return frame, list(self.feature_names_in_)
+
+    def _training_source(self, X, y, context, saved, strategy: ModelStateStrategy) -> tuple[object, list[str]]:
+        """A table on disk as ``X``: checked (it exists, its parts agree) but not read; split streams it."""
+        if y is not None:
+            raise ValueError(f"{type(self).__name__}.fit: y cannot be combined with X given as a path or dataset; "
+                             "write the target column into the parquet files instead.")
+        columns = ParquetSource(X, name="X").columns
+        self._check_target_column(columns)
+        if saved is not None:
+            check_columns(saved[0], strategy, pd.Index(columns), None if is_table_source(context) or context is None
+                          else context.columns)
+        self.feature_names_in_ = np.asarray(columns, dtype=object)
+        self.n_features_in_ = len(columns)
+        return X, columns
 
     def _fit_workspace(self) -> Workspace:
         """``workspace_dir`` (the user's, never deleted), else a temporary workspace."""

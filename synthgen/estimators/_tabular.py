@@ -9,6 +9,7 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+import pyarrow.dataset as pads
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils import ClassifierTags
@@ -207,19 +208,22 @@ class TabularSynthesizer(InferenceMixin, _SynthesizerMixin, BaseEstimator):
         return tags
 
     # -- fit -------------------------------------------------------------------------------------------
-    def fit(self, X: pd.DataFrame | np.ndarray | Workspace, y: pd.Series | np.ndarray | None = None, *,
-            context: pd.DataFrame | None = None) -> TabularSynthesizer:
+    def fit(self, X: pd.DataFrame | np.ndarray | Workspace | str | os.PathLike | pads.Dataset,
+            y: pd.Series | np.ndarray | None = None, *,
+            context: pd.DataFrame | str | os.PathLike | pads.Dataset | None = None) -> TabularSynthesizer:
         """Learn ``X`` (and its ``context`` table); ``X`` may also be the Workspace of an ``Encoder``.
 
         Parameters
         ----------
-        X : DataFrame, array-like of shape (n_samples, n_features) or Workspace
+        X : DataFrame, array-like of shape (n_samples, n_features), Workspace, str, PathLike or pyarrow Dataset
             The target table; arrays get columns ``col_0 .. col_k``. Sparse, 1-D, empty and complex input is
-            rejected.
+            rejected. A parquet file, a folder of parquet files or a ``pyarrow.dataset.Dataset`` is read in
+            batches, never whole, for tables larger than memory (see docs/scale.md, "Out of core").
         y : array-like of shape (n_samples,), optional
             Appended to ``X`` as a column (named after ``y``, else ``"target"``).
-        context : DataFrame, optional
-            The context table of two-table data; a flat model of its non-key columns is trained too.
+        context : DataFrame, str, PathLike or pyarrow Dataset, optional
+            The context table of two-table data; a flat model of its non-key columns is trained too. Like ``X``,
+            it may be a parquet file, folder or dataset.
 
         Returns
         -------

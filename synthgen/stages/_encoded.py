@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import torch
 
 from .._workspace import Workspace
 from ..models.tabular import SequenceData
 
-__all__ = ["load_flat_codes", "load_sequences"]
+__all__ = ["STREAMING_THRESHOLD_BYTES", "EncodedParts", "load_flat_codes", "load_sequences", "streamed_flat_codes"]
 
 
 def _stack(columns: list[np.ndarray], n_rows: int) -> torch.Tensor:
@@ -52,3 +53,39 @@ def load_sequences(ws: Workspace, side: str, tgt_names: list[str], ctx_names: li
         _, lengths = _without_end_steps(table.column("tgt:/__slen"))
     context = _stack([table.column(n).to_numpy() for n in ctx_names], table.num_rows)
     return SequenceData(context, _stack(steps, int(lengths.sum())), torch.from_numpy(lengths.astype(np.int64)))
+
+
+# Above this many bytes of training codes (int16 per sub-column and row, context included) a flat model trains
+# on the encoded parts one at a time instead of one tensor (see synthgen.models.tabular._streaming).
+STREAMING_THRESHOLD_BYTES = 2**30
+
+
+class EncodedParts:
+    """The ``side`` parts of the encoded data, loaded one at a time (a :class:`CodeParts` for streamed training)."""
+
+    def __init__(self, ws: Workspace, side: str, names: list[str], ctx_names: list[str]) -> None:
+        self.paths = ws.partitions(ws.encoded_data, side)
+        self.names, self.ctx_names = names, ctx_names
+        self.sizes = [pq.read_metadata(path).num_rows for path in self.paths]
+
+    @property
+    def nbytes(self) -> int:
+        """The in-memory size of all parts' codes, at two bytes per code."""
+        return 2 * sum(self.sizes) * (len(self.names) + len(self.ctx_names))
+
+    def load(self, index: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        table = pq.read_table(self.paths[index], columns=self.names + self.ctx_names)
+        n_rows = table.num_rows
+        codes = _stack([table.column(n).to_numpy() for n in self.names], n_rows)
+        ctx = _stack([table.column(n).to_numpy() for n in self.ctx_names], n_rows) if self.ctx_names else None
+        return codes, ctx
+
+
+def streamed_flat_codes(ws: Workspace, names: list[str], ctx_names: list[str],
+                        threshold: int | None = None) -> tuple[EncodedParts, EncodedParts] | None:
+    """The training and validation parts to stream, or ``None`` when the codes fit under the threshold (then the
+    in-memory path, one tensor per side, is used as before)."""
+    trn = EncodedParts(ws, "trn", names, ctx_names)
+    if trn.nbytes <= (STREAMING_THRESHOLD_BYTES if threshold is None else threshold):
+        return None
+    return trn, EncodedParts(ws, "val", names, ctx_names)

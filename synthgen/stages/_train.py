@@ -25,7 +25,8 @@ from ..models.tabular import FlatARGN, SequentialARGN, resolve_model_size, train
 from ..models.tabular._bundle import column_specs, weights_from_bytes, weights_to_bytes
 from ..models.tabular._presets import batch_size_heuristic
 from ..models.tabular._sequential_trainer import DEFAULT_SEQUENCE_WINDOW, DEFAULT_WINDOW_WARMUP
-from ._encoded import load_flat_codes, load_sequences
+from ..models.tabular._streaming import train_model_streamed
+from ._encoded import load_flat_codes, load_sequences, streamed_flat_codes
 
 __all__ = ["train"]
 
@@ -215,9 +216,12 @@ def train(
 
     names = [s for c in columns for s in c.sub_columns]
     ctx_names = [s for c in context for s in c.sub_columns]
+    streamed = None
     if sequential:
         trn, val = load_sequences(ws, "trn", names, ctx_names), load_sequences(ws, "val", names, ctx_names)
         n_trn = trn.n_subjects
+    elif (streamed := streamed_flat_codes(ws, names, ctx_names)) is not None:  # codes larger than the threshold
+        n_trn = sum(streamed[0].sizes)  # trained part by part, never as one tensor
     else:
         trn, val = load_flat_codes(ws, "trn", names), load_flat_codes(ws, "val", names)
         trn_ctx = load_flat_codes(ws, "trn", ctx_names) if context else None
@@ -272,6 +276,8 @@ def train(
         if sequential:
             window = {"max_sequence_window": max_sequence_window} if max_sequence_window else {}
             result = train_sequential_model(network, trn, val, **window, **budget)
+        elif streamed is not None:
+            result = train_model_streamed(network, *streamed, **budget)
         else:
             result = train_model(network, trn, val, trn_context=trn_ctx, val_context=val_ctx, **budget)
     # the best weights, also when training stopped before the first validation

@@ -274,10 +274,13 @@ def run_training(
     total_time = base_time
     stop_reason = "max_epochs" if steps >= max_steps else None
     while stop_reason is None:
-        perm = torch.randperm(n, generator=generator).to(device)
+        # a task over data that is not in memory hands out its own batches (see ._streaming)
+        epoch_batches = getattr(task, "epoch_batches", None)
+        batches = (epoch_batches(logical, generator) if epoch_batches is not None
+                   else torch.randperm(n, generator=generator).to(device).split(logical))
         loss_sum = torch.zeros((), dtype=torch.float64, device=device)
         epoch_rows, cut_short = 0, False
-        for logical_rows in perm.split(logical):
+        for logical_rows in batches:
             optimizer.zero_grad(set_to_none=True)
             for rows in logical_rows.split(batch_size):
                 nll = task.batch_nll(rows, generator)

@@ -209,13 +209,24 @@ class FlatARGN(nn.Module):
         codes : torch.Tensor
             ``(n, n_sub_columns)`` training codes.
         """
-        cards = self.spec.cardinalities
+        self.init_output_bias_from_counts(self.code_counts(codes), len(codes))
+
+    def code_counts(self, codes: torch.Tensor) -> torch.Tensor:
+        """How often each code of each sub-column occurs in ``codes``, flattened over the sub-columns: what
+        :meth:`init_output_bias_from_counts` takes, summable over parts of the data."""
         offsets = self.embedder.offsets.to(codes.device)
-        counts = torch.bincount((codes.long() + offsets).reshape(-1), minlength=sum(cards)).double()
+        return torch.bincount((codes.long() + offsets).reshape(-1), minlength=sum(self.spec.cardinalities))
+
+    @torch.no_grad()
+    def init_output_bias_from_counts(self, counts: torch.Tensor, n_rows: int) -> None:
+        """:meth:`init_output_bias` from the :meth:`code_counts` of ``n_rows`` training rows."""
+        cards = self.spec.cardinalities
+        offsets = self.embedder.offsets
+        counts = counts.double()
         for group, bias in zip(self.spec.output_groups, self.out_biases, strict=True):
             for j, s in enumerate(group):
                 start, k = int(offsets[s]), cards[s]
-                freq = (counts[start : start + k] + 1.0) / (len(codes) + k)
+                freq = (counts[start : start + k] + 1.0) / (n_rows + k)
                 bias[j, 0, :k] = freq.log().to(bias)
 
     def check_order(self, order: Sequence[int] | torch.Tensor) -> list[int]:

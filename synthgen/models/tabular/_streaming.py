@@ -1,0 +1,175 @@
+"""Training of the flat model on code parts that are read one at a time, for data larger than memory.
+
+The in-memory trainer (:mod:`._trainer`) draws each epoch as one permutation of all rows of one tensor. Here
+an epoch visits the parts in a fresh random order and the rows of each part in a fresh random order; the rows
+left over at the end of a part (fewer than a logical batch) join the first rows of the next part, so every
+epoch holds exactly ``n`` rows in ``ceil(n / logical batch)`` steps, as in memory. Rows of one batch come from
+at most two neighbouring parts instead of the whole table: for parts of shuffled rows (encode shuffles each
+partition, and split deals subjects to partitions at random) that is a minor loss of randomness. Memory: one
+part (and the leftover of the previous one) on the training device.
+
+Validation streams the validation parts the same way and scores each contiguous share of the validation rows
+under its fixed column order, as the in-memory trainer does, so both give the same loss for the same data.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, Protocol
+
+import torch
+
+from ._loop import TrainingResult, check_training_arguments, run_training
+from ._network import FlatARGN
+from ._sampling import generator_on
+from ._trainer import _VALIDATION_ELEMENTS
+
+__all__ = ["CodeParts", "train_model_streamed"]
+
+
+class CodeParts(Protocol):
+    """Code parts on disk (or anywhere), loaded one at a time."""
+
+    sizes: Sequence[int]
+    """The number of rows of each part."""
+
+    def load(self, index: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The codes ``(n, n_sub_columns)`` and context codes (or ``None``) of part ``index``."""
+
+
+def _cat(first: torch.Tensor | None, second: torch.Tensor | None) -> torch.Tensor | None:
+    return None if second is None else (second if first is None else torch.cat([first, second]))
+
+
+class _StreamedFlatTask:
+    """A :class:`~._loop.TrainingTask` over :class:`CodeParts`, with an ``epoch_batches`` that streams them."""
+
+    def __init__(self, model: FlatARGN, trn: CodeParts, val: CodeParts | None, device: torch.device,
+                 generator: torch.Generator) -> None:
+        self.model, self.trn, self.val, self.device = model, trn, val, device
+        self.dropout_generator = generator_on(generator, device)
+        self.window: torch.Tensor | None = None
+        self.window_ctx: torch.Tensor | None = None
+
+    @property
+    def n_samples(self) -> int:
+        return int(sum(self.trn.sizes))
+
+    @property
+    def flexible(self) -> bool:
+        return self.model.spec.flexible
+
+    def draw_order(self, generator: torch.Generator) -> list[int]:
+        return self.model.draw_order(generator)
+
+    def _load(self, parts: CodeParts, index: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        codes, ctx = parts.load(index)
+        return codes.to(self.device), None if ctx is None else ctx.to(self.device)
+
+    def init_prior(self) -> None:
+        counts = None
+        for index in range(len(self.trn.sizes)):
+            codes, _ = self._load(self.trn, index)
+            part_counts = self.model.code_counts(codes)
+            counts = part_counts if counts is None else counts + part_counts
+        self.model.init_output_bias_from_counts(counts, self.n_samples)
+
+    def epoch_batches(self, logical: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
+        """Index batches into ``self.window``, which moves through the parts (in a random order) between batches."""
+        carry, carry_ctx = None, None
+        for index in torch.randperm(len(self.trn.sizes), generator=generator).tolist():
+            if self.trn.sizes[index] == 0:
+                continue
+            codes, ctx = self._load(self.trn, index)
+            rows = torch.randperm(len(codes), generator=generator).to(self.device)
+            self.window = _cat(carry, codes[rows])
+            self.window_ctx = _cat(carry_ctx, None if ctx is None else ctx[rows])
+            n_full = len(self.window) // logical * logical
+            for start in range(0, n_full, logical):
+                yield torch.arange(start, start + logical, device=self.device)
+            carry = self.window[n_full:]
+            carry_ctx = None if self.window_ctx is None else self.window_ctx[n_full:]
+        if carry is not None and len(carry):
+            self.window, self.window_ctx = carry, carry_ctx
+            yield torch.arange(len(carry), device=self.device)
+        self.window = self.window_ctx = None
+
+    def batch_nll(self, samples: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        ctx = None if self.window_ctx is None else self.window_ctx[samples]
+        return self.model(self.window[samples], ctx, self.model.draw_order(generator),
+                          generator=self.dropout_generator)
+
+    def validation_loss(self, orders: list[list[int]]) -> float | None:
+        if self.val is None or sum(self.val.sizes) == 0:
+            return None
+        spec = self.model.spec
+        chunk = max(256, _VALIDATION_ELEMENTS // (spec.n_sub_columns * max(spec.hidden_dim, max(spec.cardinalities))))
+        n_val = int(sum(self.val.sizes))
+        # the same contiguous shares per order as torch.arange(n_val).tensor_split(len(orders)) in memory
+        size, extra = divmod(n_val, len(orders))
+        starts = [k * size + min(k, extra) for k in range(len(orders) + 1)]
+        was_training = self.model.training
+        self.model.eval()
+        total = torch.zeros((), dtype=torch.float64, device=self.device)
+        offset = 0
+        with torch.no_grad():
+            for index, size in enumerate(self.val.sizes):
+                if size == 0:
+                    continue
+                codes, ctx = self._load(self.val, index)
+                for k, order in enumerate(orders):
+                    low, high = max(starts[k], offset) - offset, min(starts[k + 1], offset + size) - offset
+                    for start in range(low, high, chunk):
+                        part = slice(start, min(start + chunk, high))
+                        total += self.model(codes[part], None if ctx is None else ctx[part], order).double().sum()
+                offset += size
+        self.model.train(was_training)
+        return float(total) / n_val
+
+
+def train_model_streamed(
+    model: FlatARGN,
+    trn_parts: CodeParts,
+    val_parts: CodeParts | None,
+    *,
+    max_epochs: float = 100.0,
+    max_training_time_s: float = math.inf,
+    batch_size: int | None = None,
+    gradient_accumulation_steps: int | None = None,
+    learn_rate: float | None = None,
+    empirical_prior: bool = True,
+    device: str | torch.device | None = None,
+    generator: torch.Generator,
+    on_progress: Callable[[dict[str, Any]], bool | None] | None = None,
+    on_checkpoint: Callable[[dict[str, Any]], None] | None = None,
+    resume_state: Mapping[str, Any] | None = None,
+    on_tick: Callable[[float, float], None] | None = None,
+) -> TrainingResult:
+    """:func:`~._trainer.train_model` on code parts read one at a time (see the module notes).
+
+    Parameters
+    ----------
+    model : FlatARGN
+        The model; trained in place and left holding the best weights.
+    trn_parts, val_parts : CodeParts
+        The training and (optional) validation parts; a model with context needs their context codes.
+    max_epochs, max_training_time_s, batch_size, gradient_accumulation_steps, learn_rate, empirical_prior, \
+device, generator, on_progress, on_checkpoint, resume_state, on_tick
+        As for :func:`~._trainer.train_model`.
+
+    Returns
+    -------
+    TrainingResult
+    """
+    check_training_arguments(max_epochs, max_training_time_s, batch_size, gradient_accumulation_steps, learn_rate)
+    if sum(trn_parts.sizes) == 0:
+        raise ValueError("trn_parts must hold at least one row; got 0.")
+    device = torch.device(device) if device is not None else model.in_weight.device
+    model.to(device).train()
+    task = _StreamedFlatTask(model, trn_parts, val_parts, device, generator)
+    return run_training(
+        model, task, max_epochs=max_epochs, max_training_time_s=max_training_time_s, batch_size=batch_size,
+        gradient_accumulation_steps=gradient_accumulation_steps, learn_rate=learn_rate,
+        empirical_prior=empirical_prior, generator=generator, on_progress=on_progress,
+        on_checkpoint=on_checkpoint, resume_state=resume_state, on_tick=on_tick)
