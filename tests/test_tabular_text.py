@@ -74,6 +74,13 @@ def test_seeds_condition_the_text_and_seeded_texts_are_kept(fitted, tweets):
     assert only_text["text"].tolist() == with_text["text"].tolist() and list(only_text.columns) == COLUMNS
 
 
+def test_inference_methods_ignore_the_free_text(fitted, tweets):
+    probabilities = fitted.predict_proba(tweets.head(10), target="source")
+    assert probabilities.shape[0] == 10
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    assert np.isfinite(fitted.score_samples(tweets.head(10))).all()
+
+
 def test_pickle_round_trip_samples_in_a_fresh_process_without_the_workspace(fitted, tmp_path):
     expected = fitted.sample(10, random_state=10)
     joblib.dump(fitted, tmp_path / "synth.joblib")

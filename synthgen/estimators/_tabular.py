@@ -347,6 +347,12 @@ class TabularSynthesizer(InferenceMixin, _SynthesizerMixin, BaseEstimator):
         return self
 
     # -- free-text columns -----------------------------------------------------------------------------
+    def _rows(self, X) -> pd.DataFrame:
+        """``X`` for the inference methods, without free-text columns: they are not TabularARGN's to condition on."""
+        rows = super()._rows(X)
+        text = [c for c in getattr(self, "text_columns_", ()) if c in rows.columns]
+        return rows.drop(columns=text) if text else rows
+
     def _free_text_columns(self, frame: pd.DataFrame, context) -> list[str]:
         """The declared ``LANGUAGE_TEXT`` columns and the inferred free-text ones, in column order; refuses what
         cannot be learned before anything runs."""
