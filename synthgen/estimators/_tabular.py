@@ -153,6 +153,11 @@ class TabularSynthesizer(InferenceMixin, _SynthesizerMixin, BaseEstimator):
         One row per epoch of the language model of the free-text columns; None without them.
     workspace_ : Workspace
         The workspace of the last fit (a temporary one disappears with the estimator).
+    privacy_report_ : DataFrame
+        Only with ``differential_privacy``: the privacy ledger, one row per mechanism that touched the data
+        (columns ``stage, column, mechanism, epsilon, delta``).
+    epsilon_, delta_ : float
+        Only with ``differential_privacy``: the totals of the ledger (basic composition).
     n_features_in_ : int
     feature_names_in_ : ndarray of str
     classes_ : ndarray
