@@ -376,6 +376,9 @@ class TabularSynthesizer(InferenceMixin, _SynthesizerMixin, BaseEstimator):
             if frame[column].isna().all():
                 raise ValueError(f"Column {column!r} is declared LANGUAGE_TEXT but every value is NULL, so there is "
                                  "no text to learn. Drop the column or give it another encoding type.")
+        if self.differential_privacy is not None:  # the language model would train without the guarantee
+            raise ValueError(f"Free-text columns {text} are learned by a language model, which differential_privacy "
+                             "does not cover yet. Declare them another encoding type or drop them.")
         if context is not None or self.tgt_context_key is not None:
             raise ValueError(f"Free-text columns {text} are not supported in a two-table (context) model yet. Declare "
                              "them another encoding type in tgt_encoding_types (e.g. TABULAR_CATEGORICAL), drop "
@@ -484,7 +487,10 @@ class TabularSynthesizer(InferenceMixin, _SynthesizerMixin, BaseEstimator):
             Defaults to the estimator's ``random_state``.
 
         ``batch_size``, ``sampling_temperature``, ``sampling_top_p`` and ``rare_category_replacement_method``
-        apply to synthetic context rows too; ``rebalancing`` and ``imputation`` name target columns.
+        apply to synthetic context rows too; ``rebalancing`` and ``imputation`` name target columns. With
+        free-text columns, the tabular columns are generated first and the texts conditioned on them;
+        ``seed_data`` may hold text columns (kept verbatim; the tabular columns see only whether they are NULL),
+        and ``imputation`` may name them (never NULL).
 
         Returns
         -------
