@@ -38,6 +38,7 @@ from ..stages._context_model import train_context_model
 from ..stages._generate import load_bundle
 from ..stages._generation import TabularGenerator
 from ..stages._language_generation import LanguageGenerator
+from ..stages._parquet_source import ParquetSource, is_table_source
 from ..stages._text_columns import (
     TextModel,
     fit_text_model,
@@ -289,13 +290,18 @@ class TabularSynthesizer(InferenceMixin, _SynthesizerMixin, BaseEstimator):
             column_order = feature_names
         else:
             frame, feature_names = self._training_frame(X, y, context, None, strategy)
-            column_order = list(frame.columns)
-            text_columns = self._free_text_columns(frame, context)
-            # the tabular model learns the other columns and whether each text is NULL
-            tabular = frame.drop(columns=text_columns).assign(
-                **{flag: frame[c].isna() for c, flag in null_flag_names(frame, text_columns).items()})
+            if is_table_source(frame):  # a table on disk, streamed by split; free text would need it in memory
+                self._refuse_free_text_on_disk(frame, context)
+                tabular, columns, column_order = frame, pd.Index(feature_names), list(feature_names)
+            else:
+                column_order = list(frame.columns)
+                text_columns = self._free_text_columns(frame, context)
+                # the tabular model learns the other columns and whether each text is NULL
+                tabular = frame.drop(columns=text_columns).assign(
+                    **{flag: frame[c].isna() for c, flag in null_flag_names(frame, text_columns).items()})
+                columns = tabular.columns
             if saved is not None:  # refuse other columns before the workspace is touched
-                check_columns(saved[0], strategy, tabular.columns,
+                check_columns(saved[0], strategy, columns,
                               None if context is None else getattr(context, "columns", None))
             ws = self._fit_workspace()
         saved_text = self._saved_text_model(strategy, X, text_columns)
@@ -361,6 +367,15 @@ class TabularSynthesizer(InferenceMixin, _SynthesizerMixin, BaseEstimator):
         rows = super()._rows(X)
         text = [c for c in getattr(self, "text_columns_", ()) if c in rows.columns]
         return rows.drop(columns=text) if text else rows
+
+    def _refuse_free_text_on_disk(self, source, context) -> None:
+        """Free-text columns (declared, or inferred from the first rows) of a table on disk are not supported."""
+        head = ParquetSource(source, name="X").head()
+        text = self._free_text_columns(head, None if is_table_source(context) else context)
+        if text:
+            raise ValueError(f"Free-text columns {text} are learned by a language model, which needs the table in "
+                             "memory; X given as a path or dataset supports tabular columns only. Pass a DataFrame, "
+                             "or declare them another encoding type in tgt_encoding_types.")
 
     def _free_text_columns(self, frame: pd.DataFrame, context) -> list[str]:
         """The declared ``LANGUAGE_TEXT`` columns and the inferred free-text ones, in column order; refuses what
