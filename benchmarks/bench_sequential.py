@@ -118,13 +118,13 @@ def main() -> None:
         engines["mostlyai-engine"] = (str(ensure_reference_env()), REFERENCE_RUN)
     rows, frames = {}, {}
 
-    def evaluate_flights(synthetic: pd.DataFrame, gen_s: float) -> dict:
+    def evaluate_flights(synthetic: pd.DataFrame, gen_s: float, dcr_evaluations: int) -> dict:
         start = time.perf_counter()
         result = evaluate(trn_flights, synthetic, holdout_flights, context_key="tailnum", random_state=0)
         eval_s = time.perf_counter() - start
         shares = [result.dcr_share] + [
             evaluate(trn_flights, synthetic, holdout_flights, context_key="tailnum", discriminator=False,
-                     random_state=seed).dcr_share for seed in range(1, options.dcr_evaluations)]
+                     random_state=seed).dcr_share for seed in range(1, dcr_evaluations)]
         carrier = synthetic.groupby("tailnum")["carrier"].nunique()
         return {"gen_s": gen_s, "gen_rows_per_s": len(synthetic) / gen_s, "eval_s": eval_s,
                 **result.to_dict(), "dcr_share_median": float(np.median(shares)),
@@ -147,14 +147,14 @@ def main() -> None:
                 args["all_planes"] = str(paths["all_planes"])
             figures = run_engine(python, script, args, options.threads)
             synthetic = pd.read_parquet(out)
-            rows[name] = figures | evaluate_flights(synthetic, figures["gen_s"])
+            rows[name] = figures | evaluate_flights(synthetic, figures["gen_s"], options.dcr_evaluations)
             frames[name] = synthetic
             print(f"{name}: trained {figures['train_s']:.0f} s ({figures['epochs']:.1f} epochs), generated "
                   f"{len(synthetic):,} flights in {figures['gen_s']:.1f} s", flush=True)
             if name == "synthgen":
                 synthetic = pd.read_parquet(args["out_synthetic"])
                 synthetic_planes = pd.read_parquet(args["out_synthetic_ctx"])
-                rows["synthgen, syn ctx"] = evaluate_flights(synthetic, figures["synthetic_gen_s"])
+                rows["synthgen, syn ctx"] = evaluate_flights(synthetic, figures["synthetic_gen_s"], 1)
                 start = time.perf_counter()
                 plane_figures = evaluate(trn_planes.drop(columns="tailnum"), synthetic_planes.drop(columns="tailnum"),
                                          holdout_planes.drop(columns="tailnum"), random_state=0).to_dict()
