@@ -97,3 +97,10 @@ def print_numeric_ks(training: pd.DataFrame, synthetic: dict[str, pd.DataFrame],
             unseen.append(float(np.mean(~np.isin(np.abs(present) % 100, seen))) if integral and len(present)
                           else float("nan"))
         print(f"{column:<22}" + "".join(cells) + f"{hol:>12.4f}" + "".join(f"{u:>20.4f}" for u in unseen))
+
+
+def print_losses(losses: dict[str, pd.DataFrame]) -> None:
+    """The columns that lose most overall accuracy against the holdout, per engine (``diagnose(by="column")``)."""
+    for name, table in losses.items():
+        cells = ", ".join(f"{row.column} {100 * row.loss:.2f}" for row in table.itertuples())
+        print(f"largest losses against the holdout, {name} (points of overall accuracy): {cells}")

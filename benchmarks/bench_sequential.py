@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import load, peak_rss_mb, print_numeric_ks, print_side_by_side, run_engine  # noqa: E402
+from _common import load, peak_rss_mb, print_losses, print_numeric_ks, print_side_by_side, run_engine  # noqa: E402
 
 SYNTHGEN_RUN = """
 import json, sys, time, resource
@@ -105,6 +105,7 @@ def main() -> None:
     import pandas as pd
 
     from synthgen import evaluate
+    from synthgen.evaluation import diagnose
 
     planes, flights = load("planes"), load("flights")
     holdout_planes = planes.sample(frac=0.2, random_state=0)
@@ -116,7 +117,7 @@ def main() -> None:
         from _reference import ensure_reference_env
 
         engines["mostlyai-engine"] = (str(ensure_reference_env()), REFERENCE_RUN)
-    rows, frames = {}, {}
+    rows, frames, losses = {}, {}, {}
 
     def evaluate_flights(synthetic: pd.DataFrame, gen_s: float, dcr_evaluations: int) -> dict:
         start = time.perf_counter()
@@ -125,6 +126,7 @@ def main() -> None:
         shares = [result.dcr_share] + [
             evaluate(trn_flights, synthetic, holdout_flights, context_key="tailnum", discriminator=False,
                      random_state=seed).dcr_share for seed in range(1, dcr_evaluations)]
+        losses[len(losses)] = diagnose(result, by="column", top=5)
         carrier = synthetic.groupby("tailnum")["carrier"].nunique()
         return {"gen_s": gen_s, "gen_rows_per_s": len(synthetic) / gen_s, "eval_s": eval_s,
                 **result.to_dict(), "dcr_share_median": float(np.median(shares)),
@@ -172,6 +174,7 @@ def main() -> None:
           f"parent peak {peak_rss_mb():.0f} MB; original one-carrier share {original_carrier:.3f}")
     print_side_by_side(rows, keys)
     print_numeric_ks(trn_flights.drop(columns="tailnum"), frames, holdout_flights)
+    print_losses(dict(zip(rows, losses.values(), strict=True)))
     print(f"\nsynthetic planes ({len(trn_planes):,}) against the training planes, holdout ceiling in brackets:")
     for key in ("overall", "univariate", "bivariate", "discriminator_auc", "dcr_share", "exact_match_share"):
         value, ceiling = plane_figures.get(key), plane_figures.get(f"reference_{key}")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import load, peak_rss_mb, print_numeric_ks, print_side_by_side, run_engine  # noqa: E402
+from _common import load, peak_rss_mb, print_losses, print_numeric_ks, print_side_by_side, run_engine  # noqa: E402
 
 N_GENERATE = 100_000
 
@@ -80,6 +80,7 @@ def main() -> None:
     import pandas as pd
 
     from synthgen import evaluate
+    from synthgen.evaluation import diagnose
 
     adult = load("adult")
     holdout = adult.sample(frac=0.2, random_state=0)
@@ -90,7 +91,7 @@ def main() -> None:
         from _reference import ensure_reference_env
 
         engines["mostlyai-engine"] = (str(ensure_reference_env()), REFERENCE_RUN)
-    rows, frames = {}, {}
+    rows, frames, losses = {}, {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         trn_path = Path(tmp) / "trn.parquet"
         trn.to_parquet(trn_path)
@@ -103,6 +104,7 @@ def main() -> None:
             result = evaluate(trn, synthetic, holdout, random_state=0)
             figures["eval_s"] = time.perf_counter() - start
             figures.update(result.to_dict())
+            losses[name] = diagnose(result, by="column", top=5)
             shares = [result.dcr_share] + [
                 evaluate(trn, synthetic, holdout, discriminator=False, random_state=seed).dcr_share
                 for seed in range(1, options.dcr_evaluations)]
@@ -116,6 +118,7 @@ def main() -> None:
           f"parent peak {peak_rss_mb():.0f} MB")
     print_side_by_side(rows, keys)
     print_numeric_ks(trn, frames, holdout)
+    print_losses(losses)
 
 
 if __name__ == "__main__":
