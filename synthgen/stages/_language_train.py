@@ -27,9 +27,9 @@ from .._threads import resolve_n_threads, step_work, torch_threads
 from .._workspace import Workspace
 from ..domain import ModelStateStrategy
 from ..models.tabular._bundle import weights_from_bytes
+from ._dp_train import PrivateTraining, check_dp_continuation
 from ._language import CTX_PREFIX, TGT_PREFIX, record_fields
 from ._language_model import HF_KIND, LSTM_KIND, model_kind
-from ._dp_train import PrivateTraining, check_dp_continuation
 from ._train import checkpoint_writer
 
 __all__ = ["train_language"]
