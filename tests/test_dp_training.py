@@ -51,10 +51,10 @@ def dp_trained(encoded_adult, tmp_path_factory):
     return ws
 
 
-def _flat_model_and_codes(n: int = 400, seed: int = 0):
+def _flat_model_and_codes(n: int = 400, seed: int = 0, size: str = "MOSTLY_AI/Small"):
     cols = [ColumnSpec(name=f"c{i}", sub_columns=[f"c{i}"], cardinalities=[k]) for i, k in enumerate([3, 4, 5])]
     g = torch.Generator().manual_seed(seed)
-    model = FlatARGN.from_preset(cols, size="MOSTLY_AI/Small", generator=g)
+    model = FlatARGN.from_preset(cols, size=size, generator=g)
     a = torch.randint(0, 3, (n,), generator=g)
     codes = torch.stack([a, (a + 1) % 4, torch.randint(0, 5, (n,), generator=g)], 1)
     return model, codes, g
@@ -204,28 +204,36 @@ def test_no_output_prior_from_exact_counts_under_dp(monkeypatch):
     assert result.state["privacy"]["history"][0][2] == 10
 
 
-def test_vmapped_per_sample_gradients_match_one_backward_per_sample():
-    model, codes, g = _flat_model_and_codes(n=12)
+@pytest.mark.parametrize("size", ["MOSTLY_AI/Small", "MOSTLY_AI/Large"])  # without and with a residual block
+def test_ghost_vmap_and_looped_clipping_agree(size):
+    model, codes, g = _flat_model_and_codes(n=12, size=size)
     task = _FlatTask(model, codes, None, None, None, torch.device("cpu"), g)
-    private = PrivateSGD(noise_multiplier=1e-12, max_grad_norm=0.05, sample_rate=1.0, epsilon=1e9, delta=1e-5,
-                         accountant="rdp", n_samples=12, max_steps=1)
     samples = torch.arange(12)
-    model.eval()  # the same (dropout-free) forward in both paths
-    private.step_gradients(model, task, samples, torch.Generator().manual_seed(1), torch.Generator())
-    vmapped = [p.grad.clone() for p in model.parameters()]
+    model.eval()  # the same (dropout-free) forward in every path
     order = model.draw_order(torch.Generator().manual_seed(1))
-    task.batch_nll = lambda rows, generator: model(codes[rows], None, order)
-    private.step_gradients(model, _WithoutVmap(task), samples, torch.Generator().manual_seed(1), torch.Generator())
-    looped = [p.grad for p in model.parameters()]
-    for a, b in zip(vmapped, looped, strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
-    # clipping is active: the mean gradient is at most C / n * n = C in norm
-    assert float(torch.sqrt(sum(v.square().sum() for v in vmapped))) <= 0.05 + 1e-6
+
+    def private_gradients(task, ghost: bool) -> list[torch.Tensor]:
+        private = PrivateSGD(noise_multiplier=1e-12, max_grad_norm=0.05, sample_rate=1.0, epsilon=1e9,
+                             delta=1e-5, accountant="rdp", n_samples=12, max_steps=1)
+        private.ghost_clipping = ghost
+        loss = private.step_gradients(model, task, samples, torch.Generator().manual_seed(1), torch.Generator())
+        assert loss == pytest.approx(float(model(codes, None, order).detach().sum()), rel=1e-5)
+        return [p.grad.clone() for p in model.parameters()]
+
+    ghost = private_gradients(task, True)
+    vmapped = private_gradients(task, False)
+    looped = private_gradients(_OneBackwardPerSample(model, codes, order), False)
+    for a, b, c in zip(ghost, vmapped, looped, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-7)
+        torch.testing.assert_close(b, c, rtol=1e-4, atol=1e-7)
+    # clipping is active: each of the 12 rows contributes at most C, divided by q * n = 12
+    assert float(torch.sqrt(sum(v.square().sum() for v in ghost))) <= 0.05 + 1e-6
+    assert model.block_weights if size.endswith("Large") else not model.block_weights
 
 
-class _WithoutVmap:
-    def __init__(self, task):
-        self.batch_nll = task.batch_nll
+class _OneBackwardPerSample:
+    def __init__(self, model, codes, order):
+        self.batch_nll = lambda rows, generator: model(codes[rows], None, order)
 
 
 # ------------------------------------------------------------------------------------------- two-table, language

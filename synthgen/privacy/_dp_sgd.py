@@ -118,6 +118,7 @@ class PrivateSGD:
         self.n_samples = int(n_samples)
         self.previous = [(float(s), float(q), int(k)) for s, q, k in history]
         self.steps = 0
+        self.ghost_clipping = True  # the flat network's exact fast path; False forces vmap (tests compare)
         self.allowed_steps = self._allowed_steps(max(0, int(max_steps)))
 
     # ---------------------------------------------------------------- accounting
@@ -176,7 +177,16 @@ class PrivateSGD:
         loss = 0.0
         if len(samples):
             per_sample = getattr(task, "per_sample_nll", None)
-            if per_sample is not None:
+            ghost = getattr(task, "ghost_inputs", None) if self.ghost_clipping else None
+            inputs = ghost(samples, generator) if ghost is not None else None
+            if inputs is not None and _supports_ghost(model):
+                from ._ghost_flat import flat_clipped_gradients
+
+                codes, order, dropout_generator = inputs
+                summed, nll = flat_clipped_gradients(model, codes, order, dropout_generator, self.max_grad_norm,
+                                                     [p for _, p in params])
+                loss = float(nll.sum())
+            elif per_sample is not None:
                 loss = self._vmap_gradients(model, per_sample, params, summed, samples, generator)
             else:
                 loss = self._looped_gradients(task, params, summed, samples, generator)
@@ -230,6 +240,12 @@ class PrivateSGD:
             self._clip_into(summed, [g.unsqueeze(0) for g in grads])
             total += float(nll.detach())
         return total
+
+
+def _supports_ghost(model: nn.Module) -> bool:
+    from ._ghost_flat import supports_ghost_clipping
+
+    return supports_ghost_clipping(model)
 
 
 def plan_private_sgd(*, epsilon: float, delta: float, max_grad_norm: float, noise_multiplier: float | None,

@@ -147,6 +147,13 @@ class _FlatTask:
             self.trn[samples], ctx, self.model.draw_order(generator), generator=self.dropout_generator
         )
 
+    def ghost_inputs(self, samples: torch.Tensor, generator: torch.Generator):
+        """For DP-SGD's ghost clipping: the batch's codes, its column order and the dropout generator; None
+        with context rows (ghost clipping covers the network without context)."""
+        if self.trn_ctx is not None:
+            return None
+        return self.trn[samples], self.model.draw_order(generator), self.dropout_generator
+
     def per_sample_nll(self, samples: torch.Tensor, generator: torch.Generator):
         """For DP-SGD's vmap: a function ``(params, codes_row[, context_row]) -> nll`` of one row under one
         column order drawn for the batch, and the batched inputs."""
