@@ -5,7 +5,9 @@ from __future__ import annotations
 import functools
 import json
 import shutil
+import warnings
 
+import numpy as np
 import pytest
 import torch
 
@@ -83,16 +85,23 @@ def test_reported_epsilon_matches_a_fresh_opacus_accountant(dp_trained):
     from opacus.accountants import PRVAccountant
 
     state = _accountant(dp_trained)
-    [(sigma, q, steps)] = state["history"]
-    # the steps of the released weights: two epochs of 600 subjects (training and validation rows) / 100
+    # the Gaussian output prior (one release of all counts), then the steps of the released weights: two
+    # epochs of 600 subjects (training and validation rows) / 100
+    [(prior, one, once), (sigma, q, steps)] = state["history"]
+    assert (prior, one, once) == (state["prior_noise_multiplier"], 1.0, 1) and prior > sigma
+    assert (sigma, q) == (state["noise_multiplier"], state["sample_rate"])
     assert q == pytest.approx(100 / 600) and steps == 2 * 6
     fresh = PRVAccountant()
+    fresh.step(noise_multiplier=prior, sample_rate=1.0)
     for _ in range(steps):
         fresh.step(noise_multiplier=sigma, sample_rate=q)
-    expected = fresh.get_epsilon(delta=state["delta"])
-    assert _ledger(dp_trained)[0]["epsilon"] == pytest.approx(expected, rel=0.01)
-    assert f"σ={sigma:.4g}" in _ledger(dp_trained)[0]["mechanism"]
-    assert f"steps={steps})" in _ledger(dp_trained)[0]["mechanism"]
+    with np.errstate(divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # RDP's note on its range of orders, PRV's log(0) at q=1
+        expected = fresh.get_epsilon(delta=state["delta"])
+    line = _ledger(dp_trained)[0]
+    assert line["epsilon"] == pytest.approx(expected, rel=0.01)
+    assert line["mechanism"] == (f"DP-SGD (Opacus prv, σ={sigma:.4g}, C=1, q={q:.4g}, steps={steps}) after a "
+                                 f"Gaussian output prior (σ={prior:.4g})")
 
 
 def test_calibrated_noise_spends_the_budget_over_the_planned_steps(dp_trained):
@@ -107,19 +116,19 @@ def test_resume_continues_the_accountant(adult_ws):
     sg.train(model="small", max_epochs=2, batch_size=100, differential_privacy=DP, workspace_dir=adult_ws,
              update_progress=stop_after_one_epoch, random_state=0)
     before = _accountant(adult_ws)
-    [(sigma, q, steps)] = before["history"]
+    [prior, (sigma, q, steps)] = before["history"]
     assert steps == 6
     first = _ledger(adult_ws)[0]["epsilon"]
     sg.train(model="small", max_epochs=2, batch_size=100, differential_privacy=DP, workspace_dir=adult_ws,
              model_state_strategy="RESUME", random_state=0)
     after = _accountant(adult_ws)
-    assert after["history"] == [[sigma, q, 6], [sigma, q, 6]]  # the same sigma and q, spending on
+    assert after["history"] == [prior, [sigma, q, 6], [sigma, q, 6]]  # the same sigma and q, spending on
     assert sg.Workspace(adult_ws).read_progress()["steps"].tolist() == [6, 12]
     line = _ledger(adult_ws)[0]
     assert first < line["epsilon"] <= after["epsilon_budget"]
     # two runs of 6 steps cost what one run of 12 does
-    assert line["epsilon"] == pytest.approx(accountant_epsilon([(sigma, q, 12)], after["delta"]), rel=0.01)
-    assert "steps=12)" in line["mechanism"]
+    assert line["epsilon"] == pytest.approx(accountant_epsilon([prior, (sigma, q, 12)], after["delta"]), rel=0.01)
+    assert "steps=12) after" in line["mechanism"]
 
 
 def test_resume_after_the_budget_is_spent_takes_no_step(dp_trained, tmp_path):
@@ -134,9 +143,9 @@ def test_resume_after_the_budget_is_spent_takes_no_step(dp_trained, tmp_path):
 
 
 def _steps_left(state: dict) -> int:
-    [(sigma, q, steps)] = state["history"]
+    prior, (sigma, q, steps) = state["history"]
     extra = 0
-    while accountant_epsilon([(sigma, q, steps + extra + 1)], state["delta"]) <= state["epsilon_budget"]:
+    while accountant_epsilon([prior, (sigma, q, steps + extra + 1)], state["delta"]) <= state["epsilon_budget"]:
         extra += 1
     return extra
 
@@ -248,7 +257,7 @@ def test_two_table_model_trains_on_subjects_under_dp(planes_flights, tmp_path):
     sg.encode(workspace_dir=ws, random_state=0)
     sg.train(model="small", max_epochs=1, batch_size=10, max_sequence_window=5, differential_privacy=DP,
              workspace_dir=ws, random_state=0)
-    [(sigma, q, steps)] = _accountant(ws)["history"]
+    [(sigma, q, steps)] = _accountant(ws)["history"]  # no output prior: a plane's flights are many counts
     # the sampling unit is the plane with all its flights: q = batch / planes (training and validation planes)
     assert q == pytest.approx(10 / 40) and steps == 4
     sg.generate(workspace_dir=ws, random_state=0)
@@ -270,3 +279,35 @@ def test_language_model_trains_under_dp_with_a_fixed_vocabulary(tweets_full, tmp
     assert 0 < _ledger(ws)[0]["epsilon"] <= _accountant(ws)["epsilon_budget"]
     sg.generate(sample_size=3, workspace_dir=ws, random_state=0)
     assert len(sg.read_synthetic_data(ws)) == 3
+
+
+def test_lora_adapter_trains_under_dp(tiny_hf_model, tweets_full, tmp_path):
+    tweets = tweets_full.sample(n=30, random_state=6)[["source", "text"]].reset_index(drop=True)
+    ws = tmp_path / "ws"
+    sg.split(tweets, model_type="LANGUAGE", tgt_encoding_types={"text": "LANGUAGE_TEXT"}, workspace_dir=ws,
+             random_state=0)
+    sg.analyze(workspace_dir=ws, random_state=0)
+    sg.encode(workspace_dir=ws, random_state=0)
+    sg.train(model=str(tiny_hf_model), max_epochs=1, batch_size=10, differential_privacy=DP, workspace_dir=ws,
+             random_state=0)
+    [(sigma, q, steps)] = _accountant(ws)["history"]
+    assert q == pytest.approx(10 / 30) and steps == 3
+    assert 0 < _ledger(ws)[0]["epsilon"] <= _accountant(ws)["epsilon_budget"]
+    sg.generate(sample_size=2, workspace_dir=ws, random_state=0)
+    assert len(sg.read_synthetic_data(ws)) == 2
+
+
+def test_private_output_prior_is_noisy_marginals():
+    from synthgen.privacy._dp_prior import init_private_output_bias
+
+    model, codes, g = _flat_model_and_codes(n=4000)
+    exact = FlatARGN.from_config(model.config)
+    exact.init_output_bias(codes)
+    init_private_output_bias(model, codes, noise_multiplier=1.0, generator=torch.Generator().manual_seed(0))
+    # frequencies (exp of the biases) within a point of the exact ones with little noise, not with much
+    close = [torch.allclose(a.exp(), b.exp(), atol=0.01) for a, b in zip(model.out_biases, exact.out_biases,
+                                                                       strict=True)]
+    init_private_output_bias(model, codes, noise_multiplier=1e3, generator=torch.Generator().manual_seed(0))
+    far = [torch.allclose(a.exp(), b.exp(), atol=0.01) for a, b in zip(model.out_biases, exact.out_biases,
+                                                                     strict=True)]
+    assert all(close) and not any(far)

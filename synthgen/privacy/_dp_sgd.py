@@ -32,6 +32,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -53,22 +54,49 @@ def accountant_epsilon(history: Sequence[Sequence[float]], delta: float, account
         return 0.0
     acc = create_accountant(mechanism=accountant)
     acc.history = history
-    with warnings.catch_warnings():  # RDP's note that the best order is the largest: the bound still holds
+    with warnings.catch_warnings(), np.errstate(divide="ignore"):
+        # RDP's note that the best order is at the end of its range (the bound still holds); PRV's log(0) at q=1
         warnings.filterwarnings("ignore", message="Optimal order is the")
         return float(acc.get_epsilon(delta=delta))
 
 
 def calibrate_noise_multiplier(epsilon: float, delta: float, sample_rate: float, steps: int,
-                               accountant: str = "prv") -> float:
+                               accountant: str = "prv", history: Sequence[Sequence[float]] = ()) -> float:
     """The smallest noise multiplier (to Opacus' tolerance) whose ``steps`` steps at ``sample_rate`` stay
-    within ``(epsilon, delta)``; Opacus' ``get_noise_multiplier``."""
+    within ``(epsilon, delta)``; Opacus' ``get_noise_multiplier``, or, after earlier mechanisms ``history``, a
+    bisection on the accountant's epsilon of the whole history."""
     from opacus.accountants.utils import get_noise_multiplier
+
+    if history:
+        def spent(sigma: float) -> float:
+            return accountant_epsilon([*history, (sigma, sample_rate, steps)], delta, accountant)
+
+        low, high = 0.1, 1.0
+        while spent(high) > epsilon:
+            low, high = high, 2 * high
+            if high > 1e4:
+                raise ValueError(f"no noise multiplier reaches epsilon={epsilon} after the earlier mechanisms.")
+        while (high - low) / high > 0.005:
+            mid = (low + high) / 2
+            low, high = (low, mid) if spent(mid) <= epsilon else (mid, high)
+        return high
 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Optimal order is the")
         return float(get_noise_multiplier(target_epsilon=epsilon, target_delta=delta, sample_rate=sample_rate,
                                           steps=max(1, int(steps)), accountant=accountant,
                                           epsilon_tolerance=0.005))
+
+
+def gaussian_noise_multiplier(epsilon: float, delta: float, accountant: str = "prv") -> float:
+    """The noise multiplier of one Gaussian mechanism (a step at sample rate 1) that costs ``epsilon``."""
+    low, high = 0.1, 1.0
+    while accountant_epsilon([(high, 1.0, 1)], delta, accountant) > epsilon:
+        low, high = high, 2 * high
+    while (high - low) / high > 0.01:
+        mid = (low + high) / 2
+        low, high = (low, mid) if accountant_epsilon([(mid, 1.0, 1)], delta, accountant) <= epsilon else (mid, high)
+    return high
 
 
 def mechanism_name(accountant: str, noise_multiplier: float, max_grad_norm: float, sample_rate: float,
@@ -101,12 +129,19 @@ class PrivateSGD:
     max_steps : int
         The most steps this run may take for its other budgets (epochs); the look-ahead searches up to it.
     history : sequence of (float, float, int), optional
-        Steps of earlier runs on the same data (RESUME, or REUSE of a DP model): they count towards the budget.
+        Earlier mechanisms on the same data (steps of earlier runs for RESUME or REUSE of a DP model, the
+        Gaussian output prior): they count towards the budget.
+    prior_noise_multiplier : float, optional
+        The noise multiplier of the private output prior (:mod:`._dp_prior`), already in ``history``.
+    prior_pending : bool, default=False
+        Whether the prior is still to be applied (a fresh run: the loop calls :meth:`init_prior` before its
+        first step); False when a continued run only carries it in its history.
     """
 
     def __init__(self, *, noise_multiplier: float, max_grad_norm: float, sample_rate: float, epsilon: float,
                  delta: float, accountant: str, n_samples: int, max_steps: int,
-                 history: Sequence[Sequence[float]] = ()) -> None:
+                 history: Sequence[Sequence[float]] = (), prior_noise_multiplier: float | None = None,
+                 prior_pending: bool = False) -> None:
         if not 0.0 < sample_rate <= 1.0:
             raise ValueError(f"sample_rate must be in (0, 1]; got {sample_rate!r}.")
         self.noise_multiplier = float(noise_multiplier)
@@ -118,6 +153,8 @@ class PrivateSGD:
         self.n_samples = int(n_samples)
         self.previous = [(float(s), float(q), int(k)) for s, q, k in history]
         self.steps = 0
+        self.prior_noise_multiplier = prior_noise_multiplier
+        self.prior_pending = prior_pending and prior_noise_multiplier is not None
         self.ghost_clipping = True  # the flat network's exact fast path; False forces vmap (tests compare)
         self.allowed_steps = self._allowed_steps(max(0, int(max_steps)))
 
@@ -157,10 +194,17 @@ class PrivateSGD:
     def to_state(self) -> dict[str, Any]:
         """The accountant's state (plain values): what RESUME continues from."""
         return {"accountant": self.accountant, "delta": self.delta, "max_grad_norm": self.max_grad_norm,
-                "epsilon_budget": self.epsilon_budget,
+                "epsilon_budget": self.epsilon_budget, "noise_multiplier": self.noise_multiplier,
+                "sample_rate": self.sample_rate, "prior_noise_multiplier": self.prior_noise_multiplier,
                 "history": [list(h) for h in self.history() if h[2] > 0]}
 
     # ---------------------------------------------------------------- the steps
+    def init_prior(self, task: Any, generator: torch.Generator) -> None:
+        """Start the task's output biases from noisy counts (when planned; accounted in the history)."""
+        if self.prior_pending:
+            task.init_private_prior(self.prior_noise_multiplier, generator)
+            self.prior_pending = False
+
     def draw_batch(self, generator: torch.Generator, device: torch.device) -> torch.Tensor:
         """Poisson sampling: the indices of the subjects of one step (each in with probability q)."""
         keep = torch.rand(self.n_samples, generator=generator) < self.sample_rate
@@ -250,19 +294,28 @@ def _supports_ghost(model: nn.Module) -> bool:
 
 def plan_private_sgd(*, epsilon: float, delta: float, max_grad_norm: float, noise_multiplier: float | None,
                      accountant: str, n_samples: int, batch_size: int, steps_per_epoch: int, max_epochs: float,
-                     steps_done: int = 0, history: Sequence[Sequence[float]] = ()) -> PrivateSGD:
+                     steps_done: int = 0, history: Sequence[Sequence[float]] = (),
+                     continue_with: tuple[float, float] | None = None, prior_share: float = 0.0,
+                     prior_noise_multiplier: float | None = None) -> PrivateSGD:
     """A :class:`PrivateSGD` for a run of ``max_epochs`` (counted across resumptions) at ``batch_size``.
 
     The sampling rate is ``batch_size / n_samples``; the noise multiplier, when not given, is calibrated so that
     the planned steps of the whole run spend exactly the budget. A run that continues (``history``) keeps the
-    noise multiplier and sampling rate of its last entry.
+    noise multiplier and sampling rate ``continue_with``. A fresh run with ``prior_share > 0`` starts with the
+    private output prior, a Gaussian mechanism that alone would cost ``prior_share * epsilon`` (composed with
+    the steps it costs much less); a continued run names the prior of its history in ``prior_noise_multiplier``.
     """
     max_steps = max(0, math.ceil(max_epochs * steps_per_epoch) - steps_done)
-    if history:
-        sigma, q = float(history[-1][0]), float(history[-1][1])
+    prior, pending = prior_noise_multiplier, False
+    if continue_with is not None:
+        sigma, q = float(continue_with[0]), float(continue_with[1])
     else:
         q = min(1.0, batch_size / n_samples)
+        if prior_share > 0 and not history:
+            prior, pending = gaussian_noise_multiplier(prior_share * epsilon, delta, accountant), True
+            history = [(prior, 1.0, 1)]
         sigma = noise_multiplier if noise_multiplier is not None else calibrate_noise_multiplier(
-            epsilon, delta, q, max_steps, accountant)
+            epsilon, delta, q, max_steps, accountant, history)
     return PrivateSGD(noise_multiplier=sigma, max_grad_norm=max_grad_norm, sample_rate=q, epsilon=epsilon,
-                      delta=delta, accountant=accountant, n_samples=n_samples, max_steps=max_steps, history=history)
+                      delta=delta, accountant=accountant, n_samples=n_samples, max_steps=max_steps, history=history,
+                      prior_noise_multiplier=prior, prior_pending=pending)

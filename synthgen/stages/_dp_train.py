@@ -70,13 +70,16 @@ class PrivateTraining:
         The epoch budget, for which the noise multiplier is calibrated when it is not given.
     continued : dict or None
         The accountant state of :func:`check_dp_continuation`.
+    prior_share : float, default=0
+        For a fresh flat model: start the output biases from noisy counts, a Gaussian mechanism that alone
+        would cost this share of the training epsilon (composed with the steps, much less).
     """
 
     def __init__(self, ws: Workspace, config: DifferentialPrivacyConfig, *, n_subjects: int, max_epochs: float,
-                 continued: dict[str, Any] | None) -> None:
+                 continued: dict[str, Any] | None, prior_share: float = 0.0) -> None:
         self.ws = ws
         self.budget = resolve_dp_budget(config, n_subjects)
-        history = []
+        history, continue_with, prior = [], None, None
         if continued is not None:
             if continued["accountant"] != self.budget.accountant or continued["delta"] != self.budget.train_delta:
                 raise ValueError(
@@ -84,20 +87,26 @@ class PrivateTraining:
                     f"{continued['accountant']!r} at delta={continued['delta']!r}; continuing it needs the same "
                     f"(got {self.budget.accountant!r} at delta={self.budget.train_delta!r}).")
             history = continued["history"]
+            continue_with = (continued["noise_multiplier"], continued["sample_rate"])
+            prior = continued.get("prior_noise_multiplier")
         self.make_private: Callable[..., Any] = functools.partial(
             plan_private_sgd, epsilon=self.budget.train_epsilon, delta=self.budget.train_delta,
             max_grad_norm=self.budget.max_grad_norm, noise_multiplier=self.budget.noise_multiplier,
-            accountant=self.budget.accountant, n_samples=n_subjects, max_epochs=max_epochs, history=history)
+            accountant=self.budget.accountant, n_samples=n_subjects, max_epochs=max_epochs, history=history,
+            continue_with=continue_with, prior_share=0.0 if continued is not None else prior_share,
+            prior_noise_multiplier=prior)
 
     def ledger_entry(self, state: dict[str, Any]) -> LedgerEntry:
         """The training mechanism's ledger line for the accountant ``state`` (at the released weights)."""
         history = state["history"]
         epsilon = accountant_epsilon(history, state["delta"], state["accountant"])
-        sigma, q = (history[-1][0], history[-1][1]) if history else (float("nan"), float("nan"))
-        steps = sum(int(h[2]) for h in history)
-        return LedgerEntry(stage="train", column=None,
-                           mechanism=mechanism_name(state["accountant"], sigma, state["max_grad_norm"], q, steps),
-                           epsilon=epsilon, delta=state["delta"])
+        sigma, q = state["noise_multiplier"], state["sample_rate"]
+        steps = sum(int(k) for s, rate, k in history if (s, rate) == (sigma, q))
+        mechanism = mechanism_name(state["accountant"], sigma, state["max_grad_norm"], q, steps)
+        prior = state.get("prior_noise_multiplier")
+        if prior is not None:
+            mechanism += f" after a Gaussian output prior (σ={prior:.4g})"
+        return LedgerEntry(stage="train", column=None, mechanism=mechanism, epsilon=epsilon, delta=state["delta"])
 
     def record(self, state: dict[str, Any] | None) -> None:
         """Write the accountant and the ledger line of ``state`` (call before the weights it belongs to)."""

@@ -32,6 +32,10 @@ __all__ = ["train"]
 
 _log = logging.getLogger(__name__)
 
+# The private output prior of a flat model would alone cost 10 % of the training epsilon; composed with the
+# DP-SGD steps (one accountant) it adds about 2 % (adult, epsilon 0.9).
+DP_PRIOR_SHARE = 0.1
+
 def checkpoint_writer(ws: Workspace, save_weights: Callable[[dict], None],
                       upload_model_data_callback: Callable[[], None] | None) -> Callable[[dict], None]:
     """A trainer's ``on_checkpoint``: the best weights when the epoch is a checkpoint, then the training state and
@@ -277,7 +281,9 @@ def train(
     on_checkpoint = checkpoint_writer(ws, save_weights, upload_model_data_callback)
     private = None
     if dp_config is not None:
-        private = PrivateTraining(ws, dp_config, n_subjects=n_trn, max_epochs=max_epochs, continued=continued)
+        # the flat model starts from noisy marginals (the sequential model's steps have no bounded sensitivity)
+        private = PrivateTraining(ws, dp_config, n_subjects=n_trn, max_epochs=max_epochs, continued=continued,
+                                  prior_share=0.0 if sequential else DP_PRIOR_SHARE)
         on_checkpoint = private.wrap_checkpoint(on_checkpoint)
     with progress, torch_threads(threads):
         budget = dict(max_epochs=max_epochs, max_training_time_s=max_training_time * 60.0, batch_size=batch_size,

@@ -253,6 +253,8 @@ def run_training(
     if make_private is not None:
         private = make_private(batch_size=batch_size, steps_per_epoch=steps_per_epoch, steps_done=steps)
         noise_generator = generator_on(generator, device)
+        if not resume:
+            private.init_prior(task, noise_generator)
 
     def make_state() -> dict[str, Any]:
         return {

@@ -147,6 +147,11 @@ class _FlatTask:
             self.trn[samples], ctx, self.model.draw_order(generator), generator=self.dropout_generator
         )
 
+    def init_private_prior(self, noise_multiplier: float, generator: torch.Generator) -> None:
+        from ...privacy._dp_prior import init_private_output_bias
+
+        init_private_output_bias(self.model, self.trn, noise_multiplier, generator)
+
     def ghost_inputs(self, samples: torch.Tensor, generator: torch.Generator):
         """For DP-SGD's ghost clipping: the batch's codes, its column order and the dropout generator; None
         with context rows (ghost clipping covers the network without context)."""
@@ -266,4 +271,6 @@ def train_model(
         resume_state=resume_state,
         on_tick=on_tick,
         make_private=make_private,
+        # under DP the released weights are an average of the noisy iterates (post-processing, no privacy cost)
+        average_weights=make_private is not None,
     )
