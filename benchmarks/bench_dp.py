@@ -75,10 +75,7 @@ print(json.dumps({"train_s": train_s, "epochs": epochs, "epsilon": eps}))
 
 
 def _dp_config(epsilon: float, stats_share: float | None) -> dict:
-    from synthgen import DifferentialPrivacyConfig
-
-    fields = {f.name for f in DifferentialPrivacyConfig.__attrs_attrs__}
-    config = {"epsilon": epsilon} if "epsilon" in fields else {"max_epsilon": epsilon}
+    config = {"epsilon": epsilon}  # delta from the data size
     if stats_share is not None:
         config["stats_share"] = stats_share
     return config

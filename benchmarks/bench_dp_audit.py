@@ -75,7 +75,7 @@ def main() -> None:
 
     import torch
 
-    from synthgen import DifferentialPrivacyConfig, TabularSynthesizer
+    from synthgen import TabularSynthesizer
     from synthgen.evaluation._distances import nearest_two
 
     warnings.filterwarnings("ignore")
@@ -84,9 +84,7 @@ def main() -> None:
     n = options.members
     members, others, population = adult.iloc[:n], adult.iloc[n:2 * n], adult.iloc[2 * n:2 * n + 5000]
     members = members.reset_index(drop=True)
-    fields = {f.name for f in DifferentialPrivacyConfig.__attrs_attrs__}
-    settings = {"no DP": None} | {
-        f"ε={eps:g}": ({"epsilon": eps} if "epsilon" in fields else {"max_epsilon": eps}) for eps in options.epsilons}
+    settings = {"no DP": None} | {f"ε={eps:g}": {"epsilon": eps} for eps in options.epsilons}
     rows = []
     for name, dp in settings.items():
         start = time.perf_counter()

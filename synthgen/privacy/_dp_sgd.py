@@ -311,7 +311,7 @@ def plan_private_sgd(*, epsilon: float, delta: float, max_grad_norm: float, nois
         sigma, q = float(continue_with[0]), float(continue_with[1])
     else:
         q = min(1.0, batch_size / n_samples)
-        if prior_share > 0 and not history:
+        if prior_share > 0 and not history and math.isfinite(epsilon):
             prior, pending = gaussian_noise_multiplier(prior_share * epsilon, delta, accountant), True
             history = [(prior, 1.0, 1)]
         sigma = noise_multiplier if noise_multiplier is not None else calibrate_noise_multiplier(

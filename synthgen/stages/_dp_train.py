@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 from collections.abc import Callable
 from typing import Any
 
 from .._workspace import Workspace
 from ..domain import DifferentialPrivacyConfig, ModelStateStrategy
+from ..privacy._dp_budget import resolve_dp_budget
 from ..privacy._dp_sgd import accountant_epsilon, mechanism_name, plan_private_sgd
-from ..privacy._dp_standin import LedgerEntry, resolve_dp_budget, write_privacy_ledger
+from ..privacy._ledger import LedgerEntry
 
 __all__ = ["PrivateTraining", "check_dp_continuation"]
 
@@ -51,7 +53,7 @@ def check_dp_continuation(ws: Workspace, strategy: ModelStateStrategy, private: 
     if not private and saved is not None:
         # REUSE of a DP model without DP: the result is not private any more
         ws.dp_accountant_path.unlink()
-        write_privacy_ledger(ws, "train", [])
+        ws.write_privacy_ledger("train", [])
         return None
     return saved
 
@@ -89,8 +91,10 @@ class PrivateTraining:
             history = continued["history"]
             continue_with = (continued["noise_multiplier"], continued["sample_rate"])
             prior = continued.get("prior_noise_multiplier")
+        # no training budget (the engine API's max_epsilon=None): train with the noise multiplier and report
+        epsilon = math.inf if self.budget.train_epsilon is None else self.budget.train_epsilon
         self.make_private: Callable[..., Any] = functools.partial(
-            plan_private_sgd, epsilon=self.budget.train_epsilon, delta=self.budget.train_delta,
+            plan_private_sgd, epsilon=epsilon, delta=self.budget.train_delta,
             max_grad_norm=self.budget.max_grad_norm, noise_multiplier=self.budget.noise_multiplier,
             accountant=self.budget.accountant, n_samples=n_subjects, max_epochs=max_epochs, history=history,
             continue_with=continue_with, prior_share=0.0 if continued is not None else prior_share,
@@ -114,7 +118,7 @@ class PrivateTraining:
             return
         self.ws.write_dp_accountant(state)
         entry = self.ledger_entry(state)
-        write_privacy_ledger(self.ws, "train", [entry])
+        self.ws.write_privacy_ledger("train", [entry])
         _log.info("DP-SGD: epsilon %.4g at delta %.3g after %s", entry.epsilon, entry.delta, entry.mechanism)
 
     def wrap_checkpoint(self, on_checkpoint: Callable[[dict], None]) -> Callable[[dict], None]:
