@@ -169,7 +169,7 @@ def test_resume_of_a_dp_run_needs_differential_privacy(dp_trained, tmp_path):
 
 def test_dp_without_value_protection(adult_full, tmp_path):
     ws = tmp_path / "ws"
-    sg.split(adult_full.sample(n=300, random_state=4).reset_index(drop=True), workspace_dir=ws, random_state=0)
+    sg.split(adult_full.sample(n=200, random_state=4).reset_index(drop=True), workspace_dir=ws, random_state=0)
     sg.analyze(value_protection=False, workspace_dir=ws, random_state=0)
     sg.encode(workspace_dir=ws, random_state=0)
     sg.train(model="small", max_epochs=1, batch_size=100, differential_privacy=DP, workspace_dir=ws,
@@ -264,7 +264,7 @@ def test_two_table_model_trains_on_subjects_under_dp(planes_flights, tmp_path):
 
 
 def test_language_model_trains_under_dp_with_a_fixed_vocabulary(tweets_full, tmp_path):
-    tweets = tweets_full.sample(n=40, random_state=5)[["source", "text"]].reset_index(drop=True)
+    tweets = tweets_full.sample(n=20, random_state=5)[["source", "text"]].reset_index(drop=True)
     ws = tmp_path / "ws"
     sg.split(tweets, model_type="LANGUAGE", tgt_encoding_types={"text": "LANGUAGE_TEXT"}, workspace_dir=ws,
              random_state=0)
@@ -281,7 +281,7 @@ def test_language_model_trains_under_dp_with_a_fixed_vocabulary(tweets_full, tmp
 
 
 def test_lora_adapter_trains_under_dp(tiny_hf_model, tweets_full, tmp_path):
-    tweets = tweets_full.sample(n=30, random_state=6)[["source", "text"]].reset_index(drop=True)
+    tweets = tweets_full.sample(n=20, random_state=6)[["source", "text"]].reset_index(drop=True)
     ws = tmp_path / "ws"
     sg.split(tweets, model_type="LANGUAGE", tgt_encoding_types={"text": "LANGUAGE_TEXT"}, workspace_dir=ws,
              random_state=0)
@@ -290,7 +290,7 @@ def test_lora_adapter_trains_under_dp(tiny_hf_model, tweets_full, tmp_path):
     sg.train(model=str(tiny_hf_model), max_epochs=1, batch_size=10, differential_privacy=DP, workspace_dir=ws,
              random_state=0)
     [(sigma, q, steps)] = _accountant(ws)["history"]
-    assert q == pytest.approx(10 / 30) and steps == 3
+    assert q == pytest.approx(10 / 20) and steps == 2
     assert 0 < _ledger(ws)[0]["epsilon"] <= _accountant(ws)["epsilon_budget"]
     sg.generate(sample_size=2, workspace_dir=ws, random_state=0)
     assert len(sg.read_synthetic_data(ws)) == 2

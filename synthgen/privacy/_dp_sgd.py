@@ -71,9 +71,11 @@ def calibrate_noise_multiplier(epsilon: float, delta: float, sample_rate: float,
         def spent(sigma: float) -> float:
             return accountant_epsilon([*history, (sigma, sample_rate, steps)], delta, accountant)
 
-        low, high = 0.1, 1.0
+        # the steps alone need at least Opacus' sigma; the earlier mechanisms add a little
+        low = calibrate_noise_multiplier(epsilon, delta, sample_rate, steps, accountant)
+        high = low * 1.1
         while spent(high) > epsilon:
-            low, high = high, 2 * high
+            low, high = high, 1.5 * high
             if high > 1e4:
                 raise ValueError(f"no noise multiplier reaches epsilon={epsilon} after the earlier mechanisms.")
         while (high - low) / high > 0.005:
