@@ -60,11 +60,12 @@ import pandas as pd, torch
 args = json.loads(sys.argv[1])
 torch.set_num_threads(args["threads"])
 from mostlyai.engine import TabularARGN
+from mostlyai.engine.domain import DifferentialPrivacyConfig
 trn = pd.read_parquet(args["trn"])
 start = time.perf_counter()
-model = TabularARGN(random_state=0, verbose=0, max_training_time=args["max_minutes"],
-                    differential_privacy={"max_epsilon": args["epsilon"], "delta": args["delta"],
-                                          "value_protection_epsilon": 0.1 * args["epsilon"]})
+dp = DifferentialPrivacyConfig(max_epsilon=args["epsilon"], delta=args["delta"],
+                               value_protection_epsilon=0.1 * args["epsilon"])
+model = TabularARGN(random_state=0, verbose=0, max_training_time=args["max_minutes"], differential_privacy=dp)
 model.fit(trn)
 train_s = time.perf_counter() - start
 model.sample(n_samples=len(trn)).to_parquet(args["out"])
@@ -93,6 +94,7 @@ def main() -> None:
     parser.add_argument("--stats-share", type=float, default=None)
     parser.add_argument("--flexible", action="store_true", help="train under random column orders (default: fixed)")
     parser.add_argument("--skip-reference", action="store_true")
+    parser.add_argument("--skip-synthgen", action="store_true")
     parser.add_argument("--reference-minutes", type=float, default=20.0, help="the reference's time budget")
     options = parser.parse_args()
 
@@ -110,10 +112,12 @@ def main() -> None:
         trn_path = Path(tmp) / "trn.parquet"
         trn.to_parquet(trn_path)
         for epsilon in options.epsilons:
-            runs = {f"synthgen ε={epsilon:g}": (sys.executable, SYNTHGEN_RUN, {
-                "dp": _dp_config(epsilon, options.stats_share), "model": options.model,
-                "batch_size": options.batch_size, "flexible": options.flexible,
-                "epochs": options.epochs or DEFAULT_EPOCHS.get(epsilon, 10.0)})}
+            runs = {}
+            if not options.skip_synthgen:
+                runs[f"synthgen ε={epsilon:g}"] = (sys.executable, SYNTHGEN_RUN, {
+                    "dp": _dp_config(epsilon, options.stats_share), "model": options.model,
+                    "batch_size": options.batch_size, "flexible": options.flexible,
+                    "epochs": options.epochs or DEFAULT_EPOCHS.get(epsilon, 10.0)})
             if not options.skip_reference:
                 from _reference import ensure_reference_env
 
