@@ -10,7 +10,8 @@ import torch
 from .._workspace import Workspace
 from ..models.tabular import SequenceData
 
-__all__ = ["STREAMING_THRESHOLD_BYTES", "EncodedParts", "load_flat_codes", "load_sequences", "streamed_flat_codes"]
+__all__ = ["STREAMING_THRESHOLD_BYTES", "EncodedParts", "concat_sequences", "load_flat_codes", "load_sequences",
+           "streamed_flat_codes"]
 
 
 def _stack(columns: list[np.ndarray], n_rows: int) -> torch.Tensor:
@@ -89,3 +90,10 @@ def streamed_flat_codes(ws: Workspace, names: list[str], ctx_names: list[str],
     if trn.nbytes <= (STREAMING_THRESHOLD_BYTES if threshold is None else threshold):
         return None
     return trn, EncodedParts(ws, "val", names, ctx_names)
+
+
+def concat_sequences(first: SequenceData, second: SequenceData) -> SequenceData:
+    """The subjects of ``first`` followed by those of ``second``."""
+    steps = torch.cat([first.steps, second.steps.to(first.steps.dtype)])
+    return SequenceData(torch.cat([first.context, second.context.to(first.context.dtype)]), steps,
+                        torch.cat([first.lengths, second.lengths]))
