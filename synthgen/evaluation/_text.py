@@ -179,7 +179,7 @@ def text_metrics(
         Real data the generator did not see; its figures are the ``reference`` column.
     text_columns : list of str, optional
         The free-text columns. By default every column of the original whose strings have on average at
-        least 3 words and are at least half distinct.
+        least 4 words and are at least half distinct.
     context_columns : list of str, optional
         Columns the text is asked to predict (``context_auc[<column>]``). By default the first three
         categorical, non-text columns with 2 to 50 distinct values; ``[]`` for none.

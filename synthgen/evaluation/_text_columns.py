@@ -22,7 +22,7 @@ import pandas as pd
 
 from synthgen.evaluation._columns import ColumnKind
 
-MIN_MEAN_WORDS = 3.0
+MIN_MEAN_WORDS = 4.0
 MIN_DISTINCT_SHARE = 0.5
 # Detection looks at an evenly spaced sample of at most this many non-NULL values (enough for a mean and a share).
 _DETECTION_SAMPLE = 10_000
@@ -40,11 +40,9 @@ def is_string_column(series: pd.Series) -> bool:
         import pyarrow as pa
 
         return pa.types.is_string(dtype.pyarrow_dtype) or pa.types.is_large_string(dtype.pyarrow_dtype)
-    if pd.api.types.is_string_dtype(dtype) and dtype != object:
-        return True
-    if dtype == object:
+    if pd.api.types.is_object_dtype(dtype):
         return pd.api.types.infer_dtype(series, skipna=True) == "string"
-    return False
+    return pd.api.types.is_string_dtype(dtype)
 
 
 def is_free_text(series: pd.Series) -> bool:
