@@ -248,8 +248,7 @@ OPTIONS: dict[str, Option] = _declare(
     Option(name="batch_size", default=None, constraints=(_POSITIVE_INT,), none=True),
     Option(name="differential_privacy", default=None,
            constraints=(_instance((DifferentialPrivacyConfig, dict), "a DifferentialPrivacyConfig, a dict"),),
-           none=True, convert=_coerce(DifferentialPrivacyConfig),
-           unavailable="differential privacy is not available in this version"),
+           none=True, convert=_coerce(DifferentialPrivacyConfig)),
     # split
     Option(name="tgt_primary_key", default=None, constraints=(_STR,), none=True),
     Option(name="ctx_primary_key", default=None, constraints=(_STR,), none=True),

@@ -63,6 +63,7 @@ MODEL_WEIGHTS_FILE = "model-weights.pt"
 TRAINING_STATE_FILE = "training-state.pt"
 PROGRESS_FILE = "progress-messages.csv"
 TOKENIZER_FILE = "tokenizer.json"
+DP_ACCOUNTANT_FILE = "dp-accountant.json"
 ADAPTER_DIR = "adapter"
 LOCK_FILE = "workspace.lock"
 PRIVACY_LEDGER_FILE = "privacy-ledger.json"
@@ -327,6 +328,11 @@ class Workspace:
     def progress_path(self) -> Path:
         """``progress-messages.csv`` of the model data."""
         return self.model_data / PROGRESS_FILE
+
+    @property
+    def dp_accountant_path(self) -> Path:
+        """``dp-accountant.json`` of the model data: the DP-SGD accountant of a model trained with DP."""
+        return self.model_data / DP_ACCOUNTANT_FILE
 
     @property
     def tokenizer_path(self) -> Path:
@@ -910,6 +916,24 @@ class Workspace:
         if not self.training_state_path.exists():
             return None
         return torch.load(self.training_state_path, map_location="cpu", weights_only=True)
+
+    def write_dp_accountant(self, state: dict[str, Any]) -> None:
+        """Write ``dp-accountant.json`` atomically: the DP-SGD steps taken so far.
+
+        Parameters
+        ----------
+        state : dict
+            ``accountant``, ``delta``, ``max_grad_norm``, ``epsilon_budget`` and ``history`` (a list of
+            ``[noise_multiplier, sample_rate, steps]``), as :meth:`~synthgen.privacy._dp_sgd.PrivateSGD.to_state`
+            returns them. ``RESUME`` (and ``REUSE`` of a DP model) continues spending from this history.
+        """
+        write_json_atomic(self.dp_accountant_path, state)
+
+    def read_dp_accountant(self) -> dict[str, Any] | None:
+        """The DP-SGD accountant state of the trained model, or None when it was not trained with DP."""
+        if not self.dp_accountant_path.exists():
+            return None
+        return read_json(self.dp_accountant_path)
 
     def write_progress(self, history: list[dict[str, Any]]) -> None:
         """Write ``progress-messages.csv`` atomically: one row per progress message of the training run.

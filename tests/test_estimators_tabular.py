@@ -236,8 +236,9 @@ def test_not_fitted_raises():
                                              r"Got 'forget' instead\."),
         ({"value_protection": "yes"}, r"The 'value_protection' parameter of TabularSynthesizer must be a bool\. "
                                       r"Got 'yes' instead\."),
-        ({"differential_privacy": {"max_epsilon": 5}}, r"The 'differential_privacy' parameter of TabularSynthesizer "
-                                                       r"must be None: differential privacy is not available"),
+        ({"differential_privacy": {"epsilon": -1}}, r"The 'differential_privacy' parameter of TabularSynthesizer is "
+                                                    r"invalid: epsilon must be a positive finite number or None; "
+                                                    r"got -1 instead\."),
         ({"tgt_encoding_types": ["age"]}, r"The 'tgt_encoding_types' parameter of TabularSynthesizer must be a "
                                           r"dict or None\. Got \['age'\] instead\."),
         ({"random_state": -1}, r"The 'random_state' parameter of TabularSynthesizer must be an int in the range "

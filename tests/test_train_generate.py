@@ -130,8 +130,8 @@ def test_non_flexible_model_only_accepts_prefix_seeds(encoded):
                              r"Got -2 instead\."),
         ({"model": "MOSTLY_AI/Huge"}, r"MOSTLY_AI/Huge"),
         ({"batch_size": 0}, r"The 'batch_size' parameter of train must be an int in the range \[1, inf\)"),
-        ({"differential_privacy": {"max_epsilon": 5}}, r"The 'differential_privacy' parameter of train must be None: "
-                                                       r"differential privacy is not available in this version\."),
+        ({"differential_privacy": {"epsilon": -1}}, r"The 'differential_privacy' parameter of train is invalid: "
+                                                    r"epsilon must be a positive finite number or None; got -1"),
         ({"model_state_strategy": "again"}, r"The 'model_state_strategy' parameter of train must be a str among "
                                             r"\{'RESET', 'REUSE', 'RESUME'\} \(case-insensitive\)\. Got 'again' instead\."),
     ],

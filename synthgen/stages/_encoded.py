@@ -9,7 +9,7 @@ import torch
 from .._workspace import Workspace
 from ..models.tabular import SequenceData
 
-__all__ = ["load_flat_codes", "load_sequences"]
+__all__ = ["concat_sequences", "load_flat_codes", "load_sequences"]
 
 
 def _stack(columns: list[np.ndarray], n_rows: int) -> torch.Tensor:
@@ -52,3 +52,10 @@ def load_sequences(ws: Workspace, side: str, tgt_names: list[str], ctx_names: li
         _, lengths = _without_end_steps(table.column("tgt:/__slen"))
     context = _stack([table.column(n).to_numpy() for n in ctx_names], table.num_rows)
     return SequenceData(context, _stack(steps, int(lengths.sum())), torch.from_numpy(lengths.astype(np.int64)))
+
+
+def concat_sequences(first: SequenceData, second: SequenceData) -> SequenceData:
+    """The subjects of ``first`` followed by those of ``second``."""
+    steps = torch.cat([first.steps, second.steps.to(first.steps.dtype)])
+    return SequenceData(torch.cat([first.context, second.context.to(first.context.dtype)]), steps,
+                        torch.cat([first.lengths, second.lengths]))

@@ -5,6 +5,10 @@
 - A local Hugging Face causal LM (a folder with ``config.json`` and a byte-level ``tokenizer.json``): its
   tokenizer with the record tokens added, fine-tuned with LoRA; the adapter goes to ``model-data/adapter``.
 
+Under differential privacy the LSTM's tokenizer learns nothing from the private text (the 256 bytes plus the
+special tokens), the longest text in tokens comes from the (DP) statistics instead of the training texts, the
+validation records train too, and the model trains with DP-SGD (:mod:`._dp_train`).
+
 The loss covers the target's tokens only; the schedule, budgets, early stopping, ``model_state_strategy``
 and progress are those of the tabular models.
 """
@@ -23,6 +27,7 @@ from .._threads import resolve_n_threads, step_work, torch_threads
 from .._workspace import Workspace
 from ..domain import ModelStateStrategy
 from ..models.tabular._bundle import weights_from_bytes
+from ._dp_train import PrivateTraining, check_dp_continuation
 from ._language import CTX_PREFIX, TGT_PREFIX, record_fields
 from ._language_model import HF_KIND, LSTM_KIND, model_kind
 from ._train import checkpoint_writer
@@ -78,7 +83,8 @@ def _new_model(kind: str, model_id: str, tokenizer, seed: int):
 def train_language(ws: Workspace, *, model: str | None, max_training_time: float, max_epochs: float,
                    batch_size: int | None, gradient_accumulation_steps: int | None,
                    strategy: ModelStateStrategy, device: torch.device, n_threads: int | None, update_progress,
-                   upload_model_data_callback, generator: torch.Generator, verbose) -> Workspace:
+                   upload_model_data_callback, generator: torch.Generator, verbose,
+                   differential_privacy=None) -> Workspace:
     """Train the LANGUAGE model of the encoded workspace ``ws`` (options validated by ``train``)."""
     from ..models.language import LanguageTokenizer, encode_records, train_language_model, train_tokenizer
 
@@ -92,6 +98,8 @@ def train_language(ws: Workspace, *, model: str | None, max_training_time: float
             raise FileNotFoundError(f"The model folder {model_id!r} is no Hugging Face causal LM with a byte-level "
                                     f"tokenizer: it lacks {' and '.join(missing)}.")
     trn, val = _read_records(ws, "trn"), _read_records(ws, "val")
+    if differential_privacy is not None:  # nothing is selected on private records: validation trains too
+        trn, val = pd.concat([trn, val], ignore_index=True), val.iloc[:0]
     signature = _signature(stats, model)
     continuing = strategy != ModelStateStrategy.RESET and ws.has_trained_model() and ws.tokenizer_path.exists()
     if strategy != ModelStateStrategy.RESET and not continuing:
@@ -100,6 +108,7 @@ def train_language(ws: Workspace, *, model: str | None, max_training_time: float
     if continuing and saved.get("signature") != signature:
         raise ValueError(f"model_state_strategy={strategy.value}: the saved model was trained with another model or "
                          "on other columns than this workspace holds; use model_state_strategy='RESET'.")
+    continued = check_dp_continuation(ws, strategy, differential_privacy is not None) if continuing else None
     if not continuing and ws.model_data.exists():
         ws.clear_from("train")
 
@@ -108,7 +117,9 @@ def train_language(ws: Workspace, *, model: str | None, max_training_time: float
         tokenizer.added_ids = list(saved["new_token_ids"])
         max_tokens = saved["max_tokens"]
     else:
-        if kind == LSTM_KIND:
+        if kind == LSTM_KIND and differential_privacy is not None:
+            tokenizer = train_tokenizer([], bytes_only=True)  # a fixed vocabulary: nothing learned from private text
+        elif kind == LSTM_KIND:
             texts = [t for name, s in stats["columns"].items()
                      if s["encoding_type"] in ("LANGUAGE_TEXT", "LANGUAGE_CATEGORICAL")
                      for t in _texts(trn, TGT_PREFIX, [name])[name] if t is not None]
@@ -119,7 +130,11 @@ def train_language(ws: Workspace, *, model: str | None, max_training_time: float
         # the most tokens of a text field: its longest training text (already cut to the protected length)
         max_tokens = {}
         for name, s in stats["columns"].items():
-            if s["encoding_type"] == "LANGUAGE_TEXT":
+            if s["encoding_type"] == "LANGUAGE_TEXT" and differential_privacy is not None:
+                # from the statistics (DP under DP), not the texts: a UTF-8 character is at most 4 bytes, and a
+                # token of a byte-level tokenizer covers at least one byte
+                max_tokens[name] = max(1, 4 * int(s["nchar_max"]))
+            elif s["encoding_type"] == "LANGUAGE_TEXT":
                 present = [t for t in _texts(trn, TGT_PREFIX, [name])[name] if t is not None]
                 max_tokens[name] = max([1, *map(len, tokenizer.encode_batch(present))])
     fields = record_fields(stats["columns"], max_tokens)
@@ -161,13 +176,22 @@ def train_language(ws: Workspace, *, model: str | None, max_training_time: float
                                 work=step_work(network, int((batch_size or 32) * mean_length)))
 
     on_checkpoint = checkpoint_writer(ws, save_weights, upload_model_data_callback)
+    private = None
+    if differential_privacy is not None:
+        private = PrivateTraining(ws, differential_privacy, n_subjects=len(trn_records), max_epochs=max_epochs,
+                                  continued=continued)
+        on_checkpoint = private.wrap_checkpoint(on_checkpoint)
     with progress, torch_threads(threads):
         result = train_language_model(
             network, trn_records, val_records, pad_id=tokenizer.pad_id, max_epochs=max_epochs,
             max_training_time_s=max_training_time * 60.0, batch_size=batch_size,
             gradient_accumulation_steps=gradient_accumulation_steps, device=device, generator=generator,
-            on_progress=progress.update, on_checkpoint=on_checkpoint, resume_state=resume_state)
-    # the best weights (the network holds them now), also when training stopped before the first validation
+            on_progress=progress.update, on_checkpoint=on_checkpoint, resume_state=resume_state,
+            make_private=None if private is None else private.make_private)
+    # the best weights (the network holds them now), also when training stopped before the first validation;
+    # under DP the last weights, after the ledger line of the steps they have seen
+    if private is not None:
+        private.record(result.state["privacy"])
     save_weights(result.best_state_dict)
     _save_adapter(ws, kind, network)
     _log.info("trained the language model %d epochs in %.1f s (%s)", len(result.history),

@@ -130,6 +130,7 @@ def train_language_model(
     on_progress: Callable[[dict[str, Any]], bool | None] | None = None,
     on_checkpoint: Callable[[dict[str, Any]], None] | None = None,
     resume_state: Mapping[str, Any] | None = None,
+    make_private: Callable[..., Any] | None = None,
 ) -> TrainingResult:
     """Train an LSTM or LoRA language model on encoded records, with the loss on target tokens only.
 
@@ -155,8 +156,8 @@ def train_language_model(
     generator : torch.Generator
         The source of all randomness: record order and (through a forked global generator that leaves the
         caller's untouched) dropout.
-    on_progress, on_checkpoint, resume_state
-        As for :func:`synthgen.models.tabular.train_model`.
+    on_progress, on_checkpoint, resume_state, make_private
+        As for :func:`synthgen.models.tabular.train_model` (under DP a sample is one record).
 
     Returns
     -------
@@ -197,4 +198,5 @@ def train_language_model(
             on_progress=on_progress,
             on_checkpoint=on_checkpoint,
             resume_state=resume_state,
+            make_private=make_private,
         )

@@ -17,13 +17,17 @@ import copy
 import math
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 import torch
 from torch import nn
 
 from ._presets import batch_size_heuristic, learn_rate_heuristic
+from ._sampling import generator_on
+
+if TYPE_CHECKING:
+    from ...privacy._dp_sgd import PrivateSGD
 
 __all__ = ["TrainingResult", "TrainingTask", "WeightAverage", "check_training_arguments", "run_training"]
 
@@ -193,12 +197,20 @@ def run_training(
     resume_state: Mapping[str, Any] | None,
     average_weights: bool = False,
     on_tick: Callable[[float, float], None] | None = None,
+    make_private: Callable[..., PrivateSGD] | None = None,
 ) -> TrainingResult:
     """Train ``model`` through ``task`` (see :func:`train_model` for the meaning of the arguments).
 
     With ``average_weights``, validation, the best weights and the returned weights are those of the
     :class:`WeightAverage`; the optimizer keeps stepping the raw weights. ``on_tick(epoch, total_time)`` is
     called at most every half second between steps (for a progress bar; it cannot stop training).
+
+    ``make_private(batch_size=, steps_per_epoch=, steps_done=)`` turns on DP-SGD
+    (:class:`~synthgen.privacy._dp_sgd.PrivateSGD`): Poisson batches of expected size ``batch_size``, private
+    gradients, a look-ahead that stops training (reason ``"privacy_budget"``) before a step would exceed the
+    budget. Nothing private then steers training: no validation, no learning-rate schedule, no early stopping,
+    losses are reported as NaN, and the released weights are the last ones (their weight average with
+    ``average_weights``, which is post-processing and costs no privacy).
     """
     device = task.device
     resume = dict(resume_state) if resume_state is not None else None
@@ -207,6 +219,8 @@ def run_training(
     batch_size = min(batch_size, n)
     accum = gradient_accumulation_steps or (resume["gradient_accumulation_steps"] if resume else 1)
     accum = max(1, min(accum, n // batch_size))
+    if make_private is not None:
+        accum = 1  # a private step is one Poisson batch of expected size batch_size
     logical = batch_size * accum
     steps_per_epoch = math.ceil(n / logical)
     lr0 = learn_rate or (resume["initial_learn_rate"] if resume else learn_rate_heuristic(logical))
@@ -235,6 +249,12 @@ def run_training(
     average = WeightAverage(model) if average_weights else None
     if average is not None and resume and resume.get("weight_average") is not None:
         average.load_state(resume["weight_average"], device)
+    private = None
+    if make_private is not None:
+        private = make_private(batch_size=batch_size, steps_per_epoch=steps_per_epoch, steps_done=steps)
+        noise_generator = generator_on(generator, device)
+        if not resume:
+            private.init_prior(task, noise_generator)
 
     def make_state() -> dict[str, Any]:
         return {
@@ -254,6 +274,7 @@ def run_training(
             "batch_size": batch_size,
             "gradient_accumulation_steps": accum,
             "initial_learn_rate": lr0,
+            "privacy": None if private is None else private.to_state(),
         }
 
     def record(trn_loss: float, val_loss: float, is_checkpoint: bool) -> dict[str, Any]:
@@ -274,15 +295,24 @@ def run_training(
     total_time = base_time
     stop_reason = "max_epochs" if steps >= max_steps else None
     while stop_reason is None:
-        perm = torch.randperm(n, generator=generator).to(device)
+        if private is None:
+            batches = torch.randperm(n, generator=generator).to(device).split(logical)
+        else:
+            batches = (private.draw_batch(generator, device) for _ in range(steps_per_epoch))
         loss_sum = torch.zeros((), dtype=torch.float64, device=device)
         epoch_rows, cut_short = 0, False
-        for logical_rows in perm.split(logical):
+        for logical_rows in batches:
+            if private is not None and not private.can_step():
+                stop_reason, cut_short = "privacy_budget", True
+                break
             optimizer.zero_grad(set_to_none=True)
-            for rows in logical_rows.split(batch_size):
-                nll = task.batch_nll(rows, generator)
-                (nll.sum() / len(logical_rows)).backward()
-                loss_sum += nll.detach().double().sum()
+            if private is None:
+                for rows in logical_rows.split(batch_size):
+                    nll = task.batch_nll(rows, generator)
+                    (nll.sum() / len(logical_rows)).backward()
+                    loss_sum += nll.detach().double().sum()
+            else:
+                loss_sum += private.step_gradients(model, task, logical_rows, generator, noise_generator)
             optimizer.step()
             if average is not None:
                 average.update(model)
@@ -304,17 +334,30 @@ def run_training(
                 on_tick(steps / steps_per_epoch, total_time)
             if on_progress is not None and now - last_report >= PROGRESS_INTERVAL_S:
                 last_report = now
-                if on_progress(record(float(loss_sum) / epoch_rows, math.nan, False)):
+                if on_progress(record(_train_loss(loss_sum, epoch_rows, private), math.nan, False)):
                     stop_reason, cut_short = "callback", True
                     break
-        trn_loss = float(loss_sum) / epoch_rows
+        trn_loss = _train_loss(loss_sum, epoch_rows, private)
+        if private is not None:
+            # the released weights are the last ones; every epoch is a checkpoint of them
+            best_state = to_cpu(model.state_dict()) if average is None else average.state_dict(model)
         if cut_short:
-            history.append(record(trn_loss, math.nan, False))
+            history.append(record(trn_loss, math.nan, private is not None))
             if on_checkpoint is not None:
                 on_checkpoint(make_state())
             if on_progress is not None and stop_reason != "callback":
                 on_progress(history[-1])
             break
+        if private is not None:
+            total_time = base_time + time.perf_counter() - start_time
+            history.append(record(trn_loss, math.nan, True))
+            if on_checkpoint is not None:
+                on_checkpoint(make_state())
+            if on_progress is not None and on_progress(history[-1]) and stop_reason is None:
+                stop_reason = "callback"
+            if total_time >= max_training_time_s and stop_reason is None:
+                stop_reason = "max_training_time"
+            continue
         if average is not None:
             average.swap(model)  # validate (and keep) the averaged weights
         val_loss = task.validation_loss(val_orders)
@@ -350,6 +393,11 @@ def run_training(
     return TrainingResult(
         history=history, best_state_dict=best_state, state=final_state, stop_reason=stop_reason
     )
+
+
+def _train_loss(loss_sum: torch.Tensor, rows: int, private: PrivateSGD | None) -> float:
+    # Under DP the loss is not released (it is a statistic of the private rows that no accountant covers).
+    return math.nan if private is not None else float(loss_sum) / max(1, rows)
 
 
 def resume_on_new_data(state: Mapping[str, Any]) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 import torch
 
-from ._lengths import LengthSmoother
+from ._lengths import SHRINKAGE, LengthSmoother
 from ._loop import TrainingResult, check_training_arguments, run_training
 from ._sampling import generator_on
 from ._sequence_batches import SequenceData, draw_windows, full_windows, gather_batch
@@ -86,6 +86,7 @@ class _SequentialTask:
         warmup: int,
         device: torch.device,
         generator: torch.Generator,
+        smooth_lengths: bool = True,
     ) -> None:
         self.model = model
         self.device = device
@@ -94,7 +95,10 @@ class _SequentialTask:
         self.window = window
         self.warmup = warmup
         self.device_generator = generator_on(generator, device)
-        self.lengths = LengthSmoother(self.trn.lengths, model.spec.max_len)
+        # the smoothing reads the counts of all training lengths, so under DP (where a subject's gradient may
+        # depend on its own data only) the targets are the exact lengths
+        self.lengths = LengthSmoother(self.trn.lengths, model.spec.max_len,
+                                      shrinkage=SHRINKAGE if smooth_lengths else 0.0)
 
     @property
     def n_samples(self) -> int:
@@ -164,6 +168,7 @@ def train_sequential_model(
     on_checkpoint: Callable[[dict[str, Any]], None] | None = None,
     resume_state: Mapping[str, Any] | None = None,
     on_tick: Callable[[float, float], None] | None = None,
+    make_private: Callable[..., Any] | None = None,
 ) -> TrainingResult:
     """Train a :class:`SequentialARGN` to early stopping, an epoch budget or a time budget.
 
@@ -189,8 +194,9 @@ def train_sequential_model(
         Steps before a window that feed the history without being scored.
     max_epochs, max_training_time_s, batch_size, gradient_accumulation_steps, learn_rate, empirical_prior
         As in :func:`train_model`; ``batch_size`` counts subjects.
-    device, generator, on_progress, on_checkpoint, resume_state, on_tick
-        As in :func:`train_model`.
+    device, generator, on_progress, on_checkpoint, resume_state, on_tick, make_private
+        As in :func:`train_model`. Under DP (``make_private``) a sample is a subject with all its events, and
+        the length targets are exact (the smoothing would mix subjects).
 
     Returns
     -------
@@ -218,7 +224,8 @@ def train_sequential_model(
         check_sequence_data("val", val, model)
     device = torch.device(device) if device is not None else model.length_bias.device
     model.to(device).train()
-    task = _SequentialTask(model, trn, val, max_sequence_window, window_warmup, device, generator)
+    task = _SequentialTask(model, trn, val, max_sequence_window, window_warmup, device, generator,
+                           smooth_lengths=make_private is None)
     return run_training(
         model,
         task,
@@ -234,4 +241,5 @@ def train_sequential_model(
         resume_state=resume_state,
         on_tick=on_tick,
         average_weights=True,
+        make_private=make_private,
     )

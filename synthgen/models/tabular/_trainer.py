@@ -147,6 +147,31 @@ class _FlatTask:
             self.trn[samples], ctx, self.model.draw_order(generator), generator=self.dropout_generator
         )
 
+    def init_private_prior(self, noise_multiplier: float, generator: torch.Generator) -> None:
+        from ...privacy._dp_prior import init_private_output_bias
+
+        init_private_output_bias(self.model, self.trn, noise_multiplier, generator)
+
+    def ghost_inputs(self, samples: torch.Tensor, generator: torch.Generator):
+        """For DP-SGD's ghost clipping: the batch's codes, its column order and the dropout generator; None
+        with context rows (ghost clipping covers the network without context)."""
+        if self.trn_ctx is not None:
+            return None
+        return self.trn[samples], self.model.draw_order(generator), self.dropout_generator
+
+    def per_sample_nll(self, samples: torch.Tensor, generator: torch.Generator):
+        """For DP-SGD's vmap: a function ``(params, codes_row[, context_row]) -> nll`` of one row under one
+        column order drawn for the batch, and the batched inputs."""
+        from torch.func import functional_call
+
+        model, order = self.model, self.model.draw_order(generator)
+        inputs = (self.trn[samples],) if self.trn_ctx is None else (self.trn[samples], self.trn_ctx[samples])
+
+        def nll(params: dict, codes: torch.Tensor, ctx: torch.Tensor | None = None) -> torch.Tensor:
+            return functional_call(model, params, (codes[None], None if ctx is None else ctx[None], order))[0]
+
+        return nll, inputs
+
     def validation_loss(self, orders: list[list[int]]) -> float | None:
         if self.val is None:
             return None
@@ -172,6 +197,7 @@ def train_model(
     on_checkpoint: Callable[[dict[str, Any]], None] | None = None,
     resume_state: Mapping[str, Any] | None = None,
     on_tick: Callable[[float, float], None] | None = None,
+    make_private: Callable[..., Any] | None = None,
 ) -> TrainingResult:
     """Train ``model`` to early stopping, an epoch budget or a time budget.
 
@@ -215,6 +241,8 @@ def train_model(
         counters, validation orders and history are restored, and training continues from there.
     on_tick : callable or None
         Called with ``(epoch, total_time)`` at most every half second between steps, for a progress bar.
+    make_private : callable or None
+        Turns on DP-SGD (see :func:`~._loop.run_training`); pass ``empirical_prior=False`` with it.
 
     Returns
     -------
@@ -242,4 +270,7 @@ def train_model(
         on_checkpoint=on_checkpoint,
         resume_state=resume_state,
         on_tick=on_tick,
+        make_private=make_private,
+        # under DP the released weights are an average of the noisy iterates (post-processing, no privacy cost)
+        average_weights=make_private is not None,
     )

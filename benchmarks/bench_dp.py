@@ -1,0 +1,155 @@
+"""Differential privacy on adult: synthgen's DP-SGD (and DP statistics) against the reference engine's DP.
+
+Protocol: split the 48,842 rows 80/20 (seed 0); each engine trains on the 80 % with differential privacy at a
+total epsilon of 1 and of 10 (delta from the data size: min(1e-5, n^-1.2)), in its own process with one torch
+thread; one sample of the training size is evaluated against the training part and the 20 % holdout with
+``synthgen.evaluate``. synthgen prints its privacy ledger; the reference engine's epsilon is what it reports
+(value-protection epsilon plus its RDP training epsilon, checked after each epoch).
+
+    python benchmarks/bench_dp.py                        # synthgen and the reference engine at epsilon 1 and 10
+    python benchmarks/bench_dp.py --skip-reference --epsilons 1
+    python benchmarks/bench_dp.py --epochs 10 --batch-size 2048 --model medium --flexible   # other settings
+
+Prints training seconds, the final epsilon, overall accuracy (univariate / bivariate / trivariate),
+discriminator AUC and DCR share per engine and epsilon.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import load, print_side_by_side, run_engine  # noqa: E402
+
+# Settings tuned on this benchmark at epsilon 1 (docs/privacy.md, "DP training figures"): the Small model in a
+# fixed column order (enable_flexible_generation=False) with large Poisson batches (q = 0.21) and 10 epochs;
+# see --help to vary them.
+DEFAULT_EPOCHS = {1.0: 10.0, 10.0: 20.0}
+DEFAULT_BATCH = 8192
+DEFAULT_MODEL = "MOSTLY_AI/Small"
+
+SYNTHGEN_RUN = """
+import json, sys, time, warnings
+import pandas as pd, torch
+warnings.filterwarnings("ignore")
+args = json.loads(sys.argv[1])
+torch.set_num_threads(args["threads"])
+from synthgen import TabularSynthesizer
+trn = pd.read_parquet(args["trn"])
+start = time.perf_counter()
+synth = TabularSynthesizer(model=args["model"], max_epochs=args["epochs"], batch_size=args["batch_size"],
+                           enable_flexible_generation=args["flexible"], differential_privacy=args["dp"],
+                           random_state=0).fit(trn)
+train_s = time.perf_counter() - start
+synth.sample(len(trn), random_state=2).to_parquet(args["out"])
+report = getattr(synth, "privacy_report_", None)
+ledger = report.to_dict("records") if report is not None else []
+print(json.dumps({"train_s": train_s, "epochs": float(synth.history_["epoch"].iloc[-1]),
+                  "epsilon": float(getattr(synth, "epsilon_", float("nan"))), "ledger": ledger}, default=str))
+"""
+
+REFERENCE_RUN = """
+import json, sys, time
+from pathlib import Path
+import pandas as pd, torch
+args = json.loads(sys.argv[1])
+torch.set_num_threads(args["threads"])
+from mostlyai.engine import TabularARGN
+from mostlyai.engine.domain import DifferentialPrivacyConfig
+trn = pd.read_parquet(args["trn"])
+start = time.perf_counter()
+dp = DifferentialPrivacyConfig(max_epsilon=args["epsilon"], delta=args["delta"],
+                               value_protection_epsilon=0.1 * args["epsilon"])
+model = TabularARGN(random_state=0, verbose=0, max_training_time=args["max_minutes"], differential_privacy=dp)
+model.fit(trn)
+train_s = time.perf_counter() - start
+model.sample(n_samples=len(trn)).to_parquet(args["out"])
+progress = Path(model.workspace_dir) / "ModelStore" / "model-data" / "progress-messages.csv"
+frame = pd.read_csv(progress) if progress.exists() else None
+epochs = float(frame["epoch"].iloc[-1]) if frame is not None else float("nan")
+eps = float(frame["dp_eps"].dropna().iloc[-1]) if frame is not None and "dp_eps" in frame else float("nan")
+print(json.dumps({"train_s": train_s, "epochs": epochs, "epsilon": eps}))
+"""
+
+
+def _dp_config(epsilon: float, stats_share: float | None) -> dict:
+    config = {"epsilon": epsilon}  # delta from the data size
+    if stats_share is not None:
+        config["stats_share"] = stats_share
+    return config
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--epsilons", type=float, nargs="+", default=[1.0, 10.0])
+    parser.add_argument("--epochs", type=float, default=None, help="default: 8 at epsilon 1, 20 at 10")
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH)
+    parser.add_argument("--model", default=DEFAULT_MODEL)
+    parser.add_argument("--stats-share", type=float, default=None)
+    parser.add_argument("--flexible", action="store_true", help="train under random column orders (default: fixed)")
+    parser.add_argument("--skip-reference", action="store_true")
+    parser.add_argument("--skip-synthgen", action="store_true")
+    parser.add_argument("--reference-minutes", type=float, default=20.0, help="the reference's time budget")
+    options = parser.parse_args()
+
+    import pandas as pd
+
+    from synthgen import evaluate
+
+    adult = load("adult")
+    holdout = adult.sample(frac=0.2, random_state=0)
+    trn = adult.drop(holdout.index).reset_index(drop=True)
+    holdout = holdout.reset_index(drop=True)
+    delta = min(1e-5, len(trn) ** -1.2)
+    rows, ledgers = {}, {}
+    with tempfile.TemporaryDirectory() as tmp:
+        trn_path = Path(tmp) / "trn.parquet"
+        trn.to_parquet(trn_path)
+        for epsilon in options.epsilons:
+            runs = {}
+            if not options.skip_synthgen:
+                runs[f"synthgen ε={epsilon:g}"] = (sys.executable, SYNTHGEN_RUN, {
+                    "dp": _dp_config(epsilon, options.stats_share), "model": options.model,
+                    "batch_size": options.batch_size, "flexible": options.flexible,
+                    "epochs": options.epochs or DEFAULT_EPOCHS.get(epsilon, 10.0)})
+            if not options.skip_reference:
+                from _reference import ensure_reference_env
+
+                runs[f"reference ε={epsilon:g}"] = (str(ensure_reference_env()), REFERENCE_RUN, {
+                    "epsilon": epsilon, "delta": delta, "max_minutes": options.reference_minutes})
+            for name, (python, script, extra) in runs.items():
+                out = Path(tmp) / "synthetic.parquet"
+                try:
+                    figures = run_engine(python, script, {"trn": str(trn_path), "out": str(out),
+                                                          "threads": options.threads, **extra}, options.threads)
+                except RuntimeError as error:
+                    print(f"{name}: failed: {str(error).strip().splitlines()[-1]}", flush=True)
+                    continue
+                ledgers[name] = figures.pop("ledger", None)
+                start = time.perf_counter()
+                result = evaluate(trn, pd.read_parquet(out), holdout, random_state=0)
+                figures["eval_s"] = time.perf_counter() - start
+                figures.update(result.to_dict())
+                rows[name] = figures
+                print(f"{name}: trained in {figures['train_s']:.1f} s ({figures['epochs']:.2f} epochs), "
+                      f"epsilon {figures['epsilon']:.3f}, overall {figures['overall']:.4f}", flush=True)
+    print(f"\nadult: {len(trn):,} training rows, {len(holdout):,} holdout rows, delta = {delta:.3g}, "
+          f"torch threads = {options.threads}")
+    keys = ["train_s", "epochs", "epsilon", "overall", "univariate", "bivariate", "trivariate",
+            "discriminator_auc", "dcr_share", "exact_match_share"]
+    if rows:
+        print_side_by_side(rows, keys, ceiling_of=next(iter(rows)))
+    for name, ledger in ledgers.items():
+        if ledger:
+            print(f"\nprivacy ledger of {name}:")
+            print(pd.DataFrame(ledger).to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()
