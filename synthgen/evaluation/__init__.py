@@ -8,6 +8,7 @@ from synthgen.evaluation._evaluate import evaluate
 from synthgen.evaluation._fairness import disparate_impact, parity_shares, statistical_parity_difference
 from synthgen.evaluation._result import EvaluationResult
 from synthgen.evaluation._scorer import fidelity_scorer
+from synthgen.evaluation._text import text_metrics
 
 __all__ = [
     "EvaluationResult",
@@ -17,4 +18,5 @@ __all__ = [
     "fidelity_scorer",
     "parity_shares",
     "statistical_parity_difference",
+    "text_metrics",
 ]

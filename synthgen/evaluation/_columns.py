@@ -1,8 +1,10 @@
 """Input validation and harmonised column values shared by all metrics.
 
-Every metric looks at a column through one of three kinds, decided on the original data:
+Every metric looks at a column through one of four kinds, decided on the original data:
 ``numeric`` and ``datetime`` columns become float64 arrays with NaN for NULL (datetimes as microseconds
-since the epoch, in UTC), ``categorical`` columns become object arrays of strings with None for NULL. The
+since the epoch, in UTC), ``categorical`` and ``text`` columns become object arrays of strings with None for
+NULL. ``text`` (free text, see ``_text_columns``) is never returned by :func:`column_kind`: ``evaluate``
+assigns it, and the tabular figures leave such columns to the text figures. The
 other frames are converted to the original's kind, so that an ``int64`` column in the original and a
 ``Float64`` or ``str`` column of numbers in the synthetic data compare value by value.
 """
@@ -15,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-ColumnKind = Literal["numeric", "datetime", "categorical"]
+ColumnKind = Literal["numeric", "datetime", "categorical", "text"]
 
 # Values of a column after harmonisation: float64 for numeric/datetime kinds, object (str | None) otherwise.
 ColumnValues = np.ndarray
@@ -45,7 +47,7 @@ def harmonize(series: pd.Series, kind: ColumnKind, *, column: str, frame: str) -
     ValueError
         If a column of numeric or datetime kind holds values that cannot be read as such.
     """
-    if kind == "categorical":
+    if kind in ("categorical", "text"):
         return series.astype("string").to_numpy(dtype=object, na_value=None)
     if kind == "numeric":
         try:

@@ -10,6 +10,9 @@ Each column contributes comparable amounts to a squared Euclidean distance:
   categories plus "(other)" and NULL, scaled by ``1 / sqrt(2)`` so that any two different buckets are at
   squared distance exactly 1 (categories outside the top ones share the "(other)" bucket).
 
+Free-text columns are left out (they are evaluated by the text figures), but exact copies (``unit_hashes``)
+compare whole records, text included.
+
 Sequences are compared by their profile: the mean of their rows' encodings (category shares, mean CDF
 position, NULL share per column) plus their length mapped through the training lengths' CDF.
 """
@@ -62,6 +65,8 @@ class DistanceEncoder:
         cdfs: dict[str, _EmpiricalCdf] = {}
         categories: dict[str, np.ndarray] = {}
         for column, values in training.values.items():
+            if kinds[column] == "text":
+                continue  # free text has no useful distance here; the text figures count its copies
             if kinds[column] == "categorical":
                 categories[column] = most_frequent(values, max_categories)
             else:
@@ -75,6 +80,8 @@ class DistanceEncoder:
         """Encode every row of the frame as a float32 matrix."""
         blocks = []
         for column, values in frame.values.items():
+            if column not in self.cdfs and column not in self.categories:
+                continue  # a text column
             if column in self.cdfs:
                 is_null = np.isnan(values)
                 block = np.empty((len(values), 2), dtype=np.float32)

@@ -24,6 +24,8 @@ from synthgen.evaluation._fairness import (
 from synthgen.evaluation._fidelity import ACCURACY_PARTS, fidelity
 from synthgen.evaluation._prepare import prepare_frame
 from synthgen.evaluation._result import EvaluationResult
+from synthgen.evaluation._text import text_evaluation
+from synthgen.evaluation._text_columns import resolve_context_columns, resolve_text_columns
 
 _LOG = logging.getLogger(__name__)
 
@@ -43,6 +45,8 @@ def evaluate(
     max_discriminator_rows: int = 20_000,
     max_trivariates: int = 100,
     fairness: FairnessConfig | dict | None = None,
+    text_columns: list[str] | None = None,
+    text_context_columns: list[str] | None = None,
     random_state: int | np.random.RandomState | None = 0,
 ) -> EvaluationResult:
     """Measure how faithful synthetic data is and whether it leaks the original records.
@@ -80,6 +84,16 @@ def evaluate(
         statistical parity difference and disparate impact of every frame, over all its rows, leaving out
         groups of fewer than 30 rows (``result.fairness``, ``result.fairness_shares``). For two-table data,
         join the sensitive context columns onto the frames first.
+    text_columns : list of str, optional
+        The free-text columns (a tweet, a comment): they get the text figures (``result.text``) and are left
+        out of the accuracy, discriminator and distance figures, where a column of unique strings would be
+        one meaningless "(other)" bucket (exact copies still compare whole rows, text included). By default
+        every string column of the original whose non-NULL values have on average at least 4 words and are at
+        least half distinct; ``[]`` evaluates every column as before.
+    text_context_columns : list of str, optional
+        Columns whose value of the same row a classifier predicts from the text (``context_auc[<column>]``
+        of ``result.text``). By default the first three categorical, non-text columns with 2 to 50 distinct
+        values; ``[]`` for none. With two-table data, join context-table columns onto the rows first.
     random_state : int, RandomState instance or None, default=0
         Seeds every sampling step (row samples, column triples, distance samples, discriminator folds). The
         default, a fixed seed, gives the same figures for the same frames in every call, as a metric that
@@ -97,7 +111,8 @@ def evaluate(
         If a frame is not a DataFrame.
     ValueError
         If the frames' columns differ, a frame is empty, the context key is missing or NULL, a column cannot
-        be read as the original's type, or a parameter is out of range.
+        be read as the original's type, ``text_columns`` or ``text_context_columns`` names a column the data
+        lacks (or a text column names one that does not hold strings), or a parameter is out of range.
 
     Examples
     --------
@@ -128,7 +143,10 @@ def evaluate(
     seeds = random.randint(np.iinfo(np.int32).max, size=6)
     started = time.perf_counter()
 
-    kinds = {c: column_kind(original[c]) for c in columns}
+    texts = resolve_text_columns(text_columns, original, columns, context_key)
+    kinds = {c: "text" if c in texts else column_kind(original[c]) for c in columns}
+    contexts = resolve_context_columns(text_context_columns, texts, kinds, original, columns, context_key)
+    tabular = [c for c in columns if c not in texts]
     inputs = {"original": original, "synthetic": synthetic}
     if holdout is not None:
         inputs["holdout"] = holdout
@@ -144,13 +162,15 @@ def evaluate(
         )
         for (name, frame), seed in zip(inputs.items(), seeds[:3], strict=False)
     }
-    fid = fidelity(frames, kinds, max_triples=max_trivariates, rng=np.random.RandomState(seeds[3]))
+    # The tabular figures see the other columns only: a free-text column is not a category.
+    tabular_frames = {name: frame.select(tabular) for name, frame in frames.items()}
+    fid = fidelity(tabular_frames, kinds, max_triples=max_trivariates, rng=np.random.RandomState(seeds[3]))
     _LOG.debug("fidelity figures done after %.2f s", time.perf_counter() - started)
 
     privacy_figures: dict[str, float | None] = {}
     privacy_reference: dict[str, float | None] = {}
     distances: dict[str, np.ndarray] = {}
-    if privacy:
+    if privacy and tabular:
         encoder = DistanceEncoder.fit(frames["original"], kinds)
         privacy_figures, privacy_reference, distances = privacy_metrics(
             encoder,
@@ -163,13 +183,22 @@ def evaluate(
         _LOG.debug("privacy figures done after %.2f s", time.perf_counter() - started)
 
     auc: dict[str, float | None] = {"synthetic": None, "holdout": None}
-    if discriminator:
+    if discriminator and tabular:
         rng = np.random.RandomState(seeds[5])
         for name in [name for name in auc if name in frames]:
             auc[name] = discriminator_auc(
-                frames["original"], frames[name], kinds, max_rows=max_discriminator_rows, rng=rng
+                tabular_frames["original"], tabular_frames[name], kinds, max_rows=max_discriminator_rows, rng=rng
             )
         _LOG.debug("discriminator done after %.2f s", time.perf_counter() - started)
+
+    text = None
+    if texts:
+        # drawn after the other seeds, so that the tabular figures do not change with text columns present
+        text = text_evaluation(
+            frames, kinds, texts, contexts, discriminator=discriminator,
+            max_discriminator_rows=max_discriminator_rows, rng=np.random.RandomState(random.randint(np.iinfo(np.int32).max)),
+        )
+        _LOG.debug("text figures done after %.2f s", time.perf_counter() - started)
 
     fairness_figures = fairness_shares = None
     if fairness is not None:
@@ -208,6 +237,8 @@ def evaluate(
         fairness=fairness_figures,
         fairness_shares=fairness_shares,
         fairness_columns=None if fairness is None else fairness.to_dict(),
+        text=None if text is None else text.table,
+        text_lengths=None if text is None else text.lengths,
     )
 
 

@@ -40,6 +40,10 @@ class PreparedFrame:
         """Number of sequences, or of rows for a flat table: the unit that privacy metrics compare."""
         return self.n_rows if self.lengths is None else len(self.lengths)
 
+    def select(self, columns: list[str]) -> PreparedFrame:
+        """The same rows with only ``columns`` (the tabular figures leave out the text columns)."""
+        return PreparedFrame(self.name, {c: self.values[c] for c in columns}, self.lengths)
+
     @property
     def row_weights(self) -> np.ndarray | None:
         """``1 / sequence length`` per row, so that each sequence weighs the same; None for flat tables."""

@@ -13,6 +13,7 @@ import pandas as pd
 
 from synthgen.evaluation._fairness import MIN_GROUP_SIZE
 from synthgen.evaluation._result import FIGURES, EvaluationResult
+from synthgen.evaluation._text import TEXT_FIGURES, text_figure_kind
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -80,16 +81,21 @@ def write_report(result: EvaluationResult, path: Path) -> Path:
         f"<h1>Synthetic data evaluation</h1><p class='note'>{html.escape(_counts(result))}</p>",
         "<h2>Figures</h2>",
         _figures_table(result),
-        "<h2>Univariate distributions</h2>",
-        f"<p class='note'>Share of each bucket (buckets fitted on the original data): {_legend(result)}.</p>",
-        _univariate_plots(result, figure_class),
-        _table(result.univariates),
     ]
+    if result.distributions:
+        sections += [
+            "<h2>Univariate distributions</h2>",
+            f"<p class='note'>Share of each bucket (buckets fitted on the original data): {_legend(result)}.</p>",
+            _univariate_plots(result, figure_class),
+            _table(result.univariates),
+        ]
     if len(result.univariates) > 1:
         heat_map = _image(_bivariate_heatmap(result, figure_class), "heat map of the bivariate accuracy per column pair")
         sections += ["<h2>Bivariate accuracy</h2>", heat_map]
         worst = result.bivariates.sort_values("accuracy").head(10)
         sections += ["<p class='note'>The 10 least accurate column pairs.</p>", _table(worst)]
+    if result.text is not None:
+        sections += _text_section(result, figure_class)
     if result.sequence_lengths is not None:
         lengths = _image(_length_histogram(result, figure_class), "histograms of the sequence lengths")
         sections += ["<h2>Sequences</h2>", lengths]
@@ -320,6 +326,60 @@ def _histogram_figure(figure_class: type[Figure]) -> tuple[Figure, Axes]:
 def _legend_below(figure: Figure, n_entries: int) -> None:
     """One row of legend entries under the plot, where it hides no data."""
     figure.legend(loc="outside lower center", ncols=n_entries, frameon=False, fontsize=_MEDIUM)
+
+
+def _text_section(result: EvaluationResult, figure_class: type[Figure]) -> list[str]:
+    note = (
+        "Free-text columns, evaluated without any language model: lengths, word and word-pair frequencies, a "
+        "TF-IDF discriminator, how well a classifier trained on the original predicts a context column from the "
+        "text, and copies of training text. The reference is the holdout's figure: the ceiling for accuracies and "
+        "context AUCs, the yardstick for copies (see docs/evaluation.md)."
+    )
+    sections = ["<h2>Text</h2>", f"<p class='note'>{html.escape(note)}</p>"]
+    for column, figures in result.text.groupby("column", sort=False):
+        rows = "".join(
+            f"<tr><td>{html.escape(row.figure)}</td>"
+            f"<td class='num'>{result.format_figure(row.figure, row.synthetic)}</td>"
+            f"<td class='num'>{result.format_figure(row.figure, row.reference)}</td>"
+            f"<td>{html.escape(TEXT_FIGURES[text_figure_kind(row.figure)][0])}</td></tr>"
+            for row in figures.itertuples(index=False)
+        )
+        table = _scroll(
+            "<table><tr><th>figure</th><th>synthetic</th><th>reference (holdout)</th><th>meaning</th></tr>"
+            f"{rows}</table>"
+        )
+        histogram = _image(_text_length_histogram(result, column, figure_class), f"length histograms of {column}")
+        sections += [f"<h3>{html.escape(str(column))}</h3>", table, histogram]
+    return sections
+
+
+def _text_length_histogram(result: EvaluationResult, column: str, figure_class: type[Figure]) -> Figure:
+    lengths = result.text_lengths[column]
+    figures = result.text_figures(column)["synthetic"]
+    figure = figure_class(figsize=(_MAX_WIDTH_IN * 0.8, 3.6), layout="constrained")
+    for position, (unit, figure_name) in enumerate(
+        [("characters", "char_length_accuracy"), ("words", "word_count_accuracy")], start=1
+    ):
+        axes = figure.add_subplot(1, 2, position)
+        axes.tick_params(labelsize=_SMALL)
+        original = lengths["original"][unit].to_numpy()
+        top = max(int(original.max()), 1) if len(original) else 1
+        # whole-number bins of equal width (lengths are integers), about 40 of them
+        width = -(-top // 40)
+        edges = np.arange(0, top + 2 * width, width, dtype=np.float64)
+        for name, frame in lengths.items():
+            values = np.minimum(frame[unit].to_numpy(), edges[-1])
+            axes.stairs(_shares(values, edges), edges, linewidth=1.6, color=_COLORS[name],
+                        label=f"{name} ({len(values):,})" if position == 1 else None)
+        axes.set_xlabel(f"length in {unit} (longer ones in the last bin)", fontsize=_MEDIUM)
+        axes.set_ylabel("share of texts per bin", fontsize=_MEDIUM)
+        _percent_axis(axes.yaxis)
+        axes.set_title(
+            f"{_shorten(str(column), 24)}, {unit}: accuracy {result.format_figure(figure_name, figures[figure_name])}",
+            fontsize=_LARGE,
+        )
+    _legend_below(figure, len(lengths))
+    return figure
 
 
 def _fairness_section(result: EvaluationResult, figure_class: type[Figure]) -> list[str]:

@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 from attrs import frozen
 
+from synthgen.evaluation._text import TEXT_FIGURES, text_figure_kind
+
 # Figure name -> (group, shown as a percentage). The order is the order of every view.
 FIGURES: dict[str, tuple[str, bool]] = {
     "overall": ("accuracy", True),
@@ -95,6 +97,16 @@ class EvaluationResult:
         With ``fairness``: per frame and group, the rows ``n`` and the share of every target class.
     fairness_columns : dict or None
         With ``fairness``: ``{"target_column": ..., "sensitive_columns": [...]}``.
+    text : pandas.DataFrame or None
+        With free-text columns: one row per text column and figure, columns ``column``, ``figure``,
+        ``synthetic`` and ``reference`` (the holdout's figure; NaN without a holdout). The figures are
+        ``char_length_accuracy``, ``word_count_accuracy``, ``word_accuracy``, ``bigram_accuracy``,
+        ``discriminator_auc``, ``context_auc[<column>]`` per context column, ``exact_copy_share`` and
+        ``ngram_copy_share`` (see docs/evaluation.md). ``to_frame()`` and ``to_dict()`` list them as
+        ``<text column>/<figure>``; :meth:`text_figures` gives one column's figures.
+    text_lengths : dict or None
+        With free-text columns: per text column and frame, a DataFrame of the ``characters`` and ``words`` of
+        every non-NULL text (the length histograms of the report).
 
     Examples
     --------
@@ -138,6 +150,8 @@ class EvaluationResult:
     fairness: pd.DataFrame | None = None
     fairness_shares: pd.DataFrame | None = None
     fairness_columns: dict | None = None
+    text: pd.DataFrame | None = None
+    text_lengths: dict[str, dict[str, pd.DataFrame]] | None = None
 
     def to_dict(self) -> dict[str, float | None]:
         """Return all figures as a flat dict; holdout references are keyed ``reference_<figure>``.
@@ -150,19 +164,67 @@ class EvaluationResult:
         figures: dict[str, float | None] = {name: getattr(self, name) for name in FIGURES}
         for name, value in (self.reference or {}).items():
             figures[f"reference_{name}"] = value
+        for name, value, reference in self._text_rows():
+            figures[name] = value
+            figures[f"reference_{name}"] = reference
         return figures
 
     def to_frame(self) -> pd.DataFrame:
-        """Return the figures as a DataFrame: one row per figure, columns ``group``, ``synthetic``, ``reference``."""
+        """Return the figures as a DataFrame: one row per figure, columns ``group``, ``synthetic``, ``reference``.
+
+        Text figures follow in group ``text``, named ``<text column>/<figure>`` (``text/word_accuracy``).
+        """
         reference = self.reference or {}
+        text_rows = self._text_rows()
         return pd.DataFrame(
             {
-                "group": [group for group, _ in FIGURES.values()],
-                "synthetic": [_float(getattr(self, name)) for name in FIGURES],
-                "reference": [_float(reference.get(name)) for name in FIGURES],
+                "group": [group for group, _ in FIGURES.values()] + ["text"] * len(text_rows),
+                "synthetic": [_float(getattr(self, name)) for name in FIGURES] + [_float(v) for _, v, _ in text_rows],
+                "reference": [_float(reference.get(name)) for name in FIGURES] + [_float(r) for _, _, r in text_rows],
             },
-            index=pd.Index(list(FIGURES), name="figure"),
+            index=pd.Index(list(FIGURES) + [name for name, _, _ in text_rows], name="figure"),
         )
+
+    def text_figures(self, column: str | None = None) -> pd.DataFrame:
+        """Return the text figures of one text column, indexed by figure, columns ``synthetic``, ``reference``.
+
+        Parameters
+        ----------
+        column : str, optional
+            The text column; may be left out when there is exactly one.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per figure (``word_accuracy``, ``discriminator_auc``, ...).
+
+        Raises
+        ------
+        ValueError
+            If the result has no text column of that name, or ``column`` is left out with several.
+
+        Examples
+        --------
+        >>> result.text_figures("text").loc["word_accuracy", "synthetic"]  # doctest: +SKIP
+        0.912
+        """
+        columns = [] if self.text is None else list(dict.fromkeys(self.text["column"]))
+        if column is None and len(columns) == 1:
+            column = columns[0]
+        if column not in columns:
+            raise ValueError(
+                f"The 'column' parameter of text_figures must be one of the text columns {columns}. "
+                f"Got {column!r} instead."
+            )
+        table = self.text[self.text["column"] == column]
+        return table.set_index("figure")[["synthetic", "reference"]]
+
+    def _text_rows(self) -> list[tuple[str, float | None, float | None]]:
+        if self.text is None:
+            return []
+        return [
+            (f"{row.column}/{row.figure}", row.synthetic, row.reference) for row in self.text.itertuples(index=False)
+        ]
 
     def to_html(self, path: str | os.PathLike[str]) -> Path:
         """Write a self-contained HTML report with the figures and plots.
@@ -189,7 +251,8 @@ class EvaluationResult:
         Parameters
         ----------
         name : str
-            The figure's name (an attribute such as ``"overall"`` or ``"dcr_training"``); it decides the format.
+            The figure's name (an attribute such as ``"overall"`` or ``"dcr_training"``, or a text figure such
+            as ``"word_accuracy"`` or ``"text/context_auc[source]"``); it decides the format.
         value : float or None
             The figure's value, of this result or of its ``reference``.
 
@@ -206,7 +269,11 @@ class EvaluationResult:
         """
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return "–"
-        return f"{value:.1%}" if FIGURES[name][1] else f"{value:.3f}"
+        if name in FIGURES:
+            percent = FIGURES[name][1]
+        else:
+            percent = TEXT_FIGURES[text_figure_kind(name.rsplit("/", 1)[-1])][1]
+        return f"{value:.1%}" if percent else f"{value:.3f}"
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{name}={count:,}" for name, count in self.n_records.items())
@@ -219,6 +286,10 @@ class EvaluationResult:
                 continue
             lines.append(
                 f"  {name:<30}{self.format_figure(name, value):>10}{self.format_figure(name, reference.get(name)):>11}"
+            )
+        for name, value, text_reference in self._text_rows():
+            lines.append(
+                f"  {name:<30}{self.format_figure(name, value):>10}{self.format_figure(name, text_reference):>11}"
             )
         return "\n".join(lines)
 
