@@ -21,8 +21,10 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
+from torch import nn
 
 from ._constraints import make_constraint, utf8_token_table
+from ._lstm import LSTMLanguageModel
 from ._records import FieldSpec, field_tokens, format_value, parse_value
 from ._tokenizer import LanguageTokenizer
 
@@ -247,6 +249,11 @@ def _sample_field(
     model, tokenizer, field, state, next_logits, batch, *, temperature, top_p, generator, utf8_table
 ):
     """Sample one numeric, datetime or text field token by token under its constraint machine."""
+    if isinstance(model, LSTMLanguageModel):
+        return _sample_field_lstm(
+            model, tokenizer, field, state, next_logits, batch,
+            temperature=temperature, top_p=top_p, generator=generator, utf8_table=utf8_table,
+        )
     device = next_logits.device
     machine = make_constraint(field, tokenizer, batch, utf8_table)
     generated: list[list[int]] = [[] for _ in range(batch)]
@@ -281,3 +288,63 @@ def _sample_field(
         text = None if body[:1] == [tokenizer.null_id] else tokenizer.decode(body)
         values.append(parse_value(field, text))
     return state, next_logits, values
+
+
+def _sample_field_lstm(
+    model, tokenizer, field, state, next_logits, batch, *, temperature, top_p, generator, utf8_table
+):
+    """:func:`_sample_field` for the LSTM, doing only the work that decides a token (same distribution).
+
+    - Only the rows still inside the field are fed: a finished row's state is final, so a batch whose texts
+      end early does not keep paying for its longest one.
+    - Within a numeric or datetime field only the machine's few candidate tokens (digits, sign, point,
+      literals, ``<sep>``, ``<null>``) can follow, so the output layer computes their logits alone; the full
+      vocabulary's logits are computed only after ``<sep>``, for whatever comes next. Softmax, temperature
+      and top-p over the candidates are those over the masked vocabulary.
+    """
+    device = next_logits.device
+    machine = make_constraint(field, tokenizer, batch, utf8_table)
+    # in vocabulary order: the inverse-CDF draw over the candidates then picks what it picks over the masked
+    # vocabulary from the same random number
+    candidates = torch.from_numpy(np.sort(machine.candidates)).to(device)
+    restricted = len(candidates) * 4 < tokenizer.vocab_size
+    weight, bias = model.head.weight, model.head.bias
+    candidate_weight, candidate_bias = weight[candidates], bias[candidates]
+    if state is None:  # cannot happen after a prompt, which always holds <bos>
+        raise ValueError("A field needs the state after its record's prompt.")
+    h, c = state[0].clone(), state[1].clone()
+    generated: list[list[int]] = [[] for _ in range(batch)]
+    rows = np.arange(batch)
+    logits = next_logits  # per live row: full-vocabulary logits on the first step, candidates' afterwards
+    on_candidates = False
+    while len(rows):
+        allowed = torch.from_numpy(machine.allowed()[rows]).to(device)
+        if on_candidates:
+            allowed = allowed[:, candidates]
+        choice = sample_from_logits(logits, allowed, temperature=temperature, top_p=top_p, generator=generator)
+        tokens = candidates[choice] if on_candidates else choice
+        tokens_np = tokens.cpu().numpy()
+        machine.advance(tokens_np, rows)
+        for r, t in zip(rows.tolist(), tokens_np.tolist(), strict=True):
+            generated[r].append(t)
+        live = torch.from_numpy(rows).to(device)
+        out, (h_live, c_live) = model.lstm(model.embedding(tokens).unsqueeze(1), (h[:, live], c[:, live]))
+        h[:, live], c[:, live] = h_live, c_live
+        out = out[:, 0]
+        ended = tokens_np == tokenizer.sep_id
+        if ended.any():
+            # the next field starts from here: full-vocabulary logits
+            next_logits[torch.from_numpy(rows[ended]).to(device)] = model.head(out[torch.from_numpy(ended)])
+        going = torch.from_numpy(~ended).to(device)
+        rows = rows[~ended]
+        if restricted:
+            logits = nn.functional.linear(out[going], candidate_weight, candidate_bias)
+            on_candidates = True
+        else:
+            logits = model.head(out[going])
+    values = []
+    for ids in generated:
+        body = ids[:-1]  # drop <sep>
+        text = None if body[:1] == [tokenizer.null_id] else tokenizer.decode(body)
+        values.append(parse_value(field, text))
+    return (h, c), next_logits, values
