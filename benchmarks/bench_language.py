@@ -48,7 +48,7 @@ Figures, side by side:
 
 Usage::
 
-    python benchmarks/bench_language.py --quick            # 3,000 rows, 4 min budget, 300 sampled rows
+    python benchmarks/bench_language.py --quick            # 3,000 rows, 6 min budget, 256 sampled rows
     python benchmarks/bench_language.py                    # all rows, 30 min budget, 1,000 sampled rows
     python benchmarks/bench_language.py --rows 6000 --minutes 8 --n-sample 500
     python benchmarks/bench_language.py --quick --skip-reference
@@ -77,7 +77,7 @@ COLUMNS = {
     "retweet_count": "LANGUAGE_NUMERIC",
     "favorite_count": "LANGUAGE_NUMERIC",
 }
-QUICK = {"rows": 3000, "minutes": 4.0, "n_sample": 300}
+QUICK = {"rows": 3000, "minutes": 6.0, "n_sample": 256}
 FULL = {"rows": None, "minutes": 30.0, "n_sample": 1000}
 
 SYNTHGEN_RUN = """

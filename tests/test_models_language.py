@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from synthgen.models.language import (
+    SPECIAL_TOKENS,
     EncodedRecords,
     FieldSpec,
     HFLanguageModel,
@@ -295,6 +296,31 @@ def test_tokenizer_must_be_byte_level():
                 )
             )
         )
+
+
+def _byte_level_without(missing: set[int]) -> LanguageTokenizer:
+    """A byte-level BPE tokenizer (no merges) whose vocabulary lacks the symbols of the bytes ``missing``."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+
+    from synthgen.models.language._tokenizer import _BYTE_TO_CHAR
+
+    symbols = [*SPECIAL_TOKENS, *(c for b, c in _BYTE_TO_CHAR.items() if b not in missing)]
+    tokenizer = Tokenizer(models.BPE({t: i for i, t in enumerate(symbols)}, []))
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    tokenizer.add_special_tokens(list(SPECIAL_TOKENS))
+    return LanguageTokenizer(tokenizer)
+
+
+def test_pretrained_vocabulary_may_lack_control_bytes_but_refuses_them():
+    # SmolLM2's vocabulary lacks bytes that never occur in UTF-8 and a few control characters: usable, but a
+    # text holding such a character is refused rather than silently losing it.
+    tokenizer = _byte_level_without({0x04, 0x1D, 0xC0, 0xFF})
+    assert tokenizer.decode(tokenizer.encode_batch(["héllo 😀"])[0]) == "héllo 😀"
+    with pytest.raises(ValueError, match=r"control character '\\x04'"):
+        tokenizer.encode_batch(["ok", "bad \x04 text"])
+    with pytest.raises(ValueError, match="not byte-level: 1 of the 256"):
+        _byte_level_without({ord("a")})
 
 
 # --- records and training ----------------------------------------------------------------------------------
