@@ -538,6 +538,22 @@ def test_category_scores_are_exact_sequence_log_probs():
         assert math.isclose(float(scores[0, j]), by_hand, rel_tol=1e-5)
 
 
+@pytest.mark.parametrize("max_elements", [1, 2**24])
+def test_lstm_category_trie_scores_match_the_generic_ones(tokenizer, max_elements):
+    torch.manual_seed(2)
+    model = LSTMLanguageModel(LSTMConfig(tokenizer.vocab_size, 16, 16)).eval()
+    categories = ["Twitter for iPhone", "Twitter for Android", "Twitter", "T", "Instagram", "Twitter Web Client"]
+    options = [[*ids, tokenizer.sep_id] for ids in tokenizer.encode_batch(categories)]
+    assert len({tuple(o[:1]) for o in options}) < len(options)  # shared prefixes: the trie matters
+    prompts = torch.tensor([[tokenizer.bos_id, int(tokenizer.byte_ids[ord(ch)])] for ch in "abc"])
+    with torch.no_grad():
+        logits, state = model.step(prompts, None)
+        scores = category_log_probs(model, state, logits[:, -1], options, tokenizer.pad_id,
+                                    max_elements=max_elements)
+        generic = category_log_probs(_Wrapped(model), state, logits[:, -1], options, tokenizer.pad_id)
+    torch.testing.assert_close(scores, generic, rtol=1e-5, atol=1e-5)
+
+
 def test_category_sampling_matches_sequence_probabilities():
     tokenizer, model, table = _bigram_case()
     categories = ("a", "ab", "abc", "b")

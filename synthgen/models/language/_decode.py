@@ -105,6 +105,8 @@ def category_log_probs(
     categories : sequence of sequence of int
         Each category's tokens, non-empty.
     """
+    if isinstance(model, LSTMLanguageModel):
+        return _category_log_probs_lstm(model, state, next_logits, categories, max_elements=max_elements)
     batch = next_logits.shape[0]
     device = next_logits.device
     first = torch.tensor([c[0] for c in categories], device=device)
@@ -133,6 +135,53 @@ def category_log_probs(
         sums = (token_lp * mask.repeat(batch, 1)).sum(-1).view(batch, k)
         scores[:, torch.tensor(chunk, device=device)] += sums
         start = stop
+    return scores
+
+
+def _category_log_probs_lstm(
+    model: LSTMLanguageModel,
+    state,
+    next_logits: torch.Tensor,
+    categories: Sequence[Sequence[int]],
+    *,
+    max_elements: int,
+) -> torch.Tensor:
+    """:func:`category_log_probs` for the LSTM, over the trie of the categories' token prefixes.
+
+    Categories share prefixes ("Twitter for iPhone", "Twitter for Android"): each distinct prefix is fed once
+    per row, one token deep from its parent prefix's state, and its next-token log-probabilities serve every
+    category through it. The generic version feeds every category's whole sequence from the field's start.
+    """
+    batch, vocab = next_logits.shape
+    device = next_logits.device
+    first = torch.tensor([c[0] for c in categories], device=device)
+    scores = torch.log_softmax(next_logits.float(), -1)[:, first]
+    parents: dict[tuple, int] = {(): 0}  # the prefixes of the previous depth, by their index in its states
+    h, c = state[0].unsqueeze(2), state[1].unsqueeze(2)  # (layers, batch, prefixes, hidden)
+    depth = 1
+    while any(len(cat) > depth for cat in categories):
+        through = [j for j, cat in enumerate(categories) if len(cat) > depth]
+        prefixes = list(dict.fromkeys(tuple(categories[j][:depth]) for j in through))
+        index = {p: i for i, p in enumerate(prefixes)}
+        parent = torch.tensor([parents[p[:-1]] for p in prefixes], device=device)
+        last = torch.tensor([p[-1] for p in prefixes], device=device)
+        k = len(prefixes)
+        layers, hidden = h.shape[0], h.shape[-1]
+        out, (h_new, c_new) = model.lstm(
+            model.embedding(last.repeat(batch)).unsqueeze(1),
+            (h[:, :, parent].reshape(layers, batch * k, hidden), c[:, :, parent].reshape(layers, batch * k, hidden)),
+        )
+        out = out[:, 0].view(batch, k, hidden)
+        at = torch.tensor([index[tuple(categories[j][:depth])] for j in through], device=device)
+        token = torch.tensor([categories[j][depth] for j in through], device=device)
+        # rows per pass so that the (rows x prefixes x vocabulary) log-probabilities stay within the budget
+        rows_per_pass = max(1, max_elements // (k * vocab))
+        for rows in torch.arange(batch, device=device).split(rows_per_pass):
+            log_probs = torch.log_softmax(model.head(out[rows]).float(), -1)  # (rows, k, V)
+            scores[rows[:, None], torch.tensor(through, device=device)[None, :]] += log_probs[:, at, token]
+        h, c = h_new.view(layers, batch, k, hidden), c_new.view(layers, batch, k, hidden)
+        parents = index
+        depth += 1
     return scores
 
 
