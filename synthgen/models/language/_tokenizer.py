@@ -26,9 +26,9 @@ __all__ = ["SPECIAL_TOKENS", "LanguageTokenizer", "train_tokenizer"]
 SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>", "<sep>", "<null>")
 
 _FILE_NAME = "tokenizer.json"
-# Bytes a byte-level vocabulary may lack: those that never occur in UTF-8 (C0, C1, F5-FF) and the ASCII
-# control characters other than tab, newline and carriage return.
-_DISPENSABLE_BYTES = {0xC0, 0xC1, *range(0xF5, 0x100), *(set(range(0x20)) - {0x09, 0x0A, 0x0D}), 0x7F}
+# Bytes a byte-level vocabulary may lack: those that never occur in UTF-8 (C0, C1, F5-FF), the lead bytes of
+# the unassigned planes 4-11 (F1, F2) and the ASCII control characters other than tab, newline and return.
+_DISPENSABLE_BYTES = {0xC0, 0xC1, 0xF1, 0xF2, *range(0xF5, 0x100), *(set(range(0x20)) - {0x09, 0x0A, 0x0D}), 0x7F}
 
 
 def _bytes_to_unicode() -> dict[int, str]:
@@ -83,10 +83,13 @@ class LanguageTokenizer:
             raise ValueError(
                 f"The tokenizer is not byte-level: {len(absent)} of the 256 byte symbols are missing."
             )
-        # Some pretrained vocabularies (SmolLM2's) lack rare control characters: a text holding one is refused
-        # by encode_batch rather than losing the character.
-        absent_chars = "".join(chr(b) for b in absent if b < 0x80)
-        self._unencodable = re.compile(f"[{re.escape(absent_chars)}]") if absent_chars else None
+        # Some pretrained vocabularies (SmolLM2's) lack rare control characters and the lead bytes of unassigned
+        # planes: a text holding such a character is refused by encode_batch rather than losing it.
+        absent_chars = "".join(re.escape(chr(b)) for b in absent if b < 0x80)
+        absent_chars += "".join(  # the planes a missing 4-byte lead byte F1-F4 starts
+            f"{chr((b - 0xF0) * 0x40000)}-{chr((b - 0xF0) * 0x40000 + 0x3FFFF)}" for b in absent if 0xF1 <= b <= 0xF4
+        )
+        self._unencodable = re.compile(f"[{absent_chars}]") if absent_chars else None
         tokenizer.encode_special_tokens = True
         self._tokenizer = tokenizer
         self.added_ids: list[int] = []
@@ -113,8 +116,8 @@ class LanguageTokenizer:
             for text in texts:
                 if isinstance(text, str) and (found := self._unencodable.search(text)):
                     raise ValueError(
-                        f"The text {text[:60]!r} holds the control character {found.group()!r}, which the "
-                        "model's vocabulary cannot encode; remove it from the data."
+                        f"The text {text[:60]!r} holds the character {found.group()!r}, which the model's "
+                        "vocabulary cannot encode; remove it from the data."
                     )
         return [e.ids for e in self._tokenizer.encode_batch(list(texts), add_special_tokens=False)]
 
