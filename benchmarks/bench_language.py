@@ -55,6 +55,8 @@ Usage::
     python benchmarks/bench_language.py                    # all rows, 30 min budget, 1,000 sampled rows
     python benchmarks/bench_language.py --rows 6000 --minutes 8 --n-sample 500
     python benchmarks/bench_language.py --quick --skip-reference
+    python benchmarks/bench_language.py --quick --keep /tmp/bench-language     # keep data, samples, figures
+    python benchmarks/bench_language.py --evaluate-only /tmp/bench-language    # and evaluate them again
 
 The reference engine is installed into ``benchmarks/.venv-reference`` on first use (see ``_reference.py``).
 """
@@ -62,6 +64,7 @@ The reference engine is installed into ``benchmarks/.venv-reference`` on first u
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 import tempfile
@@ -188,14 +191,18 @@ def time_to_quality(history: list[dict], target: float) -> float:
     return math.nan
 
 
-def text_figures(result) -> dict[str, float]:
-    """The figures of ``evaluate`` that concern text columns (numbers only), flattened."""
-    figures = {}
-    for key, value in result.to_dict().items():
-        if isinstance(value, int | float) and any(word in key for word in ("text", "word", "tfidf", "memoris",
-                                                                          "length", "context")):
-            figures[key] = float(value)
-    return figures
+def text_figures(trn, sample, holdout) -> tuple[dict[str, float], dict[str, float]]:
+    """The text figures of ``synthgen.evaluate`` for the ``text`` column: the sample's and the holdout's."""
+    import inspect
+
+    from synthgen import evaluate
+
+    if "text_columns" not in inspect.signature(evaluate).parameters:
+        return {}, {}  # a synthgen without text figures
+    result = evaluate(trn, sample, holdout, text_columns=["text"], random_state=0)
+    table = result.text_figures("text")
+    return ({f"text {figure}": float(v) for figure, v in table["synthetic"].items()},
+            {f"text {figure}": float(v) for figure, v in table["reference"].items()})
 
 
 def main() -> None:
@@ -210,9 +217,20 @@ def main() -> None:
     parser.add_argument("--probe-epochs", type=lambda text: [float(x) for x in text.split(",") if x],
                         default=[0.25, 0.5], help="synthgen's extra short runs, in epochs (comma-separated; "
                         "'' for none), for validation points before its first epoch ends")
+    parser.add_argument("--keep", default=None, help="a folder to keep the data, the samples and the figures in")
+    parser.add_argument("--evaluate-only", default=None, metavar="FOLDER",
+                        help="print the figures kept in FOLDER by --keep, with the text figures evaluated anew")
     parser.add_argument("--sequential", action="store_true",
                         help="run the engines one after the other (default: both at once, one thread each)")
     options = parser.parse_args()
+    if options.evaluate_only:
+        import pandas as pd
+
+        kept = Path(options.evaluate_only)
+        rows = json.loads((kept / "figures.json").read_text())
+        report(pd.read_parquet(kept / "trn.parquet"), pd.read_parquet(kept / "holdout.parquet"), rows,
+               {name: pd.read_parquet(kept / f"{name}.parquet") for name in rows}, evaluate=True)
+        return
     settings = dict(QUICK if options.quick else FULL)
     for key in settings:
         if getattr(options, key) is not None:
@@ -288,19 +306,26 @@ def main() -> None:
             rows["synthgen"]["time_to_ref_quality_s"] / rows["reference"]["time_to_ref_quality_s"])
         rows["synthgen"]["gen_speedup"] = rows["synthgen"]["gen_rows_per_s"] / rows["reference"]["gen_rows_per_s"]
 
-    holdout_figures: dict[str, float] = {}
-    if not options.skip_evaluate:
-        from synthgen import evaluate
+    if options.keep:
+        keep = Path(options.keep)
+        keep.mkdir(parents=True, exist_ok=True)
+        trn.to_parquet(keep / "trn.parquet")
+        holdout.to_parquet(keep / "holdout.parquet")
+        for name, sample in samples.items():
+            sample.to_parquet(keep / f"{name}.parquet")
+        (keep / "figures.json").write_text(json.dumps(rows, indent=1, default=str))
+    report(trn, holdout, rows, samples, evaluate=not options.skip_evaluate)
 
+
+def report(trn, holdout, rows: dict[str, dict], samples: dict, *, evaluate: bool) -> None:
+    """Add the text figures (with ``evaluate``) and print every figure side by side."""
+    holdout_figures: dict[str, float] = {}
+    if evaluate:
         for name, sample in samples.items():
             start = time.perf_counter()
-            result = evaluate(trn, sample, holdout, random_state=0)
+            figures, holdout_figures = text_figures(trn, sample, holdout)
+            rows[name].update(figures)
             rows[name]["eval_s"] = time.perf_counter() - start
-            for key, value in text_figures(result).items():
-                if key.startswith("reference_"):
-                    holdout_figures[key.removeprefix("reference_")] = value
-                else:
-                    rows[name][key] = value
 
     keys = [f"valid {c}" for c, e in COLUMNS.items() if e != "LANGUAGE_TEXT"]
     keys += ["fit_s", "epochs", "best_val_nats_per_char", "time_to_ref_quality_s", "time_to_ref_quality_ratio",
