@@ -142,9 +142,10 @@ ids = tokenizer((val["ctx"] + val["tgt"]).tolist(), add_special_tokens=False)["i
 labels = sum(len(i) + 1 for i in ids)
 chars = sum(sum(len(str(v)) for v in json.loads(t).values() if v is not None) for t in val["tgt"])
 progress = pd.read_csv(ws / "ModelStore" / "model-data" / "progress-messages.csv")
+# a run stopped by its budget before its first epoch ended may have no validation (no val_loss column)
 history = [{"total_time": float(r.total_time), "epoch": float(r.epoch),
             "val_nats_per_char": float(r.val_loss) * labels / chars}
-           for r in progress.itertuples() if r.val_loss == r.val_loss]
+           for r in progress.itertuples() if "val_loss" in progress and r.val_loss == r.val_loss]
 stats = json.loads((ws / "ModelStore" / "tgt-stats" / "stats.json").read_text())
 print(json.dumps({"fit_s": fit_s, "gen_s": gen_s, "gen_rows_per_s": len(sample) / gen_s,
                   "epochs": float(progress["epoch"].iloc[-1]), "history": history, "stats": stats,
