@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from synthgen.models.language import (
+    SPECIAL_TOKENS,
     EncodedRecords,
     FieldSpec,
     HFLanguageModel,
@@ -297,6 +298,33 @@ def test_tokenizer_must_be_byte_level():
         )
 
 
+def _byte_level_without(missing: set[int]) -> LanguageTokenizer:
+    """A byte-level BPE tokenizer (no merges) whose vocabulary lacks the symbols of the bytes ``missing``."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+
+    from synthgen.models.language._tokenizer import _BYTE_TO_CHAR
+
+    symbols = [*SPECIAL_TOKENS, *(c for b, c in _BYTE_TO_CHAR.items() if b not in missing)]
+    tokenizer = Tokenizer(models.BPE({t: i for i, t in enumerate(symbols)}, []))
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    tokenizer.add_special_tokens(list(SPECIAL_TOKENS))
+    return LanguageTokenizer(tokenizer)
+
+
+def test_pretrained_vocabulary_may_lack_control_bytes_but_refuses_them():
+    # SmolLM2's vocabulary lacks bytes that never occur in UTF-8 and a few control characters: usable, but a
+    # text holding such a character is refused rather than silently losing it.
+    tokenizer = _byte_level_without({0x04, 0x1D, 0xC0, 0xF1, 0xFF})
+    assert tokenizer.decode(tokenizer.encode_batch(["héllo 😀"])[0]) == "héllo 😀"
+    with pytest.raises(ValueError, match=r"character '\\x04'"):
+        tokenizer.encode_batch(["ok", "bad \x04 text"])
+    with pytest.raises(ValueError, match="cannot encode"):
+        tokenizer.encode_batch(["plane 4: \U00040001"])
+    with pytest.raises(ValueError, match="not byte-level: 1 of the 256"):
+        _byte_level_without({ord("a")})
+
+
 # --- records and training ----------------------------------------------------------------------------------
 
 
@@ -427,6 +455,39 @@ def test_decoding_is_always_valid(tokenizer, kind):
         assert any(isinstance(t, str) and t for t in out["text"])
 
 
+class _Wrapped(torch.nn.Module):
+    """An LSTM behind the generic model interface (``step``, ``repeat_state``): decoded the generic way."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def step(self, tokens, state, mask=None):
+        return self.model.step(tokens, state, mask)
+
+    def repeat_state(self, state, n):
+        return self.model.repeat_state(state, n)
+
+
+@pytest.mark.parametrize(("temperature", "top_p"), [(1.0, 1.0), (0.7, 0.9)])
+def test_lstm_fast_decoding_matches_the_generic_loop(tokenizer, temperature, top_p):
+    # The LSTM's own field loop (live rows only, candidate logits within numbers and datetimes) draws from
+    # the same distributions with the same random numbers as the generic loop: the same records come out.
+    torch.manual_seed(3)
+    model = LSTMLanguageModel(LSTMConfig(tokenizer.vocab_size, 16, 16)).eval()
+    fields = _adversarial_fields()
+    n = 60
+    prompts = encode_prompts(tokenizer, {"ctx": np.arange(n) % 7}, n)
+    out = [
+        sample_records(m, tokenizer, fields, prompts, temperature=temperature, top_p=top_p, batch_size=25,
+                       generator=torch.Generator().manual_seed(5))
+        for m in (model, _Wrapped(model))
+    ]
+    for field in fields:
+        pd.testing.assert_series_equal(pd.Series(out[0][field.name]), pd.Series(out[1][field.name]))
+    assert len(set(out[0]["text"])) > 30  # rows end at different steps: the live-row bookkeeping matters
+
+
 def test_seeded_fields_are_kept_verbatim(tokenizer):
     fields = _adversarial_fields()
     seeds = {
@@ -477,6 +538,22 @@ def test_category_scores_are_exact_sequence_log_probs():
             float(logp[prev, tok]) for prev, tok in zip([tokenizer.bos_id, *option[:-1]], option, strict=True)
         )
         assert math.isclose(float(scores[0, j]), by_hand, rel_tol=1e-5)
+
+
+@pytest.mark.parametrize("max_elements", [1, 2**24])
+def test_lstm_category_trie_scores_match_the_generic_ones(tokenizer, max_elements):
+    torch.manual_seed(2)
+    model = LSTMLanguageModel(LSTMConfig(tokenizer.vocab_size, 16, 16)).eval()
+    categories = ["Twitter for iPhone", "Twitter for Android", "Twitter", "T", "Instagram", "Twitter Web Client"]
+    options = [[*ids, tokenizer.sep_id] for ids in tokenizer.encode_batch(categories)]
+    assert len({tuple(o[:1]) for o in options}) < len(options)  # shared prefixes: the trie matters
+    prompts = torch.tensor([[tokenizer.bos_id, int(tokenizer.byte_ids[ord(ch)])] for ch in "abc"])
+    with torch.no_grad():
+        logits, state = model.step(prompts, None)
+        scores = category_log_probs(model, state, logits[:, -1], options, tokenizer.pad_id,
+                                    max_elements=max_elements)
+        generic = category_log_probs(_Wrapped(model), state, logits[:, -1], options, tokenizer.pad_id)
+    torch.testing.assert_close(scores, generic, rtol=1e-5, atol=1e-5)
 
 
 def test_category_sampling_matches_sequence_probabilities():

@@ -296,7 +296,7 @@ class LanguageSynthesizer(_SynthesizerMixin, BaseEstimator):
             Models with a context table only: return ``(context, target)``, the context rows the records were
             generated for (the synthetic ones, or the rows of ``context`` that were used) and the records.
         batch_size : int, optional
-            Records per generation batch (default 128 for the LSTM, 64 for a Hugging Face model).
+            Records per generation batch (default 512 for the LSTM, 64 for a Hugging Face model).
         sampling_temperature : float, default=1.0
             Above 1 more diverse, below 1 more typical; 0 takes the most probable token or category.
         sampling_top_p : float, default=1.0

@@ -78,6 +78,7 @@ class LanguageBundle:
     def build_model(self, device: torch.device, vocab_size: int) -> nn.Module:
         """The trained model on ``device`` in eval mode (untrained when training had no data)."""
         from ..models.language import HFLanguageModel, LSTMConfig, LSTMLanguageModel
+        from ..models.language._tokenizer import is_gguf
 
         if self.model_config["model_kind"] == LSTM_KIND:
             model = LSTMLanguageModel(LSTMConfig(**self.model_config["lstm"]))
@@ -85,7 +86,7 @@ class LanguageBundle:
                 model.load_state_dict(weights_from_bytes(self.weights))
         else:
             base = Path(self.model_config["model_id"])
-            if not (base / "config.json").is_file():
+            if not (base.is_file() if is_gguf(base) else (base / "config.json").is_file()):
                 raise FileNotFoundError(
                     f"This model is a LoRA adapter of the Hugging Face model in {str(base)!r}, which is not there "
                     "any more; sampling needs that folder (the adapter holds the fine-tuned weights only).")

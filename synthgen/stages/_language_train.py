@@ -2,8 +2,9 @@
 
 - ``"MOSTLY_AI/LSTMFromScratch-3m"`` (default): a byte-level BPE tokenizer (vocabulary 5,000, merges seen at
   least 20 times) trained on the training records' target texts, and the LSTM trained from scratch.
-- A local Hugging Face causal LM (a folder with ``config.json`` and a byte-level ``tokenizer.json``): its
-  tokenizer with the record tokens added, fine-tuned with LoRA; the adapter goes to ``model-data/adapter``.
+- A local Hugging Face causal LM (a folder with ``config.json`` and a byte-level ``tokenizer.json``, or a
+  ``.gguf`` file): its tokenizer with the record tokens added, fine-tuned with LoRA; the adapter goes to
+  ``model-data/adapter``.
 
 Under differential privacy the LSTM's tokenizer learns nothing from the private text (the 256 bytes plus the
 special tokens), the longest text in tokens comes from the (DP) statistics instead of the training texts, the
@@ -87,12 +88,16 @@ def train_language(ws: Workspace, *, model: str | None, max_training_time: float
                    differential_privacy=None) -> Workspace:
     """Train the LANGUAGE model of the encoded workspace ``ws`` (options validated by ``train``)."""
     from ..models.language import LanguageTokenizer, encode_records, train_language_model, train_tokenizer
+    from ..models.language._tokenizer import is_gguf
 
     stats = ws.read_stats("tgt")
     ctx_stats = ws.read_stats("ctx") if ws.has_context() else None
     ctx_names = list(ctx_stats["columns"]) if ctx_stats else []
     kind, model_id = model_kind(model), _model_id(model)
-    if kind == HF_KIND:  # before the workspace is touched
+    if kind == HF_KIND and is_gguf(model_id):  # before the workspace is touched
+        if not Path(model_id).is_file():
+            raise FileNotFoundError(f"The language model file {model_id!r} does not exist.")
+    elif kind == HF_KIND:
         missing = [f for f in ("config.json", "tokenizer.json") if not (Path(model_id) / f).is_file()]
         if missing:
             raise FileNotFoundError(f"The model folder {model_id!r} is no Hugging Face causal LM with a byte-level "

@@ -288,6 +288,7 @@ class TextConstraint(_Machine):
     def __init__(self, field: FieldSpec, tokenizer: LanguageTokenizer, n_rows: int, table: np.ndarray):
         super().__init__(tokenizer, np.arange(tokenizer.vocab_size))
         self.table = table
+        self.continues = table >= 0  # (8, V) bool: which tokens may follow in each UTF-8 state
         self.sep_id, self.null_id = tokenizer.sep_id, tokenizer.null_id
         self.nullable = field.nullable
         self.max_tokens = field.max_tokens
@@ -296,7 +297,8 @@ class TextConstraint(_Machine):
         self.null = np.zeros(n_rows, dtype=bool)
 
     def allowed(self) -> np.ndarray:
-        mask = (self.table[self.utf8] >= 0) & ~self.null[:, None]
+        mask = self.continues[self.utf8]
+        mask[self.null] = False
         mask[:, self.sep_id] = (self.utf8 == 0) | self.null
         mask[:, self.null_id] = (self.count == 0) & self.nullable
         full = self.count >= self.max_tokens

@@ -21,8 +21,10 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
+from torch import nn
 
 from ._constraints import make_constraint, utf8_token_table
+from ._lstm import LSTMLanguageModel
 from ._records import FieldSpec, field_tokens, format_value, parse_value
 from ._tokenizer import LanguageTokenizer
 
@@ -103,6 +105,8 @@ def category_log_probs(
     categories : sequence of sequence of int
         Each category's tokens, non-empty.
     """
+    if isinstance(model, LSTMLanguageModel):
+        return _category_log_probs_lstm(model, state, next_logits, categories, max_elements=max_elements)
     batch = next_logits.shape[0]
     device = next_logits.device
     first = torch.tensor([c[0] for c in categories], device=device)
@@ -131,6 +135,53 @@ def category_log_probs(
         sums = (token_lp * mask.repeat(batch, 1)).sum(-1).view(batch, k)
         scores[:, torch.tensor(chunk, device=device)] += sums
         start = stop
+    return scores
+
+
+def _category_log_probs_lstm(
+    model: LSTMLanguageModel,
+    state,
+    next_logits: torch.Tensor,
+    categories: Sequence[Sequence[int]],
+    *,
+    max_elements: int,
+) -> torch.Tensor:
+    """:func:`category_log_probs` for the LSTM, over the trie of the categories' token prefixes.
+
+    Categories share prefixes ("Twitter for iPhone", "Twitter for Android"): each distinct prefix is fed once
+    per row, one token deep from its parent prefix's state, and its next-token log-probabilities serve every
+    category through it. The generic version feeds every category's whole sequence from the field's start.
+    """
+    batch, vocab = next_logits.shape
+    device = next_logits.device
+    first = torch.tensor([c[0] for c in categories], device=device)
+    scores = torch.log_softmax(next_logits.float(), -1)[:, first]
+    parents: dict[tuple, int] = {(): 0}  # the prefixes of the previous depth, by their index in its states
+    h, c = state[0].unsqueeze(2), state[1].unsqueeze(2)  # (layers, batch, prefixes, hidden)
+    depth = 1
+    while any(len(cat) > depth for cat in categories):
+        through = [j for j, cat in enumerate(categories) if len(cat) > depth]
+        prefixes = list(dict.fromkeys(tuple(categories[j][:depth]) for j in through))
+        index = {p: i for i, p in enumerate(prefixes)}
+        parent = torch.tensor([parents[p[:-1]] for p in prefixes], device=device)
+        last = torch.tensor([p[-1] for p in prefixes], device=device)
+        k = len(prefixes)
+        layers, hidden = h.shape[0], h.shape[-1]
+        out, (h_new, c_new) = model.lstm(
+            model.embedding(last.repeat(batch)).unsqueeze(1),
+            (h[:, :, parent].reshape(layers, batch * k, hidden), c[:, :, parent].reshape(layers, batch * k, hidden)),
+        )
+        out = out[:, 0].view(batch, k, hidden)
+        at = torch.tensor([index[tuple(categories[j][:depth])] for j in through], device=device)
+        token = torch.tensor([categories[j][depth] for j in through], device=device)
+        # rows per pass so that the (rows x prefixes x vocabulary) log-probabilities stay within the budget
+        rows_per_pass = max(1, max_elements // (k * vocab))
+        for rows in torch.arange(batch, device=device).split(rows_per_pass):
+            log_probs = torch.log_softmax(model.head(out[rows]).float(), -1)  # (rows, k, V)
+            scores[rows[:, None], torch.tensor(through, device=device)[None, :]] += log_probs[:, at, token]
+        h, c = h_new.view(layers, batch, k, hidden), c_new.view(layers, batch, k, hidden)
+        parents = index
+        depth += 1
     return scores
 
 
@@ -247,6 +298,11 @@ def _sample_field(
     model, tokenizer, field, state, next_logits, batch, *, temperature, top_p, generator, utf8_table
 ):
     """Sample one numeric, datetime or text field token by token under its constraint machine."""
+    if isinstance(model, LSTMLanguageModel):
+        return _sample_field_lstm(
+            model, tokenizer, field, state, next_logits, batch,
+            temperature=temperature, top_p=top_p, generator=generator, utf8_table=utf8_table,
+        )
     device = next_logits.device
     machine = make_constraint(field, tokenizer, batch, utf8_table)
     generated: list[list[int]] = [[] for _ in range(batch)]
@@ -281,3 +337,63 @@ def _sample_field(
         text = None if body[:1] == [tokenizer.null_id] else tokenizer.decode(body)
         values.append(parse_value(field, text))
     return state, next_logits, values
+
+
+def _sample_field_lstm(
+    model, tokenizer, field, state, next_logits, batch, *, temperature, top_p, generator, utf8_table
+):
+    """:func:`_sample_field` for the LSTM, doing only the work that decides a token (same distribution).
+
+    - Only the rows still inside the field are fed: a finished row's state is final, so a batch whose texts
+      end early does not keep paying for its longest one.
+    - Within a numeric or datetime field only the machine's few candidate tokens (digits, sign, point,
+      literals, ``<sep>``, ``<null>``) can follow, so the output layer computes their logits alone; the full
+      vocabulary's logits are computed only after ``<sep>``, for whatever comes next. Softmax, temperature
+      and top-p over the candidates are those over the masked vocabulary.
+    """
+    device = next_logits.device
+    machine = make_constraint(field, tokenizer, batch, utf8_table)
+    # in vocabulary order: the inverse-CDF draw over the candidates then picks what it picks over the masked
+    # vocabulary from the same random number
+    candidates = torch.from_numpy(np.sort(machine.candidates)).to(device)
+    restricted = len(candidates) * 4 < tokenizer.vocab_size
+    weight, bias = model.head.weight, model.head.bias
+    candidate_weight, candidate_bias = weight[candidates], bias[candidates]
+    if state is None:  # cannot happen after a prompt, which always holds <bos>
+        raise ValueError("A field needs the state after its record's prompt.")
+    h, c = state[0].clone(), state[1].clone()
+    generated: list[list[int]] = [[] for _ in range(batch)]
+    rows = np.arange(batch)
+    logits = next_logits  # per live row: full-vocabulary logits on the first step, candidates' afterwards
+    on_candidates = False
+    while len(rows):
+        allowed = torch.from_numpy(machine.allowed()[rows]).to(device)
+        if on_candidates:
+            allowed = allowed[:, candidates]
+        choice = sample_from_logits(logits, allowed, temperature=temperature, top_p=top_p, generator=generator)
+        tokens = candidates[choice] if on_candidates else choice
+        tokens_np = tokens.cpu().numpy()
+        machine.advance(tokens_np, rows)
+        for r, t in zip(rows.tolist(), tokens_np.tolist(), strict=True):
+            generated[r].append(t)
+        live = torch.from_numpy(rows).to(device)
+        out, (h_live, c_live) = model.lstm(model.embedding(tokens).unsqueeze(1), (h[:, live], c[:, live]))
+        h[:, live], c[:, live] = h_live, c_live
+        out = out[:, 0]
+        ended = tokens_np == tokenizer.sep_id
+        if ended.any():
+            # the next field starts from here: full-vocabulary logits
+            next_logits[torch.from_numpy(rows[ended]).to(device)] = model.head(out[torch.from_numpy(ended)])
+        going = torch.from_numpy(~ended).to(device)
+        rows = rows[~ended]
+        if restricted:
+            logits = nn.functional.linear(out[going], candidate_weight, candidate_bias)
+            on_candidates = True
+        else:
+            logits = model.head(out[going])
+    values = []
+    for ids in generated:
+        body = ids[:-1]  # drop <sep>
+        text = None if body[:1] == [tokenizer.null_id] else tokenizer.decode(body)
+        values.append(parse_value(field, text))
+    return (h, c), next_logits, values

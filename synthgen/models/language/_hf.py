@@ -19,6 +19,8 @@ import attrs
 import torch
 from torch import nn
 
+from ._tokenizer import is_gguf
+
 __all__ = ["LORA_DEFAULTS", "HFLanguageModel", "HFState", "load_causal_lm"]
 
 _logger = logging.getLogger(__name__)
@@ -36,22 +38,27 @@ class HFState:
 
 
 def load_causal_lm(path: str | Path, *, dtype: torch.dtype = torch.float32) -> nn.Module:
-    """Load a causal LM from the local folder ``path`` (never from the hub).
+    """Load a causal LM from the local folder ``path``, or a local ``.gguf`` file (never from the hub).
+
+    A GGUF file needs the ``gguf`` package; transformers dequantizes its weights to ``dtype``.
 
     Raises
     ------
     FileNotFoundError
-        When ``path`` is not a folder with a ``config.json``.
+        When ``path`` is neither a folder with a ``config.json`` nor a ``.gguf`` file.
     ValueError
-        When the folder holds no loadable causal LM (the original error is chained).
+        When it holds no loadable causal LM (the original error is chained).
     """
     from transformers import AutoModelForCausalLM
 
     folder = Path(path)
-    if not (folder / "config.json").is_file():
+    gguf = is_gguf(folder)
+    if gguf and not folder.is_file():
+        raise FileNotFoundError(f"The language model file {str(path)!r} does not exist.")
+    if not gguf and not (folder / "config.json").is_file():
         raise FileNotFoundError(
             f"The language model path {str(path)!r} is not a folder with a config.json "
-            "(a Hugging Face model saved with save_pretrained)."
+            "(a Hugging Face model saved with save_pretrained) nor a .gguf file."
         )
     import transformers
 
@@ -59,10 +66,12 @@ def load_causal_lm(path: str | Path, *, dtype: torch.dtype = torch.float32) -> n
     # so it is always passed (CPU training wants float32).
     major, minor = (int(p) for p in transformers.__version__.split(".")[:2])
     dtype_arg = "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
+    where = {"pretrained_model_name_or_path": folder.parent, "gguf_file": folder.name} if gguf else {
+        "pretrained_model_name_or_path": folder}
     try:
-        return AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, **{dtype_arg: dtype})
-    except (OSError, ValueError, KeyError) as err:
-        raise ValueError(f"The folder {str(path)!r} holds no loadable causal language model: {err}") from err
+        return AutoModelForCausalLM.from_pretrained(**where, local_files_only=True, **{dtype_arg: dtype})
+    except (OSError, ValueError, KeyError, ImportError) as err:
+        raise ValueError(f"{str(path)!r} holds no loadable causal language model: {err}") from err
 
 
 def _grow_vocabulary(model: nn.Module, vocab_size: int | None) -> list[int]:

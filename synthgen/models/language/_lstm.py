@@ -79,8 +79,16 @@ class LSTMLanguageModel(nn.Module):
         ``attention_mask`` is accepted for interface parity with the transformer wrapper; right padding
         cannot influence earlier positions of a left-to-right LSTM, so it is not needed.
         """
+        return self.head(self.hidden_states(tokens))
+
+    def hidden_states(self, tokens: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """The LSTM's outputs ``(B, T, hidden_size)`` before the output layer :attr:`head` (training).
+
+        Training applies ``head`` to the labelled positions only: padding and prompt positions then cost no
+        output-layer work, which is most of a step's work at a large vocabulary.
+        """
         out, _ = self.lstm(self.dropout(self.embedding(tokens)))
-        return self.head(out)
+        return out
 
     def step(
         self, tokens: torch.Tensor, state: LSTMState, mask: torch.Tensor | None = None

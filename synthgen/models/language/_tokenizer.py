@@ -12,6 +12,7 @@ contains the literal text ``<sep>`` is encoded as ordinary bytes and cannot forg
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -25,6 +26,9 @@ __all__ = ["SPECIAL_TOKENS", "LanguageTokenizer", "train_tokenizer"]
 SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>", "<sep>", "<null>")
 
 _FILE_NAME = "tokenizer.json"
+# Bytes a byte-level vocabulary may lack: those that never occur in UTF-8 (C0, C1, F5-FF), the lead bytes of
+# the unassigned planes 4-11 (F1, F2) and the ASCII control characters other than tab, newline and return.
+_DISPENSABLE_BYTES = {0xC0, 0xC1, 0xF1, 0xF2, *range(0xF5, 0x100), *(set(range(0x20)) - {0x09, 0x0A, 0x0D}), 0x7F}
 
 
 def _bytes_to_unicode() -> dict[int, str]:
@@ -75,17 +79,24 @@ class LanguageTokenizer:
         if missing:
             raise ValueError(f"The tokenizer lacks the special tokens {missing}.")
         absent = [b for b, c in _BYTE_TO_CHAR.items() if c not in vocab]
-        if absent:
+        if set(absent) - _DISPENSABLE_BYTES:
             raise ValueError(
                 f"The tokenizer is not byte-level: {len(absent)} of the 256 byte symbols are missing."
             )
+        # Some pretrained vocabularies (SmolLM2's) lack rare control characters and the lead bytes of unassigned
+        # planes: a text holding such a character is refused by encode_batch rather than losing it.
+        absent_chars = "".join(re.escape(chr(b)) for b in absent if b < 0x80)
+        absent_chars += "".join(  # the planes a missing 4-byte lead byte F1-F4 starts
+            f"{chr((b - 0xF0) * 0x40000)}-{chr((b - 0xF0) * 0x40000 + 0x3FFFF)}" for b in absent if 0xF1 <= b <= 0xF4
+        )
+        self._unencodable = re.compile(f"[{absent_chars}]") if absent_chars else None
         tokenizer.encode_special_tokens = True
         self._tokenizer = tokenizer
         self.added_ids: list[int] = []
         self.vocab_size = tokenizer.get_vocab_size()
         self.pad_id, self.bos_id, self.eos_id, self.sep_id, self.null_id = (vocab[t] for t in SPECIAL_TOKENS)
         self.special_ids = np.array([vocab[t] for t in SPECIAL_TOKENS], dtype=np.int64)
-        self.byte_ids = np.array([vocab[_BYTE_TO_CHAR[b]] for b in range(256)], dtype=np.int64)
+        self.byte_ids = np.array([vocab.get(_BYTE_TO_CHAR[b], -1) for b in range(256)], dtype=np.int64)
         # Added tokens (ours and a pretrained model's own, such as <|endoftext|>) decode to nothing and are
         # never allowed inside a generated value.
         added = {t.content for t in tokenizer.get_added_tokens_decoder().values()}
@@ -101,6 +112,13 @@ class LanguageTokenizer:
 
     def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids of each text (no special tokens added), encoded in parallel by the Rust tokenizer."""
+        if self._unencodable is not None:
+            for text in texts:
+                if isinstance(text, str) and (found := self._unencodable.search(text)):
+                    raise ValueError(
+                        f"The text {text[:60]!r} holds the character {found.group()!r}, which the model's "
+                        "vocabulary cannot encode; remove it from the data."
+                    )
         return [e.ids for e in self._tokenizer.encode_batch(list(texts), add_special_tokens=False)]
 
     def encode_chars(self, text: str) -> list[int]:
@@ -142,16 +160,20 @@ class LanguageTokenizer:
 
     @classmethod
     def from_pretrained(cls, folder: str | Path) -> LanguageTokenizer:
-        """The tokenizer of a local Hugging Face model (its ``tokenizer.json``), with the record tokens added.
+        """The tokenizer of a local Hugging Face model (its ``tokenizer.json``, or the one inside a ``.gguf``
+        file), with the record tokens added.
 
         The model's vocabulary must be byte-level (GPT-2, Llama 3, SmolLM, Qwen style); the record tokens
         get new ids after it, so the model's embeddings must grow to :attr:`vocab_size` (see
         ``HFLanguageModel.from_pretrained(..., vocab_size=...)``).
         """
-        path = Path(folder) / _FILE_NAME
-        if not path.is_file():
-            raise FileNotFoundError(f"No tokenizer.json in the language model folder {str(folder)!r}.")
-        tokenizer = Tokenizer.from_file(str(path))
+        if is_gguf(folder):
+            tokenizer = _gguf_tokenizer(Path(folder))
+        else:
+            path = Path(folder) / _FILE_NAME
+            if not path.is_file():
+                raise FileNotFoundError(f"No tokenizer.json in the language model folder {str(folder)!r}.")
+            tokenizer = Tokenizer.from_file(str(path))
         vocab = tokenizer.get_vocab()
         tokenizer.add_special_tokens([AddedToken(t, special=True) for t in SPECIAL_TOKENS if t not in vocab])
         adopted = cls(tokenizer)
@@ -213,3 +235,21 @@ def train_tokenizer(
         [] if bytes_only else (t for t in texts if isinstance(t, str)), trainer=trainer
     )
     return LanguageTokenizer(tokenizer)
+
+
+def is_gguf(path: str | Path) -> bool:
+    """Whether ``path`` names a GGUF file (a model in one file, as llama.cpp writes it)."""
+    return Path(path).suffix.lower() == ".gguf"
+
+
+def _gguf_tokenizer(path: Path) -> Tokenizer:
+    """The tokenizer stored in the GGUF file ``path``, converted by transformers (needs ``gguf``)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"The language model file {str(path)!r} does not exist.")
+    from transformers import AutoTokenizer
+
+    try:
+        wrapped = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name, local_files_only=True)
+    except (OSError, ValueError, KeyError, ImportError) as err:
+        raise ValueError(f"No tokenizer could be read from the GGUF file {str(path)!r}: {err}") from err
+    return wrapped.backend_tokenizer

@@ -29,11 +29,14 @@ _VALIDATION_TOKENS = 2**14
 
 
 def language_learn_rate(model: nn.Module) -> float:
-    """4e-4 for the from-scratch LSTM (the reference engine's value); 2e-4 for a LoRA adapter.
+    """2e-3 for the from-scratch LSTM; 2e-4 for a LoRA adapter.
 
-    The reference engine uses 2e-5 for adapters, which is low for LoRA (1e-4 to 2e-4 is usual).
+    The reference engine uses 4e-4 for the LSTM: measured on 2,400 tweets records (batch 32, validation loss
+    in nats per record after epochs 1 / 2 / 3), 4e-4 gave 349 / 312 / 294, 1e-3 gave 310 / 283 / 267 and 2e-3
+    gave 288 / 261 / 243: 2e-3 reaches in one epoch what 4e-4 reaches in three (the plateau schedule lowers
+    it later). The reference uses 2e-5 for adapters, which is low for LoRA (1e-4 to 2e-4 is usual).
     """
-    return 4e-4 if isinstance(model, LSTMLanguageModel) else 2e-4
+    return 2e-3 if isinstance(model, LSTMLanguageModel) else 2e-4
 
 
 def _pad_records(records: EncodedRecords, pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -67,6 +70,14 @@ def record_nll(
     model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor
 ) -> torch.Tensor:
     """``(B,)``: each record's summed negative log-likelihood over its labelled (target) tokens."""
+    if isinstance(model, LSTMLanguageModel):
+        # The output layer and the softmax over the vocabulary, most of a step's work, only where a label is
+        # (not on padding or the prompt): the same sums, 1.4-1.9x faster per step and far less memory.
+        labelled = labels != IGNORE_INDEX
+        logits = model.head(model.hidden_states(inputs, attention_mask=mask)[labelled])
+        nll = nn.functional.cross_entropy(logits.float(), labels[labelled], reduction="none")
+        rows = torch.arange(len(labels), device=labels.device)[:, None].expand_as(labels)[labelled]
+        return torch.zeros(len(labels), dtype=nll.dtype, device=nll.device).index_add_(0, rows, nll)
     logits = model(inputs, attention_mask=mask)
     nll = nn.functional.cross_entropy(
         logits.float().flatten(0, 1), labels.flatten(), ignore_index=IGNORE_INDEX, reduction="none"
