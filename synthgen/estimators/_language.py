@@ -218,7 +218,8 @@ class LanguageSynthesizer(_SynthesizerMixin, BaseEstimator):
                 encode(workspace_dir=ws, random_state=seeds["encode"], verbose=self.verbose)
                 install_language_model(ws, *saved)
             elif not isinstance(X, Workspace):
-                analyze(value_protection=params["value_protection"], workspace_dir=ws,
+                analyze(value_protection=params["value_protection"], differential_privacy=self.differential_privacy,
+                        workspace_dir=ws,
                         random_state=seeds["analyze"], verbose=self.verbose)
                 encode(workspace_dir=ws, random_state=seeds["encode"], verbose=self.verbose)
             train(model=self.model, max_training_time=self.max_training_time, max_epochs=self.max_epochs,

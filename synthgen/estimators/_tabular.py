@@ -267,7 +267,8 @@ class TabularSynthesizer(InferenceMixin, _SynthesizerMixin, BaseEstimator):
                 encode(workspace_dir=ws, random_state=seeds["encode"], verbose=self.verbose)
                 install_model(ws, *saved)
             elif not isinstance(X, Workspace):
-                analyze(value_protection=params["value_protection"], workspace_dir=ws,
+                analyze(value_protection=params["value_protection"], differential_privacy=self.differential_privacy,
+                        workspace_dir=ws,
                         random_state=seeds["analyze"], verbose=self.verbose)
                 encode(workspace_dir=ws, random_state=seeds["encode"], verbose=self.verbose)
             start = time.perf_counter()

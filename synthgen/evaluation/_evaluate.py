@@ -43,6 +43,7 @@ def evaluate(
     max_discriminator_rows: int = 20_000,
     max_trivariates: int = 100,
     fairness: FairnessConfig | dict | None = None,
+    privacy_report: pd.DataFrame | None = None,
     random_state: int | np.random.RandomState | None = 0,
 ) -> EvaluationResult:
     """Measure how faithful synthetic data is and whether it leaks the original records.
@@ -80,6 +81,10 @@ def evaluate(
         statistical parity difference and disparate impact of every frame, over all its rows, leaving out
         groups of fewer than 30 rows (``result.fairness``, ``result.fairness_shares``). For two-table data,
         join the sensitive context columns onto the frames first.
+    privacy_report : pandas.DataFrame, optional
+        The differential-privacy ledger of the generator (``synth.privacy_report_``: columns ``stage``,
+        ``column``, ``mechanism``, ``epsilon``, ``delta``); kept as ``result.privacy_report`` and shown in the
+        HTML report with its totals. It is reported, not measured.
     random_state : int, RandomState instance or None, default=0
         Seeds every sampling step (row samples, column triples, distance samples, discriminator folds). The
         default, a fixed seed, gives the same figures for the same frames in every call, as a metric that
@@ -123,6 +128,7 @@ def evaluate(
         if not isinstance(value, bool | np.bool_):
             raise ValueError(f"The {name!r} parameter of evaluate must be a bool. Got {value!r} instead.")
     columns = validate_frames(original, synthetic, holdout, context_key)
+    _check_privacy_report(privacy_report)
     fairness = _fairness_config(fairness, columns)
     random = check_random_state(random_state)
     seeds = random.randint(np.iinfo(np.int32).max, size=6)
@@ -208,7 +214,20 @@ def evaluate(
         fairness=fairness_figures,
         fairness_shares=fairness_shares,
         fairness_columns=None if fairness is None else fairness.to_dict(),
+        privacy_report=None if privacy_report is None else privacy_report.copy(),
     )
+
+
+_LEDGER_COLUMNS = ["stage", "column", "mechanism", "epsilon", "delta"]
+
+
+def _check_privacy_report(report) -> None:
+    if report is None:
+        return
+    if not isinstance(report, pd.DataFrame) or list(report.columns) != _LEDGER_COLUMNS:
+        raise ValueError(f"The 'privacy_report' parameter of evaluate must be a privacy ledger (a DataFrame with "
+                         f"columns {_LEDGER_COLUMNS}, as a synthesizer's privacy_report_) or None. "
+                         f"Got {type(report).__name__} instead.")
 
 
 def _fairness_config(fairness, columns: list[str]) -> FairnessConfig | None:

@@ -95,6 +95,9 @@ class EvaluationResult:
         With ``fairness``: per frame and group, the rows ``n`` and the share of every target class.
     fairness_columns : dict or None
         With ``fairness``: ``{"target_column": ..., "sensitive_columns": [...]}``.
+    privacy_report : pandas.DataFrame or None
+        The privacy ledger passed as ``privacy_report`` (a synthesizer's ``privacy_report_``), shown in the
+        HTML report with its totals.
 
     Examples
     --------
@@ -138,6 +141,7 @@ class EvaluationResult:
     fairness: pd.DataFrame | None = None
     fairness_shares: pd.DataFrame | None = None
     fairness_columns: dict | None = None
+    privacy_report: pd.DataFrame | None = None
 
     def to_dict(self) -> dict[str, float | None]:
         """Return all figures as a flat dict; holdout references are keyed ``reference_<figure>``.
