@@ -123,25 +123,26 @@ def test_dp_analyze_releases_no_rare_value_and_bounds_inside_the_data(flat_works
 
 
 def test_the_budget_split_adds_up_to_the_statistics_share(flat_workspace):
-    stats, ledger = _dp_stats(flat_workspace, 0, epsilon=2.0, stats_share=0.25, delta=1e-6)
-    budget = resolve_dp_budget({"epsilon": 2.0, "stats_share": 0.25, "delta": 1e-6}, 1500)
+    stats, ledger = _dp_stats(flat_workspace, 0, epsilon=8.0, stats_share=0.25, delta=1e-6)
+    budget = resolve_dp_budget({"epsilon": 8.0, "stats_share": 0.25, "delta": 1e-6}, 1500)
     epsilon, delta = ledger_totals(ledger)
-    assert epsilon == pytest.approx(budget.stats_epsilon) == pytest.approx(0.5)
+    assert epsilon == pytest.approx(budget.stats_epsilon) == pytest.approx(2.0)
     assert delta == pytest.approx(budget.stats_delta)  # the one thresholded column gets all of it
     assert {entry.column for entry in ledger} == {"color", "income", "joined"}
     for column in ("color", "income", "joined"):  # evenly over the columns
-        assert sum(e.epsilon for e in ledger if e.column == column) == pytest.approx(0.5 / 3)
+        assert sum(e.epsilon for e in ledger if e.column == column) == pytest.approx(2.0 / 3)
     assert all(entry.stage == "analyze" for entry in ledger)
 
 
 def test_same_random_state_same_dp_statistics(flat_workspace):
-    first, ledger = _dp_stats(flat_workspace, 5, epsilon=4.0)
-    second, again = _dp_stats(flat_workspace, 5, epsilon=4.0)
+    first, ledger = _dp_stats(flat_workspace, 5, epsilon=20.0)
+    second, again = _dp_stats(flat_workspace, 5, epsilon=20.0)
     assert first == second and ledger == again
 
 
 def test_analyze_without_dp_writes_no_ledger_and_clears_an_old_one(flat_workspace):
-    _dp_stats(flat_workspace, 0, epsilon=4.0)
+    _dp_stats(flat_workspace, 0, epsilon=20.0)
+    assert flat_workspace.read_privacy_ledger()
     sg.analyze(workspace_dir=flat_workspace, random_state=0)
     assert flat_workspace.read_privacy_ledger() == []
     stats = flat_workspace.read_stats("tgt")
