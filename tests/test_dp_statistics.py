@@ -288,3 +288,14 @@ def test_language_columns_under_dp(tmp_path):
     assert "2024-01-01" <= columns["day"]["min"] <= columns["day"]["max"] <= "2024-10-27"
     assert 5 <= columns["review"]["nchar_max"] <= 14 and 1 <= columns["review"]["nchar_avg"] <= 14
     assert ledger_totals(ledger)[0] == pytest.approx(20.0)
+
+
+def test_a_column_of_mostly_zeros_keeps_its_declared_range(tmp_path):
+    rng = np.random.default_rng(7)
+    gains = np.where(rng.random(4000) < 0.9, 0, rng.integers(100, 99_999, 4000))
+    ws = sg.split(pd.DataFrame({"gain": gains}), tgt_encoding_types={"gain": "TABULAR_NUMERIC_BINNED"},
+                  workspace_dir=tmp_path / "ws", random_state=0)
+    for epsilon in (0.05, 5.0):  # zeros say nothing about decimals: the range never collapses onto 0
+        stats, _ = _dp_stats(ws, 0, epsilon=epsilon, stats_share=0.5, domains={"gain": (0, 99_999)})
+        gain = stats["columns"]["gain"]
+        assert (gain["bins"][0], gain["bins"][-1]) == (0, 99_999) and gain["min_decimal"] <= 4

@@ -122,14 +122,13 @@ class ColumnBudget:
 # partials (per partition, one row per subject)
 
 def _decimal_classes(values: np.ndarray) -> np.ndarray:
-    """Subjects per decimal exponent of their own value: the coarsest unit ``10**e`` it lies on (a zero lies on
-    every unit; a value needing more than 8 decimals counts as the finest)."""
+    """Subjects per decimal exponent of their own non-zero value: the coarsest unit ``10**e`` it lies on (a value
+    needing more than 8 decimals counts as the finest). Zeros lie on every unit and tell nothing: not counted."""
     from ..column_encodings._numeric import round_to_decimal
 
-    a = np.abs(values[np.abs(values) < 1e18])
+    a = np.abs(values[(np.abs(values) < 1e18) & (values != 0)])
     index = np.zeros(len(a), dtype=np.int64)
-    assigned = a == 0
-    index[assigned] = len(_DECIMALS) - 1
+    assigned = np.zeros(len(a), dtype=bool)
     for position in range(len(_DECIMALS) - 1, -1, -1):  # coarse to fine: huge values lose precision at fine units
         match = ~assigned & (round_to_decimal(a, _DECIMALS[position]) == a)
         index[match] = position
@@ -339,13 +338,25 @@ def _decimal(partials, epsilon: float, budget: ColumnBudget, rng) -> int:
     return _DECIMALS[index]
 
 
+def _bounded_decimal(decimal: int, low: float, high: float) -> int:
+    """The decimal exponent, never coarser than the bounds' leading digit (so rounding cannot collapse them)."""
+    from ..column_encodings._numeric import leading_exponent
+
+    magnitude = max(abs(low), abs(high))
+    return min(decimal, leading_exponent(magnitude) if magnitude < 1e18 else 18)
+
+
 def _rounded_bounds(low: float, high: float, decimal: int) -> tuple[float, float]:
-    """Bounds on the column's decimal grid, inward (so they stay inside the data), never crossing."""
+    """Bounds on the column's decimal grid: the lower one down, the upper one up, never crossing.
+
+    A DP lower bound is the upper edge of a cell that holds a value ``v``, so ``v`` (on the grid) lies at or
+    below it and at or below its rounding down: rounding down stays inside the data and closer to it.
+    """
     from ..column_encodings._numeric import round_to_decimal
 
     step = 10.0 ** decimal
-    rounded_low = float(round_to_decimal(np.array([math.ceil(low / step - 1e-9) * step]), decimal)[0])
-    rounded_high = float(round_to_decimal(np.array([math.floor(high / step + 1e-9) * step]), decimal)[0])
+    rounded_low = float(round_to_decimal(np.array([math.floor(low / step + 1e-9) * step]), decimal)[0])
+    rounded_high = float(round_to_decimal(np.array([math.ceil(high / step - 1e-9) * step]), decimal)[0])
     if rounded_low > rounded_high:
         rounded_low = rounded_high = float(round_to_decimal(np.array([(low + high) / 2.0]), decimal)[0])
     return rounded_low, rounded_high
@@ -413,7 +424,7 @@ def _numeric(encoding_type, partials, budget, n_subjects, rng, domain):
     if bounds is None:
         return reduce_digit([empty], value_protection=False, rng=rng) if digit_type else reduce_binned(
             [empty], value_protection=False, rng=rng)
-    decimal = _decimal(partials, shares["decimal"] * epsilon, budget, rng)
+    decimal = _bounded_decimal(_decimal(partials, shares["decimal"] * epsilon, budget, rng), *bounds)
     low, high = _rounded_bounds(*bounds, decimal)
     magnitude = max(abs(low), abs(high))
     positions = max(leading_exponent(magnitude) if magnitude < 1e18 else 18, decimal) - decimal + 1
@@ -446,7 +457,7 @@ def _language_numeric(partials, budget, n_subjects, rng, domain):
     if bounds is None:
         stand_in = {"has_nan": True, "minima": np.array([]), "maxima": np.array([]), "n_subjects": 0, "scale": 0}
         return LanguageNumericEncoding().reduce([stand_in], value_protection=False, rng=rng)
-    decimal = _decimal(partials, shares["decimal"] * budget.epsilon, budget, rng)
+    decimal = _bounded_decimal(_decimal(partials, shares["decimal"] * budget.epsilon, budget, rng), *bounds)
     low, high = _rounded_bounds(*bounds, max(decimal, -MAX_SCALE))
     stand_in = {"has_nan": True, "minima": np.array([low]), "maxima": np.array([high]), "n_subjects": 1,
                 "scale": int(min(max(-decimal, 0), MAX_SCALE))}
@@ -479,7 +490,8 @@ def _datetime(encoding_type, partials, budget, n_subjects, rng, domain):
                               budget.spend("laplace finest class (resolution)", shares["resolution"] * epsilon), rng)
     flags = (resolution <= 2, resolution <= 1, resolution == 0)
     unit = (1, 1_000, 1_000_000, 86_400_000_000)[resolution]
-    low_us, high_us = -(-int(low) // unit) * unit, int(high) // unit * unit  # inward to the resolution
+    # onto the resolution, the lower bound down and the upper one up (see _rounded_bounds)
+    low_us, high_us = math.floor(low / unit) * unit, math.ceil(high / unit) * unit
     if low_us > high_us:
         low_us = high_us = int((low + high) / 2) // unit * unit
     if encoding_type == _T.LANGUAGE_DATETIME.value:
