@@ -81,7 +81,8 @@ def _analyze_table(ws: Workspace, table: str, meta: dict, progress: ProgressRepo
     encodings = {c: lookup(t) for c, t in meta["encoding_types"].items()}
     partials: dict[str, list] = {c: [] for c in encodings}
     key_frames, offset = [], 0
-    sample_rng, rng = rng.spawn(2)
+    # the draw of one row per subject gets its own stream, so analyze without DP keeps its random draws
+    sample_rng = rng.spawn(1)[0] if dp is not None else None
     for path in ws.partitions(ws.data_dir(table)):
         frame = ws.read_parquet(path)
         key_frames.append((path.name, frame[[k for k in keys.values() if k in frame.columns]]))
