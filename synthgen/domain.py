@@ -329,6 +329,35 @@ def _accountant(value: Any) -> Any:
     return value.strip().lower() if isinstance(value, str) else value
 
 
+def _domains(value: Any) -> Any:
+    """Declared domains with their categories as a list and their ranges as a pair (a copy of the user's)."""
+    if not isinstance(value, dict):
+        return value
+    converted = {}
+    for column, domain in value.items():
+        if isinstance(domain, dict) and set(domain) == {"low", "high"}:  # the JSON form of a range
+            domain = (domain["low"], domain["high"])
+        elif isinstance(domain, (set, frozenset)):
+            domain = sorted(domain, key=str)
+        converted[column] = tuple(domain) if isinstance(domain, tuple) else list(domain) if isinstance(
+            domain, list) else domain
+    return converted
+
+
+def _valid_domains(instance, attribute, value):
+    if value is None:
+        return
+    if not isinstance(value, dict):
+        raise ValueError(f"domains must be a dict of column name to a list of categories or a (low, high) pair; "
+                         f"got {value!r} instead.")
+    for column, domain in value.items():
+        ok = (isinstance(domain, list) and len(domain) > 0) or (
+            isinstance(domain, tuple) and len(domain) == 2 and domain[0] is not None and domain[1] is not None)
+        if not ok:
+            raise ValueError(f"domains[{column!r}] must be a non-empty list of categories or a (low, high) pair; "
+                             f"got {domain!r} instead.")
+
+
 def _known_accountant(instance, attribute, value):
     if value not in ACCOUNTANTS:
         allowed = ", ".join(repr(a) for a in ACCOUNTANTS)
@@ -369,6 +398,11 @@ class DifferentialPrivacyConfig(_Config):
         The share of ``epsilon`` and ``delta`` spent on the statistics, in (0, 1).
     accountant : {"prv", "rdp", "gdp"}, default="prv"
         The accountant that converts DP-SGD steps into epsilon (Opacus; PRV is the tightest).
+    domains : dict or None, default=None
+        Public knowledge about columns, known without looking at the data: per column name, a list of its
+        categories (categorical and discrete numeric columns) or a ``(low, high)`` pair (numeric and datetime
+        columns; datetimes as strings or timestamps; ``{"low": ..., "high": ...}`` in JSON). A declared domain is published as it is and costs no
+        budget; values outside it are treated as rare or clipped. Undeclared columns get DP statistics.
 
     Examples
     --------
@@ -390,6 +424,8 @@ class DifferentialPrivacyConfig(_Config):
         default=None, validator=_optional_positive_float("value_protection_epsilon"))
     stats_share: float = attrs.field(default=0.1, validator=_stats_share)
     accountant: str = attrs.field(default="prv", converter=_accountant, validator=_known_accountant)
+    domains: dict[str, list | tuple] | None = attrs.field(default=None, converter=_domains,
+                                                          validator=_valid_domains)
 
     def __attrs_post_init__(self):
         if self.epsilon is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -83,3 +84,24 @@ def test_infinite_epsilon_round_trips_through_the_workspace(tmp_path):
                                                   epsilon=math.inf, delta=0)])
     assert ledger_totals(ws.read_privacy_ledger()) == (math.inf, 0.0)
     assert isinstance(ledger_frame(ws.read_privacy_ledger()), pd.DataFrame)
+
+
+def test_the_ledger_is_shown_in_the_html_report(tmp_path):
+    pytest.importorskip("matplotlib")
+    from synthgen.evaluation import evaluate
+
+    rng = np.random.default_rng(0)
+    frames = [pd.DataFrame({"x": rng.normal(size=200), "c": rng.choice(["a", "b"], 200)}) for _ in range(2)]
+    entries = [LedgerEntry(stage="analyze", column="c<&>", mechanism="laplace threshold (categories)", epsilon=0.1,
+                           delta=1e-7),
+               LedgerEntry(stage="train", column=None, mechanism="dp-sgd (prv)", epsilon=0.9, delta=9e-7)]
+    result = evaluate(*frames, privacy=False, discriminator=False, privacy_report=ledger_frame(entries))
+    assert result.privacy_report.equals(ledger_frame(entries))
+    page = result.to_html(tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "<h2>Differential privacy</h2>" in page
+    assert "c&lt;&amp;&gt;" in page and "dp-sgd (prv)" in page
+    assert "(1, 1e-06)-differentially private" in page
+    assert "<h2>Differential privacy</h2>" not in evaluate(*frames, privacy=False, discriminator=False).to_html(
+        tmp_path / "plain.html").read_text(encoding="utf-8")
+    with pytest.raises(ValueError, match=r"^The 'privacy_report' parameter of evaluate must be a privacy ledger"):
+        evaluate(*frames, privacy_report=pd.DataFrame({"epsilon": [1.0]}))

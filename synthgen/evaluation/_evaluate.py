@@ -47,6 +47,7 @@ def evaluate(
     fairness: FairnessConfig | dict | None = None,
     text_columns: list[str] | None = None,
     text_context_columns: list[str] | None = None,
+    privacy_report: pd.DataFrame | None = None,
     random_state: int | np.random.RandomState | None = 0,
 ) -> EvaluationResult:
     """Measure how faithful synthetic data is and whether it leaks the original records.
@@ -94,6 +95,10 @@ def evaluate(
         Columns whose value of the same row a classifier predicts from the text (``context_auc[<column>]``
         of ``result.text``). By default the first three categorical, non-text columns with 2 to 50 distinct
         values; ``[]`` for none. With two-table data, join context-table columns onto the rows first.
+    privacy_report : pandas.DataFrame, optional
+        The differential-privacy ledger of the generator (``synth.privacy_report_``: columns ``stage``,
+        ``column``, ``mechanism``, ``epsilon``, ``delta``); kept as ``result.privacy_report`` and shown in the
+        HTML report with its totals. It is reported, not measured.
     random_state : int, RandomState instance or None, default=0
         Seeds every sampling step (row samples, column triples, distance samples, discriminator folds). The
         default, a fixed seed, gives the same figures for the same frames in every call, as a metric that
@@ -138,6 +143,7 @@ def evaluate(
         if not isinstance(value, bool | np.bool_):
             raise ValueError(f"The {name!r} parameter of evaluate must be a bool. Got {value!r} instead.")
     columns = validate_frames(original, synthetic, holdout, context_key)
+    _check_privacy_report(privacy_report)
     fairness = _fairness_config(fairness, columns)
     random = check_random_state(random_state)
     seeds = random.randint(np.iinfo(np.int32).max, size=6)
@@ -239,7 +245,20 @@ def evaluate(
         fairness_columns=None if fairness is None else fairness.to_dict(),
         text=None if text is None else text.table,
         text_lengths=None if text is None else text.lengths,
+        privacy_report=None if privacy_report is None else privacy_report.copy(),
     )
+
+
+_LEDGER_COLUMNS = ["stage", "column", "mechanism", "epsilon", "delta"]
+
+
+def _check_privacy_report(report) -> None:
+    if report is None:
+        return
+    if not isinstance(report, pd.DataFrame) or list(report.columns) != _LEDGER_COLUMNS:
+        raise ValueError(f"The 'privacy_report' parameter of evaluate must be a privacy ledger (a DataFrame with "
+                         f"columns {_LEDGER_COLUMNS}, as a synthesizer's privacy_report_) or None. "
+                         f"Got {type(report).__name__} instead.")
 
 
 def _fairness_config(fairness, columns: list[str]) -> FairnessConfig | None:

@@ -110,6 +110,8 @@ def write_report(result: EvaluationResult, path: Path) -> Path:
         sections += ["<h2>Distance to closest record</h2>", f"<p class='note'>{note}</p>", dcr]
     if result.fairness is not None:
         sections += _fairness_section(result, figure_class)
+    if result.privacy_report is not None:
+        sections += _privacy_ledger_section(result.privacy_report)
     page = (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
@@ -119,6 +121,22 @@ def write_report(result: EvaluationResult, path: Path) -> Path:
     )
     path.write_text(page, encoding="utf-8")
     return path
+
+
+def _privacy_ledger_section(ledger: pd.DataFrame) -> list[str]:
+    """The differential-privacy ledger: its totals (basic composition) and every mechanism."""
+    epsilon, delta = float(ledger["epsilon"].sum()), float(ledger["delta"].sum())
+    note = (f"Every mechanism that touched the private data, with what it spent. The release is "
+            f"({epsilon:.4g}, {delta:.3g})-differentially private: the sums of the lines (basic composition).")
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{html.escape('' if value is None or value != value else str(value))}</td>"
+                         for value in (row.stage, row.column, row.mechanism))
+        + f"<td class='num'>{row.epsilon:.4g}</td><td class='num'>{row.delta:.3g}</td></tr>"
+        for row in ledger.itertuples(index=False))
+    table = ("<table><tr><th>stage</th><th>column</th><th>mechanism</th><th>epsilon</th><th>delta</th></tr>"
+             + rows + f"<tr><th colspan='3'>total</th><th class='num'>{epsilon:.4g}</th>"
+             f"<th class='num'>{delta:.3g}</th></tr></table>")
+    return ["<h2>Differential privacy</h2>", f"<p class='note'>{html.escape(note)}</p>", _scroll(table)]
 
 
 def _counts(result: EvaluationResult) -> str:

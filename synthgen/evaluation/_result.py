@@ -107,6 +107,9 @@ class EvaluationResult:
     text_lengths : dict or None
         With free-text columns: per text column and frame, a DataFrame of the ``characters`` and ``words`` of
         every non-NULL text (the length histograms of the report).
+    privacy_report : pandas.DataFrame or None
+        The privacy ledger passed as ``privacy_report`` (a synthesizer's ``privacy_report_``), shown in the
+        HTML report with its totals.
 
     Examples
     --------
@@ -152,6 +155,7 @@ class EvaluationResult:
     fairness_columns: dict | None = None
     text: pd.DataFrame | None = None
     text_lengths: dict[str, dict[str, pd.DataFrame]] | None = None
+    privacy_report: pd.DataFrame | None = None
 
     def to_dict(self) -> dict[str, float | None]:
         """Return all figures as a flat dict; holdout references are keyed ``reference_<figure>``.

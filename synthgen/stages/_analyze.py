@@ -11,13 +11,26 @@ import numpy as np
 import pandas as pd
 
 from .._dtypes import published_dtype, spec_name
-from .._options import ENGINE_DEFAULTS, validate_all
+from .._options import ENGINE_DEFAULTS, InvalidParameterError, validate_all
 from .._progress import ProgressReporter
 from .._seeding import as_generator
 from .._workspace import Workspace, locks_workspace
 from ..column_encodings import SequenceIndex, get_encoding
 from ..column_encodings._language import get_language_encoding
 from ..domain import DifferentialPrivacyConfig, ModelEncodingType, ModelType, ProgressCallback
+from ..privacy._dp_budget import DPBudget, resolve_dp_budget
+from ..privacy._dp_mechanisms import ValueGrid, bounds_feasible, dp_bounds, exponential_rank
+from ..privacy._dp_statistics import (
+    DP_ENCODING_TYPES,
+    ColumnBudget,
+    check_domain,
+    dp_partial,
+    dp_reduce,
+    needs_delta,
+    not_supported_message,
+    spends_nothing,
+)
+from ..privacy._ledger import LedgerEntry
 from ..privacy._value_protection import MIN_SUBJECTS_FOR_RANGE, protected_range
 
 __all__ = ["analyze", "column_error"]
@@ -59,8 +72,18 @@ def _key_summary(frame: pd.DataFrame, keys: dict, table: str):
     return len(frame)
 
 
+def _one_row_per_subject(frame: pd.DataFrame, key: str | None, rng: np.random.Generator) -> pd.DataFrame:
+    """One row drawn at random per subject (all rows when every row is its own subject): under differential
+    privacy each subject then adds at most 1 to any count of the statistics."""
+    if key is None:
+        return frame
+    shuffled = frame.iloc[rng.permutation(len(frame))]
+    return shuffled[~shuffled[key].duplicated().to_numpy()]
+
+
 def _analyze_table(ws: Workspace, table: str, meta: dict, progress: ProgressReporter,
-                   value_protection: bool, rng: np.random.Generator) -> tuple[dict, list[tuple]]:
+                   value_protection: bool, rng: np.random.Generator,
+                   dp: _DPAnalysis | None = None) -> tuple[dict, list[tuple]]:
     """Reduced column stats of one table and, per partition, the summary of its keys (for sequence lengths)."""
     keys = meta["keys"]
     subject_key = keys.get("context_key") if table == "tgt" else keys.get("primary_key")
@@ -68,38 +91,111 @@ def _analyze_table(ws: Workspace, table: str, meta: dict, progress: ProgressRepo
     encodings = {c: lookup(t) for c, t in meta["encoding_types"].items()}
     partials: dict[str, list] = {c: [] for c in encodings}
     key_frames, offset = [], 0
+    # the draw of one row per subject gets its own stream, so analyze without DP keeps its random draws
+    sample_rng = rng.spawn(1)[0] if dp is not None else None
     for path in ws.partitions(ws.data_dir(table)):
         frame = ws.read_parquet(path)
+        key_frames.append((path.name, _key_summary(frame, keys, table)))  # before one row per subject
+        if dp is not None:
+            frame = _one_row_per_subject(frame, keys.get("context_key") if table == "tgt" else None, sample_rng)
         subjects = _subjects(frame, subject_key, offset)
         offset += len(frame)
         sequence = _sequence(frame, keys.get("context_key")) if table == "tgt" else None
         for column, encoding in encodings.items():
             try:
-                partials[column].append(encoding.analyze(frame[column], subjects, sequence=sequence))
+                if dp is not None:
+                    partials[column].append(dp_partial(meta["encoding_types"][column], frame[column]))
+                else:
+                    partials[column].append(encoding.analyze(frame[column], subjects, sequence=sequence))
             except ValueError as err:
                 raise column_error(err, column, table) from None
-        key_frames.append((path.name, _key_summary(frame, keys, table)))
         progress.update()
     column_rngs = rng.spawn(len(encodings)) if encodings else []
     columns: dict[str, dict[str, Any]] = {}
     for index, (column, encoding) in enumerate(encodings.items()):
         try:
-            stats = encoding.reduce(partials[column], value_protection=value_protection, rng=column_rngs[index])
+            if dp is not None:
+                budget = dp.column_budget(table, column)
+                stats = dp_reduce(meta["encoding_types"][column], partials[column], budget, dp.n_subjects,
+                                  column_rngs[index], dp.domain(column))
+                stats["value_protection"] = False
+                for note in budget.notes:
+                    warnings.warn(f"Column {column!r} of {table}_data: {note}", UserWarning, stacklevel=2)
+            else:
+                stats = encoding.reduce(partials[column], value_protection=value_protection, rng=column_rngs[index])
         except ValueError as err:
             raise column_error(err, column, table) from None
         stats["dtype"] = published_dtype(meta["dtypes"].get(column, "object"), stats.get("categories"))
-        if stats["encoding_type"] in _CATEGORICAL and not stats["categories"] and stats["no_of_rare_categories"]:
+        if stats["encoding_type"] in _CATEGORICAL and not stats["categories"] and (
+                stats["no_of_rare_categories"] or dp is not None):
             warnings.warn(_no_category_message(column, table, stats["no_of_rare_categories"],
                                                text_type="LANGUAGE_TEXT" if _is_language(meta) else
-                                               "TABULAR_CHARACTER"), UserWarning, stacklevel=2)
+                                               "TABULAR_CHARACTER", dp=dp), UserWarning, stacklevel=2)
         stats["argn_processor"] = table
         stats["argn_column"] = f"c{index}"
         columns[column] = stats
     return columns, key_frames
 
 
-def _no_category_message(column: str, table: str, n_categories: int, *, text_type: str) -> str:
+class _DPAnalysis:
+    """The statistics budget of one analyze run, split evenly over its units: every column of both tables whose
+    release is not entirely declared, and the sequence lengths of two-table data. Delta goes evenly to the units
+    that threshold categories (the only mechanisms that spend it)."""
+
+    def __init__(self, budget: DPBudget, n_subjects: int, metas: dict[str, dict], has_context: bool,
+                 domains: dict[str, Any] | None):
+        self.budget, self.n_subjects, self.domains = budget, n_subjects, dict(domains or {})
+        self.types = {(table, column): encoding_type for table, meta in metas.items()
+                      for column, encoding_type in meta["encoding_types"].items()}
+        unknown = sorted(set(self.domains) - {column for _, column in self.types})
+        if unknown:
+            raise ValueError(f"differential_privacy declares domains of columns that no table has: {unknown}.")
+        self.units = [unit for unit, encoding_type in self.types.items()
+                      if not spends_nothing(encoding_type, self.domains.get(unit[1]))]
+        if has_context:
+            self.units.append(("tgt", None))
+        n_delta = sum(needs_delta(t, self.domains.get(column)) for (_, column), t in self.types.items())
+        self.epsilon = budget.stats_epsilon / max(len(self.units), 1)
+        self.delta = budget.stats_delta / n_delta if n_delta else 0.0
+        self.budgets: list[ColumnBudget] = []
+
+    def check(self) -> None:
+        """Refuse, before anything is read, columns without a DP mechanism and domains that do not fit."""
+        for (table, column), encoding_type in self.types.items():
+            try:
+                if encoding_type not in DP_ENCODING_TYPES:
+                    raise ValueError(not_supported_message(encoding_type))
+                if column in self.domains:
+                    check_domain(encoding_type, self.domains[column])
+            except ValueError as err:
+                raise column_error(err, column, table) from None
+
+    def domain(self, column: str) -> Any:
+        return self.domains.get(column)
+
+    def column_budget(self, table: str, column: str | None) -> ColumnBudget:
+        if column is None:
+            epsilon, delta = self.epsilon, 0.0
+        else:
+            domain = self.domains.get(column)
+            epsilon = 0.0 if spends_nothing(self.types[(table, column)], domain) else self.epsilon
+            delta = self.delta if needs_delta(self.types[(table, column)], domain) else 0.0
+        budget = ColumnBudget(column=column, epsilon=epsilon, delta=delta)
+        self.budgets.append(budget)
+        return budget
+
+    @property
+    def entries(self) -> list[LedgerEntry]:
+        return [entry for budget in self.budgets for entry in budget.entries]
+
+
+def _no_category_message(column: str, table: str, n_categories: int, *, text_type: str,
+                         dp: _DPAnalysis | None = None) -> str:
     fate = "sampled as NULL in every row" if table == "tgt" else "NULL in every row for the model"
+    if dp is not None:
+        return (f"Column {column!r} of {table}_data: under differential privacy no category cleared the noisy "
+                f"threshold (epsilon {dp.epsilon:.3g}, delta {dp.delta:.3g} for this column), so it is {fate}. "
+                "Raise the statistics budget (epsilon, stats_share), or drop the column.")
     return (f"Column {column!r} of {table}_data: value protection publishes none of its {n_categories} categories "
             f"(each is held by fewer than 5 to 7 subjects), so it is {fate}. If it identifies rows, make it a key "
             f"or drop it; for free text or codes declare {text_type}; convert numbers or dates to a numeric "
@@ -130,6 +226,30 @@ def _seq_len_stats(lengths: np.ndarray, value_protection: bool, rng: np.random.G
             "value_protection": bool(value_protection)}
 
 
+# sequence lengths: whole numbers up to 2**16, one cell each
+_LENGTH_GRID = ValueGrid(np.arange(0, 2**16 + 1, dtype=np.float64))
+
+
+def _dp_seq_len_stats(lengths: np.ndarray, budget: ColumnBudget, n_subjects: int,
+                      rng: np.random.Generator) -> dict[str, Any]:
+    """Sequence-length bounds (0.3 of the unit's epsilon each) and median (0.4) by the exponential mechanism; a
+    subject has one length, so each count changes by at most 1."""
+    counts = _LENGTH_GRID.counts(lengths.astype(np.float64))
+    if not bounds_feasible(n_subjects, _LENGTH_GRID.n_cells, 0.3 * budget.epsilon):
+        warnings.warn(f"Under differential privacy the sequence lengths get an epsilon of {0.3 * budget.epsilon:.3g} "
+                      f"per bound, too small for {n_subjects} subjects to keep the bounds inside the data: they may "
+                      "be wider than the data's. Raise epsilon or stats_share.", UserWarning, stacklevel=3)
+    low_epsilon = budget.spend("exponential mechanism (sequence length lower bound)", 0.3 * budget.epsilon)
+    high_epsilon = budget.spend("exponential mechanism (sequence length upper bound)", 0.3 * budget.epsilon)
+    low, high, _ = dp_bounds(_LENGTH_GRID, counts, low_epsilon, high_epsilon, n_subjects, rng, exact=True)
+    median_cell = exponential_rank(counts, (n_subjects - 1) / 2,
+                                   budget.spend("exponential mechanism (sequence length median)",
+                                                0.4 * budget.epsilon), rng)
+    low, high = int(low), int(high)
+    median = int(min(max(_LENGTH_GRID.edges[median_cell], low), high))
+    return {"min": low, "max": high, "median": median, "value_protection": False}
+
+
 @locks_workspace("analyze")
 def analyze(
     *,
@@ -150,7 +270,9 @@ def analyze(
         Hide categories held by fewer than 5–7 subjects and the 5–7 most extreme values of every range;
         ranges of fewer than 20 subjects are hidden entirely.
     differential_privacy : DifferentialPrivacyConfig or dict, optional
-        Not available for statistics yet; must be ``None``.
+        Publish only statistics of differentially private mechanisms, under the statistics share of the budget
+        (see :doc:`/privacy`); value protection is then not applied (DP replaces it). Every mechanism is written
+        to the workspace's privacy ledger (:meth:`Workspace.read_privacy_ledger`).
     workspace_dir : str, Path or Workspace, default="engine-ws"
     update_progress : callable, optional
     random_state : None, int, RandomState or Generator, optional
@@ -172,25 +294,35 @@ def analyze(
     >>> stats["columns"]["sex"]["encoding_type"]
     'TABULAR_CATEGORICAL'
     """
-    value_protection = validate_all("analyze", {
+    params = validate_all("analyze", {
         "value_protection": value_protection, "differential_privacy": differential_privacy,
         "workspace_dir": workspace_dir, "update_progress": update_progress, "random_state": random_state,
-        "verbose": verbose})["value_protection"]
+        "verbose": verbose})
+    value_protection, dp_config = params["value_protection"], params["differential_privacy"]
     ws = workspace_dir if isinstance(workspace_dir, Workspace) else Workspace(workspace_dir)
     ws.require("split")
     model_type = ws.read_model_type()
+    tgt_meta = ws.read_meta("tgt")
+    has_ctx = ws.has_context()
+    ctx_meta = ws.read_meta("ctx") if has_ctx else None
+    dp = None
+    if dp_config is not None:  # the subjects: context rows of two-table data, else target rows (a public count)
+        n_subjects = ws.count_rows(ws.data_dir("ctx" if has_ctx else "tgt"))
+        metas = {"tgt": tgt_meta} | ({"ctx": ctx_meta} if has_ctx else {})
+        try:
+            dp = _DPAnalysis(resolve_dp_budget(dp_config, n_subjects), n_subjects, metas, has_ctx, dp_config.domains)
+        except ValueError as err:
+            raise InvalidParameterError(f"The 'differential_privacy' parameter of analyze is invalid: {err}") from None
+        dp.check()
     ws.clear_from("analyze")
     rng = as_generator(random_state)
     tgt_rng, ctx_rng, len_rng = rng.spawn(3)
-    tgt_meta = ws.read_meta("tgt")
-    has_ctx = ws.has_context()
     n_files = len(ws.partitions(ws.data_dir("tgt"))) * (2 if has_ctx else 1)
     with ProgressReporter(n_files, description="analyze", callback=update_progress, verbose=verbose) as progress:
-        tgt_columns, tgt_keys = _analyze_table(ws, "tgt", tgt_meta, progress, value_protection, tgt_rng)
+        tgt_columns, tgt_keys = _analyze_table(ws, "tgt", tgt_meta, progress, value_protection, tgt_rng, dp)
         context_key = tgt_meta["keys"].get("context_key")
         if has_ctx:
-            ctx_meta = ws.read_meta("ctx")
-            ctx_columns, ctx_keys = _analyze_table(ws, "ctx", ctx_meta, progress, value_protection, ctx_rng)
+            ctx_columns, ctx_keys = _analyze_table(ws, "ctx", ctx_meta, progress, value_protection, ctx_rng, dp)
             lengths, is_trn = _sequence_lengths(tgt_keys, ctx_keys, context_key, ctx_meta["keys"]["primary_key"])
             n_trn, n_val = int(is_trn.sum()), int((~is_trn).sum())
         else:
@@ -198,7 +330,12 @@ def analyze(
             lengths = np.ones(1, dtype=np.int64)
             n_trn = sum(rows for name, rows in tgt_keys if name.endswith("-trn.parquet"))
             n_val = sum(rows for _, rows in tgt_keys) - n_trn
-        seq_len = _seq_len_stats(lengths, value_protection and has_ctx, len_rng)
+        if dp is not None and has_ctx:
+            seq_len = _dp_seq_len_stats(lengths, dp.column_budget("tgt", None), dp.n_subjects, len_rng)
+            observed_min, observed_max = seq_len["min"], seq_len["max"]
+        else:
+            seq_len = _seq_len_stats(lengths, value_protection and has_ctx, len_rng)
+            observed_min, observed_max = int(lengths.min()), int(lengths.max())
         stats = {
             "model_type": model_type,
             "columns": tgt_columns,
@@ -210,12 +347,16 @@ def analyze(
             "seq_len": seq_len,
             # a LANGUAGE model writes one record per target row, conditioned on its context row
             "is_sequential": bool(has_ctx and model_type == ModelType.TABULAR.value
-                                  and not (lengths.min() == lengths.max() == 1)),
-            "value_protection": bool(value_protection),
+                                  and not (observed_min == observed_max == 1)),
+            "value_protection": bool(value_protection) and dp is None,
+            "differential_privacy": dp is not None,
         }
         if has_ctx:
             ws.write_stats("ctx", {"columns": ctx_columns, "keys": ctx_meta["keys"],
-                                                  "value_protection": bool(value_protection)})
+                                   "value_protection": bool(value_protection) and dp is None,
+                                   "differential_privacy": dp is not None})
+        if dp is not None:
+            ws.write_privacy_ledger("analyze", dp.entries)
         # written last: its presence marks a completed analysis
         ws.write_stats("tgt", stats)
     return ws
