@@ -325,3 +325,21 @@ def test_synthesizer_gets_dp_end_to_end_from_one_parameter(adult_full):
     assert synth.epsilon_ <= 2.0
     assert synth.delta_ == pytest.approx(report["delta"].sum())
     assert len(synth.sample(20, random_state=0)) == 20
+
+
+def test_two_table_estimator_under_dp_learns_no_context_model(planes_flights):
+    planes, flights = planes_flights
+    planes = planes[["tailnum", "engines", "seats"]].head(30)
+    flights = flights[flights["tailnum"].isin(planes["tailnum"])][["tailnum", "origin", "carrier"]]
+    synth = sg.TabularSynthesizer(model="small", max_epochs=1, batch_size=10, max_sequence_window=5,
+                                  differential_privacy={"epsilon": 50.0}, tgt_context_key="tailnum",
+                                  ctx_primary_key="tailnum", random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # tiny budgets publish few categories: warned, not tested here
+        synth.fit(flights, context=planes)
+    assert synth.ctx_history_ is None  # the context rows were not learned outside the budget
+    with pytest.raises(ValueError, match="the context table is not learned under differential privacy, so "
+                                         r"sample\(\) needs context="):
+        synth.sample()
+    sampled = synth.sample(context=planes.head(5))
+    assert set(sampled["tailnum"]) <= set(planes["tailnum"].head(5))

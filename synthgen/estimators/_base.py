@@ -221,6 +221,14 @@ class _SynthesizerMixin:
             generator = self._context_generator = TabularGenerator(self._context_model.bundle, resolved)
         return generator
 
+    def _require_context_model(self) -> None:
+        """Refuse to invent context rows without a context model (a two-table fit under differential privacy)."""
+        if getattr(self, "_context_model", None) is None:
+            raise ValueError(
+                "This model was fitted with differential_privacy and a context table: the context table is not "
+                "learned under differential privacy, so sample() needs context= (context rows you may publish, "
+                "e.g. a public or separately protected table with the same columns).")
+
     def _sample_context(self, n_samples: int | None, *, batch_size, sampling_temperature, sampling_top_p,
                         rare_category_replacement_method, device, rng: np.random.Generator) -> pd.DataFrame:
         """``n_samples`` synthetic context rows (default: as many as the training context) with new keys, from

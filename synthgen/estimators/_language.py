@@ -233,7 +233,9 @@ class LanguageSynthesizer(_SynthesizerMixin, BaseEstimator):
                 encode(workspace_dir=ws, random_state=seeds["encode"], verbose=self.verbose)
             start = time.perf_counter()
             context_model = None
-            if ws.has_context():  # the context table gets a flat model of its own, so no raw row is kept
+            # the context table gets a flat model of its own, so no raw row is kept; under differential privacy
+            # none is trained (it would learn the context rows outside the budget): sample() then needs context=
+            if ws.has_context() and self.differential_privacy is None:
                 previous = getattr(self, "_context_model", None) if saved is not None else None
                 context_model = train_context_model(
                     ws, model=None, max_epochs=self.max_epochs,
@@ -341,6 +343,7 @@ class LanguageSynthesizer(_SynthesizerMixin, BaseEstimator):
         generator = self._generator_for(device)
         with torch_threads(generator.n_threads_for(self.n_threads, batch_size)):
             if two_table and context is None:
+                self._require_context_model()
                 context = self._sample_context(n_samples, batch_size=batch_size,
                                                sampling_temperature=sampling_temperature,
                                                sampling_top_p=sampling_top_p, device=device, rng=rng,
