@@ -47,6 +47,10 @@ def main() -> None:
         outcome = "done"
     except MemoryError:  # pyarrow's ArrowMemoryError is one too
         outcome = "MemoryError"
+    except Exception as err:  # an ArrowException: an I/O thread could not map its stack under the cap
+        if "Failed to launch worker thread" not in str(err):
+            raise
+        outcome = "MemoryError"
     print(json.dumps({"calibrated_peak": calibrated, "cap": cap, "peak": _vm_peak(), "outcome": outcome}))
 
 
