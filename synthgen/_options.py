@@ -245,6 +245,7 @@ OPTIONS: dict[str, Option] = _declare(
     Option(name="verbose", default="auto", constraints=_VERBOSE),
     Option(name="device", default=None, constraints=(_DEVICE,), none=True),
     Option(name="n_threads", default=None, constraints=(_POSITIVE_INT,), none=True),
+    Option(name="n_processes", default=None, constraints=(_POSITIVE_INT,), none=True),
     Option(name="batch_size", default=None, constraints=(_POSITIVE_INT,), none=True),
     Option(name="differential_privacy", default=None,
            constraints=(_instance((DifferentialPrivacyConfig, dict), "a DifferentialPrivacyConfig, a dict"),),

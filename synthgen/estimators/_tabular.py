@@ -103,6 +103,10 @@ class TabularSynthesizer(InferenceMixin, _SynthesizerMixin, BaseEstimator):
         torch threads during ``fit`` and ``sample`` (the previous count is restored afterwards). None chooses
         for the model and the machine: one thread unless a step is large and cores are idle, because torch's
         default of one thread per core is many times slower for these models when anything else runs.
+    n_processes : int, optional
+        Train the target model data-parallel on this many processes of this machine (one per GPU with CUDA,
+        gloo processes on CPUs; see docs/scale.md): ``fit`` is rank 0 and spawns the others. ``batch_size`` is
+        then per process; the context model of two-table data trains in this process.
     workspace_dir : str or Path, optional
         Where the workspace goes; a temporary folder (removed with this object) when None. ``fit`` holds the
         workspace's lock: a second fit into the same folder at the same time raises ``WorkspaceError``. The
@@ -175,6 +179,7 @@ class TabularSynthesizer(InferenceMixin, _SynthesizerMixin, BaseEstimator):
         n_partitions: int = ESTIMATOR_DEFAULTS.n_partitions,
         device: str | torch.device | None = None,
         n_threads: int | None = None,
+        n_processes: int | None = None,
         workspace_dir: str | os.PathLike | None = None,
         random_state: int | np.random.RandomState | None = None,
         verbose: bool | int | str = ESTIMATOR_DEFAULTS.verbose,
@@ -198,6 +203,7 @@ class TabularSynthesizer(InferenceMixin, _SynthesizerMixin, BaseEstimator):
         self.n_partitions = n_partitions
         self.device = device
         self.n_threads = n_threads
+        self.n_processes = n_processes
         self.workspace_dir = workspace_dir
         self.random_state = random_state
         self.verbose = verbose
@@ -291,7 +297,8 @@ class TabularSynthesizer(InferenceMixin, _SynthesizerMixin, BaseEstimator):
                   enable_flexible_generation=params["enable_flexible_generation"],
                   max_sequence_window=self.max_sequence_window, differential_privacy=self.differential_privacy,
                   model_state_strategy=strategy if saved is not None else "RESET", device=self.device,
-                  n_threads=self.n_threads, workspace_dir=ws, random_state=seeds["train"], verbose=self.verbose)
+                  n_threads=self.n_threads, n_processes=self.n_processes, workspace_dir=ws,
+                  random_state=seeds["train"], verbose=self.verbose)
             self._bundle = load_bundle(ws)
             self._context_model = context_model
             self.history_ = ws.read_progress()

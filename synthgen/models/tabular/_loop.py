@@ -23,6 +23,7 @@ import attrs
 import torch
 from torch import nn
 
+from .._distributed import DistributedTraining
 from ._presets import batch_size_heuristic, learn_rate_heuristic
 
 __all__ = ["TrainingResult", "TrainingTask", "WeightAverage", "check_training_arguments", "run_training"]
@@ -193,21 +194,31 @@ def run_training(
     resume_state: Mapping[str, Any] | None,
     average_weights: bool = False,
     on_tick: Callable[[float, float], None] | None = None,
+    distributed: DistributedTraining | None = None,
 ) -> TrainingResult:
     """Train ``model`` through ``task`` (see :func:`train_model` for the meaning of the arguments).
 
     With ``average_weights``, validation, the best weights and the returned weights are those of the
     :class:`WeightAverage`; the optimizer keeps stepping the raw weights. ``on_tick(epoch, total_time)`` is
     called at most every half second between steps (for a progress bar; it cannot stop training).
+
+    With ``distributed`` (see :mod:`synthgen.models._distributed`), ``batch_size`` is per rank, every step
+    takes a global batch of the shared permutation, gradients are summed over the ranks, the validation loss is
+    averaged over them, and rank 0 alone calls the callbacks and decides when to stop.
     """
     device = task.device
     resume = dict(resume_state) if resume_state is not None else None
     n = task.n_samples
-    batch_size = batch_size or (resume["batch_size"] if resume else batch_size_heuristic(n))
-    batch_size = min(batch_size, n)
+    ranks = 1 if distributed is None else distributed.world_size
+    writer = distributed is None or distributed.is_writer
+    shuffle = generator if distributed is None else distributed.shared_generator
+    per_rank = max(1, n // ranks)
+    # the automatic batch is one process's, shared by the ranks: the same steps per epoch and learning rate
+    batch_size = batch_size or (resume["batch_size"] if resume else math.ceil(batch_size_heuristic(n) / ranks))
+    batch_size = min(batch_size, per_rank)
     accum = gradient_accumulation_steps or (resume["gradient_accumulation_steps"] if resume else 1)
-    accum = max(1, min(accum, n // batch_size))
-    logical = batch_size * accum
+    accum = max(1, min(accum, per_rank // batch_size))
+    logical = batch_size * accum * ranks  # rows per optimizer step, over all ranks
     steps_per_epoch = math.ceil(n / logical)
     lr0 = learn_rate or (resume["initial_learn_rate"] if resume else learn_rate_heuristic(logical))
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr0)
@@ -229,9 +240,11 @@ def run_training(
             task.init_prior()
         steps, samples, base_time = 0, 0, 0.0
         best_loss, bad_epochs = math.inf, 0
-        val_orders = [task.draw_order(generator) for _ in range(N_VALIDATION_ORDERS if task.flexible else 1)]
+        val_orders = [task.draw_order(shuffle) for _ in range(N_VALIDATION_ORDERS if task.flexible else 1)]
         best_state = None
         history = []
+    if distributed is not None:
+        distributed.broadcast_parameters(model)  # rank 0's initial weights everywhere, as DDP starts
     average = WeightAverage(model) if average_weights else None
     if average is not None and resume and resume.get("weight_average") is not None:
         average.load_state(resume["weight_average"], device)
@@ -274,15 +287,19 @@ def run_training(
     total_time = base_time
     stop_reason = "max_epochs" if steps >= max_steps else None
     while stop_reason is None:
-        perm = torch.randperm(n, generator=generator).to(device)
+        perm = torch.randperm(n, generator=shuffle).to(device)
         loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-        epoch_rows, cut_short = 0, False
+        epoch_rows, local_rows, cut_short = 0, 0, False
         for logical_rows in perm.split(logical):
             optimizer.zero_grad(set_to_none=True)
-            for rows in logical_rows.split(batch_size):
+            own_rows = logical_rows if distributed is None else distributed.share(logical_rows)
+            for rows in own_rows.split(batch_size):
                 nll = task.batch_nll(rows, generator)
                 (nll.sum() / len(logical_rows)).backward()
                 loss_sum += nll.detach().double().sum()
+            local_rows += len(own_rows)
+            if distributed is not None:
+                distributed.all_reduce_gradients(model.parameters())
             optimizer.step()
             if average is not None:
                 average.update(model)
@@ -296,28 +313,38 @@ def run_training(
             if steps >= max_steps:
                 stop_reason = "max_epochs"
                 break
+            interrupt = None
             if total_time >= max_training_time_s:
-                stop_reason, cut_short = "max_training_time", True
-                break
-            if on_tick is not None and now - last_tick >= TICK_INTERVAL_S:
+                interrupt = "max_training_time"
+            elif writer and on_tick is not None and now - last_tick >= TICK_INTERVAL_S:
                 last_tick = now
                 on_tick(steps / steps_per_epoch, total_time)
-            if on_progress is not None and now - last_report >= PROGRESS_INTERVAL_S:
+            if interrupt is None and writer and on_progress is not None and now - last_report >= PROGRESS_INTERVAL_S:
                 last_report = now
-                if on_progress(record(float(loss_sum) / epoch_rows, math.nan, False)):
-                    stop_reason, cut_short = "callback", True
-                    break
-        trn_loss = float(loss_sum) / epoch_rows
+                if on_progress(record(float(loss_sum) / max(1, local_rows), math.nan, False)):
+                    interrupt = "callback"
+            if distributed is not None:
+                interrupt = distributed.decide(interrupt)
+            if interrupt is not None:
+                stop_reason, cut_short = interrupt, True
+                break
+        if distributed is None:
+            trn_loss = float(loss_sum) / local_rows
+        else:
+            total_loss, total_rows = distributed.sum(float(loss_sum), float(local_rows))
+            trn_loss = total_loss / total_rows
         if cut_short:
             history.append(record(trn_loss, math.nan, False))
-            if on_checkpoint is not None:
+            if writer and on_checkpoint is not None:
                 on_checkpoint(make_state())
-            if on_progress is not None and stop_reason != "callback":
+            if writer and on_progress is not None and stop_reason != "callback":
                 on_progress(history[-1])
             break
         if average is not None:
             average.swap(model)  # validate (and keep) the averaged weights
         val_loss = task.validation_loss(val_orders)
+        if distributed is not None:
+            val_loss = distributed.mean_validation_loss(val_loss)
         val_loss = trn_loss if val_loss is None else val_loss
         scheduler.step(val_loss)
         improved = val_loss < best_loss
@@ -334,14 +361,16 @@ def run_training(
                     average = WeightAverage(model, average.decay)
         total_time = base_time + time.perf_counter() - start_time
         history.append(record(trn_loss, val_loss, improved))
-        if on_checkpoint is not None:
+        if writer and on_checkpoint is not None:
             on_checkpoint(make_state())
-        if on_progress is not None and on_progress(history[-1]) and stop_reason is None:
+        if writer and on_progress is not None and on_progress(history[-1]) and stop_reason is None:
             stop_reason = "callback"
         if bad_epochs > EARLY_STOPPING_PATIENCE and stop_reason is None:
             stop_reason = "early_stopping"
         if total_time >= max_training_time_s and stop_reason is None:
             stop_reason = "max_training_time"
+        if distributed is not None:
+            stop_reason = distributed.decide(stop_reason)
 
     if best_state is None:
         best_state = to_cpu(model.state_dict()) if average is None else average.state_dict(model)

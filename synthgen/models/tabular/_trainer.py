@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from .._distributed import DistributedTraining
 from ._loop import TrainingResult, check_training_arguments, run_training
 from ._network import FlatARGN
 from ._sampling import generator_on
@@ -216,6 +217,9 @@ def train_model(
     on_tick : callable or None
         Called with ``(epoch, total_time)`` at most every half second between steps, for a progress bar.
 
+    Under an initialised ``torch.distributed`` process group of several ranks, training is data-parallel (see
+    :mod:`synthgen.models._distributed`): ``batch_size`` is per rank, and only rank 0 calls the callbacks.
+
     Returns
     -------
     TrainingResult
@@ -227,6 +231,14 @@ def train_model(
     _check_data(model, trn_codes, val_codes, trn_context, val_context)
     device = torch.device(device) if device is not None else model.in_weight.device
     model.to(device).train()
+    distributed = DistributedTraining.current(device)
+    if distributed is not None:  # this rank's validation share and random generator
+        generator = distributed.rank_generator(generator)
+        if val_codes is not None:
+            rows = distributed.validation_rows(len(val_codes))
+            val_codes = val_codes[rows]
+            val_context = None if val_context is None else val_context[rows]
+            distributed.n_validation = len(val_codes)
     task = _FlatTask(model, trn_codes, val_codes, trn_context, val_context, device, generator)
     return run_training(
         model,
@@ -242,4 +254,5 @@ def train_model(
         on_checkpoint=on_checkpoint,
         resume_state=resume_state,
         on_tick=on_tick,
+        distributed=distributed,
     )
