@@ -7,6 +7,7 @@ import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -48,6 +49,9 @@ from ..stages._partitioned import (
 from ..stages._warm_start import adopt_statistics, check_workspace_matches, install_model
 from ._base import _join_frames, _SynthesizerMixin
 from ._inference import InferenceMixin
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 __all__ = ["TabularSynthesizer"]
 
@@ -451,7 +455,8 @@ class TabularSynthesizer(InferenceMixin, _SynthesizerMixin, BaseEstimator):
 
     # -- sample_to_parquet -----------------------------------------------------------------------------
     def sample_to_parquet(self, path: str | os.PathLike, n_samples: int | None = None, *,
-                          n_partitions: int | None = None, client=None, n_jobs: int | None = None,
+                          n_partitions: int | None = None, client: Client | None = None,
+                          n_jobs: int | None = None,
                           **sample_options) -> Path:
         """Generate synthetic rows in partitions and write them as parquet parts into the folder ``path``.
 

@@ -205,7 +205,10 @@ def train(
 
 def _train_on_this_rank(**kwargs) -> Workspace:
     """Rank 0 trains holding the workspace's lock; the other ranks read the workspace and write nothing."""
-    return (_locked_train if process_rank() == 0 else _train)(**kwargs)
+    ws = (_locked_train if process_rank() == 0 else _train)(**kwargs)
+    if dist.is_initialized():
+        dist.barrier()  # every rank returns once rank 0 has written the model
+    return ws
 
 
 def _train(
