@@ -9,6 +9,7 @@ Layout (as in the engine API)::
     OriginalData/encoded-data/part.000000-trn.parquet, ...                        encode
     ModelStore/model-data/model-configs.json, model-weights.pt, ...               train
     ModelStore/model-data/tokenizer.json, adapter/                                train (LANGUAGE)
+    ModelStore/privacy-ledger.json                                                analyze, train (under DP)
     SyntheticData/part.000000.parquet, ...                                        generate
     workspace.lock                                                                while a stage writes
 
@@ -50,6 +51,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
+from .privacy._ledger import LedgerEntry
+
 __all__ = ["Workspace", "WorkspaceError", "locks_workspace"]
 
 STAGES = ("split", "analyze", "encode", "train", "generate")
@@ -61,6 +64,7 @@ PROGRESS_FILE = "progress-messages.csv"
 TOKENIZER_FILE = "tokenizer.json"
 ADAPTER_DIR = "adapter"
 LOCK_FILE = "workspace.lock"
+PRIVACY_LEDGER_FILE = "privacy-ledger.json"
 _PROGRESS_FIELDS = ("epoch", "is_checkpoint", "steps", "samples", "trn_loss", "val_loss", "total_time",
                     "learn_rate")
 # the names `_temporary` gives: ".<final name>.<32 hex digits>.tmp"
@@ -229,6 +233,11 @@ class Workspace:
         return self.root / "ModelStore"
 
     @property
+    def privacy_ledger_path(self) -> Path:
+        """``ModelStore/privacy-ledger.json``: the differential-privacy mechanisms that analyze and train ran."""
+        return self.model_store / PRIVACY_LEDGER_FILE
+
+    @property
     def synthetic_data(self) -> Path:
         """``SyntheticData``: the partitions written by generate."""
         return self.root / "SyntheticData"
@@ -362,10 +371,12 @@ class Workspace:
         ValueError
             If ``stage`` is not one of these.
         """
-        for later in STAGES[STAGES.index(stage):]:
+        cleared = STAGES[STAGES.index(stage):]
+        for later in cleared:
             for path in self._stage_outputs(later):
                 if path.exists():
                     shutil.rmtree(path)
+        self._drop_ledger_stages(cleared)
 
     # -- completeness checks -----------------------------------------------------------------------------
     def has_context(self) -> bool:
@@ -680,6 +691,47 @@ class Workspace:
         dict
         """
         return read_json(self.stats_path(table))
+
+    def write_privacy_ledger(self, stage: str, entries: list[LedgerEntry]) -> None:
+        """Replace the privacy-ledger lines of ``stage`` by ``entries`` (atomically).
+
+        Parameters
+        ----------
+        stage : {"analyze", "train"}
+            The stage whose lines these are; lines of other stages are kept.
+        entries : list of LedgerEntry
+            Every differential-privacy mechanism the stage ran on the private data.
+        """
+        if stage not in STAGES:
+            raise ValueError(f"stage must be one of {STAGES}; got {stage!r} instead.")
+        wrong = [entry.stage for entry in entries if entry.stage != stage]
+        if wrong:
+            raise ValueError(f"ledger entries of stage {wrong[0]!r} cannot be written as stage {stage!r}.")
+        kept = [entry for entry in self.read_privacy_ledger() if entry.stage != stage]
+        ordered = sorted(kept + list(entries), key=lambda entry: STAGES.index(entry.stage)
+                         if entry.stage in STAGES else len(STAGES))
+        write_json_atomic(self.privacy_ledger_path, [entry.to_dict() for entry in ordered])
+
+    def read_privacy_ledger(self) -> list[LedgerEntry]:
+        """The privacy-ledger lines of every stage, in stage order; empty without differential privacy.
+
+        Returns
+        -------
+        list of LedgerEntry
+        """
+        if not self.privacy_ledger_path.exists():
+            return []
+        return [LedgerEntry.from_dict(item) for item in read_json(self.privacy_ledger_path)]
+
+    def _drop_ledger_stages(self, stages: tuple[str, ...]) -> None:
+        """Remove the ledger lines of ``stages`` (whose outputs were cleared), and the file when none is left."""
+        if not self.privacy_ledger_path.exists():
+            return
+        kept = [entry for entry in self.read_privacy_ledger() if entry.stage not in stages]
+        if kept:
+            write_json_atomic(self.privacy_ledger_path, [entry.to_dict() for entry in kept])
+        else:
+            self.privacy_ledger_path.unlink()
 
     def partitions(self, folder: Path, split: str | None = None) -> list[Path]:
         """The partition files of ``folder``, sorted by name (and so by partition number).

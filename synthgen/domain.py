@@ -289,7 +289,8 @@ class _Config:
 
 def _optional_positive_float(name: str):
     def check(instance, attribute, value):
-        if value is not None and not (isinstance(value, (int, float)) and value > 0 and math.isfinite(value)):
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if value is not None and not (number and value > 0 and math.isfinite(value)):
             raise ValueError(f"{name} must be a positive finite number or None; got {value!r} instead.")
 
     return check
@@ -307,38 +308,98 @@ def _positive_float(name: str, upper: float | None = None):
     return check
 
 
+ACCOUNTANTS = ("prv", "rdp", "gdp")
+"""The privacy accountants of Opacus that DP-SGD training can use (``prv`` is the tightest)."""
+
+
+def _optional_delta(instance, attribute, value):
+    ok = value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)
+                           and 0 < value < 1)
+    if not ok:
+        raise ValueError(f"delta must be a number in the open interval (0, 1) or None; got {value!r} instead.")
+
+
+def _stats_share(instance, attribute, value):
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1
+    if not ok:
+        raise ValueError(f"stats_share must be a number in the open interval (0, 1); got {value!r} instead.")
+
+
+def _accountant(value: Any) -> Any:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def _known_accountant(instance, attribute, value):
+    if value not in ACCOUNTANTS:
+        allowed = ", ".join(repr(a) for a in ACCOUNTANTS)
+        raise ValueError(f"accountant must be one of {allowed}; got {value!r} instead.")
+
+
 @attrs.frozen(kw_only=True)
 class DifferentialPrivacyConfig(_Config):
-    """Differential privacy for training (DP-SGD) and for the published statistics.
+    """Differential privacy for the published statistics (analyze) and for training (DP-SGD).
+
+    The unit of privacy is the *subject*: a row of a flat table, or an entity of a two-table model together with
+    all its events. Give the budget either as one total ``epsilon`` (split between the statistics and training by
+    ``stats_share``) or, as the engine API does, as ``max_epsilon`` for training and ``value_protection_epsilon``
+    for the statistics; not both.
 
     Parameters
     ----------
+    epsilon : float or None, default=None
+        The total privacy budget of the release (statistics and training together, basic composition).
+        ``stats_share * epsilon`` goes to the statistics, the rest to training. Excludes ``max_epsilon`` and
+        ``value_protection_epsilon``.
     max_epsilon : float or None, default=None
-        Training stops before the total epsilon would exceed this value; ``None`` means no limit.
-    noise_multiplier : float, default=1.5
-        Standard deviation of the Gaussian noise relative to ``max_grad_norm``.
+        Training budget (engine API): training stops before its epsilon would exceed this value. ``None``
+        (and no ``epsilon``) means no limit: training runs with ``noise_multiplier`` and reports the epsilon
+        it spent.
+    noise_multiplier : float or None, default=None
+        Standard deviation of the Gaussian noise relative to ``max_grad_norm``. ``None`` calibrates it to the
+        training budget; without a training budget it is 1.5 (the engine's default). A number overrides the
+        calibration (training still stops at the budget).
     max_grad_norm : float, default=1.0
         Per-sample gradient clipping norm.
-    delta : float, default=1e-5
-        Probability of the privacy guarantee not holding.
-    value_protection_epsilon : float, default=1.0
-        Epsilon spent on the differentially private column statistics at analysis.
+    delta : float or None, default=None
+        The total delta of the release, in (0, 1). ``None`` follows the data size: ``min(1e-5, n ** -1.2)`` for
+        ``n`` subjects. The statistics get ``stats_share * delta``, training the rest.
+    value_protection_epsilon : float or None, default=None
+        Statistics budget (engine API); ``None`` means 1.0 when ``epsilon`` is not given.
+    stats_share : float, default=0.1
+        The share of ``epsilon`` and ``delta`` spent on the statistics, in (0, 1).
+    accountant : {"prv", "rdp", "gdp"}, default="prv"
+        The accountant that converts DP-SGD steps into epsilon (Opacus; PRV is the tightest).
 
     Examples
     --------
     >>> from synthgen import DifferentialPrivacyConfig
-    >>> config = DifferentialPrivacyConfig(max_epsilon=5.0)   # not yet accepted by train or fit
-    >>> config.max_epsilon
-    5.0
+    >>> config = DifferentialPrivacyConfig(epsilon=1.0)   # 0.1 for the statistics, 0.9 for training
+    >>> config.stats_share
+    0.1
+    >>> DifferentialPrivacyConfig.coerce({"maxEpsilon": 5, "valueProtectionEpsilon": 0.5}).max_epsilon
+    5
     """
 
+    epsilon: float | None = attrs.field(default=None, validator=_optional_positive_float("epsilon"))
     max_epsilon: float | None = attrs.field(default=None, validator=_optional_positive_float("max_epsilon"))
-    noise_multiplier: float = attrs.field(default=1.5, validator=_positive_float("noise_multiplier"))
+    noise_multiplier: float | None = attrs.field(
+        default=None, validator=_optional_positive_float("noise_multiplier"))
     max_grad_norm: float = attrs.field(default=1.0, validator=_positive_float("max_grad_norm"))
-    delta: float = attrs.field(default=1e-5, validator=_positive_float("delta", upper=1.0))
-    value_protection_epsilon: float = attrs.field(
-        default=1.0, validator=_positive_float("value_protection_epsilon")
-    )
+    delta: float | None = attrs.field(default=None, validator=_optional_delta)
+    value_protection_epsilon: float | None = attrs.field(
+        default=None, validator=_optional_positive_float("value_protection_epsilon"))
+    stats_share: float = attrs.field(default=0.1, validator=_stats_share)
+    accountant: str = attrs.field(default="prv", converter=_accountant, validator=_known_accountant)
+
+    def __attrs_post_init__(self):
+        if self.epsilon is not None:
+            both = [name for name in ("max_epsilon", "value_protection_epsilon") if getattr(self, name) is not None]
+            if both:
+                raise ValueError(
+                    f"differential_privacy: give either epsilon (the total budget, split by stats_share) or "
+                    f"max_epsilon / value_protection_epsilon (the training and statistics budgets), not both; "
+                    f"got epsilon={self.epsilon!r} and {both[0]}={getattr(self, both[0])!r}."
+                )
 
 
 def _non_empty_str(name: str):

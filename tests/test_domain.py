@@ -51,10 +51,12 @@ def test_strategy_lowercase_aliases_are_the_same_members():
     assert [m.value for m in ModelStateStrategy] == ["RESET", "REUSE", "RESUME"]
 
 
-def test_dp_config_defaults_follow_the_seed():
+def test_dp_config_defaults():
     config = DifferentialPrivacyConfig()
-    assert (config.max_epsilon, config.noise_multiplier, config.max_grad_norm, config.delta) == (
-        None, 1.5, 1.0, 1e-5)
+    assert (config.epsilon, config.max_epsilon, config.noise_multiplier, config.max_grad_norm, config.delta,
+            config.value_protection_epsilon, config.stats_share, config.accountant) == (
+        None, None, None, 1.0, None, None, 0.1, "prv")
+    assert DifferentialPrivacyConfig(accountant="RDP").accountant == "rdp"
 
 
 def test_configs_coerce_dicts_with_snake_or_camel_keys():
@@ -68,9 +70,33 @@ def test_configs_coerce_dicts_with_snake_or_camel_keys():
 @pytest.mark.parametrize(
     "build, message",
     [
-        (lambda: DifferentialPrivacyConfig(noise_multiplier=-1), "noise_multiplier must be a positive number"),
-        (lambda: DifferentialPrivacyConfig(delta=1.5), "delta must be a positive number and below 1.0"),
-        (lambda: DifferentialPrivacyConfig.coerce({"epsilon": 1}), "has no field 'epsilon'"),
+        (lambda: DifferentialPrivacyConfig(noise_multiplier=-1),
+         "^noise_multiplier must be a positive finite number or None; got -1 instead.$"),
+        (lambda: DifferentialPrivacyConfig(epsilon=-1),
+         "^epsilon must be a positive finite number or None; got -1 instead.$"),
+        (lambda: DifferentialPrivacyConfig(epsilon=0),
+         "^epsilon must be a positive finite number or None; got 0 instead.$"),
+        (lambda: DifferentialPrivacyConfig(max_epsilon=float("inf")),
+         "^max_epsilon must be a positive finite number or None; got inf instead.$"),
+        (lambda: DifferentialPrivacyConfig(delta=1.5),
+         r"^delta must be a number in the open interval \(0, 1\) or None; got 1.5 instead.$"),
+        (lambda: DifferentialPrivacyConfig(delta=1),
+         r"^delta must be a number in the open interval \(0, 1\) or None; got 1 instead.$"),
+        (lambda: DifferentialPrivacyConfig(delta=0.0),
+         r"^delta must be a number in the open interval \(0, 1\) or None; got 0.0 instead.$"),
+        (lambda: DifferentialPrivacyConfig(stats_share=1.0),
+         r"^stats_share must be a number in the open interval \(0, 1\); got 1.0 instead.$"),
+        (lambda: DifferentialPrivacyConfig(stats_share=0),
+         r"^stats_share must be a number in the open interval \(0, 1\); got 0 instead.$"),
+        (lambda: DifferentialPrivacyConfig(accountant="moments"),
+         "^accountant must be one of 'prv', 'rdp', 'gdp'; got 'moments' instead.$"),
+        (lambda: DifferentialPrivacyConfig(epsilon=1, max_epsilon=5),
+         r"^differential_privacy: give either epsilon \(the total budget, split by stats_share\) or max_epsilon / "
+         r"value_protection_epsilon \(the training and statistics budgets\), not both; got epsilon=1 and "
+         r"max_epsilon=5.$"),
+        (lambda: DifferentialPrivacyConfig.coerce({"epsilon": 1, "valueProtectionEpsilon": 0.5}),
+         "got epsilon=1 and value_protection_epsilon=0.5"),
+        (lambda: DifferentialPrivacyConfig.coerce({"eps": 1}), "has no field 'eps'"),
         (lambda: RebalancingConfig(column="sex", probabilities={"Male": 0.8, "Female": 0.4}),
          "must sum to at most 1"),
         (lambda: RebalancingConfig(column="sex", probabilities={"Male": 1.5}), "must be a number in \\[0, 1\\]"),

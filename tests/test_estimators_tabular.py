@@ -102,6 +102,29 @@ def test_history_and_fitted_attributes(fitted, adult_slice):
     assert {"epoch", "trn_loss", "val_loss", "learn_rate", "is_checkpoint"} <= set(fitted.history_.columns)
     assert fitted.history_["epoch"].iloc[-1] <= 12
     assert fitted.history_["val_loss"].iloc[-1] < fitted.history_["val_loss"].iloc[0]
+    # without differential privacy there is no guarantee to report: no ledger attributes (not an epsilon of 0)
+    assert not any(hasattr(fitted, name) for name in ("privacy_report_", "epsilon_", "delta_"))
+
+
+def test_the_workspace_privacy_ledger_becomes_fitted_attributes_and_is_pickled(tmp_path):
+    from synthgen import Workspace, analyze, encode, split
+    from synthgen.privacy._ledger import LedgerEntry
+
+    data = pd.DataFrame({"x": np.arange(60) % 7, "y": ["a", "b", "c"] * 20})
+    ws = split(data, workspace_dir=tmp_path / "ws", random_state=0)
+    analyze(workspace_dir=ws, random_state=0)
+    lines = [LedgerEntry(stage="analyze", column="x", mechanism="m", epsilon=0.25, delta=0.0),
+             LedgerEntry(stage="analyze", column="y", mechanism="m", epsilon=0.5, delta=1e-7)]
+    Workspace(ws.root).write_privacy_ledger("analyze", lines)
+    encode(workspace_dir=ws, random_state=0)
+    synth = TabularSynthesizer(max_epochs=1, random_state=0).fit(ws)
+    assert list(synth.privacy_report_.columns) == ["stage", "column", "mechanism", "epsilon", "delta"]
+    assert synth.privacy_report_["column"].tolist() == ["x", "y"]
+    assert (synth.epsilon_, synth.delta_) == (0.75, 1e-7)
+    path = tmp_path / "synth.joblib"
+    joblib.dump(synth, path)
+    restored = joblib.load(path)
+    assert restored.epsilon_ == 0.75 and restored.privacy_report_.equals(synth.privacy_report_)
 
 
 def test_time_budget_stops_training(adult_slice):

@@ -17,10 +17,14 @@ from .._options import validate_all
 from .._version import __version__
 from .._workspace import Workspace
 from ..domain import ModelStateStrategy, ModelType
+from ..privacy._ledger import ledger_frame, ledger_totals
 from ..stages._transformers import frame_with_target
 from ..stages._warm_start import check_columns
 
 _log = logging.getLogger(__name__)
+
+# the fitted privacy ledger (see _SynthesizerMixin._set_privacy_ledger)
+_LEDGER_ATTRIBUTES = ("privacy_report_", "epsilon_", "delta_")
 
 
 def _as_frame(X, owner: str) -> pd.DataFrame:
@@ -159,6 +163,22 @@ class _SynthesizerMixin:
         self.encoding_types_ = {c: s["encoding_type"] for c, s in self.stats_["columns"].items()}
         self.feature_names_in_ = np.asarray(feature_names, dtype=object)
         self.n_features_in_ = len(self.feature_names_in_)
+        self._set_privacy_ledger(ws)
+
+    def _set_privacy_ledger(self, ws: Workspace) -> None:
+        """``privacy_report_``, ``epsilon_`` and ``delta_`` from the workspace's privacy ledger.
+
+        They exist only for a model fitted with differential privacy (or from a workspace whose ledger has
+        lines); without it they are absent, as there is no guarantee to report (not an epsilon of 0).
+        """
+        entries = ws.read_privacy_ledger()
+        if getattr(self, "differential_privacy", None) is None and not entries:
+            for name in _LEDGER_ATTRIBUTES:
+                if name in vars(self):
+                    delattr(self, name)
+            return
+        self.privacy_report_ = ledger_frame(entries)
+        self.epsilon_, self.delta_ = ledger_totals(entries)
 
     # -- sample ----------------------------------------------------------------------------------------
     def _cached_generator(self, attribute: str, bundle, device: str | torch.device | None):

@@ -99,6 +99,11 @@ class LanguageSynthesizer(_SynthesizerMixin, BaseEstimator):
         One row per training epoch (loss and validation loss in nats per record, learning rate, time).
     workspace_ : Workspace
         The workspace of the last fit (a temporary one disappears with the estimator).
+    privacy_report_ : DataFrame
+        Only with ``differential_privacy``: the privacy ledger, one row per mechanism that touched the data
+        (columns ``stage, column, mechanism, epsilon, delta``).
+    epsilon_, delta_ : float
+        Only with ``differential_privacy``: the totals of the ledger (basic composition).
     n_features_in_ : int
     feature_names_in_ : ndarray of str
 

@@ -142,6 +142,11 @@ class TabularSynthesizer(InferenceMixin, _SynthesizerMixin, BaseEstimator):
         The same for the context model (empty for a context of keys only); None without a context.
     workspace_ : Workspace
         The workspace of the last fit (a temporary one disappears with the estimator).
+    privacy_report_ : DataFrame
+        Only with ``differential_privacy``: the privacy ledger, one row per mechanism that touched the data
+        (columns ``stage, column, mechanism, epsilon, delta``).
+    epsilon_, delta_ : float
+        Only with ``differential_privacy``: the totals of the ledger (basic composition).
     n_features_in_ : int
     feature_names_in_ : ndarray of str
     classes_ : ndarray

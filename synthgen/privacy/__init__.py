@@ -1,1 +1,1 @@
-"""Privacy mechanisms: value protection of published statistics (and, later, differential privacy)."""
+"""Privacy mechanisms: value protection of published statistics, the differential-privacy budget and its ledger."""
