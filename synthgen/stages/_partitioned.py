@@ -353,5 +353,7 @@ def run_partitions(job: GenerationJob, specs: list[PartitionSpec], *, client=Non
         results[i] = result
         if on_done is not None:
             on_done(result)
+    with _CACHE_LOCK:  # partitions that ran in this process leave no network behind
+        _CACHE.clear()
     return results
 
