@@ -306,6 +306,11 @@ ESTIMATOR_OPTIONS: dict[str, Option] = {
     "context": OPTIONS["ctx_data"].evolve(name="context"),
     # the column predict / predict_proba answer for by default (a classifier's target); see docs/inference.md
     "target": Option(name="target", default=None, constraints=(_STR,), none=True),
+    # TabularSynthesizer: the language model of its free-text (LANGUAGE_TEXT) columns; the values of
+    # LanguageSynthesizer's `model` (None: the from-scratch LSTM)
+    "language_model": Option(name="language_model", default=None, none=True,
+                             constraints=(_Constraint(_is_language_model, f"{LANGUAGE_MODEL_DEFAULT!r} or the folder "
+                                                                          "of a local Hugging Face causal LM"),)),
     # sample() of a two-table model: also return the context rows the target was generated for
     "return_context": Option(name="return_context", default=False, constraints=(_BOOL,),
                              convert=lambda value, name: bool(value)),

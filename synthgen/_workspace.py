@@ -11,6 +11,7 @@ Layout (as in the engine API)::
     ModelStore/model-data/tokenizer.json, adapter/                                train (LANGUAGE)
     ModelStore/privacy-ledger.json                                                analyze, train (under DP)
     SyntheticData/part.000000.parquet, ...                                        generate
+    TextModel/  (a nested workspace of the same layout, LANGUAGE)                  TabularSynthesizer's free text
     workspace.lock                                                                while a stage writes
 
 :class:`Workspace` is the only code that knows these names: the stages and the estimators read and write the
@@ -293,6 +294,16 @@ class Workspace:
         return self.model_store / f"{table}-stats" / "stats.json"
 
     @property
+    def text_model(self) -> Workspace:
+        """``TextModel``: the nested LANGUAGE workspace of a ``TabularSynthesizer``'s free-text columns.
+
+        Its target holds the free-text columns, its context table the other columns of the same rows (one
+        context row per target row), so its language model writes a row's texts conditioned on that row. ``split``
+        of this workspace removes it: it belongs to the table split last.
+        """
+        return Workspace(self.root / "TextModel")
+
+    @property
     def model_data(self) -> Path:
         """``ModelStore/model-data``: everything train writes."""
         return self.model_store / "model-data"
@@ -351,7 +362,8 @@ class Workspace:
 
     def _stage_outputs(self, stage: str) -> list[Path]:
         return {
-            "split": [self.data_dir("tgt"), self.meta_dir("tgt"), self.data_dir("ctx"), self.meta_dir("ctx")],
+            "split": [self.data_dir("tgt"), self.meta_dir("tgt"), self.data_dir("ctx"), self.meta_dir("ctx"),
+                      self.root / "TextModel"],
             "analyze": [self.stats_path("tgt").parent, self.stats_path("ctx").parent],
             "encode": [self.encoded_data],
             "train": [self.model_data],

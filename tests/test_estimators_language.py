@@ -98,8 +98,9 @@ def test_context_rows_condition_the_records(tweets):
                         "year": tweets["created_at"].dt.year.head(120)})
     synth = LanguageSynthesizer(tgt_encoding_types=TEXT_TYPES, tgt_context_key="tweet_id", ctx_primary_key="id",
                                 max_epochs=1, random_state=0).fit(tgt, context=ctx)
-    by_default = synth.sample(30)
-    assert len(by_default) == 30 and by_default["tweet_id"].isin(ctx["id"]).all()
+    entities, by_default = synth.sample(30, return_context=True)  # synthetic context rows, then their records
+    assert len(by_default) == 30 and by_default["tweet_id"].tolist() == entities["id"].tolist()
+    assert list(entities.columns) == list(ctx.columns)
     new = pd.DataFrame({"id": [900, 901, 902], "is_retweet": [True, False, True], "year": [2015, 2016, 2017]})
     synthetic = synth.sample(context=new)
     assert synthetic["tweet_id"].tolist() == [900, 901, 902]

@@ -27,7 +27,7 @@ from ._files import (
 from ._params import merge, options
 
 # names only: what each option allows, its default and its flag come from synthgen._options
-_FIT_FLAGS = ["model", "max_training_time", "max_epochs", "batch_size", "gradient_accumulation_steps",
+_FIT_FLAGS = ["model", "language_model", "max_training_time", "max_epochs", "batch_size", "gradient_accumulation_steps",
               "enable_flexible_generation", "max_sequence_window", "value_protection", "tgt_primary_key",
               "tgt_context_key", "ctx_primary_key", "model_state_strategy", "n_partitions", "device",
               "n_threads", "n_processes", "workspace_dir", "random_state", "target"]

@@ -16,6 +16,7 @@ from .._options import ESTIMATOR_OPTIONS, OPTIONS, Option
 
 _MEANING = {
     "model": "Model size.",
+    "language_model": "Language model of free-text columns (a local Hugging Face model folder, or the LSTM).",
     "max_training_time": "Training budget in minutes.",
     "max_epochs": "Training budget in epochs.",
     "batch_size": "Rows per batch; automatic when unset.",

@@ -13,11 +13,13 @@ from scipy import sparse
 from sklearn.utils.validation import validate_data
 
 from .._device import resolve_device
+from .._dtypes import restore_dtype
 from .._options import validate_all
 from .._version import __version__
 from .._workspace import Workspace
 from ..domain import ModelStateStrategy, ModelType
 from ..privacy._ledger import ledger_frame, ledger_totals
+from ..stages._generation import TabularGenerator, _generated_keys
 from ..stages._transformers import frame_with_target
 from ..stages._warm_start import check_columns
 
@@ -192,6 +194,35 @@ class _SynthesizerMixin:
 
     def _generator_for(self, device: str | torch.device | None):
         return self._cached_generator("_generator", self._bundle, device)
+
+    def _context_generator_for(self, device: str | torch.device | None) -> TabularGenerator:
+        """The generator of the context model (``self._context_model``, a flat TabularARGN model)."""
+        resolved = resolve_device(device if device is not None else self.device)
+        generator = getattr(self, "_context_generator", None)
+        if generator is None or generator.device != resolved:
+            generator = self._context_generator = TabularGenerator(self._context_model.bundle, resolved)
+        return generator
+
+    def _sample_context(self, n_samples: int | None, *, batch_size, sampling_temperature, sampling_top_p,
+                        rare_category_replacement_method, device, rng: np.random.Generator) -> pd.DataFrame:
+        """``n_samples`` synthetic context rows (default: as many as the training context) with new keys, from
+        the context model (see :mod:`synthgen.stages._context_model`)."""
+        stats = self._context_model.stats
+        key = stats["keys"]["primary_key"]
+        key_dtype = stats["key_dtypes"][key]
+        if self._context_model.bundle is None:  # a context of keys only
+            n = stats["no_of_training_records"] + stats["no_of_validation_records"] if n_samples is None else n_samples
+            frame = pd.DataFrame({key: _generated_keys(0, int(n), key_dtype)})
+        else:
+            generator = self._context_generator_for(device)
+            frame = _join_frames(list(generator.generate(
+                sample_size=n_samples, batch_size=batch_size, sampling_temperature=sampling_temperature,
+                sampling_top_p=sampling_top_p, rare_category_replacement_method=rare_category_replacement_method,
+                rng=rng)), generator)
+        keys = restore_dtype(frame[key], key_dtype)
+        if keys.notna().all():  # generated keys are ints or strings; keep them as such where the dtype cannot
+            frame[key] = keys
+        return frame
 
     # -- persistence -----------------------------------------------------------------------------------
     def __getstate__(self) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Mapping
 
 import numpy as np
@@ -12,6 +13,7 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from .._device import resolve_device
 from .._options import ESTIMATOR_DEFAULTS, validate_all
 from .._seeding import as_generator, derive_seed
 from .._threads import torch_threads
@@ -25,11 +27,12 @@ from ..domain import (
     RareCategoryReplacementMethod,
 )
 from ..stages import analyze, encode, split, train
-from ..stages._generation import subset_of_default_context
+from ..stages._context_model import train_context_model
 from ..stages._language_generation import LanguageGenerator
 from ..stages._language_model import LanguageBundle, install_language_model
 from ..stages._warm_start import adopt_statistics, check_workspace_matches
 from ._base import _join_frames, _SynthesizerMixin
+from ._tabular import CONTEXT_TIME_SHARE
 
 __all__ = ["LanguageSynthesizer"]
 
@@ -55,17 +58,20 @@ class LanguageSynthesizer(_SynthesizerMixin, BaseEstimator):
         folder of a local Hugging Face causal LM with a byte-level ``tokenizer.json``, fine-tuned with LoRA.
         Nothing is downloaded; sampling from a fine-tuned model reads the base weights from that folder.
     max_training_time : float, default=14400.0
-        Training budget in minutes.
+        Training budget in minutes (of both models with a context table: the context model gets at most 10 %).
     max_epochs : float, default=100.0
-        Training budget in epochs.
+        Training budget in epochs (of each model).
     batch_size, gradient_accumulation_steps : int, optional
-        Determined automatically when None (32 records per batch for the LSTM, 8 for a Hugging Face model).
+        Determined automatically when None (32 records per batch for the LSTM, 8 for a Hugging Face model);
+        the language model's.
     value_protection : bool, default=True
         Hide rare categories and extreme values (and text lengths) from the published statistics.
     differential_privacy : DifferentialPrivacyConfig or dict, optional
         Not available in this version; must be None.
     tgt_primary_key, tgt_context_key, ctx_primary_key : str, optional
-        Key columns; with a context table each record is conditioned on its context row.
+        Key columns; with a context table each record is conditioned on its context row, and a flat tabular
+        model of the context table (its non-key columns) is trained too, so that ``sample`` can generate
+        synthetic context rows: the fitted object holds statistics and weights, never rows.
     tgt_encoding_types, ctx_encoding_types : dict, optional
         Encoding type per column: ``LANGUAGE_*`` for the target, flat ``TABULAR_*`` for the context.
     model_state_strategy : {"RESET", "REUSE", "RESUME"}, default="RESET"
@@ -97,6 +103,8 @@ class LanguageSynthesizer(_SynthesizerMixin, BaseEstimator):
         The resolved encoding type of every column.
     history_ : DataFrame
         One row per training epoch (loss and validation loss in nats per record, learning rate, time).
+    ctx_history_ : DataFrame or None
+        The same for the context model (empty for a context of keys only); None without a context.
     workspace_ : Workspace
         The workspace of the last fit (a temporary one disappears with the estimator).
     privacy_report_ : DataFrame
@@ -122,6 +130,7 @@ class LanguageSynthesizer(_SynthesizerMixin, BaseEstimator):
     _model_type = ModelType.LANGUAGE
     _wrong_workspace = "split for TABULAR. Use Splitter(model_type='LANGUAGE'), or TabularSynthesizer."
     _generator_class = LanguageGenerator
+    _live_attributes = ("_generator", "_context_generator")
 
     def __init__(
         self,
@@ -195,7 +204,7 @@ class LanguageSynthesizer(_SynthesizerMixin, BaseEstimator):
         params = self._validate_fit_params(context)
         strategy = params["model_state_strategy"]
         rng = as_generator(self.random_state)
-        seeds = {stage: derive_seed(rng) for stage in ("split", "analyze", "encode", "train")}
+        seeds = {stage: derive_seed(rng) for stage in ("split", "analyze", "encode", "train", "context")}
         if isinstance(X, Workspace):
             self._check_workspace(X)
         saved = self._saved_model(strategy, X)
@@ -221,14 +230,26 @@ class LanguageSynthesizer(_SynthesizerMixin, BaseEstimator):
                 analyze(value_protection=params["value_protection"], workspace_dir=ws,
                         random_state=seeds["analyze"], verbose=self.verbose)
                 encode(workspace_dir=ws, random_state=seeds["encode"], verbose=self.verbose)
-            train(model=self.model, max_training_time=self.max_training_time, max_epochs=self.max_epochs,
+            start = time.perf_counter()
+            context_model = None
+            if ws.has_context():  # the context table gets a flat model of its own, so no raw row is kept
+                previous = getattr(self, "_context_model", None) if saved is not None else None
+                context_model = train_context_model(
+                    ws, model=None, max_epochs=self.max_epochs,
+                    max_training_time_s=CONTEXT_TIME_SHARE * self.max_training_time * 60.0,
+                    enable_flexible_generation=True, device=resolve_device(self.device),
+                    previous=previous.bundle if previous is not None else None, random_state=seeds["context"],
+                    verbose=self.verbose, n_threads=self.n_threads)
+            remaining = self.max_training_time - (time.perf_counter() - start) / 60.0
+            train(model=self.model, max_training_time=max(remaining, 1e-6), max_epochs=self.max_epochs,
                   batch_size=self.batch_size, gradient_accumulation_steps=self.gradient_accumulation_steps,
                   differential_privacy=self.differential_privacy,
                   model_state_strategy=strategy if saved is not None else "RESET", device=self.device,
                   n_threads=self.n_threads, workspace_dir=ws, random_state=seeds["train"], verbose=self.verbose)
             self._bundle = LanguageBundle.from_workspace(ws)
-            self._training_context = self._context_for_sampling(ws, context)
+            self._context_model = context_model
             self.history_ = ws.read_progress()
+            self.ctx_history_ = pd.DataFrame(context_model.history) if context_model is not None else None
         self._set_fitted(ws, feature_names)
         return self
 
@@ -238,14 +259,6 @@ class LanguageSynthesizer(_SynthesizerMixin, BaseEstimator):
     def _load_bundle(self, ws: Workspace) -> LanguageBundle:
         return LanguageBundle.from_workspace(ws)
 
-    def _context_for_sampling(self, ws: Workspace, context: pd.DataFrame | None) -> pd.DataFrame | None:
-        """The context rows ``sample`` generates for by default: the training context (kept in memory)."""
-        if self._bundle.ctx_stats is None:
-            return None
-        if context is not None:
-            return context.copy()
-        return ws.read_table_data("ctx")
-
     # -- sample ----------------------------------------------------------------------------------------
     def sample(
         self,
@@ -253,6 +266,7 @@ class LanguageSynthesizer(_SynthesizerMixin, BaseEstimator):
         *,
         seed_data: pd.DataFrame | None = None,
         context: pd.DataFrame | None = None,
+        return_context: bool = ESTIMATOR_DEFAULTS.return_context,
         batch_size: int | None = None,
         sampling_temperature: float = ESTIMATOR_DEFAULTS.sampling_temperature,
         sampling_top_p: float = ESTIMATOR_DEFAULTS.sampling_top_p,
@@ -260,20 +274,26 @@ class LanguageSynthesizer(_SynthesizerMixin, BaseEstimator):
         rare_category_replacement_method: RareCategoryReplacementMethod | str | None = None,
         imputation: ImputationConfig | dict | None = None,
         random_state: int | np.random.RandomState | None = None,
-    ) -> pd.DataFrame:
+    ) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
         """Generate synthetic rows.
 
         Parameters
         ----------
         n_samples : int, optional
             Rows to generate; default the number of training rows (or of ``seed_data`` rows). With a context
-            table: the number of context rows, drawn at random from the training context unless ``context``
-            is given. ``0`` gives an empty frame with the training columns and dtypes.
+            table: the number of context rows (entities), by default as many as the training context had; with
+            ``context``, its first ``n_samples`` rows. ``0`` gives an empty frame with the training columns and
+            dtypes.
         seed_data : DataFrame, optional
             Fixed values of some columns (any of them); the rest is generated conditionally on them, and
-            seed values are kept verbatim.
+            seed values are kept verbatim. With a context table, seed rows refer to context rows by the context
+            key, so they need ``context``.
         context : DataFrame, optional
-            Context rows to generate one record each for: new entities, or by default the training context.
+            Context rows to generate one record each for, used as given. Without it, a model with a context
+            table first generates synthetic context rows (with new primary keys) from its context model.
+        return_context : bool, default=False
+            Models with a context table only: return ``(context, target)``, the context rows the records were
+            generated for (the synthetic ones, or the rows of ``context`` that were used) and the records.
         batch_size : int, optional
             Records per generation batch (default 128 for the LSTM, 64 for a Hugging Face model).
         sampling_temperature : float, default=1.0
@@ -290,8 +310,8 @@ class LanguageSynthesizer(_SynthesizerMixin, BaseEstimator):
 
         Returns
         -------
-        DataFrame
-            Columns and dtypes as in the training data.
+        DataFrame or tuple of DataFrame
+            Columns and dtypes as in the training data; ``(context, target)`` with ``return_context=True``.
 
         Raises
         ------
@@ -303,19 +323,35 @@ class LanguageSynthesizer(_SynthesizerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         validate_all(f"{type(self).__name__}.sample", {
-            "n_samples": n_samples, "seed_data": seed_data, "context": context, "batch_size": batch_size,
+            "n_samples": n_samples, "seed_data": seed_data, "context": context, "return_context": return_context,
+            "batch_size": batch_size,
             "sampling_temperature": sampling_temperature, "sampling_top_p": sampling_top_p, "device": device,
             "rare_category_replacement_method": rare_category_replacement_method, "imputation": imputation,
             "random_state": random_state}, estimator=True)
         rng = as_generator(random_state if random_state is not None else self.random_state)
-        if context is None and self._training_context is not None:  # a random subset of the training context
-            context, n_samples = subset_of_default_context(self._training_context, n_samples, seed_data, rng,
-                                                           size_name="n_samples", context_name="context")
+        two_table = self._bundle.ctx_stats is not None
+        if return_context and not two_table:
+            raise ValueError("return_context=True needs a model fitted with a context table; this one has none.")
+        if two_table and context is None and seed_data is not None:
+            raise ValueError(
+                f"seed_data of a model with a context table refers to context rows by its context key "
+                f"{self._bundle.stats['keys']['context_key']!r}; pass those rows as context= (a sample without "
+                "context= generates new context rows, which no seed row refers to).")
         generator = self._generator_for(device)
         with torch_threads(generator.n_threads_for(self.n_threads, batch_size)):
+            if two_table and context is None:
+                context = self._sample_context(n_samples, batch_size=batch_size,
+                                               sampling_temperature=sampling_temperature,
+                                               sampling_top_p=sampling_top_p, device=device, rng=rng,
+                                               rare_category_replacement_method=rare_category_replacement_method)
+                n_samples = None
             frames = list(generator.generate(
                 sample_size=n_samples, ctx_data=context, seed_data=seed_data, batch_size=batch_size,
                 sampling_temperature=sampling_temperature, sampling_top_p=sampling_top_p,
                 rare_category_replacement_method=rare_category_replacement_method, imputation=imputation,
                 rng=rng))
-        return _join_frames(frames, generator)
+        synthetic = _join_frames(frames, generator)
+        if return_context:
+            used = context if n_samples is None else context.iloc[:n_samples]
+            return used.reset_index(drop=True), synthetic
+        return synthetic

@@ -17,6 +17,7 @@ from sklearn.utils import ClassifierTags
 from sklearn.utils.validation import check_is_fitted
 
 from .._device import resolve_device
+from .._free_text import free_text_columns
 from .._options import ESTIMATOR_DEFAULTS, validate, validate_all
 from .._progress import ProgressReporter
 from .._seeding import as_generator, derive_seed
@@ -37,6 +38,7 @@ from ..stages import analyze, encode, split, train
 from ..stages._context_model import train_context_model
 from ..stages._generate import load_bundle
 from ..stages._generation import TabularGenerator
+from ..stages._language_generation import LanguageGenerator
 from ..stages._partitioned import (
     GenerationJob,
     block_size_for,
@@ -44,9 +46,15 @@ from ..stages._partitioned import (
     plan_partitions,
     prepare_folder,
     run_partitions,
-    synthetic_context,
 )
-from ..stages._warm_start import adopt_statistics, check_workspace_matches, install_model
+from ..stages._text_columns import (
+    TextModel,
+    fit_text_model,
+    generate_texts,
+    null_flag_names,
+    saved_text_model,
+)
+from ..stages._warm_start import adopt_statistics, check_columns, check_workspace_matches, install_model
 from ._base import _join_frames, _SynthesizerMixin
 from ._inference import InferenceMixin
 
@@ -60,6 +68,14 @@ _log = logging.getLogger(__name__)
 # The context model's share of max_training_time at most (it trains first; the target gets what is left).
 # Context tables are small: one row per entity, where the target has a sequence of rows per entity.
 CONTEXT_TIME_SHARE = 0.1
+# With free-text columns, the tabular model's share of max_training_time at most (it trains first; the language
+# model of the texts gets what is left): a language model needs many times the tabular model's time per epoch.
+TABULAR_TIME_SHARE_WITH_TEXT = 0.25
+_LANGUAGE_TEXT = ModelEncodingType.LANGUAGE_TEXT.value
+
+
+def _is_language_text(encoding_type) -> bool:
+    return str(getattr(encoding_type, "value", encoding_type)).strip().upper() == _LANGUAGE_TEXT
 
 
 class TabularSynthesizer(InferenceMixin, _SynthesizerMixin, BaseEstimator):
@@ -77,8 +93,13 @@ class TabularSynthesizer(InferenceMixin, _SynthesizerMixin, BaseEstimator):
     model : str, optional
         ``"MOSTLY_AI/Small"``, ``"MOSTLY_AI/Medium"`` (default) or ``"MOSTLY_AI/Large"`` (or ``small`` /
         ``medium`` / ``large``).
+    language_model : str, optional
+        The language model of free-text (``LANGUAGE_TEXT``) columns, as ``LanguageSynthesizer``'s ``model``:
+        ``"MOSTLY_AI/LSTMFromScratch-3m"`` (default) or the folder of a local Hugging Face causal LM (fine-tuned
+        with LoRA). Unused by a table without free text.
     max_training_time : float, default=14400.0
-        Training budget in minutes (of both models with a context table: the context model gets at most 10 %).
+        Training budget in minutes (of all models: with a context table the context model gets at most 10 %;
+        with free-text columns the tabular model gets at most 25 % and the language model the rest).
     max_epochs : float, default=100.0
         Training budget in epochs (of each model).
     batch_size, gradient_accumulation_steps : int, optional
@@ -94,7 +115,10 @@ class TabularSynthesizer(InferenceMixin, _SynthesizerMixin, BaseEstimator):
     tgt_primary_key, tgt_context_key, ctx_primary_key : str, optional
         Key columns.
     tgt_encoding_types, ctx_encoding_types : dict, optional
-        Encoding type per column; inferred from dtypes otherwise.
+        Encoding type per column; inferred from dtypes otherwise. ``"LANGUAGE_TEXT"`` declares a free-text
+        column of the target, learned by a language model conditioned on the row's other columns (see
+        ``docs/tabular.md``); string columns that are clearly free text are inferred as such (the rule of
+        ``synthgen._free_text``), unless their encoding type is declared.
     model_state_strategy : {"RESET", "REUSE", "RESUME"}, default="RESET"
         ``RESET`` refits from scratch. ``REUSE`` fine-tunes the model of the last fit (or the trained model in
         ``workspace_dir``) on the data passed to ``fit``, with a new optimizer and new budgets; ``RESUME``
@@ -140,6 +164,10 @@ class TabularSynthesizer(InferenceMixin, _SynthesizerMixin, BaseEstimator):
         One row per training epoch (loss, validation loss, learning rate, time).
     ctx_history_ : DataFrame or None
         The same for the context model (empty for a context of keys only); None without a context.
+    text_columns_ : list of str
+        The free-text (``LANGUAGE_TEXT``) columns, declared or inferred; empty when there are none.
+    text_history_ : DataFrame or None
+        One row per epoch of the language model of the free-text columns; None without them.
     workspace_ : Workspace
         The workspace of the last fit (a temporary one disappears with the estimator).
     privacy_report_ : DataFrame
@@ -165,12 +193,13 @@ class TabularSynthesizer(InferenceMixin, _SynthesizerMixin, BaseEstimator):
     _model_type = ModelType.TABULAR
     _wrong_workspace = "split for LANGUAGE. Use LanguageSynthesizer, or Splitter(model_type='TABULAR')."
     _generator_class = TabularGenerator
-    _live_attributes = ("_generator", "_context_generator")
+    _live_attributes = ("_generator", "_context_generator", "_text_generator")
 
     def __init__(
         self,
         *,
         model: str | None = None,
+        language_model: str | None = None,
         max_training_time: float = ESTIMATOR_DEFAULTS.max_training_time,
         max_epochs: float = ESTIMATOR_DEFAULTS.max_epochs,
         batch_size: int | None = None,
@@ -195,6 +224,7 @@ class TabularSynthesizer(InferenceMixin, _SynthesizerMixin, BaseEstimator):
         target: str | None = None,
     ) -> None:
         self.model = model
+        self.language_model = language_model
         self.max_training_time = max_training_time
         self.max_epochs = max_epochs
         self.batch_size = batch_size
@@ -264,22 +294,33 @@ class TabularSynthesizer(InferenceMixin, _SynthesizerMixin, BaseEstimator):
         params = self._validate_fit_params(context)
         strategy = params["model_state_strategy"]
         rng = as_generator(self.random_state)
-        seeds = {stage: derive_seed(rng) for stage in ("split", "analyze", "encode", "train", "context")}
+        seeds = {stage: derive_seed(rng) for stage in ("split", "analyze", "encode", "train", "context", "text")}
         saved = self._saved_model(strategy, X)
+        text_columns: list[str] = []
         if isinstance(X, Workspace):
             ws = X
             self._check_workspace(ws)  # refuse before training, not after
             feature_names = list(ws.read_meta("tgt")["dtypes"])
+            column_order = feature_names
         else:
-            frame, feature_names = self._training_frame(X, y, context, saved, strategy)
+            frame, feature_names = self._training_frame(X, y, context, None, strategy)
+            column_order = list(frame.columns)
+            text_columns = self._free_text_columns(frame, context)
+            # the tabular model learns the other columns and whether each text is NULL
+            tabular = frame.drop(columns=text_columns).assign(
+                **{flag: frame[c].isna() for c, flag in null_flag_names(frame, text_columns).items()})
+            if saved is not None:  # refuse other columns before the workspace is touched
+                check_columns(saved[0], strategy, tabular.columns,
+                              None if context is None else getattr(context, "columns", None))
             ws = self._fit_workspace()
+        saved_text = self._saved_text_model(strategy, X, text_columns)
         with ws.lock("fit"):
             if not isinstance(X, Workspace):
-                split(frame, ctx_data=context, tgt_primary_key=self.tgt_primary_key,
+                split(tabular, ctx_data=context, tgt_primary_key=self.tgt_primary_key,
                       ctx_primary_key=self.ctx_primary_key, tgt_context_key=self.tgt_context_key,
-                      tgt_encoding_types=self.tgt_encoding_types, ctx_encoding_types=self.ctx_encoding_types,
-                      n_partitions=self.n_partitions, workspace_dir=ws, random_state=seeds["split"],
-                      verbose=self.verbose)
+                      tgt_encoding_types=self._tabular_encoding_types(text_columns),
+                      ctx_encoding_types=self.ctx_encoding_types, n_partitions=self.n_partitions, workspace_dir=ws,
+                      random_state=seeds["split"], verbose=self.verbose)
             if saved is not None:  # encode the data with the statistics the model was trained with
                 check_workspace_matches(ws, saved[0], strategy)
                 adopt_statistics(ws, saved[0])
@@ -299,8 +340,10 @@ class TabularSynthesizer(InferenceMixin, _SynthesizerMixin, BaseEstimator):
                     enable_flexible_generation=params["enable_flexible_generation"],
                     device=resolve_device(self.device), previous=previous.bundle if previous is not None else None,
                     random_state=seeds["context"], verbose=self.verbose, n_threads=self.n_threads)
-            # one budget for both models: the target gets what the context model left
-            remaining = self.max_training_time - (time.perf_counter() - start) / 60.0
+            # one budget for all models: the target gets what the context model left (at most its share when a
+            # language model of free text follows)
+            share = TABULAR_TIME_SHARE_WITH_TEXT if text_columns else 1.0
+            remaining = share * self.max_training_time - (time.perf_counter() - start) / 60.0
             train(model=self.model, max_training_time=max(remaining, 1e-6), max_epochs=self.max_epochs,
                   batch_size=self.batch_size, gradient_accumulation_steps=self.gradient_accumulation_steps,
                   enable_flexible_generation=params["enable_flexible_generation"],
@@ -312,17 +355,105 @@ class TabularSynthesizer(InferenceMixin, _SynthesizerMixin, BaseEstimator):
             self._context_model = context_model
             self.history_ = ws.read_progress()
             self.ctx_history_ = pd.DataFrame(context_model.history) if context_model is not None else None
+            text_model = None
+            if text_columns:
+                remaining = self.max_training_time - (time.perf_counter() - start) / 60.0
+                text_model = self._fit_text_model(frame, text_columns, ws, params, max(remaining, 1e-6),
+                                                  strategy, saved_text, as_generator(seeds["text"]))
+            self._text_model = text_model
+            self.text_columns_ = list(text_columns)
+            self.text_history_ = text_model.history if text_model is not None else None
         self._set_fitted(ws, feature_names)
+        self._column_order = column_order
+        if text_columns:
+            types = {**self.encoding_types_, **{c: _LANGUAGE_TEXT for c in text_columns}}
+            self.encoding_types_ = {c: types[c] for c in column_order if c in types}
         self._set_target(y)
         return self
+
+    # -- free-text columns -----------------------------------------------------------------------------
+    def _rows(self, X) -> pd.DataFrame:
+        """``X`` for the inference methods, without free-text columns: they are not TabularARGN's to condition on."""
+        rows = super()._rows(X)
+        text = [c for c in getattr(self, "text_columns_", ()) if c in rows.columns]
+        return rows.drop(columns=text) if text else rows
+
+    def _free_text_columns(self, frame: pd.DataFrame, context) -> list[str]:
+        """The declared ``LANGUAGE_TEXT`` columns and the inferred free-text ones, in column order; refuses what
+        cannot be learned before anything runs."""
+        declared = dict(self.tgt_encoding_types or {})
+        named = [c for c, t in declared.items() if _is_language_text(t)]
+        unknown = [c for c in named if c not in frame.columns]
+        if unknown:
+            raise ValueError(f"tgt_encoding_types declares {unknown} LANGUAGE_TEXT, but the table has no such "
+                             f"column; its columns are {list(frame.columns)}.")
+        keys = {k for k in (self.tgt_primary_key, self.tgt_context_key, self.target) if k is not None}
+        inferred = free_text_columns(frame, exclude=set(declared) | keys)
+        text = [c for c in frame.columns if c in named or c in inferred]
+        if not text:
+            return []
+        for column in text:
+            if frame[column].isna().all():
+                raise ValueError(f"Column {column!r} is declared LANGUAGE_TEXT but every value is NULL, so there is "
+                                 "no text to learn. Drop the column or give it another encoding type.")
+        if self.differential_privacy is not None:  # the language model would train without the guarantee
+            raise ValueError(f"Free-text columns {text} are learned by a language model, which differential_privacy "
+                             "does not cover yet. Declare them another encoding type or drop them.")
+        if context is not None or self.tgt_context_key is not None:
+            raise ValueError(f"Free-text columns {text} are not supported in a two-table (context) model yet. Declare "
+                             "them another encoding type in tgt_encoding_types (e.g. TABULAR_CATEGORICAL), drop "
+                             "them, or learn them with LanguageSynthesizer.")
+        if not [c for c in frame.columns if c not in text and c not in keys - {self.target}]:
+            raise ValueError(f"The table has no column besides its free-text columns {text} (and keys) for the "
+                             "tabular model; learn it with LanguageSynthesizer.")
+        _log.info("free-text columns %s are learned by a language model (%s inferred)", text,
+                  [c for c in text if c in inferred])
+        return text
+
+    def _tabular_encoding_types(self, text_columns: list[str]) -> dict | None:
+        if self.tgt_encoding_types is None:
+            return None
+        return {c: t for c, t in self.tgt_encoding_types.items() if c not in text_columns}
+
+    def _saved_text_model(self, strategy: ModelStateStrategy, X, text_columns: list[str]):
+        """The text model (and ``RESUME`` state) that ``REUSE`` / ``RESUME`` continue, as :meth:`_saved_model`."""
+        if strategy == ModelStateStrategy.RESET or not text_columns:
+            return None
+        if hasattr(self, "_bundle"):
+            model, source = getattr(self, "_text_model", None), self.workspace_.text_model
+        else:
+            root = X if isinstance(X, Workspace) else (
+                Workspace(self.workspace_dir) if self.workspace_dir is not None else None)
+            source = root.text_model if root is not None else None
+            model = saved_text_model(source, text_columns) if source is not None else None
+        if model is None:
+            _log.warning("model_state_strategy=%s: there is no saved language model of %s to continue; training it "
+                         "from scratch", strategy.value, text_columns)
+            return None
+        state = None
+        if (strategy == ModelStateStrategy.RESUME and source.has_trained_model()
+                and source.read_model_config() == model.bundle.model_config):
+            state = source.read_training_state()
+        return model, state
+
+    def _fit_text_model(self, frame: pd.DataFrame, text_columns: list[str], ws: Workspace, params: dict,
+                        max_training_time: float, strategy: ModelStateStrategy, saved_text,
+                        rng: np.random.Generator) -> TextModel:
+        keys = {k for k in (self.tgt_primary_key, self.tgt_context_key) if k is not None}
+        prompt_columns = [c for c in frame.columns if c not in text_columns and c not in keys]
+        declared = self._tabular_encoding_types(text_columns) or {}
+        return fit_text_model(
+            frame, text_columns, prompt_columns, ws=ws.text_model, model=self.language_model,
+            prompt_encoding_types={c: t for c, t in declared.items() if c in prompt_columns},
+            value_protection=params["value_protection"], max_training_time=max_training_time,
+            max_epochs=self.max_epochs, strategy=strategy, previous=saved_text, device=self.device,
+            n_threads=self.n_threads, seeds={s: derive_seed(rng) for s in ("split", "analyze", "encode", "train")},
+            verbose=self.verbose)
 
     def _load_bundle(self, ws: Workspace) -> ModelBundle:
         return load_bundle(ws)
 
     # -- sample ----------------------------------------------------------------------------------------
-    def _context_generator_for(self, device: str | torch.device | None) -> TabularGenerator:
-        return self._cached_generator("_context_generator", self._context_model.bundle, device)
-
     def sample(
         self,
         n_samples: int | None = None,
@@ -376,7 +507,10 @@ class TabularSynthesizer(InferenceMixin, _SynthesizerMixin, BaseEstimator):
             Defaults to the estimator's ``random_state``.
 
         ``batch_size``, ``sampling_temperature``, ``sampling_top_p`` and ``rare_category_replacement_method``
-        apply to synthetic context rows too; ``rebalancing`` and ``imputation`` name target columns.
+        apply to synthetic context rows too; ``rebalancing`` and ``imputation`` name target columns. With
+        free-text columns, the tabular columns are generated first and the texts conditioned on them;
+        ``seed_data`` may hold text columns (kept verbatim; the tabular columns see only whether they are NULL),
+        and ``imputation`` may name them (never NULL).
 
         Returns
         -------
@@ -419,6 +553,11 @@ class TabularSynthesizer(InferenceMixin, _SynthesizerMixin, BaseEstimator):
                 f"seed_data of a two-table model refers to context rows by its context key "
                 f"{self._bundle.stats['keys']['context_key']!r}; pass those rows as context= (a sample without "
                 "context= generates new context rows, which no seed row refers to).")
+        text_model = getattr(self, "_text_model", None)
+        text_seeds, text_imputation = None, None
+        if text_model is not None:
+            seed_data, text_seeds, n_samples = self._split_text_seeds(seed_data, n_samples, text_model)
+            imputation, text_imputation = self._split_text_imputation(imputation, text_model)
         generator = self._generator_for(device)
         frames = []
         with torch_threads(generator.n_threads_for(self.n_threads, batch_size)):
@@ -440,19 +579,62 @@ class TabularSynthesizer(InferenceMixin, _SynthesizerMixin, BaseEstimator):
                     frames.append(frame)
                     progress.update(max(0, min(per_batch, total - progress.completed)))
         synthetic = _join_frames(frames, generator)
+        if text_model is not None:
+            synthetic = self._with_texts(synthetic, text_model, text_seeds, device=device, batch_size=batch_size,
+                                         sampling_temperature=sampling_temperature, sampling_top_p=sampling_top_p,
+                                         rare_category_replacement_method=rare_category_replacement_method,
+                                         imputation=text_imputation, rng=rng)
         if return_context:
             used = context if n_samples is None else context.iloc[:n_samples]
             return used.reset_index(drop=True), synthetic
         return synthetic
 
-    def _sample_context(self, n_samples: int | None, *, batch_size, sampling_temperature, sampling_top_p,
-                        rare_category_replacement_method, device, rng: np.random.Generator) -> pd.DataFrame:
-        """``n_samples`` synthetic context rows (default: as many as the training context) with new keys."""
-        n = self._n_context_rows() if n_samples is None else int(n_samples)
-        generator = None if self._context_model.bundle is None else self._context_generator_for(device)
-        return synthetic_context(self._context_model, generator, n, 0, rng=rng, batch_size=batch_size,
-                                 sampling_temperature=sampling_temperature, sampling_top_p=sampling_top_p,
-                                 rare_category_replacement_method=rare_category_replacement_method)
+    @staticmethod
+    def _split_text_seeds(seed_data: pd.DataFrame | None, n_samples: int | None, text_model: TextModel):
+        """``seed_data`` as the tabular model's seeds and the text model's (kept verbatim), and the sample size."""
+        if seed_data is None:
+            return None, None, n_samples
+        text = [c for c in seed_data.columns if c in text_model.text_columns]
+        if not text:
+            return seed_data, None, n_samples
+        # a seeded text seeds its NULL indicator, so the other columns follow whether it is NULL
+        tabular = seed_data.drop(columns=text).assign(
+            **{text_model.null_flags[c]: seed_data[c].isna() for c in text if c in text_model.null_flags})
+        if len(tabular.columns):
+            return tabular, seed_data[text], n_samples
+        if n_samples is not None and n_samples != len(seed_data):
+            raise ValueError(f"n_samples ({n_samples}) must equal the number of seed_data rows ({len(seed_data)}) "
+                             "or be None.")
+        return None, seed_data[text], len(seed_data)  # seeds of text only: as many unseeded tabular rows
+
+    @staticmethod
+    def _split_text_imputation(imputation, text_model: TextModel):
+        """``imputation`` for the tabular model and for the text model (each None when it names no column)."""
+        config = ImputationConfig.coerce(imputation, name="imputation")
+        if config is None:
+            return None, None
+        text = [c for c in config.columns if c in text_model.text_columns]
+        tabular = [c for c in config.columns if c not in text]
+        return (ImputationConfig(columns=tabular) if tabular else None,
+                ImputationConfig(columns=text) if text else None)
+
+    def _with_texts(self, synthetic: pd.DataFrame, text_model: TextModel, seeds: pd.DataFrame | None, *, device,
+                    batch_size, sampling_temperature, sampling_top_p, rare_category_replacement_method, imputation,
+                    rng: np.random.Generator) -> pd.DataFrame:
+        """The generated tabular rows with their free-text columns, in the training column order."""
+        resolved = resolve_device(device if device is not None else self.device)
+        generator = self._text_generator
+        if generator is None or generator.device != resolved:
+            generator = self._text_generator = LanguageGenerator(text_model.bundle, resolved)
+        with (torch_threads(generator.n_threads_for(self.n_threads, batch_size)),
+              ProgressReporter(len(synthetic), description="generate text", verbose=self.verbose,
+                               unit="rows") as progress):
+            texts = generate_texts(generator, text_model, synthetic, seed_data=seeds, batch_size=batch_size,
+                                   sampling_temperature=sampling_temperature, sampling_top_p=sampling_top_p,
+                                   rare_category_replacement_method=rare_category_replacement_method,
+                                   imputation=imputation, rng=rng, on_rows=progress.update)
+        joined = pd.concat([synthetic.reset_index(drop=True), texts], axis=1)
+        return joined[[c for c in self._column_order if c in joined.columns]]
 
     def _n_context_rows(self) -> int:
         stats = self._context_model.stats
@@ -531,6 +713,10 @@ class TabularSynthesizer(InferenceMixin, _SynthesizerMixin, BaseEstimator):
         context, seed_data = options.pop("context"), options.pop("seed_data")
         device, random_state = options.pop("device"), options.pop("random_state")
         two_table = self._bundle.ctx_stats is not None
+        text_model = getattr(self, "_text_model", None)
+        if text_model is not None:
+            raise ValueError(f"{owner} does not generate free-text columns yet ({list(text_model.text_columns)}); "
+                             "use sample().")
         if not two_table and context is not None:
             raise ValueError("context is given, but this model was trained without a context table.")
         if two_table and seed_data is not None:
