@@ -54,3 +54,53 @@ def print_side_by_side(rows: dict[str, dict], keys: list[str], ceiling_of: str =
         ceiling = rows[ceiling_of].get(f"reference_{key}")
         cells.append(f"{ceiling:>18.4f}" if isinstance(ceiling, float) else f"{'':>18}")
         print(f"{key:<22}" + "".join(cells))
+
+
+def ks_distance(a, b) -> float:
+    """The two-sample Kolmogorov–Smirnov distance of two numeric arrays (NaNs left out)."""
+    import numpy as np
+
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    a, b = np.sort(a[~np.isnan(a)]), np.sort(b[~np.isnan(b)])
+    if not len(a) or not len(b):
+        return float("nan")
+    grid = np.concatenate([a, b])
+    return float(np.max(np.abs(np.searchsorted(a, grid, "right") / len(a)
+                               - np.searchsorted(b, grid, "right") / len(b))))
+
+
+def print_numeric_ks(training: pd.DataFrame, synthetic: dict[str, pd.DataFrame], holdout: pd.DataFrame) -> None:
+    """Per numeric column: KS distance of each synthetic frame to the training rows, next to the holdout's.
+
+    ``new last 2`` is the share of a synthetic frame's integer values whose last two digits never occur in the
+    training column (clock times HHMM ending in 60–99, say): values impossible in the original.
+    """
+    import numpy as np
+
+    columns = [c for c in training.columns if pd.api.types.is_numeric_dtype(training[c])
+               and not pd.api.types.is_bool_dtype(training[c]) and training[c].nunique() > 2]
+    names = list(synthetic)
+    print(f"\n{'KS vs training':<22}" + "".join(f"{n:>18}" for n in names) + f"{'holdout':>12}"
+          + "".join(f"{'new last 2 ' + n[:7]:>20}" for n in names))
+    for column in columns:
+        real = training[column].to_numpy(dtype=float, na_value=np.nan)
+        hol = ks_distance(holdout[column].to_numpy(dtype=float, na_value=np.nan), real)
+        cells = []
+        unseen = []
+        integral = np.all(np.mod(real[~np.isnan(real)], 1) == 0)
+        seen = np.unique(np.abs(real[~np.isnan(real)]) % 100) if integral else None
+        for name in names:
+            values = synthetic[name][column].to_numpy(dtype=float, na_value=np.nan)
+            ks = ks_distance(values, real)
+            cells.append(f"{ks:>12.4f} ({ks / hol if hol else float('nan'):>4.1f}x)")
+            present = values[~np.isnan(values)]
+            unseen.append(float(np.mean(~np.isin(np.abs(present) % 100, seen))) if integral and len(present)
+                          else float("nan"))
+        print(f"{column:<22}" + "".join(cells) + f"{hol:>12.4f}" + "".join(f"{u:>20.4f}" for u in unseen))
+
+
+def print_losses(losses: dict[str, pd.DataFrame]) -> None:
+    """The columns that lose most overall accuracy against the holdout, per engine (``diagnose(by="column")``)."""
+    for name, table in losses.items():
+        cells = ", ".join(f"{row.column} {100 * row.loss:.2f}" for row in table.itertuples())
+        print(f"largest losses against the holdout, {name} (points of overall accuracy): {cells}")

@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import load, peak_rss_mb, print_side_by_side, run_engine  # noqa: E402
+from _common import load, peak_rss_mb, print_losses, print_numeric_ks, print_side_by_side, run_engine  # noqa: E402
 
 SYNTHGEN_RUN = """
 import json, sys, time, resource
@@ -97,11 +97,15 @@ def main() -> None:
     parser.add_argument("--real-baseline", action="store_true",
                         help="also print the DCR share of real planes: disjoint sets of training planes of the "
                              "holdout's size, each against the other training planes and the holdout")
+    parser.add_argument("--dcr-evaluations", type=int, default=3,
+                        help="evaluations (seeds 0..n-1) whose median DCR share is printed as dcr_share_median")
     options = parser.parse_args()
 
+    import numpy as np
     import pandas as pd
 
     from synthgen import evaluate
+    from synthgen.evaluation import diagnose
 
     planes, flights = load("planes"), load("flights")
     holdout_planes = planes.sample(frac=0.2, random_state=0)
@@ -113,14 +117,20 @@ def main() -> None:
         from _reference import ensure_reference_env
 
         engines["mostlyai-engine"] = (str(ensure_reference_env()), REFERENCE_RUN)
-    rows = {}
+    rows, frames, losses = {}, {}, {}
 
-    def evaluate_flights(synthetic: pd.DataFrame, gen_s: float) -> dict:
+    def evaluate_flights(synthetic: pd.DataFrame, gen_s: float, dcr_evaluations: int) -> dict:
         start = time.perf_counter()
         result = evaluate(trn_flights, synthetic, holdout_flights, context_key="tailnum", random_state=0)
+        eval_s = time.perf_counter() - start
+        shares = [result.dcr_share] + [
+            evaluate(trn_flights, synthetic, holdout_flights, context_key="tailnum", discriminator=False,
+                     random_state=seed).dcr_share for seed in range(1, dcr_evaluations)]
+        losses[len(losses)] = diagnose(result, by="column", top=5)
         carrier = synthetic.groupby("tailnum")["carrier"].nunique()
-        return {"gen_s": gen_s, "gen_rows_per_s": len(synthetic) / gen_s, "eval_s": time.perf_counter() - start,
-                **result.to_dict(), "one_carrier_share": float((carrier == 1).mean())}
+        return {"gen_s": gen_s, "gen_rows_per_s": len(synthetic) / gen_s, "eval_s": eval_s,
+                **result.to_dict(), "dcr_share_median": float(np.median(shares)),
+                "one_carrier_share": float((carrier == 1).mean())}
 
     with tempfile.TemporaryDirectory() as tmp:
         paths = {name: Path(tmp) / f"{name}.parquet" for name in ("ctx", "tgt", "all_planes")}
@@ -139,13 +149,14 @@ def main() -> None:
                 args["all_planes"] = str(paths["all_planes"])
             figures = run_engine(python, script, args, options.threads)
             synthetic = pd.read_parquet(out)
-            rows[name] = figures | evaluate_flights(synthetic, figures["gen_s"])
+            rows[name] = figures | evaluate_flights(synthetic, figures["gen_s"], options.dcr_evaluations)
+            frames[name] = synthetic
             print(f"{name}: trained {figures['train_s']:.0f} s ({figures['epochs']:.1f} epochs), generated "
                   f"{len(synthetic):,} flights in {figures['gen_s']:.1f} s", flush=True)
             if name == "synthgen":
                 synthetic = pd.read_parquet(args["out_synthetic"])
                 synthetic_planes = pd.read_parquet(args["out_synthetic_ctx"])
-                rows["synthgen, syn ctx"] = evaluate_flights(synthetic, figures["synthetic_gen_s"])
+                rows["synthgen, syn ctx"] = evaluate_flights(synthetic, figures["synthetic_gen_s"], 1)
                 start = time.perf_counter()
                 plane_figures = evaluate(trn_planes.drop(columns="tailnum"), synthetic_planes.drop(columns="tailnum"),
                                          holdout_planes.drop(columns="tailnum"), random_state=0).to_dict()
@@ -156,12 +167,14 @@ def main() -> None:
     original_carrier = float((trn_flights.groupby("tailnum")["carrier"].nunique() == 1).mean())
     keys = ["train_s", "epochs", "gen_s", "gen_rows_per_s", "full_gen_s", "full_rows", "peak_mb", "overall",
             "univariate", "bivariate", "trivariate", "coherence", "sequence_length", "discriminator_auc", "dcr_share",
-            "exact_match_share", "one_carrier_share"]
+            "dcr_share_median", "exact_match_share", "one_carrier_share"]
     print(f"\nplanes/flights: {len(trn_planes):,} training planes ({len(trn_flights):,} flights), "
           f"{len(holdout_planes):,} holdout planes; budget {options.minutes} min "
           f"(synthgen {options.synthgen_minutes or options.minutes} min); torch threads = {options.threads}; "
           f"parent peak {peak_rss_mb():.0f} MB; original one-carrier share {original_carrier:.3f}")
     print_side_by_side(rows, keys)
+    print_numeric_ks(trn_flights.drop(columns="tailnum"), frames, holdout_flights)
+    print_losses(dict(zip(rows, losses.values(), strict=True)))
     print(f"\nsynthetic planes ({len(trn_planes):,}) against the training planes, holdout ceiling in brackets:")
     for key in ("overall", "univariate", "bivariate", "discriminator_auc", "dcr_share", "exact_match_share"):
         value, ceiling = plane_figures.get(key), plane_figures.get(f"reference_{key}")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import load, peak_rss_mb, print_side_by_side, run_engine  # noqa: E402
+from _common import load, peak_rss_mb, print_losses, print_numeric_ks, print_side_by_side, run_engine  # noqa: E402
 
 N_GENERATE = 100_000
 
@@ -72,11 +72,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--skip-reference", action="store_true")
+    parser.add_argument("--dcr-evaluations", type=int, default=3,
+                        help="evaluations (seeds 0..n-1) whose median DCR share is printed as dcr_share_median")
     options = parser.parse_args()
 
+    import numpy as np
     import pandas as pd
 
     from synthgen import evaluate
+    from synthgen.evaluation import diagnose
 
     adult = load("adult")
     holdout = adult.sample(frac=0.2, random_state=0)
@@ -87,7 +91,7 @@ def main() -> None:
         from _reference import ensure_reference_env
 
         engines["mostlyai-engine"] = (str(ensure_reference_env()), REFERENCE_RUN)
-    rows = {}
+    rows, frames, losses = {}, {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         trn_path = Path(tmp) / "trn.parquet"
         trn.to_parquet(trn_path)
@@ -100,13 +104,21 @@ def main() -> None:
             result = evaluate(trn, synthetic, holdout, random_state=0)
             figures["eval_s"] = time.perf_counter() - start
             figures.update(result.to_dict())
+            losses[name] = diagnose(result, by="column", top=5)
+            shares = [result.dcr_share] + [
+                evaluate(trn, synthetic, holdout, discriminator=False, random_state=seed).dcr_share
+                for seed in range(1, options.dcr_evaluations)]
+            figures["dcr_share_median"] = float(np.median(shares))
+            frames[name] = synthetic
             rows[name] = figures
             print(f"{name}: trained in {figures['train_s']:.1f} s ({figures['epochs']:.0f} epochs)", flush=True)
     keys = ["train_s", "epochs", "gen_rows_per_s", "peak_mb", "overall", "univariate", "bivariate", "trivariate",
-            "discriminator_auc", "dcr_share", "exact_match_share", "nndr_training"]
+            "discriminator_auc", "dcr_share", "dcr_share_median", "exact_match_share", "nndr_training"]
     print(f"\nadult: {len(trn):,} training rows, {len(holdout):,} holdout rows, torch threads = {options.threads}, "
           f"parent peak {peak_rss_mb():.0f} MB")
     print_side_by_side(rows, keys)
+    print_numeric_ks(trn, frames, holdout)
+    print_losses(losses)
 
 
 if __name__ == "__main__":

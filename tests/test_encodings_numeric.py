@@ -454,3 +454,62 @@ def test_all_null_and_empty_columns_decode_to_null(encoding_type, value_protecti
     if encoding_type in (DISCRETE, AUTO):
         stats = round_trip(encoding_type, pd.Series([np.nan] * 30), n_partitions=2)[0]
         assert stats["codes"] == {"_RARE_": 0, "<<NULL>>": 1}
+
+
+# --------------------------------------------------------------------------------------------------------
+# BINNED: values inside a bin come from the published per-bin statistics
+
+
+def _clock_times(n: int, seed: int = 0) -> pd.Series:
+    """HHMM clock times (minutes 0–59 only) peaking in the morning, plus a few rare night times."""
+    rng = np.random.default_rng(seed)
+    minutes = np.clip(rng.normal(600, 240, n), 300, 1439).astype(np.int64)
+    minutes[:3] = [1, 2, 3]  # three night times, each held by one subject: rare
+    return pd.Series((minutes // 60) * 100 + minutes % 60)
+
+
+@pytest.mark.parametrize("value_protection", [False, True])
+def test_binned_decodes_no_impossible_clock_times(value_protection):
+    values = _clock_times(20_000)
+    encoding, stats = fit(BINNED, values, value_protection=value_protection, n_partitions=2)
+    assert stats["in_bin_residues"] == list(range(60))
+    codes = encode(encoding, values, stats)
+    decoded = encoding.decode(codes, stats, rng=np.random.default_rng(1)).to_numpy()
+    assert ((decoded % 100) < 60).all()
+    # Each bin's decoded values come from its published values or (its rest) a lattice draw inside the bin.
+    np.testing.assert_array_equal(encode(encoding, pd.Series(decoded), stats)["bin"], codes["bin"])
+    # The shape inside the bins is the training values' own: KS against the original is tiny.
+    a, b = np.sort(values.to_numpy(float)), np.sort(decoded)
+    grid = np.concatenate([a, b])
+    ks = np.abs(np.searchsorted(a, grid, "right") - np.searchsorted(b, grid, "right")).max() / len(a)
+    assert ks < 0.01
+
+
+def test_binned_publishes_only_common_in_bin_values():
+    values = _clock_times(20_000)
+    subjects = np.arange(len(values)) // 4  # four rows per subject: a value needs 5–7 holders to be common
+    _, stats = fit(BINNED, values, value_protection=True, subjects=subjects)
+    held = pd.DataFrame({"v": values, "s": subjects}).groupby("v")["s"].nunique()
+    published = np.concatenate([np.asarray(v, dtype=float) for v in stats["in_bin_values"]])
+    assert len(published) and (held.loc[published] >= 5).all()
+    assert not np.isin([1, 2, 3], published).any()
+    edges = np.array(stats["bins"])
+    for index, (bin_values, shares, rest) in enumerate(
+        zip(stats["in_bin_values"], stats["in_bin_shares"], stats["in_bin_rest"], strict=True)
+    ):
+        assert all(edges[index] <= v < edges[index + 1] for v in bin_values)
+        assert len(bin_values) == len(shares) <= 32
+        assert sum(shares) + rest == pytest.approx(1.0, abs=1e-4)
+
+
+def test_binned_decodes_published_values_by_their_shares():
+    # 300 even values; multiples of 4 four times as frequent: a uniform in-bin draw would give odd values
+    # and equal shares, the published values give even values only, multiples of 4 in 4 of 5 draws.
+    even = np.arange(0.0, 600.0, 2.0)
+    values = pd.Series(np.repeat(even, np.where(even % 4 == 0, 4, 1)))
+    encoding, stats = fit(BINNED, values)
+    assert all(rest == 0.0 for rest in stats["in_bin_rest"])
+    codes = encode(encoding, values, stats)
+    decoded = encoding.decode(codes, stats, rng=np.random.default_rng(0)).to_numpy()
+    assert (decoded % 2 == 0).all()
+    assert np.mean(decoded % 4 == 0) == pytest.approx(0.8, abs=0.02)

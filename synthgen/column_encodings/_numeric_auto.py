@@ -46,7 +46,7 @@ class NumericAutoEncoding(ColumnEncoding):
     def analyze(
         self, values: pd.Series, subjects: np.ndarray, *, sequence: SequenceIndex | None = None
     ) -> dict[str, Any]:
-        return analyze_numeric(values, subjects, digits=True, counts=None, quantiles=True)
+        return analyze_numeric(values, subjects, digits=True, counts=None, quantiles=True, observed=True)
 
     def reduce(
         self, partials: list[dict[str, Any]], *, value_protection: bool, rng: np.random.Generator

@@ -3,6 +3,7 @@
 Works on pandas DataFrames only. See ``docs/evaluation.md`` for the definitions of the figures.
 """
 
+from synthgen.evaluation._diagnosis import diagnose
 from synthgen.evaluation._evaluate import evaluate
 from synthgen.evaluation._fairness import disparate_impact, parity_shares, statistical_parity_difference
 from synthgen.evaluation._result import EvaluationResult
@@ -10,6 +11,7 @@ from synthgen.evaluation._scorer import fidelity_scorer
 
 __all__ = [
     "EvaluationResult",
+    "diagnose",
     "disparate_impact",
     "evaluate",
     "fidelity_scorer",
