@@ -37,6 +37,7 @@ from _common import load, peak_rss_mb  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FIT_ROWS = 5_000
+BACKENDS = ("local-1", "loky-2", "dask-2")
 BLOCK = 100_000
 
 
@@ -65,6 +66,11 @@ def _fit_model(path: str) -> None:
     print(json.dumps({"columns": data.shape[1]}))
 
 
+def _worker_peak(_: int) -> tuple[int, float]:
+    time.sleep(0.2)  # spread the calls over the workers
+    return os.getpid(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _generate(model: str, folder: str, n: int, backend: str) -> None:
     import joblib
 
@@ -84,8 +90,12 @@ def _generate(model: str, folder: str, n: int, backend: str) -> None:
     else:
         synth.sample_to_parquet(folder, n, batch_size=BLOCK, random_state=1, n_jobs=1 if backend == "local-1" else 2)
         seconds = time.perf_counter() - start
-        if backend == "loky-2":  # the largest peak of any worker process
-            workers = [resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024]
+        if backend == "loky-2":  # the peaks of the (still running, reusable) loky workers, read in them
+            from joblib.externals.loky import get_reusable_executor
+
+            executor = get_reusable_executor(max_workers=2)
+            peaks = {pid: mb for pid, mb in executor.map(_worker_peak, range(8))}
+            workers = sorted(peaks.values())
     import pyarrow.parquet as pq
 
     parts = sorted(Path(folder).glob("part.*.parquet"))
@@ -94,8 +104,8 @@ def _generate(model: str, folder: str, n: int, backend: str) -> None:
                       "worker_peak_mb": workers}))
 
 
-def part_b(quick: bool) -> None:
-    sizes = [100_000, 1_000_000] if quick else [1_000_000, 10_000_000]
+def part_b(quick: bool, sizes: list[int] | None = None) -> None:
+    sizes = sizes or ([100_000, 1_000_000] if quick else [1_000_000, 10_000_000])
     print(f"(b) generation to parquet: a small model of adult ({FIT_ROWS} rows fitted, 1 epoch), blocks of "
           f"{BLOCK:,} rows, one process per run")
     with tempfile.TemporaryDirectory() as tmp:
@@ -103,7 +113,7 @@ def part_b(quick: bool) -> None:
         _run_worker("fit", {"path": model})
         print(f"{'backend':<10}{'rows':>12}{'parts':>7}{'seconds':>10}{'rows/s':>10}{'peak MB (main)':>16}"
               f"{'peak MB (workers)':>20}")
-        for backend in ("local-1", "loky-2", "dask-2"):
+        for backend in BACKENDS:
             for n in sizes:
                 folder = str(Path(tmp) / f"{backend}-{n}")
                 try:
@@ -188,13 +198,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller sizes")
     parser.add_argument("--part", choices=["a", "b", "c"], action="append", help="run only these parts")
+    parser.add_argument("--sizes", type=int, nargs="+", help="(b): these row counts instead")
     parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         WORKERS[args.worker[0]](json.loads(args.worker[1]))
         return
     for part in args.part or ["a", "b", "c"]:
-        {"a": part_a, "b": part_b, "c": part_c}[part](args.quick)
+        if part == "b":
+            part_b(args.quick, args.sizes)
+        else:
+            {"a": part_a, "c": part_c}[part](args.quick)
         print()
 
 
