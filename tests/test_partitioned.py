@@ -54,18 +54,40 @@ def _read_two(folder):
     return pd.read_parquet(folder / "context"), pd.read_parquet(folder / "target")
 
 
+def _same_rows_everywhere(synth, tmp_path, client, n_rows, *, batch_size):
+    """The rows of 1, 2 and 4 partitions, locally and on Dask (``random_state=7``), checked equal."""
+    runs = [pd.read_parquet(synth.sample_to_parquet(tmp_path / f"{k}-{backend}", n_rows, n_partitions=k,
+                                                    batch_size=batch_size, random_state=7,
+                                                    client=client if backend == "dask" else None))
+            for k in (1, 2, 4) for backend in ("local", "dask")]
+    for frame in runs[1:]:
+        pd.testing.assert_frame_equal(frame, runs[0])
+    return runs[0]
+
+
+def _same_two_table_parts_everywhere(synth, tmp_path, client, n_entities, *, batch_size, entity):
+    """``(context, target)`` of 1, 2 and 4 partitions, locally and on Dask, checked equal and entity-whole."""
+    runs = []
+    for k in (1, 2, 4):
+        for backend in ("local", "dask"):
+            folder = synth.sample_to_parquet(tmp_path / f"{k}-{backend}", n_entities, n_partitions=k,
+                                             batch_size=batch_size, random_state=3,
+                                             client=client if backend == "dask" else None)
+            runs.append(_read_two(folder))
+            for part in sorted((folder / "target").glob("part.*.parquet")):
+                entities = pd.read_parquet(folder / "context" / part.name)[entity]
+                assert set(pd.read_parquet(part)[entity]) <= set(entities)  # whole, in the part of its entity
+    context, target = runs[0]
+    for other_context, other_target in runs[1:]:
+        pd.testing.assert_frame_equal(other_context, context)
+        pd.testing.assert_frame_equal(other_target, target)
+    return context, target
+
+
 def test_flat_rows_do_not_depend_on_partitions_or_backend(flat, tmp_path, dask_client):
     data, synth = flat
-    runs = {
-        (k, backend): pd.read_parquet(synth.sample_to_parquet(
-            tmp_path / f"{k}-{backend}", 600, n_partitions=k, batch_size=150, random_state=7,
-            client=dask_client if backend == "dask" else None))
-        for k in (1, 2, 4) for backend in ("local", "dask")
-    }
-    first = runs[(1, "local")]
+    first = _same_rows_everywhere(synth, tmp_path, dask_client, 600, batch_size=150)
     assert len(first) == 600
-    for frame in runs.values():
-        pd.testing.assert_frame_equal(frame, first)
     assert first.dtypes.to_dict() == data.dtypes.to_dict()  # the training dtypes, read back by pandas
     assert list(first["id"]) == list(range(600))  # keys count up over the partitions: unique
     other_seed = pd.read_parquet(synth.sample_to_parquet(tmp_path / "seed8", 600, batch_size=150, random_state=8))
@@ -95,19 +117,8 @@ def test_default_partitions_are_one_per_block_and_seed_data_is_sliced(flat, tmp_
 
 def test_two_table_parts_keep_entities_whole_with_unique_keys(two_table, tmp_path, dask_client):
     shops, sales, synth = two_table
-    runs = {}
-    for k in (1, 2, 4):
-        for backend in ("local", "dask"):
-            folder = synth.sample_to_parquet(tmp_path / f"{k}-{backend}", 24, n_partitions=k, batch_size=6,
-                                             random_state=3, client=dask_client if backend == "dask" else None)
-            runs[(k, backend)] = _read_two(folder)
-            for part in sorted((folder / "target").glob("part.*.parquet")):
-                entities = pd.read_parquet(folder / "context" / part.name)["shop"]
-                assert set(pd.read_parquet(part)["shop"]) <= set(entities)  # whole, in the part of its entity
-    context, target = runs[(1, "local")]
-    for other_context, other_target in runs.values():
-        pd.testing.assert_frame_equal(other_context, context)
-        pd.testing.assert_frame_equal(other_target, target)
+    context, target = _same_two_table_parts_everywhere(synth, tmp_path, dask_client, 24, batch_size=6,
+                                                       entity="shop")
     assert len(context) == 24 and context["shop"].is_unique and target["sale_id"].is_unique
     assert set(target["shop"]) <= set(context["shop"])
     assert context.dtypes.to_dict() == shops.dtypes.to_dict()
@@ -191,15 +202,7 @@ def language_two_table(tweets_full):
 
 def test_language_rows_do_not_depend_on_partitions_or_backend(language_flat, tmp_path, dask_client):
     data, synth = language_flat
-    runs = {
-        (k, backend): pd.read_parquet(synth.sample_to_parquet(
-            tmp_path / f"{k}-{backend}", 40, n_partitions=k, batch_size=10, random_state=7,
-            client=dask_client if backend == "dask" else None))
-        for k in (1, 2, 4) for backend in ("local", "dask")
-    }
-    first = runs[(1, "local")]
-    for frame in runs.values():
-        pd.testing.assert_frame_equal(frame, first)
+    first = _same_rows_everywhere(synth, tmp_path, dask_client, 40, batch_size=10)
     assert len(first) == 40 and list(first["tweet"]) == list(range(40))  # keys count up over the partitions
     assert first.dtypes.to_dict() == data.dtypes.to_dict()
     assert first["source"].isin(list(synth.stats_["columns"]["source"]["categories"])).all()
@@ -226,19 +229,9 @@ def test_language_seed_data_is_sliced_into_the_parts(language_flat, tmp_path):
 
 def test_language_two_table_parts_keep_entities_whole(language_two_table, tmp_path, dask_client):
     authors, posts, synth = language_two_table
-    runs = {}
-    for k in (1, 2, 4):
-        for backend in ("local", "dask"):
-            folder = synth.sample_to_parquet(tmp_path / f"{k}-{backend}", 16, n_partitions=k, batch_size=4,
-                                             random_state=3, client=dask_client if backend == "dask" else None)
-            runs[(k, backend)] = _read_two(folder)
-            for part in sorted((folder / "target").glob("part.*.parquet")):
-                entities = pd.read_parquet(folder / "context" / part.name)["author"]
-                assert pd.read_parquet(part)["author"].tolist() == entities.tolist()  # one record each, same part
-    context, target = runs[(1, "local")]
-    for other_context, other_target in runs.values():
-        pd.testing.assert_frame_equal(other_context, context)
-        pd.testing.assert_frame_equal(other_target, target)
+    context, target = _same_two_table_parts_everywhere(synth, tmp_path, dask_client, 16, batch_size=4,
+                                                       entity="author")
+    assert target["author"].tolist() == context["author"].tolist()  # one record per entity, in context order
     assert len(context) == 16 and context["author"].is_unique and list(target["post"]) == list(range(16))
     assert context.dtypes.to_dict() == authors.dtypes.to_dict()
     assert target.dtypes.to_dict() == posts.dtypes.to_dict()

@@ -23,7 +23,7 @@ import torch
 from ._loop import TrainingResult, check_training_arguments, run_training
 from ._network import FlatARGN
 from ._sampling import generator_on
-from ._trainer import _VALIDATION_ELEMENTS
+from ._validation import flat_validation_loss
 
 __all__ = ["CodeParts", "train_model_streamed"]
 
@@ -103,29 +103,8 @@ class _StreamedFlatTask:
     def validation_loss(self, orders: list[list[int]]) -> float | None:
         if self.val is None or sum(self.val.sizes) == 0:
             return None
-        spec = self.model.spec
-        chunk = max(256, _VALIDATION_ELEMENTS // (spec.n_sub_columns * max(spec.hidden_dim, max(spec.cardinalities))))
-        n_val = int(sum(self.val.sizes))
-        # the same contiguous shares per order as torch.arange(n_val).tensor_split(len(orders)) in memory
-        size, extra = divmod(n_val, len(orders))
-        starts = [k * size + min(k, extra) for k in range(len(orders) + 1)]
-        was_training = self.model.training
-        self.model.eval()
-        total = torch.zeros((), dtype=torch.float64, device=self.device)
-        offset = 0
-        with torch.no_grad():
-            for index, size in enumerate(self.val.sizes):
-                if size == 0:
-                    continue
-                codes, ctx = self._load(self.val, index)
-                for k, order in enumerate(orders):
-                    low, high = max(starts[k], offset) - offset, min(starts[k + 1], offset + size) - offset
-                    for start in range(low, high, chunk):
-                        part = slice(start, min(start + chunk, high))
-                        total += self.model(codes[part], None if ctx is None else ctx[part], order).double().sum()
-                offset += size
-        self.model.train(was_training)
-        return float(total) / n_val
+        return flat_validation_loss(self.model, lambda index: self._load(self.val, index), self.val.sizes, orders,
+                                    self.device)
 
 
 def train_model_streamed(
