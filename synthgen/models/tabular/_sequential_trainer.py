@@ -74,6 +74,16 @@ def check_sequence_data(name: str, data: SequenceData, model: SequentialARGN) ->
         raise ValueError(f"{name}.steps must hold sum(lengths) = {total} rows; got {len(data.steps)}.")
 
 
+def check_window(max_sequence_window: int, window_warmup: int) -> None:
+    """Refuse a window of less than one step or a negative warm-up."""
+    for name, value, low in (
+        ("max_sequence_window", max_sequence_window, 1),
+        ("window_warmup", window_warmup, 0),
+    ):
+        if not isinstance(value, int) or value < low:
+            raise ValueError(f"{name} must be an int in the range [{low}, inf); got {value!r} instead.")
+
+
 class _SequentialTask:
     """Subjects of a :class:`SequenceData` as a :class:`~._loop.TrainingTask`."""
 
@@ -191,12 +201,7 @@ def train_sequential_model(
     check_training_arguments(
         max_epochs, max_training_time_s, batch_size, gradient_accumulation_steps, learn_rate
     )
-    for name, value, low in (
-        ("max_sequence_window", max_sequence_window, 1),
-        ("window_warmup", window_warmup, 0),
-    ):
-        if not isinstance(value, int) or value < low:
-            raise ValueError(f"{name} must be an int in the range [{low}, inf); got {value!r} instead.")
+    check_window(max_sequence_window, window_warmup)
     check_sequence_data("trn", trn, model)
     if trn.n_subjects == 0:
         raise ValueError("trn must hold at least one subject; got 0.")
