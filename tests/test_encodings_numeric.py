@@ -533,6 +533,9 @@ def test_observed_values_of_a_partition_are_bounded(monkeypatch):
     assert listed <= _observed.LOCAL_BINS * _observed.PER_LOCAL_BIN < values.nunique()
     assert partial["observed_rows"].sum() + partial["observed_rest_rows"] == len(values)
     assert set(np.flatnonzero(partial["observed_rest_residue_subjects"])) == {49, 99}
+    spread = pd.Series(np.arange(5_000.0))  # more than EXACT_VALUES, but 50 per local bin: all listed
+    complete = get_encoding(BINNED).analyze(spread, np.arange(len(spread)))
+    assert len(complete["observed_values"]) == 5_000 and complete["observed_rest_rows"] == 0
     monkeypatch.setattr(_observed, "EXACT_VALUES", 10**9)
     exact = get_encoding(BINNED).analyze(values, np.arange(len(values)))
     assert len(exact["observed_values"]) == values.nunique() and exact["observed_rest_rows"] == 0

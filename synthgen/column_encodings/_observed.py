@@ -57,6 +57,8 @@ def observed_partial(x: np.ndarray, subjects: np.ndarray, decimal: int | None) -
     rank = np.arange(len(order)) - first_of_bin[local[order]]
     listed = np.zeros(len(distinct), dtype=bool)
     listed[order[rank < PER_LOCAL_BIN]] = True
+    if listed.all():  # no local bin holds more than PER_LOCAL_BIN values: the list is complete
+        return partial
     rest_values, rest_rows = distinct[~listed], rows[~listed]
     residue_subjects = np.zeros(100, dtype=np.int64)  # per last-two-digit pair, its most held unlisted value's
     np.maximum.at(residue_subjects, to_scaled_int(np.abs(rest_values), decimal) % 100, by_subject[~listed])
