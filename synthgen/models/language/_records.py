@@ -17,6 +17,7 @@ A record is ::
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
@@ -208,15 +209,95 @@ def encode_prompts(
     return prompts
 
 
-@attrs.frozen
 class EncodedRecords:
-    """Token sequences of records with the length of each one's prompt (the tokens the loss skips)."""
+    """Token sequences of records with the length of each one's prompt (the tokens the loss skips).
 
-    sequences: list[list[int]]
-    prompt_lengths: np.ndarray
+    Held compactly: all records' tokens in one int32 array and each record's start in ``offsets`` (about 4 bytes
+    per token instead of a Python list of ints, ~36 bytes per token). ``EncodedRecords(sequences,
+    prompt_lengths)`` takes lists of token ids; ``sequences`` gives them back as lists.
+
+    Parameters
+    ----------
+    sequences : sequence of sequence of int
+        The tokens of each record.
+    prompt_lengths : array-like of int
+        The tokens of each record's prompt.
+    """
+
+    __slots__ = ("offsets", "prompt_lengths", "tokens")
+
+    def __init__(self, sequences: Sequence[Sequence[int]], prompt_lengths) -> None:
+        lengths = np.fromiter(map(len, sequences), dtype=np.int64, count=len(sequences))
+        tokens = np.fromiter(itertools.chain.from_iterable(sequences), dtype=np.int32, count=int(lengths.sum()))
+        self._set(tokens, _offsets(lengths), prompt_lengths)
+
+    def _set(self, tokens: np.ndarray, offsets: np.ndarray, prompt_lengths) -> None:
+        self.tokens = np.asarray(tokens, dtype=np.int32)
+        self.offsets = np.asarray(offsets, dtype=np.int64)
+        self.prompt_lengths = np.asarray(prompt_lengths, dtype=np.int64)
+        if len(self.offsets) != len(self.prompt_lengths) + 1 or self.offsets[-1] != len(self.tokens):
+            raise ValueError(f"{len(self.prompt_lengths)} prompt lengths for {len(self.offsets) - 1} records of "
+                             f"{self.offsets[-1]} tokens; got {len(self.tokens)} tokens.")
+
+    @classmethod
+    def from_arrays(cls, tokens: np.ndarray, offsets: np.ndarray, prompt_lengths) -> EncodedRecords:
+        """Records from the flat ``tokens``, the ``n + 1`` record ``offsets`` into them and the prompt lengths."""
+        records = cls.__new__(cls)
+        records._set(tokens, offsets, prompt_lengths)
+        return records
 
     def __len__(self) -> int:
-        return len(self.sequences)
+        return len(self.prompt_lengths)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """The tokens of each record."""
+        return np.diff(self.offsets)
+
+    @property
+    def nbytes(self) -> int:
+        """The bytes of the arrays holding the records."""
+        return self.tokens.nbytes + self.offsets.nbytes + self.prompt_lengths.nbytes
+
+    @property
+    def sequences(self) -> list[list[int]]:
+        """The tokens of each record, as lists (built on access)."""
+        return [self.tokens[a:b].tolist() for a, b in itertools.pairwise(self.offsets.tolist())]
+
+    def take(self, rows) -> EncodedRecords:
+        """The records ``rows`` (indices), in that order."""
+        rows = np.asarray(rows, dtype=np.int64)
+        lengths = self.lengths[rows]
+        return EncodedRecords.from_arrays(self.tokens[_token_positions(self.offsets[rows], lengths)],
+                                          _offsets(lengths), self.prompt_lengths[rows])
+
+    @staticmethod
+    def concat(parts: Sequence[EncodedRecords]) -> EncodedRecords:
+        """The records of ``parts`` one after the other."""
+        lengths = np.concatenate([p.lengths for p in parts]) if parts else np.zeros(0, np.int64)
+        return EncodedRecords.from_arrays(
+            np.concatenate([p.tokens for p in parts]) if parts else np.zeros(0, np.int32), _offsets(lengths),
+            np.concatenate([p.prompt_lengths for p in parts]) if parts else np.zeros(0, np.int64))
+
+    def padded(self, pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+        """All records right-padded with ``pad_id`` into one ``(n, longest)`` int64 array, and their lengths."""
+        lengths = self.lengths
+        out = np.full((len(self), int(lengths.max()) if len(self) else 1), pad_id, dtype=np.int64)
+        rows = np.repeat(np.arange(len(self)), lengths)
+        out[rows, np.arange(len(self.tokens)) - np.repeat(self.offsets[:-1], lengths)] = self.tokens
+        return out, lengths
+
+
+def _offsets(lengths: np.ndarray) -> np.ndarray:
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return offsets
+
+
+def _token_positions(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The flat positions of runs of ``lengths`` tokens beginning at ``starts``, one run after the other."""
+    inside = np.arange(int(lengths.sum())) - np.repeat(_offsets(lengths)[:-1], lengths)
+    return np.repeat(starts, lengths) + inside
 
 
 def encode_records(
@@ -241,21 +322,30 @@ def encode_records(
     if missing:
         raise ValueError(f"The target lacks the fields {missing}.")
     n_rows = len(target[fields[0].name]) if fields else 0
+    # pieces of every record, in order: prompt, each field (with its <sep>), <eos>; each piece is laid out
+    # into the one flat array at once, with no per-record list
     prompts = encode_prompts(tokenizer, context, n_rows)
-    per_field = []
+    pieces = [prompts]
     for field in fields:
         values = target[field.name]
         if len(values) != n_rows:
             raise ValueError(f"Field {field.name!r} has {len(values)} values; expected {n_rows}.")
-        per_field.append(field_tokens(field, tokenizer, [format_value(field, v) for v in values]))
-    sequences = []
-    for i, prompt in enumerate(prompts):
-        sequence = list(prompt)
-        for ids in per_field:
-            sequence.extend(ids[i])
-        sequence.append(tokenizer.eos_id)
-        sequences.append(sequence)
-    return EncodedRecords(sequences, np.array([len(p) for p in prompts], dtype=np.int64))
+        pieces.append(field_tokens(field, tokenizer, [format_value(field, v) for v in values]))
+    piece_lengths = [np.fromiter(map(len, piece), dtype=np.int64, count=n_rows) for piece in pieces]
+    piece_lengths.append(np.ones(n_rows, dtype=np.int64))  # <eos>
+    lengths = np.sum(piece_lengths, axis=0) if n_rows else np.zeros(0, np.int64)
+    offsets = _offsets(lengths)
+    tokens = np.empty(int(offsets[-1]), dtype=np.int32)
+    start = offsets[:-1].copy()
+    for piece, piece_length in zip([*pieces, None], piece_lengths, strict=True):
+        positions = _token_positions(start, piece_length)
+        if piece is None:
+            tokens[positions] = tokenizer.eos_id
+        else:
+            tokens[positions] = np.fromiter(itertools.chain.from_iterable(piece), dtype=np.int32,
+                                            count=len(positions))
+        start += piece_length
+    return EncodedRecords.from_arrays(tokens, offsets, piece_lengths[0])
 
 
 def parse_value(field: FieldSpec, text: str | None):

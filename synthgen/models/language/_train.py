@@ -41,11 +41,9 @@ def language_learn_rate(model: nn.Module) -> float:
 
 def _pad_records(records: EncodedRecords, pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """All sequences right-padded into one ``(n, max_len)`` tensor, with their lengths and prompt lengths."""
-    lengths = torch.tensor([len(s) for s in records.sequences], dtype=torch.long)
-    tokens = torch.full((len(records), int(lengths.max()) if len(records) else 1), pad_id, dtype=torch.long)
-    for i, s in enumerate(records.sequences):
-        tokens[i, : len(s)] = torch.as_tensor(s, dtype=torch.long)
-    return tokens, lengths, torch.as_tensor(records.prompt_lengths, dtype=torch.long)
+    tokens, lengths = records.padded(pad_id)
+    return (torch.from_numpy(tokens), torch.from_numpy(lengths),
+            torch.as_tensor(records.prompt_lengths, dtype=torch.long))
 
 
 def make_batch(
