@@ -581,6 +581,27 @@ class Workspace:
                     else:
                         path.unlink(missing_ok=True)
 
+    @contextmanager
+    def scratch_dir(self, name: str) -> Iterator[Path]:
+        """Yield a new temporary folder in the workspace, removed when the block ends (or, if the process is
+        killed, by the next writer's :meth:`remove_stale_temporaries`).
+
+        Parameters
+        ----------
+        name : str
+            Part of the folder's name (it is ``.<name>.<32 hex digits>.tmp``).
+
+        Yields
+        ------
+        Path
+        """
+        folder = _temporary(self.root / name)
+        folder.mkdir(parents=True)
+        try:
+            yield folder
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
     # -- atomic folder writes ----------------------------------------------------------------------------
     @contextmanager
     def staged_dir(self, final: Path) -> Iterator[Path]:

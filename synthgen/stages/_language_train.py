@@ -20,6 +20,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -31,6 +32,7 @@ from ..models.tabular._bundle import weights_from_bytes
 from ._dp_train import PrivateTraining, check_dp_continuation
 from ._language import CTX_PREFIX, TGT_PREFIX, record_fields
 from ._language_model import HF_KIND, LSTM_KIND, model_kind
+from ._language_parts import TokenParts, longest_tokens, sample_texts, streams
 from ._train import checkpoint_writer
 
 __all__ = ["train_language"]
@@ -102,9 +104,15 @@ def train_language(ws: Workspace, *, model: str | None, max_training_time: float
         if missing:
             raise FileNotFoundError(f"The model folder {model_id!r} is no Hugging Face causal LM with a byte-level "
                                     f"tokenizer: it lacks {' and '.join(missing)}.")
-    trn, val = _read_records(ws, "trn"), _read_records(ws, "val")
-    if differential_privacy is not None:  # nothing is selected on private records: validation trains too
-        trn, val = pd.concat([trn, val], ignore_index=True), val.iloc[:0]
+    # above the threshold (and never under DP, where validation records train too) the parts are tokenized one
+    # at a time and streamed (:mod:`._language_parts`); below it both sides are read whole, as before
+    streamed = differential_privacy is None and streams(ws)
+    if streamed:
+        trn = val = None
+    else:
+        trn, val = _read_records(ws, "trn"), _read_records(ws, "val")
+        if differential_privacy is not None:  # nothing is selected on private records: validation trains too
+            trn, val = pd.concat([trn, val], ignore_index=True), val.iloc[:0]
     signature = _signature(stats, model)
     continuing = strategy != ModelStateStrategy.RESET and ws.has_trained_model() and ws.tokenizer_path.exists()
     if strategy != ModelStateStrategy.RESET and not continuing:
@@ -122,24 +130,32 @@ def train_language(ws: Workspace, *, model: str | None, max_training_time: float
         tokenizer.added_ids = list(saved["new_token_ids"])
         max_tokens = saved["max_tokens"]
     else:
+        tokenized = [name for name, s in stats["columns"].items()
+                     if s["encoding_type"] in ("LANGUAGE_TEXT", "LANGUAGE_CATEGORICAL")]
         if kind == LSTM_KIND and differential_privacy is not None:
             tokenizer = train_tokenizer([], bytes_only=True)  # a fixed vocabulary: nothing learned from private text
         elif kind == LSTM_KIND:
-            texts = [t for name, s in stats["columns"].items()
-                     if s["encoding_type"] in ("LANGUAGE_TEXT", "LANGUAGE_CATEGORICAL")
-                     for t in _texts(trn, TGT_PREFIX, [name])[name] if t is not None]
+            if streamed:  # a bounded, seeded sample of the texts
+                texts = sample_texts(ws, [TGT_PREFIX + name for name in tokenized],
+                                     np.random.default_rng(_seed_from(generator)))
+            else:
+                texts = [t for name in tokenized for t in _texts(trn, TGT_PREFIX, [name])[name] if t is not None]
             tokenizer = train_tokenizer(texts, vocab_size=TOKENIZER_VOCAB_SIZE,
                                         min_frequency=TOKENIZER_MIN_FREQUENCY)
+            del texts
         else:
             tokenizer = LanguageTokenizer.from_pretrained(model_id)
         # the most tokens of a text field: its longest training text (already cut to the protected length)
-        max_tokens = {}
-        for name, s in stats["columns"].items():
-            if s["encoding_type"] == "LANGUAGE_TEXT" and differential_privacy is not None:
-                # from the statistics (DP under DP), not the texts: a UTF-8 character is at most 4 bytes, and a
-                # token of a byte-level tokenizer covers at least one byte
-                max_tokens[name] = max(1, 4 * int(s["nchar_max"]))
-            elif s["encoding_type"] == "LANGUAGE_TEXT":
+        text_fields = [name for name, s in stats["columns"].items() if s["encoding_type"] == "LANGUAGE_TEXT"]
+        if differential_privacy is not None:
+            # from the statistics (DP under DP), not the texts: a UTF-8 character is at most 4 bytes, and a
+            # token of a byte-level tokenizer covers at least one byte
+            max_tokens = {name: max(1, 4 * int(stats["columns"][name]["nchar_max"])) for name in text_fields}
+        elif streamed:
+            max_tokens = longest_tokens(ws, {name: TGT_PREFIX + name for name in text_fields}, tokenizer)
+        else:
+            max_tokens = {}
+            for name in text_fields:
                 present = [t for t in _texts(trn, TGT_PREFIX, [name])[name] if t is not None]
                 max_tokens[name] = max([1, *map(len, tokenizer.encode_batch(present))])
     fields = record_fields(stats["columns"], max_tokens)
@@ -168,31 +184,42 @@ def train_language(ws: Workspace, *, model: str | None, max_training_time: float
         return encode_records(fields, tokenizer, _texts(frame, TGT_PREFIX, [f.name for f in fields]),
                               _texts(frame, CTX_PREFIX, ctx_names) or None)
 
-    if len(trn) == 0:
-        _log.warning("no training rows: the model stays untrained")
-        save_weights(network.state_dict())
-        _save_adapter(ws, kind, network)
-        return ws
-    trn_records, val_records = records(trn), (records(val) if len(val) else None)
+    def fit(trn_records, val_records, mean_length: float, *, n_trn: int):
+        """The training result and the DP mechanism (or None), on records in memory or parts."""
+        progress = TrainingProgress(max_epochs, max_training_time * 60.0, callback=update_progress, verbose=verbose)
+        threads = resolve_n_threads(n_threads, device=device,
+                                    work=step_work(network, int((batch_size or 32) * mean_length)))
+        on_checkpoint = checkpoint_writer(ws, save_weights, upload_model_data_callback)
+        private = None
+        if differential_privacy is not None:
+            private = PrivateTraining(ws, differential_privacy, n_subjects=n_trn, max_epochs=max_epochs,
+                                      continued=continued)
+            on_checkpoint = private.wrap_checkpoint(on_checkpoint)
+        with progress, torch_threads(threads):
+            return private, train_language_model(
+                network, trn_records, val_records, pad_id=tokenizer.pad_id, max_epochs=max_epochs,
+                max_training_time_s=max_training_time * 60.0, batch_size=batch_size,
+                gradient_accumulation_steps=gradient_accumulation_steps, device=device, generator=generator,
+                on_progress=progress.update, on_checkpoint=on_checkpoint, resume_state=resume_state,
+                make_private=None if private is None else private.make_private)
 
-    progress = TrainingProgress(max_epochs, max_training_time * 60.0, callback=update_progress, verbose=verbose)
-    mean_length = sum(map(len, trn_records.sequences)) / len(trn_records)
-    threads = resolve_n_threads(n_threads, device=device,
-                                work=step_work(network, int((batch_size or 32) * mean_length)))
-
-    on_checkpoint = checkpoint_writer(ws, save_weights, upload_model_data_callback)
-    private = None
-    if differential_privacy is not None:
-        private = PrivateTraining(ws, differential_privacy, n_subjects=len(trn_records), max_epochs=max_epochs,
-                                  continued=continued)
-        on_checkpoint = private.wrap_checkpoint(on_checkpoint)
-    with progress, torch_threads(threads):
-        result = train_language_model(
-            network, trn_records, val_records, pad_id=tokenizer.pad_id, max_epochs=max_epochs,
-            max_training_time_s=max_training_time * 60.0, batch_size=batch_size,
-            gradient_accumulation_steps=gradient_accumulation_steps, device=device, generator=generator,
-            on_progress=progress.update, on_checkpoint=on_checkpoint, resume_state=resume_state,
-            make_private=None if private is None else private.make_private)
+    if streamed:
+        with ws.scratch_dir("token-parts") as folder:
+            trn_parts = TokenParts(ws, "trn", folder, records)
+            val_parts = TokenParts(ws, "val", folder, records)
+            _log.info("streaming the language records: %d training parts, %d tokens", len(trn_parts.sizes),
+                      trn_parts.n_tokens)
+            if sum(trn_parts.sizes) == 0:
+                return _untrained(ws, kind, network, save_weights)
+            private, result = fit(trn_parts, val_parts if sum(val_parts.sizes) else None,
+                          trn_parts.n_tokens / sum(trn_parts.sizes), n_trn=sum(trn_parts.sizes))
+    else:
+        if len(trn) == 0:
+            return _untrained(ws, kind, network, save_weights)
+        trn_records, val_records = records(trn), (records(val) if len(val) else None)
+        del trn, val
+        private, result = fit(trn_records, val_records, len(trn_records.tokens) / len(trn_records),
+                              n_trn=len(trn_records))
     # the best weights (the network holds them now), also when training stopped before the first validation;
     # under DP the last weights, after the ledger line of the steps they have seen
     if private is not None:
@@ -201,6 +228,13 @@ def train_language(ws: Workspace, *, model: str | None, max_training_time: float
     _save_adapter(ws, kind, network)
     _log.info("trained the language model %d epochs in %.1f s (%s)", len(result.history),
               result.history[-1]["total_time"] if result.history else 0.0, result.stop_reason)
+    return ws
+
+
+def _untrained(ws: Workspace, kind: str, network, save_weights) -> Workspace:
+    _log.warning("no training rows: the model stays untrained")
+    save_weights(network.state_dict())
+    _save_adapter(ws, kind, network)
     return ws
 
 

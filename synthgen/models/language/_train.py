@@ -11,17 +11,19 @@ capacity, and under DP no clipping budget, on it (guide, NEXT-CAPABILITIES §1.2
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, Protocol
 
+import numpy as np
 import torch
 from torch import nn
 
 from ..tabular._loop import TrainingResult, check_training_arguments, run_training
+from ..tabular._streaming import streamed_windows
 from ._lstm import LSTMLanguageModel
 from ._records import EncodedRecords
 
-__all__ = ["IGNORE_INDEX", "language_learn_rate", "make_batch", "record_nll", "train_language_model"]
+__all__ = ["IGNORE_INDEX", "RecordParts", "language_learn_rate", "make_batch", "record_nll", "train_language_model"]
 
 IGNORE_INDEX = -100
 # Tokens per validation forward pass (rows x length), to bound the (rows x length x vocabulary) logits.
@@ -123,10 +125,78 @@ class _RecordTask:
         return total / len(tokens)
 
 
+class RecordParts(Protocol):
+    """Record parts on disk (or anywhere), loaded one at a time."""
+
+    sizes: Sequence[int]
+    """The number of records of each part."""
+
+    def load(self, index: int) -> EncodedRecords:
+        """The records of part ``index``."""
+
+
+def _records_nll(model: nn.Module, records: EncodedRecords, pad_id: int, device) -> torch.Tensor:
+    return record_nll(model, *make_batch(*(t.to(device) for t in _pad_records(records, pad_id))))
+
+
+class _StreamedRecordTask:
+    """The records of parts read one at a time, as a ``TrainingTask`` whose ``epoch_batches`` streams them.
+
+    An epoch visits the parts in a random order and each part's records in a random order; the records left at
+    the end of a part join the next part's (:func:`~synthgen.models.tabular._streaming.streamed_windows`), so
+    every record is in exactly one batch and the steps per epoch are those of the in-memory task.
+    """
+
+    flexible = False
+
+    def __init__(self, model, trn: RecordParts, val: RecordParts | None, pad_id: int, device):
+        self.model, self.trn, self.val, self.pad_id, self.device = model, trn, val, pad_id, device
+        self.n_samples = int(sum(trn.sizes))
+        self.window: EncodedRecords | None = None
+
+    def draw_order(self, generator: torch.Generator) -> list[int]:
+        return []
+
+    def init_prior(self) -> None:
+        """No empirical prior for language models."""
+
+    def epoch_batches(self, logical: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
+        """Index batches into ``self.window``, which moves through the parts between batches."""
+        windows = streamed_windows(
+            self.trn.sizes, self.trn.load, logical, generator, torch.device("cpu"),
+            take=lambda records, rows: records.take(rows.numpy()), join=lambda a, b: EncodedRecords.concat([a, b]),
+            count=len)
+        for window, rows in windows:
+            self.window = window
+            yield rows
+        self.window = None
+
+    def batch_nll(self, samples: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        self.model.train()
+        return _records_nll(self.model, self.window.take(samples.cpu().numpy()), self.pad_id, self.device)
+
+    def validation_loss(self, orders: list[list[int]]) -> float | None:
+        if self.val is None or sum(self.val.sizes) == 0:
+            return None
+        total = 0.0
+        self.model.eval()
+        with torch.no_grad():
+            for index, size in enumerate(self.val.sizes):
+                if size == 0:
+                    continue
+                records = self.val.load(index)
+                rows_per_pass = max(1, _VALIDATION_TOKENS // int(records.lengths.max()))
+                for start in range(0, len(records), rows_per_pass):
+                    chunk = records.take(np.arange(start, min(start + rows_per_pass, len(records))))
+                    total += float(_records_nll(self.model, chunk, self.pad_id, self.device).sum())
+        self.model.train()
+        return total / sum(self.val.sizes)
+
+
 def train_language_model(
     model: nn.Module,
-    trn: EncodedRecords,
-    val: EncodedRecords | None,
+    trn: EncodedRecords | RecordParts,
+    val: EncodedRecords | RecordParts | None,
     *,
     pad_id: int,
     max_epochs: float = 100.0,
@@ -147,9 +217,11 @@ def train_language_model(
     ----------
     model : LSTMLanguageModel or HFLanguageModel
         Trained in place (for a LoRA model only the adapter is trainable); left holding the best weights.
-    trn, val : EncodedRecords
+    trn, val : EncodedRecords or RecordParts
         Training and validation records (see :func:`~._records.encode_records`). Without validation
-        records the epoch's training loss drives the schedule and early stopping.
+        records the epoch's training loss drives the schedule and early stopping. Parts (an object with
+        ``sizes`` and ``load(index)`` giving ``EncodedRecords``, both sides alike) are read one at a time:
+        batches are drawn within a part (see :class:`_StreamedRecordTask`); not with ``make_private``.
     pad_id : int
         The tokenizer's padding id.
     max_epochs, max_training_time_s : float
@@ -177,13 +249,17 @@ def train_language_model(
     check_training_arguments(
         max_epochs, max_training_time_s, batch_size, gradient_accumulation_steps, learn_rate
     )
-    if len(trn) == 0:
+    streamed = not isinstance(trn, EncodedRecords)
+    n_trn = int(sum(trn.sizes)) if streamed else len(trn)
+    if n_trn == 0:
         raise ValueError("trn must hold at least one record; got 0.")
+    if streamed and make_private is not None:
+        raise ValueError("differential privacy trains on records in memory; pass EncodedRecords, not parts.")
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model.to(device)
     if batch_size is None and resume_state is None:
-        batch_size = min(32 if isinstance(model, LSTMLanguageModel) else 8, len(trn))
-    task = _RecordTask(model, trn, val, pad_id, device)
+        batch_size = min(32 if isinstance(model, LSTMLanguageModel) else 8, n_trn)
+    task = (_StreamedRecordTask if streamed else _RecordTask)(model, trn, val, pad_id, device)
     seed = int(torch.randint(0, 2**62, (1,), generator=generator))
     cuda = device.type == "cuda"
     # Dropout draws from torch's global generators; fork those of the CPU and the training device (only
