@@ -106,7 +106,10 @@ class TokenParts:
         self.sizes: list[int] = []
         self.n_tokens = 0
         for index, source in enumerate(ws.partitions(ws.encoded_data, side)):
-            records = encode(ws.read_parquet(source))
+            if pq.read_metadata(source).num_rows == 0:  # an empty part: no records to encode
+                records = EncodedRecords([], [])
+            else:
+                records = encode(ws.read_parquet(source))
             path = folder / f"{side}-{index:06d}.npz"
             np.savez(path, tokens=records.tokens, offsets=records.offsets, prompt_lengths=records.prompt_lengths)
             self.paths.append(path)
