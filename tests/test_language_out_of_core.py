@@ -130,3 +130,23 @@ def test_the_tokenizer_sample_is_bounded_and_seeded(tmp_path, tweets_full):
     assert 100 <= len(small) <= 100 + 2 * 3  # rows rounded up per part
     assert small == sample_texts(ws, columns, np.random.default_rng(0), limit=100)
     assert small != sample_texts(ws, columns, np.random.default_rng(1), limit=100)
+
+
+def test_no_streaming_under_differential_privacy(tmp_path, tweets_full, monkeypatch):
+    import synthgen as sg
+    from synthgen.stages import _language_parts, _language_train
+
+    tweets = tweets_full.sample(n=20, random_state=5)[["source", "text"]].reset_index(drop=True)
+    ws = sg.split(tweets, model_type="LANGUAGE", tgt_encoding_types={"text": "LANGUAGE_TEXT"}, n_partitions=2,
+                  workspace_dir=tmp_path / "ws", random_state=0, verbose=False)
+    sg.analyze(workspace_dir=ws, random_state=0, verbose=False)
+    sg.encode(workspace_dir=ws, random_state=0, verbose=False)
+    read = []
+    monkeypatch.setattr(_language_parts, "LANGUAGE_STREAMING_THRESHOLD_BYTES", 0)
+    monkeypatch.setattr(_language_train, "_read_records", lambda ws, side, _read=_language_train._read_records:
+                        read.append(side) or _read(ws, side))
+    monkeypatch.setattr(_language_parts.TokenParts, "__init__", lambda *a, **k: pytest.fail("streamed under DP"))
+    dp = {"max_epsilon": 10.0, "noise_multiplier": 1.0, "max_grad_norm": 1.0}
+    sg.train(max_epochs=1, batch_size=10, differential_privacy=dp, workspace_dir=ws, random_state=0, verbose=False)
+    assert sorted(read) == ["trn", "val"]
+    assert ws.has_trained_model()
