@@ -10,6 +10,10 @@ Under differential privacy the LSTM's tokenizer learns nothing from the private 
 special tokens), the longest text in tokens comes from the (DP) statistics instead of the training texts, the
 validation records train too, and the model trains with DP-SGD (:mod:`._dp_train`).
 
+Above ``LANGUAGE_STREAMING_THRESHOLD_BYTES`` of encoded training records (not under DP) training streams the parts
+(:mod:`._language_parts`): the tokenizer learns from a bounded seeded sample, each part is tokenized once into a
+scratch folder and epochs and validation read one part at a time.
+
 The loss covers the target's tokens only; the schedule, budgets, early stopping, ``model_state_strategy``
 and progress are those of the tabular models.
 """
