@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _adult_domains import ADULT_DOMAINS  # noqa: E402
+from _adult_domains import ADULT_DOMAINS, ADULT_RANGES  # noqa: E402
 from _common import load, print_side_by_side, run_engine  # noqa: E402
 
 # Settings tuned on this benchmark (docs/privacy.md, "DP training figures"): the Small model in a fixed column
@@ -49,9 +49,12 @@ args = json.loads(sys.argv[1])
 torch.set_num_threads(args["threads"])
 from synthgen import TabularSynthesizer
 trn = pd.read_parquet(args["trn"])
+dp = args["dp"]
+if "domains" in dp:  # JSON turned the (low, high) ranges into lists, which would declare categories
+    dp["domains"] = {c: tuple(v) if c in args["ranges"] else v for c, v in dp["domains"].items()}
 start = time.perf_counter()
 synth = TabularSynthesizer(model=args["model"], max_epochs=args["epochs"], batch_size=args["batch_size"],
-                           enable_flexible_generation=args["flexible"], differential_privacy=args["dp"],
+                           enable_flexible_generation=args["flexible"], differential_privacy=dp,
                            random_state=0).fit(trn)
 train_s = time.perf_counter() - start
 synth.sample(len(trn), random_state=2).to_parquet(args["out"])
@@ -128,7 +131,7 @@ def main() -> None:
                 runs[f"synthgen ε={epsilon:g}"] = (sys.executable, SYNTHGEN_RUN, {
                     "dp": _dp_config(epsilon, options.stats_share, not options.no_domains), "model": options.model,
                     "batch_size": options.batch_size or DEFAULT_BATCH.get(epsilon, 8192),
-                    "flexible": options.flexible,
+                    "flexible": options.flexible, "ranges": list(ADULT_RANGES),
                     "epochs": options.epochs or DEFAULT_EPOCHS.get(epsilon, 10.0)})
             if not options.skip_reference:
                 from _reference import ensure_reference_env

@@ -9,6 +9,8 @@ row divided by the distance to the nearest reference row: closer to the syntheti
 is*, which corrects for rows that are merely typical). Distances are Euclidean on one-hot categories and
 rank-scaled numbers. For each attack the script prints the AUC of member vs non-member and the advantage
 max(TPR - FPR); a guarantee of (epsilon, delta) bounds the advantage by (e^epsilon - 1 + 2 delta) / (e^epsilon + 1).
+The DP runs declare adult's public domains (``_adult_domains.py``; ``--no-domains`` leaves them out). It also
+prints what an attack that only guesses reaches on this many rows (the noise floor of the figures).
 
     python benchmarks/bench_dp_audit.py
     python benchmarks/bench_dp_audit.py --members 2000 --epsilons 10 1 0.3
@@ -112,6 +114,10 @@ def main() -> None:
         print(f"{name}: trained in {train_s:.0f} s; dcr AUC {dcr[0]:.4f} adv {dcr[1]:.4f}; "
               f"ratio AUC {ratio[0]:.4f} adv {ratio[1]:.4f}", flush=True)
     print(f"\nadult: {n} members, {n} non-members, 5,000 population reference rows, 20,000 synthetic rows")
+    # an attack that only guesses: its AUC is 0.5 +- 1.96 sd (Mann-Whitney), its advantage the two-sample
+    # Kolmogorov-Smirnov statistic, below 1.358 sqrt(2 / n) in 95 % of draws
+    auc_sd = math.sqrt((2 * n + 1) / (12 * n * n))
+    print(f"guessing: AUC 0.5 +- {1.96 * auc_sd:.4f}, advantage below {1.358 * math.sqrt(2 / n):.4f} (95 %)")
     print(f"{'setting':<10}{'epsilon':>9}{'adv bound':>11}{'dcr AUC':>9}{'dcr adv':>9}{'ratio AUC':>11}"
           f"{'ratio adv':>11}{'train s':>9}")
     for name, epsilon, bound, auc1, adv1, auc2, adv2, train_s in rows:

