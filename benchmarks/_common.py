@@ -43,6 +43,38 @@ def run_engine(python: str, script: str, args: dict, threads: int) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def run_engine_cached(python: str, script: str, args: dict, threads: int, cache: str | None, key: dict,
+                      outputs: list[str]) -> dict:
+    """``run_engine``, or a cached earlier run's figures and output files when ``cache`` holds one for ``key``.
+
+    The reference engine is the slow part of a side-by-side benchmark; ablations of synthgen rerun only synthgen
+    against the reference's cached figures and sample. ``key`` (the settings and split) plus a hash of ``script``
+    must match exactly, otherwise the engine runs and the cache is rewritten. ``outputs`` are the keys of
+    ``args`` naming files the script writes; they are copied into (and later out of) the cache directory.
+    """
+    import hashlib
+    import shutil
+
+    if cache is None:
+        return run_engine(python, script, args, threads)
+    folder = Path(cache)
+    key = {**key, "threads": threads, "script": hashlib.sha256(script.encode()).hexdigest()}
+    stored = folder / "figures.json"
+    if stored.exists():
+        content = json.loads(stored.read_text())
+        if content["key"] == key and all((folder / name).exists() for name in outputs):
+            for name in outputs:
+                shutil.copyfile(folder / name, args[name])
+            print(f"reusing the cached run in {folder}", flush=True)
+            return content["figures"]
+    figures = run_engine(python, script, args, threads)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in outputs:
+        shutil.copyfile(args[name], folder / name)
+    stored.write_text(json.dumps({"key": key, "figures": figures}, indent=1))
+    return figures
+
+
 def print_side_by_side(rows: dict[str, dict], keys: list[str], ceiling_of: str = "synthgen") -> None:
     """One line per figure: each engine's value and the holdout ceiling (``reference_<figure>``)."""
     print(f"{'figure':<22}" + "".join(f"{n:>18}" for n in rows) + f"{'holdout ceiling':>18}")
