@@ -36,6 +36,7 @@ from _common import (  # noqa: E402
     print_numeric_ks,
     print_side_by_side,
     run_engine_cached,
+    with_equal_size_figures,
 )
 
 SYNTHGEN_RUN = """
@@ -144,9 +145,10 @@ def main() -> None:
                      random_state=seed).dcr_share for seed in range(1, dcr_evaluations)]
         losses[len(losses)] = diagnose(result, by="column", top=5)
         carrier = synthetic.groupby("tailnum")["carrier"].nunique()
-        return {"gen_s": gen_s, "gen_rows_per_s": len(synthetic) / gen_s, "eval_s": eval_s,
-                **result.to_dict(), "dcr_share_median": float(np.median(shares)),
-                "one_carrier_share": float((carrier == 1).mean())}
+        figures = {"gen_s": gen_s, "gen_rows_per_s": len(synthetic) / gen_s, "eval_s": eval_s,
+                   **result.to_dict(), "dcr_share_median": float(np.median(shares)),
+                   "one_carrier_share": float((carrier == 1).mean())}
+        return with_equal_size_figures(figures, trn_flights, synthetic, holdout_flights, "tailnum")
 
     with tempfile.TemporaryDirectory() as tmp:
         paths = {name: Path(tmp) / f"{name}.parquet" for name in ("ctx", "tgt", "all_planes")}
@@ -186,7 +188,9 @@ def main() -> None:
                       f"{len(synthetic):,} flights in {figures['synthetic_gen_s']:.1f} s", flush=True)
     original_carrier = float((trn_flights.groupby("tailnum")["carrier"].nunique() == 1).mean())
     keys = ["train_s", "epochs", "gen_s", "gen_rows_per_s", "full_gen_s", "full_rows", "peak_mb", "overall",
-            "univariate", "bivariate", "trivariate", "coherence", "sequence_length", "discriminator_auc", "dcr_share",
+            "univariate", "bivariate", "trivariate", "coherence", "overall_at_holdout_size", "univariate_at_holdout_size",
+            "bivariate_at_holdout_size", "trivariate_at_holdout_size", "coherence_at_holdout_size", "sequence_length",
+            "discriminator_auc", "dcr_share",
             "dcr_share_median", "exact_match_share", "one_carrier_share"]
     print(f"\nplanes/flights: {len(trn_planes):,} training planes ({len(trn_flights):,} flights), "
           f"{len(holdout_planes):,} holdout planes; budget {options.minutes} min "

@@ -32,6 +32,7 @@ from _common import (  # noqa: E402
     print_numeric_ks,
     print_side_by_side,
     run_engine_cached,
+    with_equal_size_figures,
 )
 
 N_GENERATE = 100_000
@@ -90,6 +91,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="synthgen's random_state (samples use seed+1, seed+2)")
     parser.add_argument("--synthgen-options", default="{}",
                         help="JSON of extra TabularSynthesizer keyword arguments (ablations)")
+    parser.add_argument("--save-samples", default=None, help="folder to keep each engine's evaluated sample in")
     options = parser.parse_args()
 
     import numpy as np
@@ -128,11 +130,16 @@ def main() -> None:
                 evaluate(trn, synthetic, holdout, discriminator=False, random_state=seed).dcr_share
                 for seed in range(1, options.dcr_evaluations)]
             figures["dcr_share_median"] = float(np.median(shares))
+            figures = with_equal_size_figures(figures, trn, synthetic, holdout)
+            if options.save_samples:
+                Path(options.save_samples).mkdir(parents=True, exist_ok=True)
+                synthetic.to_parquet(Path(options.save_samples) / f"{name}.parquet")
             frames[name] = synthetic
             rows[name] = figures
             print(f"{name}: trained in {figures['train_s']:.1f} s ({figures['epochs']:.0f} epochs)", flush=True)
     keys = ["train_s", "epochs", "gen_rows_per_s", "peak_mb", "overall", "univariate", "bivariate", "trivariate",
-            "discriminator_auc", "dcr_share", "dcr_share_median", "exact_match_share", "nndr_training"]
+            "overall_at_holdout_size", "univariate_at_holdout_size", "bivariate_at_holdout_size",
+            "trivariate_at_holdout_size", "discriminator_auc", "dcr_share", "dcr_share_median", "exact_match_share", "nndr_training"]
     print(f"\nadult: {len(trn):,} training rows, {len(holdout):,} holdout rows, torch threads = {options.threads}, "
           f"parent peak {peak_rss_mb():.0f} MB")
     print_side_by_side(rows, keys)
