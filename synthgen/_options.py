@@ -189,10 +189,6 @@ class Option:
         Whether None is allowed.
     convert : callable, optional
         Turns a valid value into the form the implementation uses (``convert(value, name)``).
-    unavailable : str, optional
-        The option exists for compatibility with the engine API, but only None is accepted; this says why.
-    available_to : tuple of str
-        Owners that already accept the option despite ``unavailable`` (e.g. one stage implements it first).
     """
 
     name: str
@@ -200,8 +196,6 @@ class Option:
     constraints: tuple[_Constraint, ...]
     none: bool = False
     convert: Callable[[Any, str], Any] | None = None
-    unavailable: str | None = None
-    available_to: tuple[str, ...] = ()
 
     def describe(self) -> str:
         parts = [c.description for c in self.constraints] + (["None"] if self.none else [])
@@ -248,6 +242,7 @@ OPTIONS: dict[str, Option] = _declare(
     Option(name="verbose", default="auto", constraints=_VERBOSE),
     Option(name="device", default=None, constraints=(_DEVICE,), none=True),
     Option(name="n_threads", default=None, constraints=(_POSITIVE_INT,), none=True),
+    Option(name="n_processes", default=None, constraints=(_POSITIVE_INT,), none=True),
     Option(name="batch_size", default=None, constraints=(_POSITIVE_INT,), none=True),
     Option(name="differential_privacy", default=None,
            constraints=(_instance((DifferentialPrivacyConfig, dict), "a DifferentialPrivacyConfig, a dict"),),
@@ -315,6 +310,10 @@ ESTIMATOR_OPTIONS: dict[str, Option] = {
     # sample() of a two-table model: also return the context rows the target was generated for
     "return_context": Option(name="return_context", default=False, constraints=(_BOOL,),
                              convert=lambda value, name: bool(value)),
+    # sample_to_parquet(): the output folder and the local processes (joblib's n_jobs: -1 all cores, 0 invalid)
+    "path": Option(name="path", default=None, constraints=(_PATH,)),
+    "n_jobs": Option(name="n_jobs", default=None, none=True,
+                     constraints=(_Constraint(lambda value: _is_int(value) and value != 0, "an int other than 0"),)),
 }
 """The options of the transformers and estimators (same rules, estimator defaults and names)."""
 
@@ -361,9 +360,6 @@ def validate(name: str, value: Any, owner: str, *, estimator: bool = False) -> A
         except (TypeError, ValueError) as err:
             reason = str(err) if str(err).endswith(".") else f"{err}."
             raise InvalidParameterError(f"The {name!r} parameter of {owner} is invalid: {reason}") from None
-    if option.unavailable is not None and value is not None and owner not in option.available_to:
-        raise InvalidParameterError(f"The {name!r} parameter of {owner} must be None: {option.unavailable}. "
-                                    f"Got {value!r} instead.")
     return value
 
 

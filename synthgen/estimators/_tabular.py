@@ -6,6 +6,8 @@ import logging
 import os
 import time
 from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -49,6 +51,10 @@ from ..stages._text_columns import (
 from ..stages._warm_start import adopt_statistics, check_columns, check_workspace_matches, install_model
 from ._base import _join_frames, _SynthesizerMixin
 from ._inference import InferenceMixin
+from ._to_parquet import _ParquetSamplingMixin
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 __all__ = ["TabularSynthesizer"]
 
@@ -67,7 +73,7 @@ def _is_language_text(encoding_type) -> bool:
     return str(getattr(encoding_type, "value", encoding_type)).strip().upper() == _LANGUAGE_TEXT
 
 
-class TabularSynthesizer(InferenceMixin, _SynthesizerMixin, BaseEstimator):
+class TabularSynthesizer(InferenceMixin, _ParquetSamplingMixin, _SynthesizerMixin, BaseEstimator):
     """Learn a table and sample synthetic rows from it (TabularARGN).
 
     ``fit`` runs split → analyze → encode → train in a workspace; ``sample`` generates from the model kept
@@ -120,6 +126,10 @@ class TabularSynthesizer(InferenceMixin, _SynthesizerMixin, BaseEstimator):
         torch threads during ``fit`` and ``sample`` (the previous count is restored afterwards). None chooses
         for the model and the machine: one thread unless a step is large and cores are idle, because torch's
         default of one thread per core is many times slower for these models when anything else runs.
+    n_processes : int, optional
+        Train the target model data-parallel on this many processes of this machine (one per GPU with CUDA,
+        gloo processes on CPUs; see docs/scale.md): ``fit`` is rank 0 and spawns the others. ``batch_size`` is
+        then per process; the context model of two-table data trains in this process.
     workspace_dir : str or Path, optional
         Where the workspace goes; a temporary folder (removed with this object) when None. ``fit`` holds the
         workspace's lock: a second fit into the same folder at the same time raises ``WorkspaceError``. The
@@ -178,6 +188,14 @@ class TabularSynthesizer(InferenceMixin, _SynthesizerMixin, BaseEstimator):
     _model_type = ModelType.TABULAR
     _wrong_workspace = "split for LANGUAGE. Use LanguageSynthesizer, or Splitter(model_type='TABULAR')."
     _generator_class = TabularGenerator
+    # the keywords of sample() that sample_to_parquet passes on, with their defaults
+    _parquet_sample_options = {
+        "context": None, "seed_data": None, "batch_size": None,
+        "sampling_temperature": ESTIMATOR_DEFAULTS.sampling_temperature,
+        "sampling_top_p": ESTIMATOR_DEFAULTS.sampling_top_p, "device": None,
+        "rare_category_replacement_method": None, "rebalancing": None, "imputation": None, "fairness": None,
+        "random_state": None,
+    }
     _live_attributes = ("_generator", "_context_generator", "_text_generator")
 
     def __init__(
@@ -202,6 +220,7 @@ class TabularSynthesizer(InferenceMixin, _SynthesizerMixin, BaseEstimator):
         n_partitions: int = ESTIMATOR_DEFAULTS.n_partitions,
         device: str | torch.device | None = None,
         n_threads: int | None = None,
+        n_processes: int | None = None,
         workspace_dir: str | os.PathLike | None = None,
         random_state: int | np.random.RandomState | None = None,
         verbose: bool | int | str = ESTIMATOR_DEFAULTS.verbose,
@@ -226,6 +245,7 @@ class TabularSynthesizer(InferenceMixin, _SynthesizerMixin, BaseEstimator):
         self.n_partitions = n_partitions
         self.device = device
         self.n_threads = n_threads
+        self.n_processes = n_processes
         self.workspace_dir = workspace_dir
         self.random_state = random_state
         self.verbose = verbose
@@ -343,7 +363,8 @@ class TabularSynthesizer(InferenceMixin, _SynthesizerMixin, BaseEstimator):
                   enable_flexible_generation=params["enable_flexible_generation"],
                   max_sequence_window=self.max_sequence_window, differential_privacy=self.differential_privacy,
                   model_state_strategy=strategy if saved is not None else "RESET", device=self.device,
-                  n_threads=self.n_threads, workspace_dir=ws, random_state=seeds["train"], verbose=self.verbose)
+                  n_threads=self.n_threads, n_processes=self.n_processes, workspace_dir=ws,
+                  random_state=seeds["train"], verbose=self.verbose)
             self._bundle = load_bundle(ws)
             self._context_model = context_model
             self.history_ = ws.read_progress()
@@ -638,3 +659,72 @@ class TabularSynthesizer(InferenceMixin, _SynthesizerMixin, BaseEstimator):
                                    imputation=imputation, rng=rng, on_rows=progress.update)
         joined = pd.concat([synthetic.reset_index(drop=True), texts], axis=1)
         return joined[[c for c in self._column_order if c in joined.columns]]
+
+    # -- sample_to_parquet -----------------------------------------------------------------------------
+    def sample_to_parquet(self, path: str | os.PathLike, n_samples: int | None = None, *,
+                          n_partitions: int | None = None, client: Client | None = None,
+                          n_jobs: int | None = None,
+                          **sample_options) -> Path:
+        """Generate synthetic rows in partitions and write them as parquet parts into the folder ``path``.
+
+        The rows are cut into blocks of ``batch_size`` rows (entities of a two-table model), each generated with
+        its own seed, the block's child of ``SeedSequence(random_state)``; a partition is a run of whole blocks
+        written as one parquet file, one block at a time, so memory stays flat for any ``n_samples``. The output
+        depends on the seed and ``batch_size`` only: not on the number of partitions, the backend or the number
+        of workers. Synthetic keys are unique across partitions. See ``docs/scale.md``.
+
+        Parameters
+        ----------
+        path : str or path-like
+            A new or empty folder; flat models write ``part.NNNNNN.parquet`` into it, two-table models
+            ``context/part.NNNNNN.parquet`` and ``target/part.NNNNNN.parquet`` (each entity's sequence whole in
+            the part of the same number as its context row; linked by the keys as ``sample(return_context=True)``).
+            On a cluster the folder must be reachable by every worker.
+        n_samples : int, optional
+            As in :meth:`sample`: rows, or entities of a two-table model (the first ``n_samples`` rows of a
+            given ``context``).
+        n_partitions : int, optional
+            Parquet parts (tasks) to write; default one per block.
+        client : dask.distributed.Client, optional
+            Run the partitions on this Dask cluster (``pip install 'synthgen[dask]'``); else locally with joblib.
+        n_jobs : int, optional
+            Local processes (joblib's meaning: None is one unless a ``joblib.parallel_config`` says otherwise, -1
+            all cores); ignored with ``client``.
+        **sample_options
+            The keywords of :meth:`sample` except ``return_context``: ``context``, ``seed_data`` (flat models),
+            ``batch_size``, ``sampling_temperature``, ``sampling_top_p``, ``device``,
+            ``rare_category_replacement_method``, ``rebalancing``, ``imputation``, ``fairness``, ``random_state``.
+            Each partition uses ``n_threads`` torch threads (one by default).
+
+        Returns
+        -------
+        Path
+            ``path``; ``pd.read_parquet(path)`` (``path / "target"`` and ``path / "context"`` for two tables)
+            reads the rows back with the training dtypes.
+
+        Raises
+        ------
+        NotFittedError
+            Before ``fit``.
+        ValueError
+            An invalid argument, or a ``path`` that holds files.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from synthgen import TabularSynthesizer
+        >>> from synthgen.datasets import load_census
+        >>> synth = TabularSynthesizer(max_epochs=1, random_state=0).fit(load_census().head(500))
+        >>> folder = synth.sample_to_parquet("synthetic", 1_000, batch_size=250)
+        >>> len(list(folder.glob("*.parquet"))), len(pd.read_parquet(folder))
+        (4, 1000)
+        """
+        return self._sample_to_parquet(path, n_samples, n_partitions=n_partitions, client=client, n_jobs=n_jobs,
+                                       sample_options=sample_options)
+
+    def _refuse_in_parts(self, owner: str) -> None:
+        text_model = getattr(self, "_text_model", None)
+        if text_model is not None:
+            raise ValueError(f"{owner} does not generate free-text columns yet ({list(text_model.text_columns)}); "
+                             "use sample().")
+

@@ -14,14 +14,13 @@ from typing import Any
 
 import torch
 
+from .._distributed import DistributedTraining
 from ._loop import TrainingResult, check_training_arguments, run_training
 from ._network import FlatARGN
 from ._sampling import generator_on
+from ._validation import flat_validation_loss
 
 __all__ = ["TrainingResult", "check_codes", "train_model"]
-
-# Rows per validation forward pass, bounded so that the (heads x rows x width) activations stay small.
-_VALIDATION_ELEMENTS = 2**24
 
 
 def check_codes(name: str, codes: torch.Tensor, cardinalities: tuple[int, ...]) -> None:
@@ -77,32 +76,6 @@ def _check_data(
             found = "None" if ctx is None else f"{len(ctx)} rows"
             raise ValueError(f"{name} must hold one context row per code row ({len(codes)}); got {found}.")
         check_codes(name, ctx, spec.context_cardinalities)
-
-
-def _validation_loss(
-    model: FlatARGN,
-    codes: torch.Tensor,
-    context: torch.Tensor | None,
-    orders: list[list[int]],
-) -> float:
-    # Each order scores one contiguous share of the rows, so the estimate is deterministic and costs one pass.
-    spec = model.spec
-    chunk = max(
-        256, _VALIDATION_ELEMENTS // (spec.n_sub_columns * max(spec.hidden_dim, max(spec.cardinalities)))
-    )
-    was_training = model.training
-    model.eval()
-    total = torch.zeros((), dtype=torch.float64, device=codes.device)
-    with torch.no_grad():
-        for order, rows in zip(orders, torch.arange(len(codes)).tensor_split(len(orders)), strict=True):
-            for part in rows.split(chunk):
-                if len(part) == 0:  # fewer validation rows than orders
-                    continue
-                part = part.to(codes.device)
-                ctx = None if context is None else context[part]
-                total += model(codes[part], ctx, order).double().sum()
-    model.train(was_training)
-    return float(total) / len(codes)
 
 
 class _FlatTask:
@@ -175,7 +148,8 @@ class _FlatTask:
     def validation_loss(self, orders: list[list[int]]) -> float | None:
         if self.val is None:
             return None
-        return _validation_loss(self.model, self.val, self.val_ctx, orders)
+        return flat_validation_loss(self.model, lambda _: (self.val, self.val_ctx), [len(self.val)], orders,
+                                    self.val.device)
 
 
 def train_model(
@@ -244,6 +218,9 @@ def train_model(
     make_private : callable or None
         Turns on DP-SGD (see :func:`~._loop.run_training`); pass ``empirical_prior=False`` with it.
 
+    Under an initialised ``torch.distributed`` process group of several ranks, training is data-parallel (see
+    :mod:`synthgen.models._distributed`): ``batch_size`` is per rank, and only rank 0 calls the callbacks.
+
     Returns
     -------
     TrainingResult
@@ -255,6 +232,14 @@ def train_model(
     _check_data(model, trn_codes, val_codes, trn_context, val_context)
     device = torch.device(device) if device is not None else model.in_weight.device
     model.to(device).train()
+    distributed = DistributedTraining.current(device)
+    if distributed is not None:  # this rank's validation share and random generator
+        generator = distributed.rank_generator(generator)
+        if val_codes is not None:
+            rows = distributed.validation_rows(len(val_codes))
+            val_codes = val_codes[rows]
+            val_context = None if val_context is None else val_context[rows]
+            distributed.n_validation = len(val_codes)
     task = _FlatTask(model, trn_codes, val_codes, trn_context, val_context, device, generator)
     return run_training(
         model,
@@ -273,4 +258,5 @@ def train_model(
         make_private=make_private,
         # under DP the released weights are an average of the noisy iterates (post-processing, no privacy cost)
         average_weights=make_private is not None,
+        distributed=distributed,
     )
