@@ -10,8 +10,8 @@ import pytest
 from conftest import load_dataset
 
 from synthgen import evaluate
-from synthgen.evaluation import text_metrics
 from synthgen._free_text import free_text_columns, is_free_text
+from synthgen.evaluation import text_metrics
 
 VOCABULARY = [f"w{i}" for i in range(300)]
 
