@@ -248,6 +248,7 @@ OPTIONS: dict[str, Option] = _declare(
     Option(name="verbose", default="auto", constraints=_VERBOSE),
     Option(name="device", default=None, constraints=(_DEVICE,), none=True),
     Option(name="n_threads", default=None, constraints=(_POSITIVE_INT,), none=True),
+    Option(name="n_processes", default=None, constraints=(_POSITIVE_INT,), none=True),
     Option(name="batch_size", default=None, constraints=(_POSITIVE_INT,), none=True),
     Option(name="differential_privacy", default=None,
            constraints=(_instance((DifferentialPrivacyConfig, dict), "a DifferentialPrivacyConfig, a dict"),),
@@ -315,6 +316,10 @@ ESTIMATOR_OPTIONS: dict[str, Option] = {
     # sample() of a two-table model: also return the context rows the target was generated for
     "return_context": Option(name="return_context", default=False, constraints=(_BOOL,),
                              convert=lambda value, name: bool(value)),
+    # sample_to_parquet(): the output folder and the local processes (joblib's n_jobs: -1 all cores, 0 invalid)
+    "path": Option(name="path", default=None, constraints=(_PATH,)),
+    "n_jobs": Option(name="n_jobs", default=None, none=True,
+                     constraints=(_Constraint(lambda value: _is_int(value) and value != 0, "an int other than 0"),)),
 }
 """The options of the transformers and estimators (same rules, estimator defaults and names)."""
 

@@ -30,7 +30,7 @@ from ._params import merge, options
 _FIT_FLAGS = ["model", "language_model", "max_training_time", "max_epochs", "batch_size", "gradient_accumulation_steps",
               "enable_flexible_generation", "max_sequence_window", "value_protection", "tgt_primary_key",
               "tgt_context_key", "ctx_primary_key", "model_state_strategy", "n_partitions", "device",
-              "n_threads", "workspace_dir", "random_state", "target"]
+              "n_threads", "n_processes", "workspace_dir", "random_state", "target"]
 _FIT_CONFIG = ["tgt_encoding_types", "ctx_encoding_types", "differential_privacy", "verbose"]
 _SAMPLE_FLAGS = ["n_samples", "batch_size", "sampling_temperature", "sampling_top_p", "device",
                  "rare_category_replacement_method", "random_state"]
@@ -42,7 +42,7 @@ _STAGES = {
     "encode": (["random_state"], []),
     "train": (["model", "max_training_time", "max_epochs", "batch_size", "gradient_accumulation_steps",
                "enable_flexible_generation", "max_sequence_window", "model_state_strategy", "device",
-               "n_threads", "random_state"], ["differential_privacy"]),
+               "n_threads", "n_processes", "random_state"], ["differential_privacy"]),
     "generate": (["sample_size", "batch_size", "sampling_temperature", "sampling_top_p", "device", "n_threads",
                   "rare_category_replacement_method", "random_state"], ["rebalancing", "imputation", "fairness"]),
 }

@@ -33,6 +33,7 @@ _MEANING = {
     "trn_val_split": "Share of the subjects that train (the others validate).",
     "device": "Where to compute; CUDA when available if unset.",
     "n_threads": "torch threads; chosen for the model and the machine when unset.",
+    "n_processes": "Train data-parallel on this many processes of this machine (docs/scale.md).",
     "workspace_dir": "Workspace folder; a temporary one, removed afterwards, when unset.",
     "random_state": "Seed, for reproducible results.",
     "target": "Column that predict / predict_proba answer for (the model is then a classifier of it).",

@@ -6,6 +6,8 @@ import logging
 import os
 import time
 from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -17,7 +19,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._device import resolve_device
 from .._free_text import free_text_columns
-from .._options import ESTIMATOR_DEFAULTS, validate_all
+from .._options import ESTIMATOR_DEFAULTS, validate, validate_all
 from .._progress import ProgressReporter
 from .._seeding import as_generator, derive_seed
 from .._threads import torch_threads
@@ -39,6 +41,14 @@ from ..stages._generate import load_bundle
 from ..stages._generation import TabularGenerator
 from ..stages._language_generation import LanguageGenerator
 from ..stages._parquet_source import ParquetSource, is_table_source
+from ..stages._partitioned import (
+    GenerationJob,
+    block_size_for,
+    check_client,
+    plan_partitions,
+    prepare_folder,
+    run_partitions,
+)
 from ..stages._text_columns import (
     TextModel,
     fit_text_model,
@@ -49,6 +59,9 @@ from ..stages._text_columns import (
 from ..stages._warm_start import adopt_statistics, check_columns, check_workspace_matches, install_model
 from ._base import _join_frames, _SynthesizerMixin
 from ._inference import InferenceMixin
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 __all__ = ["TabularSynthesizer"]
 
@@ -120,6 +133,10 @@ class TabularSynthesizer(InferenceMixin, _SynthesizerMixin, BaseEstimator):
         torch threads during ``fit`` and ``sample`` (the previous count is restored afterwards). None chooses
         for the model and the machine: one thread unless a step is large and cores are idle, because torch's
         default of one thread per core is many times slower for these models when anything else runs.
+    n_processes : int, optional
+        Train the target model data-parallel on this many processes of this machine (one per GPU with CUDA,
+        gloo processes on CPUs; see docs/scale.md): ``fit`` is rank 0 and spawns the others. ``batch_size`` is
+        then per process; the context model of two-table data trains in this process.
     workspace_dir : str or Path, optional
         Where the workspace goes; a temporary folder (removed with this object) when None. ``fit`` holds the
         workspace's lock: a second fit into the same folder at the same time raises ``WorkspaceError``. The
@@ -202,6 +219,7 @@ class TabularSynthesizer(InferenceMixin, _SynthesizerMixin, BaseEstimator):
         n_partitions: int = ESTIMATOR_DEFAULTS.n_partitions,
         device: str | torch.device | None = None,
         n_threads: int | None = None,
+        n_processes: int | None = None,
         workspace_dir: str | os.PathLike | None = None,
         random_state: int | np.random.RandomState | None = None,
         verbose: bool | int | str = ESTIMATOR_DEFAULTS.verbose,
@@ -226,6 +244,7 @@ class TabularSynthesizer(InferenceMixin, _SynthesizerMixin, BaseEstimator):
         self.n_partitions = n_partitions
         self.device = device
         self.n_threads = n_threads
+        self.n_processes = n_processes
         self.workspace_dir = workspace_dir
         self.random_state = random_state
         self.verbose = verbose
@@ -343,7 +362,8 @@ class TabularSynthesizer(InferenceMixin, _SynthesizerMixin, BaseEstimator):
                   enable_flexible_generation=params["enable_flexible_generation"],
                   max_sequence_window=self.max_sequence_window, differential_privacy=self.differential_privacy,
                   model_state_strategy=strategy if saved is not None else "RESET", device=self.device,
-                  n_threads=self.n_threads, workspace_dir=ws, random_state=seeds["train"], verbose=self.verbose)
+                  n_threads=self.n_threads, n_processes=self.n_processes, workspace_dir=ws,
+                  random_state=seeds["train"], verbose=self.verbose)
             self._bundle = load_bundle(ws)
             self._context_model = context_model
             self.history_ = ws.read_progress()
@@ -625,3 +645,144 @@ class TabularSynthesizer(InferenceMixin, _SynthesizerMixin, BaseEstimator):
                                    imputation=imputation, rng=rng, on_rows=progress.update)
         joined = pd.concat([synthetic.reset_index(drop=True), texts], axis=1)
         return joined[[c for c in self._column_order if c in joined.columns]]
+
+    def _n_context_rows(self) -> int:
+        stats = self._context_model.stats
+        return int(stats["no_of_training_records"] + stats["no_of_validation_records"])
+
+    # -- sample_to_parquet -----------------------------------------------------------------------------
+    def sample_to_parquet(self, path: str | os.PathLike, n_samples: int | None = None, *,
+                          n_partitions: int | None = None, client: Client | None = None,
+                          n_jobs: int | None = None,
+                          **sample_options) -> Path:
+        """Generate synthetic rows in partitions and write them as parquet parts into the folder ``path``.
+
+        The rows are cut into blocks of ``batch_size`` rows (entities of a two-table model), each generated with
+        its own seed, the block's child of ``SeedSequence(random_state)``; a partition is a run of whole blocks
+        written as one parquet file, one block at a time, so memory stays flat for any ``n_samples``. The output
+        depends on the seed and ``batch_size`` only: not on the number of partitions, the backend or the number
+        of workers. Synthetic keys are unique across partitions. See ``docs/scale.md``.
+
+        Parameters
+        ----------
+        path : str or path-like
+            A new or empty folder; flat models write ``part.NNNNNN.parquet`` into it, two-table models
+            ``context/part.NNNNNN.parquet`` and ``target/part.NNNNNN.parquet`` (each entity's sequence whole in
+            the part of the same number as its context row; linked by the keys as ``sample(return_context=True)``).
+            On a cluster the folder must be reachable by every worker.
+        n_samples : int, optional
+            As in :meth:`sample`: rows, or entities of a two-table model (the first ``n_samples`` rows of a
+            given ``context``).
+        n_partitions : int, optional
+            Parquet parts (tasks) to write; default one per block.
+        client : dask.distributed.Client, optional
+            Run the partitions on this Dask cluster (``pip install 'synthgen[dask]'``); else locally with joblib.
+        n_jobs : int, optional
+            Local processes (joblib's meaning: None is one unless a ``joblib.parallel_config`` says otherwise, -1
+            all cores); ignored with ``client``.
+        **sample_options
+            The keywords of :meth:`sample` except ``return_context``: ``context``, ``seed_data`` (flat models),
+            ``batch_size``, ``sampling_temperature``, ``sampling_top_p``, ``device``,
+            ``rare_category_replacement_method``, ``rebalancing``, ``imputation``, ``fairness``, ``random_state``.
+            Each partition uses ``n_threads`` torch threads (one by default).
+
+        Returns
+        -------
+        Path
+            ``path``; ``pd.read_parquet(path)`` (``path / "target"`` and ``path / "context"`` for two tables)
+            reads the rows back with the training dtypes.
+
+        Raises
+        ------
+        NotFittedError
+            Before ``fit``.
+        ValueError
+            An invalid argument, or a ``path`` that holds files.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from synthgen import TabularSynthesizer
+        >>> from synthgen.datasets import load_census
+        >>> synth = TabularSynthesizer(max_epochs=1, random_state=0).fit(load_census().head(500))
+        >>> folder = synth.sample_to_parquet("synthetic", 1_000, batch_size=250)
+        >>> len(list(folder.glob("*.parquet"))), len(pd.read_parquet(folder))
+        (4, 1000)
+        """
+        check_is_fitted(self)
+        owner = f"{type(self).__name__}.sample_to_parquet"
+        unknown = sorted(set(sample_options) - set(_SAMPLE_OPTIONS))
+        if unknown:
+            raise TypeError(f"{owner}() got unexpected keyword argument(s) {unknown}; it takes the keywords of "
+                            f"sample() except return_context: {list(_SAMPLE_OPTIONS)}.")
+        options = {name: sample_options.get(name, default) for name, default in _SAMPLE_OPTIONS.items()}
+        validate_all(owner, {"path": path, "n_samples": n_samples, "n_jobs": n_jobs, **options}, estimator=True)
+        if n_partitions is not None:
+            validate("n_partitions", n_partitions, owner, estimator=True)
+        check_client(client, owner)
+        context, seed_data = options.pop("context"), options.pop("seed_data")
+        device, random_state = options.pop("device"), options.pop("random_state")
+        two_table = self._bundle.ctx_stats is not None
+        text_model = getattr(self, "_text_model", None)
+        if text_model is not None:
+            raise ValueError(f"{owner} does not generate free-text columns yet ({list(text_model.text_columns)}); "
+                             "use sample().")
+        if not two_table and context is not None:
+            raise ValueError("context is given, but this model was trained without a context table.")
+        if two_table and seed_data is not None:
+            raise ValueError(f"seed_data is not supported by {owner} for two-table models; use sample().")
+        if two_table:
+            if context is not None:
+                context = self._checked_context(context, n_samples)
+                n_units = len(context)
+            else:
+                n_units = self._n_context_rows() if n_samples is None else int(n_samples)
+        elif seed_data is not None:
+            if n_samples is not None and n_samples != len(seed_data):
+                raise ValueError(f"n_samples ({n_samples}) must equal the number of seed_data rows "
+                                 f"({len(seed_data)}) or be None.")
+            n_units = len(seed_data)
+        else:
+            stats = self._bundle.stats
+            n_units = (stats["no_of_training_records"] + stats["no_of_validation_records"] if n_samples is None
+                       else int(n_samples))
+        block_size = block_size_for(self._bundle, options["batch_size"])
+        specs = plan_partitions(n_units, block_size, n_partitions, owner=owner, context=context,
+                                seed_data=seed_data)
+        folder = prepare_folder(path, owner=owner, two_table=two_table)
+        rng = as_generator(random_state if random_state is not None else self.random_state)
+        device = device if device is not None else self.device
+        job = GenerationJob.create(
+            self._bundle, self._context_model if two_table else None, entropy=derive_seed(rng),
+            block_size=block_size, options=options, device=None if device is None else str(device),
+            n_threads=self.n_threads or 1, folder=os.fspath(folder))
+        unit = "entities" if two_table else "rows"
+        with ProgressReporter(n_units, description="generate", verbose=self.verbose, unit=unit) as progress:
+            run_partitions(job, specs, client=client, n_jobs=n_jobs,
+                           on_done=lambda rows: progress.update(rows.get("context", rows["target"])))
+        return folder
+
+    def _checked_context(self, context: pd.DataFrame, n_samples: int | None) -> pd.DataFrame:
+        """The first ``n_samples`` rows of a given context table, checked before any partition runs."""
+        ctx_stats = self._bundle.ctx_stats
+        key = ctx_stats["keys"]["primary_key"]
+        missing = [c for c in [key, *ctx_stats["columns"]] if c not in context.columns]
+        if missing:
+            raise ValueError(f"context lacks the context columns {missing}.")
+        if n_samples is not None:
+            if n_samples > len(context):
+                raise ValueError(f"n_samples ({n_samples}) exceeds the {len(context)} context rows; generation "
+                                 "makes the target of each context row once.")
+            context = context.iloc[:n_samples]
+        if context[key].duplicated().any():
+            raise ValueError(f"context's primary key {key!r} is not unique.")
+        return context.reset_index(drop=True)
+
+
+# The keywords of sample() that sample_to_parquet passes on, with their defaults.
+_SAMPLE_OPTIONS = {
+    "context": None, "seed_data": None, "batch_size": None,
+    "sampling_temperature": ESTIMATOR_DEFAULTS.sampling_temperature,
+    "sampling_top_p": ESTIMATOR_DEFAULTS.sampling_top_p, "device": None, "rare_category_replacement_method": None,
+    "rebalancing": None, "imputation": None, "fairness": None, "random_state": None,
+}

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 
 from .._device import resolve_device
 from .._options import ENGINE_DEFAULTS, LANGUAGE_MODEL_DEFAULT, validate_all, validate_model_family
@@ -21,6 +22,7 @@ from .._seeding import as_generator, torch_generator
 from .._threads import resolve_n_threads, step_work, torch_threads
 from .._workspace import Workspace, locks_workspace
 from ..domain import DifferentialPrivacyConfig, ModelStateStrategy, ModelType, ProgressCallback
+from ..models._distributed import init_from_environment, process_rank, rank_device, run_on_local_ranks
 from ..models.tabular import FlatARGN, SequentialARGN, resolve_model_size, train_model, train_sequential_model
 from ..models.tabular._bundle import column_specs, weights_from_bytes, weights_to_bytes
 from ..models.tabular._presets import batch_size_heuristic
@@ -100,7 +102,6 @@ def _existing_model(ws: Workspace, strategy: ModelStateStrategy, specs_dict: lis
     return config, None
 
 
-@locks_workspace("train")
 def train(
     *,
     model: str | None = None,
@@ -114,6 +115,7 @@ def train(
     model_state_strategy: ModelStateStrategy | str = ENGINE_DEFAULTS.model_state_strategy,
     device: torch.device | str | None = None,
     n_threads: int | None = None,
+    n_processes: int | None = None,
     workspace_dir: str | Path | Workspace = ENGINE_DEFAULTS.workspace_dir,
     update_progress: ProgressCallback | None = None,
     upload_model_data_callback: Callable | None = None,
@@ -156,7 +158,12 @@ def train(
         CUDA when available, else CPU.
     n_threads : int, optional
         torch threads while training (restored afterwards). None chooses for the model and the machine: one
-        thread unless a step is large and cores are idle (see docs/tabular.md, "Threads").
+        thread unless a step is large and cores are idle (see docs/tabular.md, "Threads"). Per process.
+    n_processes : int, optional
+        Train data-parallel on this many processes of this machine (TABULAR models; one per GPU with
+        ``device="cuda"``, gloo processes on CPUs): this process is rank 0 and writes the workspace, the others
+        are spawned. ``batch_size`` is then per process. Under ``torchrun`` (``WORLD_SIZE`` set) every process
+        calls ``train`` and they train together without it. See docs/scale.md.
     workspace_dir : str, Path or Workspace, default="engine-ws"
     update_progress : callable, optional
         Receives one message per epoch; returning ``{"stopExecution": True}`` stops training.
@@ -184,6 +191,56 @@ def train(
     >>> ws.has_trained_model()
     True
     """
+    validate_all("train", {"n_processes": n_processes, "device": device})
+    kwargs = dict(model=model, max_training_time=max_training_time, max_epochs=max_epochs, batch_size=batch_size,
+                  gradient_accumulation_steps=gradient_accumulation_steps,
+                  enable_flexible_generation=enable_flexible_generation, max_sequence_window=max_sequence_window,
+                  differential_privacy=differential_privacy, model_state_strategy=model_state_strategy,
+                  device=device, n_threads=n_threads, workspace_dir=workspace_dir, random_state=random_state,
+                  verbose=verbose)
+    # callbacks stay with rank 0 (this process), so they need not pickle
+    writer_kwargs = dict(update_progress=update_progress, upload_model_data_callback=upload_model_data_callback)
+    if n_processes is not None and n_processes > 1 and not dist.is_initialized():
+        validate_all("train", {"workspace_dir": workspace_dir})
+        run_on_local_ranks(n_processes, resolve_device(device), _train_on_this_rank, kwargs,
+                           writer_kwargs=writer_kwargs)
+        return workspace_dir if isinstance(workspace_dir, Workspace) else Workspace(workspace_dir)
+    started = init_from_environment(resolve_device(device))
+    try:
+        return _train_on_this_rank(**kwargs, **writer_kwargs)
+    finally:
+        if started:
+            dist.destroy_process_group()
+
+
+def _train_on_this_rank(**kwargs) -> Workspace:
+    """Rank 0 trains holding the workspace's lock; the other ranks read the workspace and write nothing."""
+    ws = (_locked_train if process_rank() == 0 else _train)(**kwargs)
+    if dist.is_initialized():
+        dist.barrier()  # every rank returns once rank 0 has written the model
+    return ws
+
+
+def _train(
+    *,
+    model: str | None = None,
+    max_training_time: float = ENGINE_DEFAULTS.max_training_time,
+    max_epochs: float = ENGINE_DEFAULTS.max_epochs,
+    batch_size: int | None = None,
+    gradient_accumulation_steps: int | None = None,
+    enable_flexible_generation: bool = ENGINE_DEFAULTS.enable_flexible_generation,
+    max_sequence_window: int | None = None,
+    differential_privacy: DifferentialPrivacyConfig | dict | None = None,
+    model_state_strategy: ModelStateStrategy | str = ENGINE_DEFAULTS.model_state_strategy,
+    device: torch.device | str | None = None,
+    n_threads: int | None = None,
+    workspace_dir: str | Path | Workspace = ENGINE_DEFAULTS.workspace_dir,
+    update_progress: ProgressCallback | None = None,
+    upload_model_data_callback: Callable | None = None,
+    random_state: int | np.random.RandomState | np.random.Generator | None = None,
+    verbose: bool | int | str = ENGINE_DEFAULTS.verbose,
+) -> Workspace:
+    """The body of :func:`train` on one process (a rank of distributed training: rank 0 alone writes)."""
     options = validate_all("train", {
         "model": model, "max_training_time": max_training_time, "max_epochs": max_epochs, "batch_size": batch_size,
         "gradient_accumulation_steps": gradient_accumulation_steps,
@@ -197,7 +254,10 @@ def train(
     enable_flexible_generation = options["enable_flexible_generation"]
     strategy = options["model_state_strategy"]
     stats = ws.read_stats("tgt")
+    writer = process_rank() == 0
     if stats.get("model_type") == ModelType.LANGUAGE.value:
+        if not writer or dist.is_initialized():
+            raise ValueError("Distributed training (n_processes, torchrun) is available for TABULAR models only.")
         if model is not None and validate_model_family(model) != ModelType.LANGUAGE:
             raise ValueError(f"The workspace holds a LANGUAGE table, but model {model!r} is a TABULAR model; pass "
                              f"{LANGUAGE_MODEL_DEFAULT!r} (the default) or the folder of a local Hugging Face model.")
@@ -218,7 +278,7 @@ def train(
     ctx_stats = ws.read_stats("ctx") if ws.has_context() else None
     columns = column_specs(stats["columns"])
     context = column_specs(ctx_stats["columns"]) if ctx_stats else []
-    resolved_device = resolve_device(device)
+    resolved_device = rank_device(resolve_device(device))
     rng = as_generator(random_state)
     generator = torch_generator(rng)
 
@@ -248,7 +308,7 @@ def train(
     config, resume_state = _existing_model(ws, strategy, column_dicts)
     continued = check_dp_continuation(ws, strategy, dp_config is not None) if config is not None else None
     if config is None:
-        if ws.model_data.exists():
+        if writer and ws.model_data.exists():
             ws.clear_from("train")
         if sequential:
             network = SequentialARGN.from_preset(
@@ -268,6 +328,8 @@ def train(
     def save_weights(state_dict: dict) -> None:
         # the configuration goes with the weights, so a run killed before its first checkpoint leaves no
         # model that generation could mistake for a trained one
+        if not writer:
+            return
         ws.write_model_weights(weights_to_bytes(state_dict))
         if not config_saved:
             ws.write_model_config(model_config)
@@ -281,7 +343,8 @@ def train(
 
     threads = resolve_n_threads(n_threads, device=resolved_device,
                                 work=step_work(network, _rows_per_step(stats, n_trn, batch_size, max_sequence_window)))
-    progress = TrainingProgress(max_epochs, max_training_time * 60.0, callback=update_progress, verbose=verbose)
+    progress = TrainingProgress(max_epochs, max_training_time * 60.0, callback=update_progress,
+                                verbose=verbose if writer else False)
 
     on_checkpoint = checkpoint_writer(ws, save_weights, upload_model_data_callback)
     private = None
@@ -312,3 +375,6 @@ def train(
     _log.info("trained %d epochs in %.1f s (%s)", len(result.history), result.history[-1]["total_time"]
               if result.history else 0.0, result.stop_reason)
     return ws
+
+
+_locked_train = locks_workspace("train")(_train)

@@ -23,6 +23,7 @@ import attrs
 import torch
 from torch import nn
 
+from .._distributed import DistributedTraining
 from ._presets import batch_size_heuristic, learn_rate_heuristic
 from ._sampling import generator_on
 
@@ -198,6 +199,7 @@ def run_training(
     average_weights: bool = False,
     on_tick: Callable[[float, float], None] | None = None,
     make_private: Callable[..., PrivateSGD] | None = None,
+    distributed: DistributedTraining | None = None,
 ) -> TrainingResult:
     """Train ``model`` through ``task`` (see :func:`train_model` for the meaning of the arguments).
 
@@ -211,17 +213,28 @@ def run_training(
     budget. Nothing private then steers training: no validation, no learning-rate schedule, no early stopping,
     losses are reported as NaN, and the released weights are the last ones (their weight average with
     ``average_weights``, which is post-processing and costs no privacy).
+
+    With ``distributed`` (see :mod:`synthgen.models._distributed`), ``batch_size`` is per rank, every step
+    takes a global batch of the shared permutation, gradients are summed over the ranks, the validation loss is
+    averaged over them, and rank 0 alone calls the callbacks and decides when to stop.
     """
     device = task.device
     resume = dict(resume_state) if resume_state is not None else None
     n = task.n_samples
-    batch_size = batch_size or (resume["batch_size"] if resume else batch_size_heuristic(n))
-    batch_size = min(batch_size, n)
+    ranks = 1 if distributed is None else distributed.world_size
+    writer = distributed is None or distributed.is_writer
+    shuffle = generator if distributed is None else distributed.shared_generator
+    per_rank = max(1, n // ranks)
+    # the automatic batch is one process's, shared by the ranks: the same steps per epoch and learning rate
+    batch_size = batch_size or (resume["batch_size"] if resume else math.ceil(batch_size_heuristic(n) / ranks))
+    batch_size = min(batch_size, per_rank)
     accum = gradient_accumulation_steps or (resume["gradient_accumulation_steps"] if resume else 1)
-    accum = max(1, min(accum, n // batch_size))
+    accum = max(1, min(accum, per_rank // batch_size))
     if make_private is not None:
+        if distributed is not None:
+            raise ValueError("differential privacy trains in one process; pass n_processes=1.")
         accum = 1  # a private step is one Poisson batch of expected size batch_size
-    logical = batch_size * accum
+    logical = batch_size * accum * ranks  # rows per optimizer step, over all ranks
     steps_per_epoch = math.ceil(n / logical)
     lr0 = learn_rate or (resume["initial_learn_rate"] if resume else learn_rate_heuristic(logical))
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr0)
@@ -243,9 +256,11 @@ def run_training(
             task.init_prior()
         steps, samples, base_time = 0, 0, 0.0
         best_loss, bad_epochs = math.inf, 0
-        val_orders = [task.draw_order(generator) for _ in range(N_VALIDATION_ORDERS if task.flexible else 1)]
+        val_orders = [task.draw_order(shuffle) for _ in range(N_VALIDATION_ORDERS if task.flexible else 1)]
         best_state = None
         history = []
+    if distributed is not None:
+        distributed.broadcast_parameters(model)  # rank 0's initial weights everywhere, as DDP starts
     average = WeightAverage(model) if average_weights else None
     if average is not None and resume and resume.get("weight_average") is not None:
         average.load_state(resume["weight_average"], device)
@@ -297,24 +312,29 @@ def run_training(
     while stop_reason is None:
         if private is not None:
             batches = (private.draw_batch(generator, device) for _ in range(steps_per_epoch))
-        elif (epoch_batches := getattr(task, "epoch_batches", None)) is not None:
+        elif distributed is None and (epoch_batches := getattr(task, "epoch_batches", None)) is not None:
             batches = epoch_batches(logical, generator)  # a task over data not in memory (see ._streaming)
         else:
-            batches = torch.randperm(n, generator=generator).to(device).split(logical)
+            batches = torch.randperm(n, generator=shuffle).to(device).split(logical)
         loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-        epoch_rows, cut_short = 0, False
+        epoch_rows, local_rows, cut_short = 0, 0, False
         for logical_rows in batches:
             if private is not None and not private.can_step():
                 stop_reason, cut_short = "privacy_budget", True
                 break
             optimizer.zero_grad(set_to_none=True)
             if private is None:
-                for rows in logical_rows.split(batch_size):
+                own_rows = logical_rows if distributed is None else distributed.share(logical_rows)
+                for rows in own_rows.split(batch_size):
                     nll = task.batch_nll(rows, generator)
                     (nll.sum() / len(logical_rows)).backward()
                     loss_sum += nll.detach().double().sum()
+                local_rows += len(own_rows)
+                if distributed is not None:
+                    distributed.all_reduce_gradients(model.parameters())
             else:
                 loss_sum += private.step_gradients(model, task, logical_rows, generator, noise_generator)
+                local_rows += len(logical_rows)
             optimizer.step()
             if average is not None:
                 average.update(model)
@@ -328,26 +348,34 @@ def run_training(
             if steps >= max_steps:
                 stop_reason = "max_epochs"
                 break
+            interrupt = None
             if total_time >= max_training_time_s:
-                stop_reason, cut_short = "max_training_time", True
-                break
-            if on_tick is not None and now - last_tick >= TICK_INTERVAL_S:
+                interrupt = "max_training_time"
+            elif writer and on_tick is not None and now - last_tick >= TICK_INTERVAL_S:
                 last_tick = now
                 on_tick(steps / steps_per_epoch, total_time)
-            if on_progress is not None and now - last_report >= PROGRESS_INTERVAL_S:
+            if interrupt is None and writer and on_progress is not None and now - last_report >= PROGRESS_INTERVAL_S:
                 last_report = now
-                if on_progress(record(_train_loss(loss_sum, epoch_rows, private), math.nan, False)):
-                    stop_reason, cut_short = "callback", True
-                    break
-        trn_loss = _train_loss(loss_sum, epoch_rows, private)
+                if on_progress(record(_train_loss(loss_sum, local_rows, private), math.nan, False)):
+                    interrupt = "callback"
+            if distributed is not None:
+                interrupt = distributed.decide(interrupt)
+            if interrupt is not None:
+                stop_reason, cut_short = interrupt, True
+                break
+        if distributed is None:
+            trn_loss = _train_loss(loss_sum, local_rows, private)
+        else:
+            total_loss, total_rows = distributed.sum(float(loss_sum), float(local_rows))
+            trn_loss = total_loss / max(1.0, total_rows)
         if private is not None:
             # the released weights are the last ones; every epoch is a checkpoint of them
             best_state = to_cpu(model.state_dict()) if average is None else average.state_dict(model)
         if cut_short:
             history.append(record(trn_loss, math.nan, private is not None))
-            if on_checkpoint is not None:
+            if writer and on_checkpoint is not None:
                 on_checkpoint(make_state())
-            if on_progress is not None and stop_reason != "callback":
+            if writer and on_progress is not None and stop_reason != "callback":
                 on_progress(history[-1])
             break
         if private is not None:
@@ -363,6 +391,8 @@ def run_training(
         if average is not None:
             average.swap(model)  # validate (and keep) the averaged weights
         val_loss = task.validation_loss(val_orders)
+        if distributed is not None:
+            val_loss = distributed.mean_validation_loss(val_loss)
         val_loss = trn_loss if val_loss is None else val_loss
         scheduler.step(val_loss)
         improved = val_loss < best_loss
@@ -379,14 +409,16 @@ def run_training(
                     average = WeightAverage(model, average.decay)
         total_time = base_time + time.perf_counter() - start_time
         history.append(record(trn_loss, val_loss, improved))
-        if on_checkpoint is not None:
+        if writer and on_checkpoint is not None:
             on_checkpoint(make_state())
-        if on_progress is not None and on_progress(history[-1]) and stop_reason is None:
+        if writer and on_progress is not None and on_progress(history[-1]) and stop_reason is None:
             stop_reason = "callback"
         if bad_epochs > EARLY_STOPPING_PATIENCE and stop_reason is None:
             stop_reason = "early_stopping"
         if total_time >= max_training_time_s and stop_reason is None:
             stop_reason = "max_training_time"
+        if distributed is not None:
+            stop_reason = distributed.decide(stop_reason)
 
     if best_state is None:
         best_state = to_cpu(model.state_dict()) if average is None else average.state_dict(model)

@@ -16,6 +16,7 @@ from typing import Any
 import attrs
 import torch
 
+from .._distributed import DistributedTraining
 from ._lengths import SHRINKAGE, LengthSmoother
 from ._loop import TrainingResult, check_training_arguments, run_training
 from ._sampling import generator_on
@@ -224,6 +225,12 @@ def train_sequential_model(
         check_sequence_data("val", val, model)
     device = torch.device(device) if device is not None else model.length_bias.device
     model.to(device).train()
+    distributed = DistributedTraining.current(device)
+    if distributed is not None:  # this rank's validation share and random generator
+        generator = distributed.rank_generator(generator)
+        if val is not None:
+            val = val.subset(distributed.validation_rows(val.n_subjects))
+            distributed.n_validation = val.n_subjects
     task = _SequentialTask(model, trn, val, max_sequence_window, window_warmup, device, generator,
                            smooth_lengths=make_private is None)
     return run_training(
@@ -242,4 +249,5 @@ def train_sequential_model(
         on_tick=on_tick,
         average_weights=True,
         make_private=make_private,
+        distributed=distributed,
     )

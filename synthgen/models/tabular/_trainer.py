@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from .._distributed import DistributedTraining
 from ._loop import TrainingResult, check_training_arguments, run_training
 from ._network import FlatARGN
 from ._sampling import generator_on
@@ -244,6 +245,9 @@ def train_model(
     make_private : callable or None
         Turns on DP-SGD (see :func:`~._loop.run_training`); pass ``empirical_prior=False`` with it.
 
+    Under an initialised ``torch.distributed`` process group of several ranks, training is data-parallel (see
+    :mod:`synthgen.models._distributed`): ``batch_size`` is per rank, and only rank 0 calls the callbacks.
+
     Returns
     -------
     TrainingResult
@@ -255,6 +259,14 @@ def train_model(
     _check_data(model, trn_codes, val_codes, trn_context, val_context)
     device = torch.device(device) if device is not None else model.in_weight.device
     model.to(device).train()
+    distributed = DistributedTraining.current(device)
+    if distributed is not None:  # this rank's validation share and random generator
+        generator = distributed.rank_generator(generator)
+        if val_codes is not None:
+            rows = distributed.validation_rows(len(val_codes))
+            val_codes = val_codes[rows]
+            val_context = None if val_context is None else val_context[rows]
+            distributed.n_validation = len(val_codes)
     task = _FlatTask(model, trn_codes, val_codes, trn_context, val_context, device, generator)
     return run_training(
         model,
@@ -273,4 +285,5 @@ def train_model(
         make_private=make_private,
         # under DP the released weights are an average of the noisy iterates (post-processing, no privacy cost)
         average_weights=make_private is not None,
+        distributed=distributed,
     )

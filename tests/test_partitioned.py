@@ -1,0 +1,164 @@
+"""``sample_to_parquet``: partitions of blocks written as parquet parts, locally (joblib) and on Dask."""
+
+from __future__ import annotations
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+
+from synthgen import TabularSynthesizer
+
+FLAT_COLUMNS = ["age", "workclass", "education", "sex", "hours_per_week", "income"]
+
+
+@pytest.fixture(scope="module")
+def flat(adult_full):
+    data = adult_full[FLAT_COLUMNS].sample(n=400, random_state=0).reset_index(drop=True)
+    data.insert(0, "id", np.arange(1000, 1400))
+    synth = TabularSynthesizer(model="small", tgt_primary_key="id", max_epochs=1, random_state=0, verbose=False)
+    return data, synth.fit(data)
+
+
+def _shops_and_sales() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """40 shops (string keys) with 1..4 sales each (integer keys)."""
+    rng = np.random.default_rng(5)
+    shops = pd.DataFrame({"shop": [f"S{i:03d}" for i in range(40)], "region": rng.choice(["n", "s", "e"], 40)})
+    counts = rng.integers(1, 5, 40)
+    sales = pd.DataFrame({
+        "sale_id": np.arange(int(counts.sum())),
+        "shop": np.repeat(shops["shop"].to_numpy(), counts),
+        "channel": pd.Categorical(rng.choice(["web", "store"], int(counts.sum()))),
+        "amount": rng.gamma(2.0, 10.0, int(counts.sum())).round(1),
+    })
+    return shops, sales
+
+
+@pytest.fixture(scope="module")
+def two_table():
+    shops, sales = _shops_and_sales()
+    synth = TabularSynthesizer(model="small", tgt_primary_key="sale_id", tgt_context_key="shop",
+                               ctx_primary_key="shop", max_epochs=1, random_state=0, verbose=False)
+    return shops, sales, synth.fit(sales, context=shops)
+
+
+@pytest.fixture(scope="module")
+def dask_client():
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        yield client
+
+
+def _read_two(folder):
+    return pd.read_parquet(folder / "context"), pd.read_parquet(folder / "target")
+
+
+def test_flat_rows_do_not_depend_on_partitions_or_backend(flat, tmp_path, dask_client):
+    data, synth = flat
+    runs = {
+        (k, backend): pd.read_parquet(synth.sample_to_parquet(
+            tmp_path / f"{k}-{backend}", 600, n_partitions=k, batch_size=150, random_state=7,
+            client=dask_client if backend == "dask" else None))
+        for k in (1, 2, 4) for backend in ("local", "dask")
+    }
+    first = runs[(1, "local")]
+    assert len(first) == 600
+    for frame in runs.values():
+        pd.testing.assert_frame_equal(frame, first)
+    assert first.dtypes.to_dict() == data.dtypes.to_dict()  # the training dtypes, read back by pandas
+    assert list(first["id"]) == list(range(600))  # keys count up over the partitions: unique
+    other_seed = pd.read_parquet(synth.sample_to_parquet(tmp_path / "seed8", 600, batch_size=150, random_state=8))
+    assert not other_seed.drop(columns="id").equals(first.drop(columns="id"))
+
+
+def test_parts_on_local_processes(flat, tmp_path):
+    _, synth = flat
+    # joblib's default (loky) starts fresh interpreters, tens of seconds on a busy machine; forked workers run
+    # the same code path (benchmarks/bench_scale.py runs loky)
+    with joblib.parallel_config(backend="multiprocessing"):
+        folder = synth.sample_to_parquet(tmp_path / "procs", 300, n_partitions=2, batch_size=150, random_state=7,
+                                         n_jobs=2)
+    alone = synth.sample_to_parquet(tmp_path / "one", 300, n_partitions=1, batch_size=150, random_state=7)
+    assert sorted(p.name for p in folder.iterdir()) == ["part.000000.parquet", "part.000001.parquet"]
+    pd.testing.assert_frame_equal(pd.read_parquet(folder), pd.read_parquet(alone))
+
+
+def test_default_partitions_are_one_per_block_and_seed_data_is_sliced(flat, tmp_path):
+    data, synth = flat
+    seeds = data[["sex"]].head(250)
+    folder = synth.sample_to_parquet(tmp_path / "seeded", seed_data=seeds, batch_size=100, random_state=1)
+    assert len(list(folder.glob("part.*.parquet"))) == 3
+    synthetic = pd.read_parquet(folder)
+    assert synthetic["sex"].tolist() == seeds["sex"].tolist()
+
+
+def test_two_table_parts_keep_entities_whole_with_unique_keys(two_table, tmp_path, dask_client):
+    shops, sales, synth = two_table
+    runs = {}
+    for k in (1, 2, 4):
+        for backend in ("local", "dask"):
+            folder = synth.sample_to_parquet(tmp_path / f"{k}-{backend}", 24, n_partitions=k, batch_size=6,
+                                             random_state=3, client=dask_client if backend == "dask" else None)
+            runs[(k, backend)] = _read_two(folder)
+            for part in sorted((folder / "target").glob("part.*.parquet")):
+                entities = pd.read_parquet(folder / "context" / part.name)["shop"]
+                assert set(pd.read_parquet(part)["shop"]) <= set(entities)  # whole, in the part of its entity
+    context, target = runs[(1, "local")]
+    for other_context, other_target in runs.values():
+        pd.testing.assert_frame_equal(other_context, context)
+        pd.testing.assert_frame_equal(other_target, target)
+    assert len(context) == 24 and context["shop"].is_unique and target["sale_id"].is_unique
+    assert set(target["shop"]) <= set(context["shop"])
+    assert context.dtypes.to_dict() == shops.dtypes.to_dict()
+    assert target.dtypes.to_dict() == sales.dtypes.to_dict()
+
+
+def test_given_context_is_sliced_into_the_parts(two_table, tmp_path):
+    shops, _, synth = two_table
+    folder = synth.sample_to_parquet(tmp_path / "given", 30, context=shops, n_partitions=3, batch_size=10,
+                                     random_state=0)
+    parts = [pd.read_parquet(p) for p in sorted((folder / "context").glob("part.*.parquet"))]
+    assert [list(p["shop"]) for p in parts] == [list(shops["shop"].iloc[i:i + 10]) for i in (0, 10, 20)]
+    target = pd.read_parquet(folder / "target")
+    assert set(target["shop"]) <= set(shops["shop"].head(30)) and target["sale_id"].is_unique
+
+
+@pytest.mark.parametrize(("kwargs", "error", "message"), [
+    ({"n_samples": 100, "n_partitions": 3, "batch_size": 50}, ValueError,
+     r"The 'n_partitions' parameter of TabularSynthesizer.sample_to_parquet \(3\) exceeds the 2 block\(s\) of 50 "
+     r"that 100 rows \(entities\) make: a partition holds whole blocks of batch_size. Pass batch_size=33 or less"),
+    ({"n_partitions": 0}, ValueError, "The 'n_partitions' parameter of TabularSynthesizer.sample_to_parquet must "
+                                      "be an int in the range"),
+    ({"n_jobs": 0}, ValueError, "The 'n_jobs' parameter of TabularSynthesizer.sample_to_parquet must be an int "
+                                "other than 0 or None. Got 0 instead."),
+    ({"client": "tcp://scheduler:8786"}, ValueError, "The 'client' parameter of TabularSynthesizer.sample_to_parquet "
+                                                     "must be a dask.distributed.Client or None"),
+    ({"return_context": True}, TypeError, r"got unexpected keyword argument\(s\) \['return_context'\]"),
+    ({"sampling_top_p": 2.0}, ValueError, "The 'sampling_top_p' parameter of TabularSynthesizer.sample_to_parquet"),
+    ({"context": pd.DataFrame({"a": [1]})}, ValueError, "context is given, but this model was trained without"),
+])
+def test_bad_arguments(flat, tmp_path, kwargs, error, message):
+    _, synth = flat
+    with pytest.raises(error, match=message):
+        synth.sample_to_parquet(tmp_path / "out", **kwargs)
+    assert not (tmp_path / "out").exists()  # refused before anything is written
+
+
+def test_a_folder_with_files_is_refused(flat, tmp_path):
+    _, synth = flat
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "part.000000.parquet").write_bytes(b"")
+    with pytest.raises(ValueError, match="must name a new or empty folder"):
+        synth.sample_to_parquet(tmp_path / "out", 10)
+
+
+def test_two_table_arguments_are_checked_before_any_part(two_table, tmp_path):
+    shops, sales, synth = two_table
+    with pytest.raises(ValueError, match="seed_data is not supported by TabularSynthesizer.sample_to_parquet"):
+        synth.sample_to_parquet(tmp_path / "a", context=shops, seed_data=sales.head(2))
+    with pytest.raises(ValueError, match=r"n_samples \(41\) exceeds the 40 context rows"):
+        synth.sample_to_parquet(tmp_path / "b", 41, context=shops)
+    with pytest.raises(ValueError, match="context's primary key 'shop' is not unique"):
+        synth.sample_to_parquet(tmp_path / "c", context=pd.concat([shops, shops]))
+    assert not any(tmp_path.iterdir())
