@@ -17,6 +17,8 @@ reported, which then only grows). The growth is fitted on a log-log scale: a slo
 
     python benchmarks/_scale_rows.py                       # 0.1M and 1M rows
     python benchmarks/_scale_rows.py --sizes 100000 1000000 5000000
+    python benchmarks/_scale_rows.py --sizes 1000000 --stages split analyze   # only the first stages
+    python benchmarks/_scale_rows.py --sizes 1000000 --n-partitions 24        # at least 24 partitions
 
 ``bench_scale.py`` imports :func:`rows_cost_table` and :func:`growth_slopes`.
 """
@@ -127,8 +129,9 @@ def _peak_rss_mb() -> float:
     return float("nan")
 
 
-def _measure(folder: str, model: str, epochs: float) -> list[dict]:
-    """Run the stages on the parquet folder in this process; one record per stage."""
+def _measure(folder: str, model: str, epochs: float, stages=STAGES, n_partitions: int = 1) -> list[dict]:
+    """Run the stages (the first ones, in order, up to the last of ``stages``) on the parquet folder in this
+    process; one record per stage."""
     import torch
 
     import synthgen as sg
@@ -140,13 +143,15 @@ def _measure(folder: str, model: str, epochs: float) -> list[dict]:
     records = []
     with tempfile.TemporaryDirectory() as ws:
         steps = {
-            "split": lambda: sg.split(folder, workspace_dir=ws, random_state=0, verbose=False),
+            "split": lambda: sg.split(folder, workspace_dir=ws, n_partitions=n_partitions, random_state=0,
+                                      verbose=False),
             "analyze": lambda: sg.analyze(workspace_dir=ws, random_state=0, verbose=False),
             "encode": lambda: sg.encode(workspace_dir=ws, random_state=0, verbose=False),
             "train_1_epoch": lambda: sg.train(workspace_dir=ws, model=model, max_epochs=epochs, random_state=0,
                                               verbose=False, n_threads=1),
         }
-        for stage, step in steps.items():
+        last = max(STAGES.index(stage) for stage in stages)
+        for stage, step in list(steps.items())[:last + 1]:
             reset = _reset_peak()
             start = time.perf_counter()
             step()
@@ -159,7 +164,8 @@ def _measure(folder: str, model: str, epochs: float) -> list[dict]:
 
 
 def rows_cost_table(sizes=(100_000, 1_000_000, 5_000_000), *, n_cols: int = 50, model: str = "MOSTLY_AI/Small",
-                    epochs: float = 1.0, workdir: str | Path | None = None) -> pd.DataFrame:
+                    epochs: float = 1.0, workdir: str | Path | None = None, stages=STAGES,
+                    n_partitions: int = 1) -> pd.DataFrame:
     """Seconds and peak memory of every stage at every size (each size in a fresh subprocess).
 
     Parameters
@@ -174,6 +180,10 @@ def rows_cost_table(sizes=(100_000, 1_000_000, 5_000_000), *, n_cols: int = 50, 
         Epochs of the training stage.
     workdir : str or Path, optional
         Where the tables are written (default: a temporary folder, removed afterwards).
+    stages : sequence of str, default=STAGES
+        The stages run: all up to the last one named (each needs the ones before it).
+    n_partitions : int, default=1
+        ``split``'s ``n_partitions``: the least number of partitions (more where one would exceed 256 MiB).
 
     Returns
     -------
@@ -192,7 +202,8 @@ def rows_cost_table(sizes=(100_000, 1_000_000, 5_000_000), *, n_cols: int = 50, 
             path = os.pathsep.join(p for p in (str(_REPO), os.environ.get("PYTHONPATH")) if p)
             env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": path}
             done = subprocess.run([sys.executable, __file__, "--measure", str(folder), "--model", model,
-                                   "--epochs", str(epochs)], capture_output=True, text=True, env=env)
+                                   "--epochs", str(epochs), "--n-partitions", str(n_partitions), "--stages", *stages],
+                                  capture_output=True, text=True, env=env)
             if done.returncode != 0:
                 raise RuntimeError(f"{n_rows} rows: {done.stderr[-4000:]}")
             for record in json.loads(done.stdout.strip().splitlines()[-1]):
@@ -226,12 +237,16 @@ def main() -> None:
     parser.add_argument("--cols", type=int, default=50)
     parser.add_argument("--model", default="MOSTLY_AI/Small")
     parser.add_argument("--epochs", type=float, default=1.0)
+    parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES),
+                        help="run the stages up to the last one named")
+    parser.add_argument("--n-partitions", type=int, default=1, help="split's n_partitions (a least number)")
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
-        print(json.dumps(_measure(args.measure, args.model, args.epochs)))
+        print(json.dumps(_measure(args.measure, args.model, args.epochs, args.stages, args.n_partitions)))
         return
-    table = rows_cost_table(args.sizes, n_cols=args.cols, model=args.model, epochs=args.epochs)
+    table = rows_cost_table(args.sizes, n_cols=args.cols, model=args.model, epochs=args.epochs, stages=args.stages,
+                            n_partitions=args.n_partitions)
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print(table.round(2).to_string(index=False))
         print()

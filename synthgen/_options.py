@@ -189,10 +189,6 @@ class Option:
         Whether None is allowed.
     convert : callable, optional
         Turns a valid value into the form the implementation uses (``convert(value, name)``).
-    unavailable : str, optional
-        The option exists for compatibility with the engine API, but only None is accepted; this says why.
-    available_to : tuple of str
-        Owners that already accept the option despite ``unavailable`` (e.g. one stage implements it first).
     """
 
     name: str
@@ -200,8 +196,6 @@ class Option:
     constraints: tuple[_Constraint, ...]
     none: bool = False
     convert: Callable[[Any, str], Any] | None = None
-    unavailable: str | None = None
-    available_to: tuple[str, ...] = ()
 
     def describe(self) -> str:
         parts = [c.description for c in self.constraints] + (["None"] if self.none else [])
@@ -366,9 +360,6 @@ def validate(name: str, value: Any, owner: str, *, estimator: bool = False) -> A
         except (TypeError, ValueError) as err:
             reason = str(err) if str(err).endswith(".") else f"{err}."
             raise InvalidParameterError(f"The {name!r} parameter of {owner} is invalid: {reason}") from None
-    if option.unavailable is not None and value is not None and owner not in option.available_to:
-        raise InvalidParameterError(f"The {name!r} parameter of {owner} must be None: {option.unavailable}. "
-                                    f"Got {value!r} instead.")
     return value
 
 

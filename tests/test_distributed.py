@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +20,7 @@ from synthgen import TabularSynthesizer
 from synthgen._options import InvalidParameterError
 from synthgen._workspace import Workspace
 from synthgen.models.tabular import FlatARGN, train_model
-from synthgen.models.tabular._bundle import column_specs
+from synthgen.models.tabular._bundle import column_specs, weights_from_bytes
 from synthgen.stages._encoded import load_flat_codes
 
 COLUMNS = ["age", "workclass", "education", "marital_status", "sex", "hours_per_week", "income"]
@@ -94,3 +99,25 @@ def test_bad_n_processes(encoded, value):
     with pytest.raises(InvalidParameterError, match=r"The 'n_processes' parameter of train must be an int in the "
                                                     rf"range \[1, inf\) or None. Got {value!r} instead."):
         sg.train(workspace_dir=ws, n_processes=value)
+
+
+def test_torchrun_two_gloo_ranks_end_with_identical_weights(encoded, tmp_path):
+    """``torchrun --nproc_per_node 2`` on the CPU (gloo): the ranks end with the same weights, rank 0's are saved."""
+    _, ws = encoded
+    workspace = tmp_path / "ws"
+    shutil.copytree(ws, workspace)
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join(p for p in (str(repo), os.environ.get("PYTHONPATH")) if p)}
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           str(Path(__file__).with_name("_torchrun_train.py")), str(workspace), str(tmp_path)],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-4000:]
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
+    assert [(r["rank"], r["world_size"]) for r in ranks] == [(0, 2), (1, 2)]  # one group of two, not two runs
+    saved = weights_from_bytes(Workspace(workspace).read_model_weights())
+    for name, value in ranks[0]["state"].items():
+        assert torch.equal(value, ranks[1]["state"][name]), name
+        assert torch.equal(value, saved[name]), name
+    history = Workspace(workspace).read_progress()
+    assert len(history) == 2 and np.isfinite(history["val_loss"]).all()

@@ -513,3 +513,49 @@ def test_binned_decodes_published_values_by_their_shares():
     decoded = encoding.decode(codes, stats, rng=np.random.default_rng(0)).to_numpy()
     assert (decoded % 2 == 0).all()
     assert np.mean(decoded % 4 == 0) == pytest.approx(0.8, abs=0.02)
+
+
+def _prices(n_common_rows: int, n_rare: int, seed: int = 0) -> pd.Series:
+    """Prices ending in .49 or .99: 400 common ones (about n_common_rows / 400 rows each) and n_rare rare ones."""
+    rng = np.random.default_rng(seed)
+    common = np.arange(400) * 7 + 0.99
+    rare = rng.integers(0, 100_000, n_rare) + rng.choice([0.49, 0.99], n_rare)
+    values = np.concatenate([rng.choice(common, n_common_rows, p=np.linspace(1, 3, 400) / 800), rare])
+    return pd.Series(rng.permutation(values))
+
+
+def test_observed_values_of_a_partition_are_bounded(monkeypatch):
+    from synthgen.column_encodings import _observed
+
+    values = _prices(20_000, 40_000)  # ~35,000 distinct rare prices: more than EXACT_VALUES
+    partial = get_encoding(BINNED).analyze(values, np.arange(len(values)))
+    listed = len(partial["observed_values"])
+    assert listed <= _observed.LOCAL_BINS * _observed.PER_LOCAL_BIN < values.nunique()
+    assert partial["observed_rows"].sum() + partial["observed_rest_rows"] == len(values)
+    assert set(np.flatnonzero(partial["observed_rest_residue_subjects"])) == {49, 99}
+    spread = pd.Series(np.arange(5_000.0))  # more than EXACT_VALUES, but 50 per local bin: all listed
+    complete = get_encoding(BINNED).analyze(spread, np.arange(len(spread)))
+    assert len(complete["observed_values"]) == 5_000 and complete["observed_rest_rows"] == 0
+    monkeypatch.setattr(_observed, "EXACT_VALUES", 10**9)
+    exact = get_encoding(BINNED).analyze(values, np.arange(len(values)))
+    assert len(exact["observed_values"]) == values.nunique() and exact["observed_rest_rows"] == 0
+
+
+@pytest.mark.parametrize("value_protection", [False, True])
+def test_sketched_in_bin_values_match_the_exact_ones(monkeypatch, value_protection):
+    from synthgen.column_encodings import _observed
+
+    values = _prices(60_000, 30_000, seed=1)  # 3 partitions of ~10,000 distinct values each: sketched
+    _, sketched = fit(BINNED, values, value_protection=value_protection, n_partitions=3)
+    monkeypatch.setattr(_observed, "EXACT_VALUES", 10**9)
+    _, exact = fit(BINNED, values, value_protection=value_protection, n_partitions=3)
+    assert sketched["bins"] == exact["bins"]
+    # no .00 price is invented; with protection only the common prices (ending in .99) count
+    assert sketched["in_bin_residues"] == exact["in_bin_residues"] == ([99] if value_protection else [49, 99])
+    for b in range(len(exact["bins"]) - 1):
+        published = dict(zip(sketched["in_bin_values"][b], sketched["in_bin_shares"][b], strict=True))
+        for value, share in zip(exact["in_bin_values"][b], exact["in_bin_shares"][b], strict=True):
+            if share >= 0.02:  # the values that matter are found, with their shares
+                assert published.get(value, 0.0) == pytest.approx(share, abs=0.01), (b, value)
+        # the rest differs by the rows of rare values listed in one partition only (a share of 0.1 % each)
+        assert sketched["in_bin_rest"][b] == pytest.approx(exact["in_bin_rest"][b], abs=0.05), b

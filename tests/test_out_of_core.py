@@ -236,7 +236,6 @@ def _tiny_model(codes: torch.Tensor):
 
 def test_streamed_epochs_visit_every_row_once_and_validate_like_memory():
     from synthgen.models.tabular._streaming import _StreamedFlatTask
-    from synthgen.models.tabular._trainer import _validation_loss
 
     gen = torch.Generator().manual_seed(0)
     codes = torch.randint(0, 5, (1003, 3), generator=gen, dtype=torch.int16)
@@ -251,7 +250,11 @@ def test_streamed_epochs_visit_every_row_once_and_validate_like_memory():
     assert sorted(map(tuple, epoch.tolist())) == sorted(map(tuple, codes.tolist()))
     orders = [model.draw_order(gen) for _ in range(8)]
     streamed = task.validation_loss(orders)
-    assert streamed == pytest.approx(_validation_loss(model, codes, None, orders), rel=1e-9)
+    model.eval()
+    with torch.no_grad():  # in memory: each order scores its contiguous share of all the rows at once
+        whole = sum(model(codes[share], None, order).double().sum()
+                    for order, share in zip(orders, torch.arange(len(codes)).tensor_split(8), strict=True))
+    assert streamed == pytest.approx(float(whole) / len(codes), rel=1e-9)
 
 
 def test_streamed_training_of_the_workspace_gives_a_working_model(tmp_path, adult, monkeypatch):
@@ -276,6 +279,86 @@ def test_streamed_training_of_the_workspace_gives_a_working_model(tmp_path, adul
     # the marginals are learned: the share of the commonest income class within 10 points
     share = (synthetic["income"] == adult["income"].mode()[0]).mean()
     assert share == pytest.approx((adult["income"] == adult["income"].mode()[0]).mean(), abs=0.1)
+
+
+class _SequenceParts:
+    """Parts of whole subjects held in memory (a SequenceParts for the tests)."""
+
+    def __init__(self, data, n_parts: int) -> None:
+        self.chunks = [data.subset(s) for s in torch.arange(data.n_subjects).tensor_split(n_parts)]
+        self.sizes = [c.n_subjects for c in self.chunks]
+
+    def load(self, index):
+        return self.chunks[index]
+
+    def lengths(self, index):
+        return self.chunks[index].lengths
+
+
+def _entities_and_model(n: int, seed: int = 0):
+    """``n`` entities whose context code is their id, 0..5 steps each, and a small sequential model."""
+    from synthgen.models.tabular import ColumnSpec, SequenceData, SequentialARGN
+
+    gen = torch.Generator().manual_seed(seed)
+    lengths = torch.randint(0, 6, (n,), generator=gen)
+    data = SequenceData(torch.arange(n)[:, None], torch.randint(0, 4, (int(lengths.sum()), 2), generator=gen), lengths)
+    steps = [ColumnSpec(name, ("cat",), (4,)) for name in ("a", "b")]
+    model = SequentialARGN.from_preset(steps, context=[ColumnSpec("id", ("cat",), (n,))], max_len=6, median_len=3,
+                                       size="small", generator=torch.Generator().manual_seed(1))
+    return data, model
+
+
+def test_streamed_sequence_epochs_visit_every_entity_once_and_match_memory():
+    from synthgen.models.tabular._sequential_streaming import _StreamedSequentialTask
+    from synthgen.models.tabular._sequential_trainer import _SequentialTask
+
+    data, model = _entities_and_model(203)
+    cpu, gen = torch.device("cpu"), torch.Generator().manual_seed(0)
+    streamed = _StreamedSequentialTask(model, _SequenceParts(data, 4), _SequenceParts(data, 3), 40, 40, cpu, gen)
+    batches = []
+    for rows in streamed.epoch_batches(16, gen):
+        batches.append(streamed.trn.subset(rows))
+    assert len(batches) == -(-203 // 16)  # as many steps as an in-memory epoch
+    epoch = batches[0]
+    for batch in batches[1:]:
+        epoch = epoch.concat(batch)
+    entities = epoch.context[:, 0]
+    assert sorted(entities.tolist()) == list(range(203))  # every entity exactly once
+    whole = data.subset(entities)  # ... with its whole sequence
+    assert torch.equal(epoch.lengths, whole.lengths) and torch.equal(epoch.steps, whole.steps)
+    _, twin = _entities_and_model(203)  # the same initial weights
+    in_memory = _SequentialTask(twin, data, data, 40, 40, cpu, gen)
+    orders = [model.step_model.draw_order(gen) for _ in range(8)]
+    assert streamed.validation_loss(orders) == pytest.approx(in_memory.validation_loss(orders), rel=1e-6)
+    in_memory.init_prior()  # output biases from counts summed over the parts: those of the whole data
+    streamed.init_prior()
+    for name, value in model.state_dict().items():
+        torch.testing.assert_close(value, twin.state_dict()[name], msg=name)
+
+
+def test_streamed_two_table_training_gives_a_working_model(tmp_path, planes_flights, monkeypatch):
+    from synthgen.stages import _encoded, _train
+
+    planes, flights = planes_flights
+    planes = planes[["tailnum", "type", "seats"]].head(60)
+    flights = flights.loc[flights["tailnum"].isin(planes["tailnum"]), ["tailnum", "carrier", "dest", "dep_delay"]]
+    ws = _stage(flights, tmp_path / "ws", n_partitions=3, ctx_data=planes, tgt_context_key="tailnum",
+                ctx_primary_key="tailnum")
+    sg.encode(workspace_dir=ws, random_state=0, verbose=False)
+    loaded = []
+    monkeypatch.setattr(_encoded, "STREAMING_THRESHOLD_BYTES", 0)  # stream even these small sequences
+    monkeypatch.setattr(_encoded.EncodedSequenceParts, "load", lambda self, i, _load=_encoded.EncodedSequenceParts.load:
+                        loaded.append((self.paths[i].name, i)) or _load(self, i))
+    monkeypatch.setattr(_train, "load_sequences", lambda *a, **k: pytest.fail("loaded the sequences whole"))
+    sg.train(workspace_dir=ws, model="MOSTLY_AI/Small", max_epochs=3, random_state=0, verbose=False)
+    assert len({name for name, _ in loaded}) >= 3, "training did not stream the parts"
+    history = ws.read_progress()
+    assert history["val_loss"].iloc[-1] < history["val_loss"].iloc[0]
+    sg.generate(workspace_dir=ws, sample_size=30, random_state=0, verbose=False)
+    synthetic = sg.read_synthetic_data(ws)
+    assert list(synthetic.columns) == list(flights.columns)
+    assert set(synthetic["carrier"].dropna()) <= set(flights["carrier"])
+    assert synthetic["tailnum"].nunique() <= 30
 
 
 # -- estimator ---------------------------------------------------------------------------------------------------

@@ -51,9 +51,6 @@ N_QUANTILES = 1001
 AUTO_DISCRETE_MAX_VALUES = 100
 # AUTO counts the values of partitions with fewer distinct values than this (more cannot become DISCRETE).
 AUTO_COUNTED_MAX_VALUES = 1000
-# In-bin values (BINNED) are only collected from partitions with at most this many distinct values, which
-# bounds the memory of a partial; a partition with more leaves its bins to uniform draws.
-MAX_OBSERVED_VALUES = 200_000
 NULL_TOKEN = "<<NULL>>"
 
 
@@ -190,9 +187,9 @@ def analyze_numeric(
     position (``digit_min``/``digit_max``, over values below 1e18), distinct values with their numbers of
     subjects and rows (``values``/``subject_counts``/``row_counts``; with ``counts=None`` only when the
     partition has fewer than 1000 distinct values, else ``None``), 1001 ``quantiles`` (observed values) and,
-    with ``observed``, every distinct value with its numbers of subjects and rows
-    (``observed_values``/``observed_subjects``/``observed_rows``; ``None`` above ``MAX_OBSERVED_VALUES``
-    distinct values), from which BINNED publishes the common values inside each bin.
+    with ``observed``, the distinct values with their numbers of subjects and rows, all of them or a bounded
+    sketch (``observed_*``, see :mod:`._observed`), from which BINNED publishes the common values inside each
+    bin.
     """
     x, null = to_float(values)
     subjects = np.asarray(subjects)
@@ -226,16 +223,10 @@ def analyze_numeric(
             partial["subject_counts"] = by_subject[np.argsort(keys)]
         else:
             partial["values"] = None
-    if observed:
-        partial["observed_values"] = partial["observed_subjects"] = partial["observed_rows"] = None
-        distinct, rows = np.unique(x_present, return_counts=True)
-        if len(distinct) <= MAX_OBSERVED_VALUES:
-            held = subject_counts(pd.Series(x_present), subjects_present)
-            by_subject = np.fromiter(held.values(), dtype=np.int64, count=len(held))
-            keys = np.fromiter(held.keys(), dtype=np.float64, count=len(held))
-            partial["observed_values"] = distinct
-            partial["observed_subjects"] = by_subject[np.argsort(keys)]
-            partial["observed_rows"] = rows
+    if observed and len(x_present):
+        from ._observed import observed_partial  # it builds on this module
+
+        partial.update(observed_partial(x_present, subjects_present, decimal))
     if quantiles:
         partial["quantiles"] = (
             np.quantile(x_present, np.linspace(0.0, 1.0, N_QUANTILES), method="inverted_cdf")

@@ -21,6 +21,7 @@ from ._numeric import (
     to_float,
     to_scaled_int,
 )
+from ._observed import merged_observed, rest_residues
 
 __all__ = ["NumericBinnedEncoding", "reduce_binned"]
 
@@ -81,23 +82,22 @@ def _in_bin_values(
     held by at least ``rare_threshold`` subjects with protection, most frequent first, and each one's share
     of the bin's rows) and ``in_bin_rest`` (per bin, the share left to uniform draws: 0 when the values hold
     at least ``VALUES_ONLY_SHARE`` of the bin) and ``in_bin_residues`` (the last-two-digit pairs that uniform
-    draws may end in; empty = any, see ``RESIDUE_MAX``). Values on the edges or outside them are not in a bin (they
-    encode as ``<<MIN>>``/``<<MAX>>``); without the counts of every partition all bins draw uniformly.
+    draws may end in; empty = any, see ``RESIDUE_MAX``; with sketched partitions the pairs of their unlisted
+    values held by enough subjects count too). Values on the edges or outside them are not in a bin (they encode as
+    ``<<MIN>>``/``<<MAX>>``). The counts come from :func:`~._observed.merged_observed`: exact when every
+    partition has at most ``EXACT_VALUES`` distinct values, else from the partitions' bounded sketches.
     """
     n_bins = len(edges) - 1
     uniform = {"in_bin_values": [[] for _ in range(n_bins)], "in_bin_shares": [[] for _ in range(n_bins)],
                "in_bin_rest": [1.0] * n_bins, "in_bin_residues": []}
     filled = [p for p in partials if p["n_values"]]
-    if n_bins < 1 or not filled or any(p.get("observed_values") is None for p in filled):
+    merged = merged_observed(filled, edges) if n_bins >= 1 and filled else None
+    if merged is None:
         return uniform
-    distinct, inverse = np.unique(np.concatenate([p["observed_values"] for p in filled]), return_inverse=True)
-    subjects = np.bincount(inverse, weights=np.concatenate([p["observed_subjects"] for p in filled]))
-    rows = np.bincount(inverse, weights=np.concatenate([p["observed_rows"] for p in filled]))
-    inside = (distinct > edges[0]) & (distinct < edges[-1])
-    distinct, subjects, rows = distinct[inside], subjects[inside], rows[inside]
-    index = np.clip(np.searchsorted(edges, distinct, side="right") - 1, 0, n_bins - 1)
-    bin_rows = np.bincount(index, weights=rows, minlength=n_bins)
-    keep = subjects >= rare_threshold(rng) if value_protection else np.ones(len(distinct), dtype=bool)
+    distinct, subjects, rows, index = merged["values"], merged["subjects"], merged["rows"], merged["bin"]
+    bin_rows = merged["bin_rows"]
+    min_subjects = rare_threshold(rng) if value_protection else 1
+    keep = subjects >= min_subjects
     # Most frequent first within each bin, then the first MAX_VALUES_PER_BIN of every bin.
     order = np.lexsort((-rows[keep], index[keep]))
     kept_values, kept_rows, kept_bins = distinct[keep][order], rows[keep][order], index[keep][order]
@@ -114,8 +114,9 @@ def _in_bin_values(
         rest.append(round(max(left, 0.0), 6))
     residues: list[int] = []
     if keep.sum() >= RESIDUE_MIN_VALUES:
-        found = np.unique(to_scaled_int(np.abs(kept_values), merged_min_decimal(partials)) % 100)
-        residues = found.tolist() if len(found) < RESIDUE_MAX else []
+        decimal = merged_min_decimal(partials)
+        found = set((to_scaled_int(np.abs(kept_values), decimal) % 100).tolist()) | rest_residues(filled, decimal, min_subjects)
+        residues = sorted(found) if len(found) < RESIDUE_MAX else []
     return {"in_bin_values": values, "in_bin_shares": shares, "in_bin_rest": rest, "in_bin_residues": residues}
 
 

@@ -6,6 +6,8 @@ import logging
 import os
 import time
 from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -33,13 +35,17 @@ from ..stages._language_model import LanguageBundle, install_language_model
 from ..stages._warm_start import adopt_statistics, check_workspace_matches
 from ._base import _join_frames, _SynthesizerMixin
 from ._tabular import CONTEXT_TIME_SHARE
+from ._to_parquet import _ParquetSamplingMixin
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 __all__ = ["LanguageSynthesizer"]
 
 _log = logging.getLogger(__name__)
 
 
-class LanguageSynthesizer(_SynthesizerMixin, BaseEstimator):
+class LanguageSynthesizer(_ParquetSamplingMixin, _SynthesizerMixin, BaseEstimator):
     """Learn a table with free text and sample synthetic rows from a language model.
 
     ``fit`` runs split (``model_type="LANGUAGE"``) → analyze → encode → train in a workspace; ``sample``
@@ -131,6 +137,13 @@ class LanguageSynthesizer(_SynthesizerMixin, BaseEstimator):
     _wrong_workspace = "split for TABULAR. Use Splitter(model_type='LANGUAGE'), or TabularSynthesizer."
     _generator_class = LanguageGenerator
     _live_attributes = ("_generator", "_context_generator")
+    # the keywords of sample() that sample_to_parquet passes on, with their defaults
+    _parquet_sample_options = {
+        "context": None, "seed_data": None, "batch_size": None,
+        "sampling_temperature": ESTIMATOR_DEFAULTS.sampling_temperature,
+        "sampling_top_p": ESTIMATOR_DEFAULTS.sampling_top_p, "device": None,
+        "rare_category_replacement_method": None, "imputation": None, "random_state": None,
+    }
 
     def __init__(
         self,
@@ -345,3 +358,68 @@ class LanguageSynthesizer(_SynthesizerMixin, BaseEstimator):
                 rare_category_replacement_method=rare_category_replacement_method, imputation=imputation,
                 rng=rng))
         return self._with_used_context(_join_frames(frames, generator), context, n_samples, return_context)
+
+    # -- sample_to_parquet -----------------------------------------------------------------------------
+    def sample_to_parquet(self, path: str | os.PathLike, n_samples: int | None = None, *,
+                          n_partitions: int | None = None, client: Client | None = None,
+                          n_jobs: int | None = None, **sample_options) -> Path:
+        """Generate synthetic records in partitions and write them as parquet parts into the folder ``path``.
+
+        As ``TabularSynthesizer.sample_to_parquet``: the records (the entities of a model with a context table)
+        are cut into blocks of ``batch_size`` (default 10,000), each generated with its own seed, the block's
+        child of ``SeedSequence(random_state)``; a partition is a run of whole blocks written as one parquet
+        file, one block at a time, so memory stays flat for any ``n_samples``. The output depends on the seed and
+        ``batch_size`` only: not on the number of partitions, the backend or the number of workers. See
+        ``docs/scale.md``.
+
+        Parameters
+        ----------
+        path : str or path-like
+            A new or empty folder; a model without a context table writes ``part.NNNNNN.parquet`` into it, one
+            with a context table ``context/part.NNNNNN.parquet`` and ``target/part.NNNNNN.parquet`` (each
+            entity's record in the part of the same number as its context row, linked by the keys as
+            ``sample(return_context=True)``). On a cluster the folder must be reachable by every worker, and so
+            must the base model's folder of a fine-tuned Hugging Face model.
+        n_samples : int, optional
+            As in :meth:`sample`: records, or entities of a model with a context table (the first
+            ``n_samples`` rows of a given ``context``).
+        n_partitions : int, optional
+            Parquet parts (tasks) to write; default one per block.
+        client : dask.distributed.Client, optional
+            Run the partitions on this Dask cluster (``pip install 'synthgen[dask]'``); else locally with joblib.
+        n_jobs : int, optional
+            Local processes (joblib's meaning: None is one unless a ``joblib.parallel_config`` says otherwise, -1
+            all cores); ignored with ``client``.
+        **sample_options
+            The keywords of :meth:`sample` except ``return_context``: ``context``, ``seed_data`` (models without
+            a context table), ``batch_size``, ``sampling_temperature``, ``sampling_top_p``, ``device``,
+            ``rare_category_replacement_method``, ``imputation``, ``random_state``. Each partition uses
+            ``n_threads`` torch threads (one by default).
+
+        Returns
+        -------
+        Path
+            ``path``; ``pd.read_parquet(path)`` (``path / "target"`` and ``path / "context"`` with a context
+            table) reads the records back with the training dtypes.
+
+        Raises
+        ------
+        NotFittedError
+            Before ``fit``.
+        ValueError
+            An invalid argument, or a ``path`` that holds files.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from synthgen import LanguageSynthesizer
+        >>> reviews = pd.DataFrame({"stars": [1, 5, 4, 2] * 50,
+        ...                         "review": ["awful", "loved it", "pretty good", "not great"] * 50})
+        >>> synth = LanguageSynthesizer(tgt_encoding_types={"review": "LANGUAGE_TEXT"}, max_epochs=1,
+        ...                             random_state=0).fit(reviews)
+        >>> folder = synth.sample_to_parquet("synthetic-reviews", 60, batch_size=20)
+        >>> len(list(folder.glob("*.parquet"))), len(pd.read_parquet(folder))
+        (3, 60)
+        """
+        return self._sample_to_parquet(path, n_samples, n_partitions=n_partitions, client=client, n_jobs=n_jobs,
+                                       sample_options=sample_options)

@@ -19,7 +19,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._device import resolve_device
 from .._free_text import free_text_columns
-from .._options import ESTIMATOR_DEFAULTS, validate, validate_all
+from .._options import ESTIMATOR_DEFAULTS, validate_all
 from .._progress import ProgressReporter
 from .._seeding import as_generator, derive_seed
 from .._threads import torch_threads
@@ -41,14 +41,6 @@ from ..stages._generate import load_bundle
 from ..stages._generation import TabularGenerator
 from ..stages._language_generation import LanguageGenerator
 from ..stages._parquet_source import ParquetSource, is_table_source
-from ..stages._partitioned import (
-    GenerationJob,
-    block_size_for,
-    check_client,
-    plan_partitions,
-    prepare_folder,
-    run_partitions,
-)
 from ..stages._text_columns import (
     TextModel,
     fit_text_model,
@@ -59,6 +51,7 @@ from ..stages._text_columns import (
 from ..stages._warm_start import adopt_statistics, check_columns, check_workspace_matches, install_model
 from ._base import _join_frames, _SynthesizerMixin
 from ._inference import InferenceMixin
+from ._to_parquet import _ParquetSamplingMixin
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -80,7 +73,7 @@ def _is_language_text(encoding_type) -> bool:
     return str(getattr(encoding_type, "value", encoding_type)).strip().upper() == _LANGUAGE_TEXT
 
 
-class TabularSynthesizer(InferenceMixin, _SynthesizerMixin, BaseEstimator):
+class TabularSynthesizer(InferenceMixin, _ParquetSamplingMixin, _SynthesizerMixin, BaseEstimator):
     """Learn a table and sample synthetic rows from it (TabularARGN).
 
     ``fit`` runs split → analyze → encode → train in a workspace; ``sample`` generates from the model kept
@@ -195,6 +188,14 @@ class TabularSynthesizer(InferenceMixin, _SynthesizerMixin, BaseEstimator):
     _model_type = ModelType.TABULAR
     _wrong_workspace = "split for LANGUAGE. Use LanguageSynthesizer, or Splitter(model_type='TABULAR')."
     _generator_class = TabularGenerator
+    # the keywords of sample() that sample_to_parquet passes on, with their defaults
+    _parquet_sample_options = {
+        "context": None, "seed_data": None, "batch_size": None,
+        "sampling_temperature": ESTIMATOR_DEFAULTS.sampling_temperature,
+        "sampling_top_p": ESTIMATOR_DEFAULTS.sampling_top_p, "device": None,
+        "rare_category_replacement_method": None, "rebalancing": None, "imputation": None, "fairness": None,
+        "random_state": None,
+    }
     _live_attributes = ("_generator", "_context_generator", "_text_generator")
 
     def __init__(
@@ -646,10 +647,6 @@ class TabularSynthesizer(InferenceMixin, _SynthesizerMixin, BaseEstimator):
         joined = pd.concat([synthetic.reset_index(drop=True), texts], axis=1)
         return joined[[c for c in self._column_order if c in joined.columns]]
 
-    def _n_context_rows(self) -> int:
-        stats = self._context_model.stats
-        return int(stats["no_of_training_records"] + stats["no_of_validation_records"])
-
     # -- sample_to_parquet -----------------------------------------------------------------------------
     def sample_to_parquet(self, path: str | os.PathLike, n_samples: int | None = None, *,
                           n_partitions: int | None = None, client: Client | None = None,
@@ -709,80 +706,12 @@ class TabularSynthesizer(InferenceMixin, _SynthesizerMixin, BaseEstimator):
         >>> len(list(folder.glob("*.parquet"))), len(pd.read_parquet(folder))
         (4, 1000)
         """
-        check_is_fitted(self)
-        owner = f"{type(self).__name__}.sample_to_parquet"
-        unknown = sorted(set(sample_options) - set(_SAMPLE_OPTIONS))
-        if unknown:
-            raise TypeError(f"{owner}() got unexpected keyword argument(s) {unknown}; it takes the keywords of "
-                            f"sample() except return_context: {list(_SAMPLE_OPTIONS)}.")
-        options = {name: sample_options.get(name, default) for name, default in _SAMPLE_OPTIONS.items()}
-        validate_all(owner, {"path": path, "n_samples": n_samples, "n_jobs": n_jobs, **options}, estimator=True)
-        if n_partitions is not None:
-            validate("n_partitions", n_partitions, owner, estimator=True)
-        check_client(client, owner)
-        context, seed_data = options.pop("context"), options.pop("seed_data")
-        device, random_state = options.pop("device"), options.pop("random_state")
-        two_table = self._bundle.ctx_stats is not None
+        return self._sample_to_parquet(path, n_samples, n_partitions=n_partitions, client=client, n_jobs=n_jobs,
+                                       sample_options=sample_options)
+
+    def _refuse_in_parts(self, owner: str) -> None:
         text_model = getattr(self, "_text_model", None)
         if text_model is not None:
             raise ValueError(f"{owner} does not generate free-text columns yet ({list(text_model.text_columns)}); "
                              "use sample().")
-        if not two_table and context is not None:
-            raise ValueError("context is given, but this model was trained without a context table.")
-        if two_table and seed_data is not None:
-            raise ValueError(f"seed_data is not supported by {owner} for two-table models; use sample().")
-        if two_table:
-            if context is not None:
-                context = self._checked_context(context, n_samples)
-                n_units = len(context)
-            else:
-                n_units = self._n_context_rows() if n_samples is None else int(n_samples)
-        elif seed_data is not None:
-            if n_samples is not None and n_samples != len(seed_data):
-                raise ValueError(f"n_samples ({n_samples}) must equal the number of seed_data rows "
-                                 f"({len(seed_data)}) or be None.")
-            n_units = len(seed_data)
-        else:
-            stats = self._bundle.stats
-            n_units = (stats["no_of_training_records"] + stats["no_of_validation_records"] if n_samples is None
-                       else int(n_samples))
-        block_size = block_size_for(self._bundle, options["batch_size"])
-        specs = plan_partitions(n_units, block_size, n_partitions, owner=owner, context=context,
-                                seed_data=seed_data)
-        folder = prepare_folder(path, owner=owner, two_table=two_table)
-        rng = as_generator(random_state if random_state is not None else self.random_state)
-        device = device if device is not None else self.device
-        job = GenerationJob.create(
-            self._bundle, self._context_model if two_table else None, entropy=derive_seed(rng),
-            block_size=block_size, options=options, device=None if device is None else str(device),
-            n_threads=self.n_threads or 1, folder=os.fspath(folder))
-        unit = "entities" if two_table else "rows"
-        with ProgressReporter(n_units, description="generate", verbose=self.verbose, unit=unit) as progress:
-            run_partitions(job, specs, client=client, n_jobs=n_jobs,
-                           on_done=lambda rows: progress.update(rows.get("context", rows["target"])))
-        return folder
 
-    def _checked_context(self, context: pd.DataFrame, n_samples: int | None) -> pd.DataFrame:
-        """The first ``n_samples`` rows of a given context table, checked before any partition runs."""
-        ctx_stats = self._bundle.ctx_stats
-        key = ctx_stats["keys"]["primary_key"]
-        missing = [c for c in [key, *ctx_stats["columns"]] if c not in context.columns]
-        if missing:
-            raise ValueError(f"context lacks the context columns {missing}.")
-        if n_samples is not None:
-            if n_samples > len(context):
-                raise ValueError(f"n_samples ({n_samples}) exceeds the {len(context)} context rows; generation "
-                                 "makes the target of each context row once.")
-            context = context.iloc[:n_samples]
-        if context[key].duplicated().any():
-            raise ValueError(f"context's primary key {key!r} is not unique.")
-        return context.reset_index(drop=True)
-
-
-# The keywords of sample() that sample_to_parquet passes on, with their defaults.
-_SAMPLE_OPTIONS = {
-    "context": None, "seed_data": None, "batch_size": None,
-    "sampling_temperature": ESTIMATOR_DEFAULTS.sampling_temperature,
-    "sampling_top_p": ESTIMATOR_DEFAULTS.sampling_top_p, "device": None, "rare_category_replacement_method": None,
-    "rebalancing": None, "imputation": None, "fairness": None, "random_state": None,
-}

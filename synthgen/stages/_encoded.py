@@ -10,8 +10,8 @@ import torch
 from .._workspace import Workspace
 from ..models.tabular import SequenceData
 
-__all__ = ["STREAMING_THRESHOLD_BYTES", "EncodedParts", "concat_sequences", "load_flat_codes", "load_sequences",
-           "streamed_flat_codes"]
+__all__ = ["STREAMING_THRESHOLD_BYTES", "EncodedParts", "EncodedSequenceParts", "load_flat_codes", "load_sequences",
+           "streamed_flat_codes", "streamed_sequences"]
 
 
 def _stack(columns: list[np.ndarray], n_rows: int) -> torch.Tensor:
@@ -39,10 +39,8 @@ def _without_end_steps(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]
     return values[keep], np.diff(offsets) - 1
 
 
-def load_sequences(ws: Workspace, side: str, tgt_names: list[str], ctx_names: list[str]) -> SequenceData:
-    """The ``side`` subjects: context codes, their steps' codes (end steps stripped) and their lengths."""
-    tables = ws.read_encoded(side, tgt_names + ctx_names + ["tgt:/__slen"])
-    table = pa.concat_tables(tables) if tables else None
+def _sequences(table: pa.Table | None, tgt_names: list[str], ctx_names: list[str]) -> SequenceData:
+    """The subjects of an encoded table: context codes, their steps' codes (end steps stripped), lengths."""
     if table is None or table.num_rows == 0:
         return SequenceData(torch.zeros((0, len(ctx_names)), dtype=torch.int16),
                             torch.zeros((0, len(tgt_names)), dtype=torch.int16), torch.zeros(0, dtype=torch.int64))
@@ -51,14 +49,23 @@ def load_sequences(ws: Workspace, side: str, tgt_names: list[str], ctx_names: li
         values, lengths = _without_end_steps(table.column(name))
         steps.append(values)
     if lengths is None:  # no target sub-columns: lengths from the positional column
-        _, lengths = _without_end_steps(table.column("tgt:/__slen"))
+        _, lengths = _without_end_steps(table.column(_POSITIONS))
     context = _stack([table.column(n).to_numpy() for n in ctx_names], table.num_rows)
     return SequenceData(context, _stack(steps, int(lengths.sum())), torch.from_numpy(lengths.astype(np.int64)))
 
 
-# Above this many bytes of training codes (int16 per sub-column and row, context included) a flat model trains
-# on the encoded parts one at a time instead of one tensor (see synthgen.models.tabular._streaming).
+def load_sequences(ws: Workspace, side: str, tgt_names: list[str], ctx_names: list[str]) -> SequenceData:
+    """The ``side`` subjects: context codes, their steps' codes (end steps stripped) and their lengths."""
+    tables = ws.read_encoded(side, tgt_names + ctx_names + [_POSITIONS])
+    return _sequences(pa.concat_tables(tables) if tables else None, tgt_names, ctx_names)
+
+
+# Above this many bytes of training codes (int16 per sub-column and row or step, context included) a model
+# trains on the encoded parts one at a time instead of one tensor (see synthgen.models.tabular._streaming and
+# ._sequential_streaming).
 STREAMING_THRESHOLD_BYTES = 2**30
+# The positional column of an encoded sequence: one entry per step, plus the end step.
+_POSITIONS = "tgt:/__slen"
 
 
 class EncodedParts:
@@ -92,8 +99,34 @@ def streamed_flat_codes(ws: Workspace, names: list[str], ctx_names: list[str],
     return trn, EncodedParts(ws, "val", names, ctx_names)
 
 
-def concat_sequences(first: SequenceData, second: SequenceData) -> SequenceData:
-    """The subjects of ``first`` followed by those of ``second``."""
-    steps = torch.cat([first.steps, second.steps.to(first.steps.dtype)])
-    return SequenceData(torch.cat([first.context, second.context.to(first.context.dtype)]), steps,
-                        torch.cat([first.lengths, second.lengths]))
+class EncodedSequenceParts:
+    """The ``side`` parts of encoded sequences, loaded one at a time (a ``SequenceParts`` for streamed
+    training); a part holds whole subjects."""
+
+    def __init__(self, ws: Workspace, side: str, tgt_names: list[str], ctx_names: list[str]) -> None:
+        self.paths = ws.partitions(ws.encoded_data, side)
+        self.tgt_names, self.ctx_names = tgt_names, ctx_names
+        self.sizes = [pq.read_metadata(path).num_rows for path in self.paths]
+
+    def lengths(self, index: int) -> torch.Tensor:
+        _, lengths = _without_end_steps(pq.read_table(self.paths[index], columns=[_POSITIONS]).column(_POSITIONS))
+        return torch.from_numpy(lengths.astype(np.int64))
+
+    def nbytes(self) -> int:
+        """The in-memory size of all parts' codes, at two bytes per code (reads the lengths of every part)."""
+        steps = sum(int(self.lengths(i).sum()) for i in range(len(self.sizes)))
+        return 2 * (steps * len(self.tgt_names) + sum(self.sizes) * len(self.ctx_names))
+
+    def load(self, index: int) -> SequenceData:
+        table = pq.read_table(self.paths[index], columns=self.tgt_names + self.ctx_names + [_POSITIONS])
+        return _sequences(table, self.tgt_names, self.ctx_names)
+
+
+def streamed_sequences(ws: Workspace, tgt_names: list[str], ctx_names: list[str],
+                       threshold: int | None = None) -> tuple[EncodedSequenceParts, EncodedSequenceParts] | None:
+    """The training and validation parts of sequences to stream, or ``None`` when their codes fit under the
+    threshold (then they are loaded whole, as before)."""
+    trn = EncodedSequenceParts(ws, "trn", tgt_names, ctx_names)
+    if trn.nbytes() <= (STREAMING_THRESHOLD_BYTES if threshold is None else threshold):
+        return None
+    return trn, EncodedSequenceParts(ws, "val", tgt_names, ctx_names)

@@ -1,4 +1,5 @@
-"""Generation in partitions written as parquet parts, on local processes (joblib) or a Dask cluster.
+"""Generation in partitions written as parquet parts, on local processes (joblib) or a Dask cluster, for
+tabular models (:class:`TabularGenerator`) and language models (:class:`LanguageGenerator`) alike.
 
 The rows (the entities of a two-table model) are cut into *blocks* of ``batch_size`` rows (entities); block
 ``b`` is generated with its own random generator, ``SeedSequence(entropy, spawn_key=(b,))``, the ``b``-th child
@@ -8,10 +9,12 @@ function of (model bytes, its blocks, the root seed, its slice of ``context`` / 
 the same whichever backend runs it, on however many workers, and however many partitions the blocks are
 grouped into. Synthetic keys are offsets of the global row (entity) index, so they are unique across partitions:
 a flat table's keys and a synthetic context's keys count up from 0 as in ``sample``; a sequence's rows get
-``entity * max_len + step`` (``max_len`` the longest training sequence), unique but not consecutive.
+``entity * max_len + step`` (``max_len`` the longest training sequence), unique but not consecutive; a language
+model's record (one per entity) gets the entity's index.
 
 A two-table model writes ``context/part.NNNNNN.parquet`` (the entities: synthetic ones, or the slice of the
-given context table) and ``target/part.NNNNNN.parquet`` (their sequences, whole in the same part number).
+given context table) and ``target/part.NNNNNN.parquet`` (their sequences or records, whole in the same part
+number).
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from .._device import resolve_device
 from .._dtypes import restore_dtype
 from .._threads import torch_threads
 from ._generation import DEFAULT_GENERATION_BATCH, SEQUENCE_GENERATION_ROWS, TabularGenerator, _generated_keys
+from ._language_generation import DEFAULT_PART_ROWS, LanguageGenerator
+from ._language_model import LanguageBundle
 
 __all__ = ["GenerationJob", "PartitionSpec", "plan_partitions", "prepare_folder", "run_partitions",
            "synthetic_context", "write_partition"]
@@ -101,6 +106,8 @@ class PartitionSpec:
 
 def block_size_for(bundle, batch_size: int | None) -> int:
     """Rows (flat) or entities (two-table) per block: ``batch_size``, or as many as one generation batch."""
+    if isinstance(bundle, LanguageBundle):  # one record per row (entity), generated in chunks of batch_size
+        return int(batch_size or DEFAULT_PART_ROWS)
     if bundle.ctx_stats is None:
         return int(batch_size or DEFAULT_GENERATION_BATCH)
     rows_per_subject = max(1, int(bundle.stats["seq_len"]["median"])) if bundle.is_sequential else 1
@@ -156,7 +163,12 @@ _CACHE: dict[str, tuple] = {}
 _CACHE_LOCK = threading.Lock()
 
 
-def _cached_models(job: GenerationJob) -> tuple[TabularGenerator, TabularGenerator | None, Any]:
+def _generator_of(bundle, device) -> TabularGenerator | LanguageGenerator:
+    """The generator of a tabular (:class:`ModelBundle`) or language (:class:`LanguageBundle`) model."""
+    return (LanguageGenerator if isinstance(bundle, LanguageBundle) else TabularGenerator)(bundle, device)
+
+
+def _cached_models(job: GenerationJob) -> tuple[TabularGenerator | LanguageGenerator, TabularGenerator | None, Any]:
     """The target generator, the context generator and the context model of ``job``, built once per worker
     (one model at a time: a worker serves one generation)."""
     with _CACHE_LOCK:
@@ -164,7 +176,7 @@ def _cached_models(job: GenerationJob) -> tuple[TabularGenerator, TabularGenerat
         if key not in _CACHE:
             bundle, context_model = pickle.loads(job.model_bytes)  # noqa: S301 - bytes the caller pickled
             device = resolve_device(job.device)
-            target = TabularGenerator(bundle, device)
+            target = _generator_of(bundle, device)
             context = None
             if context_model is not None and context_model.bundle is not None:
                 context = TabularGenerator(context_model.bundle, device)
@@ -239,7 +251,8 @@ def _sequence_keys(frame: pd.DataFrame, ctx_keys: pd.Series, context_key: str, f
     return [f"syn-{v:010d}" for v in values]
 
 
-def _flat_blocks(job: GenerationJob, spec: PartitionSpec, target: TabularGenerator) -> Iterator[pd.DataFrame]:
+def _flat_blocks(job: GenerationJob, spec: PartitionSpec,
+                 target: TabularGenerator | LanguageGenerator) -> Iterator[pd.DataFrame]:
     stats = target.bundle.stats
     key = stats["keys"].get("primary_key")
     for block in range(spec.first_block, spec.stop_block):
@@ -256,12 +269,12 @@ def _flat_blocks(job: GenerationJob, spec: PartitionSpec, target: TabularGenerat
             yield frame
 
 
-def _two_table_blocks(job: GenerationJob, spec: PartitionSpec, target: TabularGenerator,
+def _two_table_blocks(job: GenerationJob, spec: PartitionSpec, target: TabularGenerator | LanguageGenerator,
                       context_generator, context_model) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
     stats, ctx_stats = target.bundle.stats, target.bundle.ctx_stats
     keys = stats["keys"]
     ctx_key = ctx_stats["keys"]["primary_key"]
-    max_len = max(1, int(stats["seq_len"]["max"]))
+    one_record_per_entity = isinstance(target.bundle, LanguageBundle)
     for block in range(spec.first_block, spec.stop_block):
         start = block * job.block_size
         m = min(job.block_size, spec.stop - start)
@@ -277,9 +290,12 @@ def _two_table_blocks(job: GenerationJob, spec: PartitionSpec, target: TabularGe
         frames = list(target.generate(ctx_data=ctx, rng=rng, **job.options))
         frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
         if "primary_key" in keys and len(frame):
-            key = keys["primary_key"]
-            frame[key] = _sequence_keys(frame, ctx[ctx_key], keys["context_key"], start, max_len,
-                                        stats["key_dtypes"][key])
+            key, dtype = keys["primary_key"], stats["key_dtypes"][keys["primary_key"]]
+            if one_record_per_entity:  # the records are in context order: the entity's index is the key
+                frame[key] = _generated_keys(start, len(frame), dtype)
+            else:
+                frame[key] = _sequence_keys(frame, ctx[ctx_key], keys["context_key"], start,
+                                            max(1, int(stats["seq_len"]["max"])), dtype)
         yield ctx, frame
 
 

@@ -26,10 +26,11 @@ from ..models._distributed import init_from_environment, process_rank, rank_devi
 from ..models.tabular import FlatARGN, SequentialARGN, resolve_model_size, train_model, train_sequential_model
 from ..models.tabular._bundle import column_specs, weights_from_bytes, weights_to_bytes
 from ..models.tabular._presets import batch_size_heuristic
+from ..models.tabular._sequential_streaming import train_sequential_model_streamed
 from ..models.tabular._sequential_trainer import DEFAULT_SEQUENCE_WINDOW, DEFAULT_WINDOW_WARMUP
 from ..models.tabular._streaming import train_model_streamed
 from ._dp_train import PrivateTraining, check_dp_continuation
-from ._encoded import concat_sequences, load_flat_codes, load_sequences, streamed_flat_codes
+from ._encoded import load_flat_codes, load_sequences, streamed_flat_codes, streamed_sequences
 
 __all__ = ["train"]
 
@@ -286,14 +287,18 @@ def _train(
     ctx_names = [s for c in context for s in c.sub_columns]
     dp_config = options["differential_privacy"]
     streamed = None
-    if sequential:
+    # codes larger than the threshold train part by part, never as one tensor; DP-SGD and distributed ranks
+    # keep the in-memory path (every rank holds the data, and a step's rows are drawn from all of it)
+    may_stream = dp_config is None and not dist.is_initialized()
+    if sequential and may_stream and (streamed := streamed_sequences(ws, names, ctx_names)) is not None:
+        n_trn = sum(streamed[0].sizes)
+    elif sequential:
         trn, val = load_sequences(ws, "trn", names, ctx_names), load_sequences(ws, "val", names, ctx_names)
         if dp_config is not None:  # nothing is selected on private rows: the validation subjects train too
-            trn, val = concat_sequences(trn, val), None
+            trn, val = trn.concat(val), None
         n_trn = trn.n_subjects
-    elif dp_config is None and (streamed := streamed_flat_codes(ws, names, ctx_names)) is not None:
-        # codes larger than the threshold (DP-SGD keeps its in-memory path)
-        n_trn = sum(streamed[0].sizes)  # trained part by part, never as one tensor
+    elif may_stream and (streamed := streamed_flat_codes(ws, names, ctx_names)) is not None:
+        n_trn = sum(streamed[0].sizes)
     else:
         trn, val = load_flat_codes(ws, "trn", names), load_flat_codes(ws, "val", names)
         trn_ctx = load_flat_codes(ws, "trn", ctx_names) if context else None
@@ -362,7 +367,10 @@ def _train(
             budget.update(empirical_prior=False, make_private=private.make_private)
         if sequential:
             window = {"max_sequence_window": max_sequence_window} if max_sequence_window else {}
-            result = train_sequential_model(network, trn, val, **window, **budget)
+            if streamed is not None:
+                result = train_sequential_model_streamed(network, *streamed, **window, **budget)
+            else:
+                result = train_sequential_model(network, trn, val, **window, **budget)
         elif streamed is not None:
             result = train_model_streamed(network, *streamed, **budget)
         else:

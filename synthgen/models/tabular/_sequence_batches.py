@@ -66,6 +66,12 @@ class SequenceData:
         rows = rows + torch.arange(int(lengths.sum()), device=lengths.device)
         return SequenceData(self.context[subjects], self.steps[rows], lengths)
 
+    def concat(self, other: SequenceData) -> SequenceData:
+        """The subjects of this data followed by those of ``other``."""
+        return SequenceData(torch.cat([self.context, other.context.to(self.context.dtype)]),
+                            torch.cat([self.steps, other.steps.to(self.steps.dtype)]),
+                            torch.cat([self.lengths, other.lengths]))
+
 
 @attrs.frozen(eq=False)
 class StepBatch:

@@ -20,9 +20,10 @@ from .._distributed import DistributedTraining
 from ._lengths import SHRINKAGE, LengthSmoother
 from ._loop import TrainingResult, check_training_arguments, run_training
 from ._sampling import generator_on
-from ._sequence_batches import SequenceData, draw_windows, full_windows, gather_batch
+from ._sequence_batches import SequenceData, draw_windows, gather_batch
 from ._sequential import SequentialARGN
 from ._trainer import check_codes
+from ._validation import sequential_validation_loss
 
 __all__ = [
     "DEFAULT_SEQUENCE_WINDOW",
@@ -41,8 +42,6 @@ DEFAULT_SEQUENCE_WINDOW = 40
 # 4-minute budget, seven runs, 51.3-54.7 %); with 40, 51.3 % (five runs, 50.3-53.9 %), at the same accuracy and
 # 15 % fewer epochs per minute (docs/two_table.md).
 DEFAULT_WINDOW_WARMUP = 40
-# Scored steps per validation forward pass, bounded so the (heads x steps x width) activations stay small.
-_VALIDATION_ELEMENTS = 2**24
 
 
 def check_sequence_data(name: str, data: SequenceData, model: SequentialARGN) -> None:
@@ -73,6 +72,16 @@ def check_sequence_data(name: str, data: SequenceData, model: SequentialARGN) ->
     total = int(lengths.sum())
     if len(data.steps) != total:
         raise ValueError(f"{name}.steps must hold sum(lengths) = {total} rows; got {len(data.steps)}.")
+
+
+def check_window(max_sequence_window: int, window_warmup: int) -> None:
+    """Refuse a window of less than one step or a negative warm-up."""
+    for name, value, low in (
+        ("max_sequence_window", max_sequence_window, 1),
+        ("window_warmup", window_warmup, 0),
+    ):
+        if not isinstance(value, int) or value < low:
+            raise ValueError(f"{name} must be an int in the range [{low}, inf); got {value!r} instead.")
 
 
 class _SequentialTask:
@@ -126,28 +135,8 @@ class _SequentialTask:
     def validation_loss(self, orders: list[list[int]]) -> float | None:
         if self.val is None:
             return None
-        model, val = self.model, self.val
-        spec = model.spec.step
-        budget = max(
-            1, _VALIDATION_ELEMENTS // (spec.n_sub_columns * max(spec.hidden_dim, max(spec.cardinalities)))
-        )
-        was_training = model.training
-        model.eval()
-        total = torch.zeros((), dtype=torch.float64, device=self.device)
-        subjects = torch.arange(val.n_subjects, device=self.device)
-        # Each order scores one contiguous share of the subjects; a share is split into chunks of about
-        # ``budget`` steps (at least one subject each).
-        with torch.no_grad():
-            for order, share in zip(orders, subjects.tensor_split(len(orders)), strict=True):
-                if len(share) == 0:
-                    continue
-                chunk_of = val.lengths[share].cumsum(0).sub(1).clamp(min=0).div(budget, rounding_mode="floor")
-                for chunk in torch.unique_consecutive(chunk_of, return_counts=True)[1].tolist():
-                    part, share = share[:chunk], share[chunk:]
-                    batch = gather_batch(val, part, *full_windows(val.lengths[part]))
-                    total += model(batch, order).double().sum()
-        model.train(was_training)
-        return float(total) / val.n_subjects
+        return sequential_validation_loss(self.model, lambda _: self.val, [self.val.n_subjects], orders,
+                                          self.device)
 
 
 def train_sequential_model(
@@ -212,12 +201,7 @@ def train_sequential_model(
     check_training_arguments(
         max_epochs, max_training_time_s, batch_size, gradient_accumulation_steps, learn_rate
     )
-    for name, value, low in (
-        ("max_sequence_window", max_sequence_window, 1),
-        ("window_warmup", window_warmup, 0),
-    ):
-        if not isinstance(value, int) or value < low:
-            raise ValueError(f"{name} must be an int in the range [{low}, inf); got {value!r} instead.")
+    check_window(max_sequence_window, window_warmup)
     check_sequence_data("trn", trn, model)
     if trn.n_subjects == 0:
         raise ValueError("trn must hold at least one subject; got 0.")

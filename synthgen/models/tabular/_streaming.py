@@ -16,16 +16,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import torch
 
 from ._loop import TrainingResult, check_training_arguments, run_training
 from ._network import FlatARGN
 from ._sampling import generator_on
-from ._trainer import _VALIDATION_ELEMENTS
+from ._validation import flat_validation_loss
 
-__all__ = ["CodeParts", "train_model_streamed"]
+__all__ = ["CodeParts", "streamed_windows", "train_model_streamed"]
+
+T = TypeVar("T")
 
 
 class CodeParts(Protocol):
@@ -38,8 +40,38 @@ class CodeParts(Protocol):
         """The codes ``(n, n_sub_columns)`` and context codes (or ``None``) of part ``index``."""
 
 
-def _cat(first: torch.Tensor | None, second: torch.Tensor | None) -> torch.Tensor | None:
-    return None if second is None else (second if first is None else torch.cat([first, second]))
+def streamed_windows(sizes: Sequence[int], load: Callable[[int], T], logical: int, generator: torch.Generator,
+                     device: torch.device, *, take: Callable[[T, torch.Tensor], T], join: Callable[[T, T], T],
+                     count: Callable[[T], int]) -> Iterator[tuple[T, torch.Tensor]]:
+    """One epoch over parts of samples: ``(window, rows)``, batches of ``logical`` rows indexing ``window``.
+
+    The parts are visited in a random order and the samples of each in a random order (``take(part, order)``);
+    the samples left at the end of a part (fewer than ``logical``) join the next part's (``join``), so every
+    sample is in exactly one batch and all batches but the last are full. ``count`` gives a window's samples.
+    """
+    carry = None
+    for index in torch.randperm(len(sizes), generator=generator).tolist():
+        if sizes[index] == 0:
+            continue
+        part = load(index)
+        shuffled = take(part, torch.randperm(count(part), generator=generator).to(device))
+        window = shuffled if carry is None else join(carry, shuffled)
+        n = count(window)
+        n_full = n // logical * logical
+        for start in range(0, n_full, logical):
+            yield window, torch.arange(start, start + logical, device=device)
+        carry = take(window, torch.arange(n_full, n, device=device)) if n_full < n else None
+    if carry is not None:
+        yield carry, torch.arange(count(carry), device=device)
+
+
+def _take_rows(part: tuple[torch.Tensor, torch.Tensor | None], rows: torch.Tensor):
+    codes, ctx = part
+    return codes[rows], None if ctx is None else ctx[rows]
+
+
+def _join_rows(first: tuple[torch.Tensor, torch.Tensor | None], second: tuple[torch.Tensor, torch.Tensor | None]):
+    return torch.cat([first[0], second[0]]), None if second[1] is None else torch.cat([first[1], second[1]])
 
 
 class _StreamedFlatTask:
@@ -77,22 +109,11 @@ class _StreamedFlatTask:
 
     def epoch_batches(self, logical: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
         """Index batches into ``self.window``, which moves through the parts (in a random order) between batches."""
-        carry, carry_ctx = None, None
-        for index in torch.randperm(len(self.trn.sizes), generator=generator).tolist():
-            if self.trn.sizes[index] == 0:
-                continue
-            codes, ctx = self._load(self.trn, index)
-            rows = torch.randperm(len(codes), generator=generator).to(self.device)
-            self.window = _cat(carry, codes[rows])
-            self.window_ctx = _cat(carry_ctx, None if ctx is None else ctx[rows])
-            n_full = len(self.window) // logical * logical
-            for start in range(0, n_full, logical):
-                yield torch.arange(start, start + logical, device=self.device)
-            carry = self.window[n_full:]
-            carry_ctx = None if self.window_ctx is None else self.window_ctx[n_full:]
-        if carry is not None and len(carry):
-            self.window, self.window_ctx = carry, carry_ctx
-            yield torch.arange(len(carry), device=self.device)
+        windows = streamed_windows(self.trn.sizes, lambda index: self._load(self.trn, index), logical, generator,
+                                   self.device, take=_take_rows, join=_join_rows, count=lambda part: len(part[0]))
+        for window, rows in windows:
+            self.window, self.window_ctx = window
+            yield rows
         self.window = self.window_ctx = None
 
     def batch_nll(self, samples: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -103,29 +124,8 @@ class _StreamedFlatTask:
     def validation_loss(self, orders: list[list[int]]) -> float | None:
         if self.val is None or sum(self.val.sizes) == 0:
             return None
-        spec = self.model.spec
-        chunk = max(256, _VALIDATION_ELEMENTS // (spec.n_sub_columns * max(spec.hidden_dim, max(spec.cardinalities))))
-        n_val = int(sum(self.val.sizes))
-        # the same contiguous shares per order as torch.arange(n_val).tensor_split(len(orders)) in memory
-        size, extra = divmod(n_val, len(orders))
-        starts = [k * size + min(k, extra) for k in range(len(orders) + 1)]
-        was_training = self.model.training
-        self.model.eval()
-        total = torch.zeros((), dtype=torch.float64, device=self.device)
-        offset = 0
-        with torch.no_grad():
-            for index, size in enumerate(self.val.sizes):
-                if size == 0:
-                    continue
-                codes, ctx = self._load(self.val, index)
-                for k, order in enumerate(orders):
-                    low, high = max(starts[k], offset) - offset, min(starts[k + 1], offset + size) - offset
-                    for start in range(low, high, chunk):
-                        part = slice(start, min(start + chunk, high))
-                        total += self.model(codes[part], None if ctx is None else ctx[part], order).double().sum()
-                offset += size
-        self.model.train(was_training)
-        return float(total) / n_val
+        return flat_validation_loss(self.model, lambda index: self._load(self.val, index), self.val.sizes, orders,
+                                    self.device)
 
 
 def train_model_streamed(

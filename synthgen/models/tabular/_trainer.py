@@ -18,11 +18,9 @@ from .._distributed import DistributedTraining
 from ._loop import TrainingResult, check_training_arguments, run_training
 from ._network import FlatARGN
 from ._sampling import generator_on
+from ._validation import flat_validation_loss
 
 __all__ = ["TrainingResult", "check_codes", "train_model"]
-
-# Rows per validation forward pass, bounded so that the (heads x rows x width) activations stay small.
-_VALIDATION_ELEMENTS = 2**24
 
 
 def check_codes(name: str, codes: torch.Tensor, cardinalities: tuple[int, ...]) -> None:
@@ -78,32 +76,6 @@ def _check_data(
             found = "None" if ctx is None else f"{len(ctx)} rows"
             raise ValueError(f"{name} must hold one context row per code row ({len(codes)}); got {found}.")
         check_codes(name, ctx, spec.context_cardinalities)
-
-
-def _validation_loss(
-    model: FlatARGN,
-    codes: torch.Tensor,
-    context: torch.Tensor | None,
-    orders: list[list[int]],
-) -> float:
-    # Each order scores one contiguous share of the rows, so the estimate is deterministic and costs one pass.
-    spec = model.spec
-    chunk = max(
-        256, _VALIDATION_ELEMENTS // (spec.n_sub_columns * max(spec.hidden_dim, max(spec.cardinalities)))
-    )
-    was_training = model.training
-    model.eval()
-    total = torch.zeros((), dtype=torch.float64, device=codes.device)
-    with torch.no_grad():
-        for order, rows in zip(orders, torch.arange(len(codes)).tensor_split(len(orders)), strict=True):
-            for part in rows.split(chunk):
-                if len(part) == 0:  # fewer validation rows than orders
-                    continue
-                part = part.to(codes.device)
-                ctx = None if context is None else context[part]
-                total += model(codes[part], ctx, order).double().sum()
-    model.train(was_training)
-    return float(total) / len(codes)
 
 
 class _FlatTask:
@@ -176,7 +148,8 @@ class _FlatTask:
     def validation_loss(self, orders: list[list[int]]) -> float | None:
         if self.val is None:
             return None
-        return _validation_loss(self.model, self.val, self.val_ctx, orders)
+        return flat_validation_loss(self.model, lambda _: (self.val, self.val_ctx), [len(self.val)], orders,
+                                    self.val.device)
 
 
 def train_model(
