@@ -24,6 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _adult_domains import ADULT_DOMAINS  # noqa: E402
 from _common import load  # noqa: E402
 
 
@@ -40,17 +41,6 @@ def leak_rates(epsilon: float = 1 / 16, delta: float = 1e-6, draws: int = 2_000_
           f"(bound: delta = {delta:g})")
 
 
-# Public ranges of adult's numbers (the census fields' documented limits or generous round bounds).
-PUBLIC_RANGES = {"age": (0, 100), "fnlwgt": (0, 1_500_000), "education_num": (1, 16), "capital_gain": (0, 99_999),
-                 "capital_loss": (0, 5_000), "hours_per_week": (1, 99)}
-
-
-def adult_domains(data) -> dict:
-    """Category lists (each category of adult is one that adult.names documents) and the public ranges."""
-    categorical = [c for c in data.columns if c not in PUBLIC_RANGES]
-    return {c: sorted(data[c].dropna().astype(str).unique().tolist()) for c in categorical} | PUBLIC_RANGES
-
-
 def analyze_adult(epsilon: float, declared: bool = False) -> None:
     import synthgen as sg
     from synthgen.privacy._ledger import ledger_totals
@@ -60,7 +50,7 @@ def analyze_adult(epsilon: float, declared: bool = False) -> None:
         warnings.simplefilter("always")
         ws = sg.split(data, workspace_dir=folder, random_state=0)
         start = time.perf_counter()
-        config = {"epsilon": epsilon} | ({"domains": adult_domains(data)} if declared else {})
+        config = {"epsilon": epsilon} | ({"domains": ADULT_DOMAINS} if declared else {})
         sg.analyze(workspace_dir=ws, differential_privacy=config, random_state=0)
         seconds = time.perf_counter() - start
         stats, ledger = ws.read_stats("tgt")["columns"], ws.read_privacy_ledger()

@@ -15,11 +15,13 @@ syn ctx"), and the synthetic planes themselves against the training and holdout 
     python benchmarks/bench_sequential.py --skip-reference --minutes 5
     python benchmarks/bench_sequential.py --minutes 8 --synthgen-minutes 4   # synthgen gets half the time
     python benchmarks/bench_sequential.py --skip-reference --minutes 1 --real-baseline  # + real data's DCR share
+    python benchmarks/bench_sequential.py --minutes 5 --reference-cache /tmp/ref-flights   # reuse the reference later
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -27,7 +29,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import load, peak_rss_mb, print_losses, print_numeric_ks, print_side_by_side, run_engine  # noqa: E402
+from _common import (  # noqa: E402
+    load,
+    peak_rss_mb,
+    print_losses,
+    print_numeric_ks,
+    print_side_by_side,
+    run_engine_cached,
+    with_equal_size_figures,
+)
 
 SYNTHGEN_RUN = """
 import json, sys, time, resource
@@ -38,14 +48,15 @@ from synthgen import TabularSynthesizer
 planes, flights = pd.read_parquet(args["ctx"]), pd.read_parquet(args["tgt"])
 start = time.perf_counter()
 synth = TabularSynthesizer(tgt_context_key="tailnum", ctx_primary_key="tailnum",
-                           max_training_time=args["minutes"], random_state=0).fit(flights, context=planes)
+                           max_training_time=args["minutes"], random_state=args["seed"],
+                           **args["options"]).fit(flights, context=planes)
 train_s = time.perf_counter() - start
 start = time.perf_counter()
-sample = synth.sample(context=planes, random_state=1)
+sample = synth.sample(context=planes, random_state=args["seed"] + 1)
 gen_s = time.perf_counter() - start
 sample.to_parquet(args["out"])
 start = time.perf_counter()
-synthetic_planes, synthetic_sample = synth.sample(return_context=True, random_state=3)
+synthetic_planes, synthetic_sample = synth.sample(return_context=True, random_state=args["seed"] + 3)
 synthetic_gen_s = time.perf_counter() - start
 synthetic_planes.to_parquet(args["out_synthetic_ctx"])
 synthetic_sample.to_parquet(args["out_synthetic"])
@@ -99,6 +110,12 @@ def main() -> None:
                              "holdout's size, each against the other training planes and the holdout")
     parser.add_argument("--dcr-evaluations", type=int, default=3,
                         help="evaluations (seeds 0..n-1) whose median DCR share is printed as dcr_share_median")
+    parser.add_argument("--reference-cache", default=None,
+                        help="folder for the reference engine's figures and sample: written after its run, reused "
+                             "instead of rerunning it when the split and settings match (ablations of synthgen)")
+    parser.add_argument("--seed", type=int, default=0, help="synthgen's random_state (samples use seed+1, seed+3)")
+    parser.add_argument("--synthgen-options", default="{}",
+                        help="JSON of extra TabularSynthesizer keyword arguments (ablations)")
     options = parser.parse_args()
 
     import numpy as np
@@ -128,9 +145,10 @@ def main() -> None:
                      random_state=seed).dcr_share for seed in range(1, dcr_evaluations)]
         losses[len(losses)] = diagnose(result, by="column", top=5)
         carrier = synthetic.groupby("tailnum")["carrier"].nunique()
-        return {"gen_s": gen_s, "gen_rows_per_s": len(synthetic) / gen_s, "eval_s": eval_s,
-                **result.to_dict(), "dcr_share_median": float(np.median(shares)),
-                "one_carrier_share": float((carrier == 1).mean())}
+        figures = {"gen_s": gen_s, "gen_rows_per_s": len(synthetic) / gen_s, "eval_s": eval_s,
+                   **result.to_dict(), "dcr_share_median": float(np.median(shares)),
+                   "one_carrier_share": float((carrier == 1).mean())}
+        return with_equal_size_figures(figures, trn_flights, synthetic, holdout_flights, "tailnum")
 
     with tempfile.TemporaryDirectory() as tmp:
         paths = {name: Path(tmp) / f"{name}.parquet" for name in ("ctx", "tgt", "all_planes")}
@@ -142,12 +160,16 @@ def main() -> None:
             args = {"ctx": str(paths["ctx"]), "tgt": str(paths["tgt"]), "out": str(out),
                     "out_synthetic": str(Path(tmp) / f"{name}-synthetic-out.parquet"),
                     "out_synthetic_ctx": str(Path(tmp) / f"{name}-synthetic-ctx.parquet"),
-                    "threads": options.threads, "minutes": options.minutes}
+                    "threads": options.threads, "minutes": options.minutes, "seed": options.seed,
+                    "options": json.loads(options.synthgen_options)}
             if name == "synthgen" and options.synthgen_minutes is not None:
                 args["minutes"] = options.synthgen_minutes
             if name == "synthgen":
                 args["all_planes"] = str(paths["all_planes"])
-            figures = run_engine(python, script, args, options.threads)
+            cache = options.reference_cache if name == "mostlyai-engine" else None
+            figures = run_engine_cached(python, script, args, options.threads, cache,
+                                        {"data": "flights", "planes": len(trn_planes), "flights": len(trn_flights),
+                                         "minutes": args["minutes"]}, ["out"])
             synthetic = pd.read_parquet(out)
             rows[name] = figures | evaluate_flights(synthetic, figures["gen_s"], options.dcr_evaluations)
             frames[name] = synthetic
@@ -166,7 +188,9 @@ def main() -> None:
                       f"{len(synthetic):,} flights in {figures['synthetic_gen_s']:.1f} s", flush=True)
     original_carrier = float((trn_flights.groupby("tailnum")["carrier"].nunique() == 1).mean())
     keys = ["train_s", "epochs", "gen_s", "gen_rows_per_s", "full_gen_s", "full_rows", "peak_mb", "overall",
-            "univariate", "bivariate", "trivariate", "coherence", "sequence_length", "discriminator_auc", "dcr_share",
+            "univariate", "bivariate", "trivariate", "coherence", "overall_at_holdout_size", "univariate_at_holdout_size",
+            "bivariate_at_holdout_size", "trivariate_at_holdout_size", "coherence_at_holdout_size", "sequence_length",
+            "discriminator_auc", "dcr_share",
             "dcr_share_median", "exact_match_share", "one_carrier_share"]
     print(f"\nplanes/flights: {len(trn_planes):,} training planes ({len(trn_flights):,} flights), "
           f"{len(holdout_planes):,} holdout planes; budget {options.minutes} min "

@@ -8,6 +8,8 @@ and one sample of the training size that is evaluated against the training part 
     python benchmarks/bench_tabular.py                 # both engines (installs the reference on first use)
     python benchmarks/bench_tabular.py --skip-reference
     python benchmarks/bench_tabular.py --threads 2
+    python benchmarks/bench_tabular.py --reference-cache /tmp/ref-adult   # reuse the reference's run later
+    python benchmarks/bench_tabular.py --reference-cache /tmp/ref-adult --seed 1 --synthgen-options '{"max_epochs": 200}'
 
 Prints training seconds, epochs, generation rows/second, peak memory (MB) and the evaluation figures.
 """
@@ -15,6 +17,7 @@ Prints training seconds, epochs, generation rows/second, peak memory (MB) and th
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -22,7 +25,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import load, peak_rss_mb, print_losses, print_numeric_ks, print_side_by_side, run_engine  # noqa: E402
+from _common import (  # noqa: E402
+    load,
+    peak_rss_mb,
+    print_losses,
+    print_numeric_ks,
+    print_side_by_side,
+    run_engine_cached,
+    with_equal_size_figures,
+)
 
 N_GENERATE = 100_000
 
@@ -34,12 +45,12 @@ torch.set_num_threads(args["threads"])
 from synthgen import TabularSynthesizer
 trn = pd.read_parquet(args["trn"])
 start = time.perf_counter()
-synth = TabularSynthesizer(random_state=0).fit(trn)
+synth = TabularSynthesizer(random_state=args["seed"], **args["options"]).fit(trn)
 train_s = time.perf_counter() - start
 start = time.perf_counter()
-big = synth.sample(args["n_generate"], random_state=1)
+big = synth.sample(args["n_generate"], random_state=args["seed"] + 1)
 gen_s = time.perf_counter() - start
-synth.sample(len(trn), random_state=2).to_parquet(args["out"])
+synth.sample(len(trn), random_state=args["seed"] + 2).to_parquet(args["out"])
 print(json.dumps({"train_s": train_s, "epochs": float(synth.history_["epoch"].iloc[-1]),
                   "gen_rows_per_s": len(big) / gen_s,
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
@@ -74,6 +85,13 @@ def main() -> None:
     parser.add_argument("--skip-reference", action="store_true")
     parser.add_argument("--dcr-evaluations", type=int, default=3,
                         help="evaluations (seeds 0..n-1) whose median DCR share is printed as dcr_share_median")
+    parser.add_argument("--reference-cache", default=None,
+                        help="folder for the reference engine's figures and sample: written after its run, reused "
+                             "instead of rerunning it when the split and settings match (ablations of synthgen)")
+    parser.add_argument("--seed", type=int, default=0, help="synthgen's random_state (samples use seed+1, seed+2)")
+    parser.add_argument("--synthgen-options", default="{}",
+                        help="JSON of extra TabularSynthesizer keyword arguments (ablations)")
+    parser.add_argument("--save-samples", default=None, help="folder to keep each engine's evaluated sample in")
     options = parser.parse_args()
 
     import numpy as np
@@ -97,8 +115,11 @@ def main() -> None:
         trn.to_parquet(trn_path)
         for name, (python, script) in engines.items():
             out = Path(tmp) / f"{name}.parquet"
-            figures = run_engine(python, script, {"trn": str(trn_path), "out": str(out), "threads": options.threads,
-                                            "n_generate": N_GENERATE}, options.threads)
+            args = {"trn": str(trn_path), "out": str(out), "threads": options.threads, "n_generate": N_GENERATE,
+                    "seed": options.seed, "options": json.loads(options.synthgen_options)}
+            cache = options.reference_cache if name == "mostlyai-engine" else None
+            figures = run_engine_cached(python, script, args, options.threads, cache,
+                                        {"data": "adult", "rows": len(trn), "n_generate": N_GENERATE}, ["out"])
             synthetic = pd.read_parquet(out)
             start = time.perf_counter()
             result = evaluate(trn, synthetic, holdout, random_state=0)
@@ -109,11 +130,16 @@ def main() -> None:
                 evaluate(trn, synthetic, holdout, discriminator=False, random_state=seed).dcr_share
                 for seed in range(1, options.dcr_evaluations)]
             figures["dcr_share_median"] = float(np.median(shares))
+            figures = with_equal_size_figures(figures, trn, synthetic, holdout)
+            if options.save_samples:
+                Path(options.save_samples).mkdir(parents=True, exist_ok=True)
+                synthetic.to_parquet(Path(options.save_samples) / f"{name}.parquet")
             frames[name] = synthetic
             rows[name] = figures
             print(f"{name}: trained in {figures['train_s']:.1f} s ({figures['epochs']:.0f} epochs)", flush=True)
     keys = ["train_s", "epochs", "gen_rows_per_s", "peak_mb", "overall", "univariate", "bivariate", "trivariate",
-            "discriminator_auc", "dcr_share", "dcr_share_median", "exact_match_share", "nndr_training"]
+            "overall_at_holdout_size", "univariate_at_holdout_size", "bivariate_at_holdout_size",
+            "trivariate_at_holdout_size", "discriminator_auc", "dcr_share", "dcr_share_median", "exact_match_share", "nndr_training"]
     print(f"\nadult: {len(trn):,} training rows, {len(holdout):,} holdout rows, torch threads = {options.threads}, "
           f"parent peak {peak_rss_mb():.0f} MB")
     print_side_by_side(rows, keys)

@@ -149,15 +149,74 @@ def test_analyze_without_dp_writes_no_ledger_and_clears_an_old_one(flat_workspac
     assert stats["value_protection"] and not stats["differential_privacy"]
 
 
-def test_encodings_without_a_dp_mechanism_are_refused(tmp_path):
-    ctx = pd.DataFrame({"id": range(30)})
-    tgt = pd.DataFrame({"id": np.repeat(np.arange(30), 2),
-                        "at": pd.date_range("2024-01-01", periods=60, freq="D")})
+def _relative_events(n_subjects: int = 400, seed: int = 0):
+    """Sequences starting in 2020-2021, a day to a month apart at day resolution; subject 0 is extreme: it starts
+    in 1950 and waits 4,000 days between its two events."""
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(1, 8, n_subjects)
+    subject = np.repeat(np.arange(n_subjects), lengths)
+    first = np.r_[True, subject[1:] != subject[:-1]]
+    gaps = np.where(first, 0, rng.integers(1, 31, len(subject)))
+    starts = pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 730, n_subjects), unit="D")
+    start_of_row = starts.to_numpy()[subject]
+    cumulative = pd.Series(gaps).groupby(subject).cumsum().to_numpy()
+    at = pd.Series(start_of_row + pd.to_timedelta(cumulative, unit="D").to_numpy())
+    at[rng.random(len(at)) < 0.05] = pd.NaT
+    heavy = pd.DataFrame({"id": [0, 0], "at": pd.to_datetime(["1950-01-01", "1950-01-01"]) +
+                          pd.to_timedelta([0, 4000], unit="D")})
+    tgt = pd.concat([heavy, pd.DataFrame({"id": subject, "at": at})[subject != 0]], ignore_index=True)
+    return pd.DataFrame({"id": np.arange(n_subjects)}), tgt
+
+
+def test_relative_datetimes_under_dp_count_each_subject_once(tmp_path):
+    from synthgen.column_encodings import SequenceIndex
+    from synthgen.column_encodings._datetime_relative import DatetimeRelativeEncoding
+
+    ctx, tgt = _relative_events()
     ws = sg.split(tgt, ctx_data=ctx, tgt_context_key="id", ctx_primary_key="id",
-                  tgt_encoding_types={"at": "TABULAR_DATETIME_RELATIVE"}, workspace_dir=tmp_path / "ws", random_state=0)
-    with pytest.raises(ValueError, match=r"^Column 'at' of tgt_data: its encoding type TABULAR_DATETIME_RELATIVE has "
-                                         r"no differentially private statistics yet"):
-        sg.analyze(workspace_dir=ws, differential_privacy={"epsilon": 1.0})
+                  tgt_encoding_types={"at": "TABULAR_DATETIME_RELATIVE"}, workspace_dir=tmp_path / "ws",
+                  random_state=0)
+    data_itts = tgt.groupby("id")["at"].diff().dropna()
+    normal = tgt[tgt["id"] != 0]["at"]
+    seen = set()
+    for seed in range(3):
+        stats, ledger = _dp_stats(ws, seed, epsilon=20.0, stats_share=0.5)
+        at = stats["columns"]["at"]
+        assert at["encoding_type"] == "TABULAR_DATETIME_RELATIVE" and not at["has_time"]
+        low, high = pd.Timestamp(at["min"]), pd.Timestamp(at["max"])
+        assert normal.min() <= low <= high <= normal.max()  # inside the data, the 1950 start not released
+        assert at["itt_min"] == 0 and not at["has_neg"]  # no event goes back in time
+        assert 0 < at["itt_max"] <= pd.Timedelta(days=30).value // 1000  # the 4,000-day wait not released
+        assert at["max_values"]["itt_week"] <= 4
+        seen.add((low, high, at["itt_max"]))
+        lines = [e for e in ledger if e.column == "at"]
+        assert sorted(e.mechanism for e in lines) == [
+            "exponential mechanism (ITT lower bound)", "exponential mechanism (ITT upper bound)",
+            "exponential mechanism (lower bound)", "exponential mechanism (upper bound)",
+            "laplace finest class (resolution)"]
+        assert sum(e.epsilon for e in lines) == pytest.approx(10.0 / 2)  # the column and the sequence lengths
+        assert all(e.delta == 0 for e in lines)
+    assert len(seen) > 1  # noisy
+    assert data_itts.max() == pd.Timedelta(days=4000)
+    # the published stats encode and decode the column (clipped into them)
+    encoding, rng = DatetimeRelativeEncoding(), np.random.default_rng(0)
+    sequence = SequenceIndex(pd.factorize(tgt["id"])[0])
+    codes = encoding.encode(tgt["at"], at, rng=rng, sequence=sequence)
+    decoded = encoding.decode(codes, at, rng=rng, sequence=sequence)
+    assert decoded.notna().sum() == tgt["at"].notna().sum()
+    assert decoded.min() >= low
+
+
+def test_relative_datetimes_with_a_declared_range_spend_nothing_on_the_start(tmp_path):
+    ctx, tgt = _relative_events(seed=1)
+    ws = sg.split(tgt, ctx_data=ctx, tgt_context_key="id", ctx_primary_key="id",
+                  tgt_encoding_types={"at": "TABULAR_DATETIME_RELATIVE"}, workspace_dir=tmp_path / "ws",
+                  random_state=0)
+    stats, ledger = _dp_stats(ws, 0, epsilon=20.0, stats_share=0.5, domains={"at": ("1940-01-01", "2030-01-01")})
+    assert (stats["columns"]["at"]["min"], stats["columns"]["at"]["max"]) == ("1940-01-01", "2030-01-01")
+    lines = {e.mechanism: e.epsilon for e in ledger if e.column == "at"}
+    assert lines["declared domain (start bounds)"] == 0.0
+    assert sum(lines.values()) == pytest.approx(5.0)  # the start's share went to the ITT and the resolution
 
 
 def test_characters_of_one_subject_are_never_released(tmp_path):

@@ -107,24 +107,23 @@ def test_history_and_fitted_attributes(fitted, adult_slice):
 
 
 def test_the_workspace_privacy_ledger_becomes_fitted_attributes_and_is_pickled(tmp_path):
-    from synthgen import Workspace, analyze, encode, split
-    from synthgen.privacy._ledger import LedgerEntry
+    from synthgen import analyze, encode, split
 
     data = pd.DataFrame({"x": np.arange(60) % 7, "y": ["a", "b", "c"] * 20})
     ws = split(data, workspace_dir=tmp_path / "ws", random_state=0)
-    analyze(workspace_dir=ws, random_state=0)
-    lines = [LedgerEntry(stage="analyze", column="x", mechanism="m", epsilon=0.25, delta=0.0),
-             LedgerEntry(stage="analyze", column="y", mechanism="m", epsilon=0.5, delta=1e-7)]
-    Workspace(ws.root).write_privacy_ledger("analyze", lines)
+    config = {"epsilon": 8.0, "domains": {"x": list(range(7)), "y": ["a", "b", "c"]}}
+    analyze(workspace_dir=ws, random_state=0, differential_privacy=config)
     encode(workspace_dir=ws, random_state=0)
-    synth = TabularSynthesizer(max_epochs=1, random_state=0).fit(ws)
+    synth = TabularSynthesizer(max_epochs=1, random_state=0, differential_privacy=config).fit(ws)
     assert list(synth.privacy_report_.columns) == ["stage", "column", "mechanism", "epsilon", "delta"]
-    assert synth.privacy_report_["column"].tolist() == ["x", "y"]
-    assert (synth.epsilon_, synth.delta_) == (0.75, 1e-7)
+    assert synth.privacy_report_["column"].tolist()[:2] == ["x", "y"]
+    assert synth.privacy_report_["stage"].tolist() == ["analyze", "analyze", "train"]
+    assert synth.epsilon_ == pytest.approx(synth.privacy_report_["epsilon"].sum())
+    assert 0 < synth.epsilon_ <= 8.0 * 0.9 + 1e-9  # the declared domains cost nothing; training its share
     path = tmp_path / "synth.joblib"
     joblib.dump(synth, path)
     restored = joblib.load(path)
-    assert restored.epsilon_ == 0.75 and restored.privacy_report_.equals(synth.privacy_report_)
+    assert restored.epsilon_ == synth.epsilon_ and restored.privacy_report_.equals(synth.privacy_report_)
 
 
 def test_time_budget_stops_training(adult_slice):

@@ -105,3 +105,62 @@ def test_the_ledger_is_shown_in_the_html_report(tmp_path):
         tmp_path / "plain.html").read_text(encoding="utf-8")
     with pytest.raises(ValueError, match=r"^The 'privacy_report' parameter of evaluate must be a privacy ledger"):
         evaluate(*frames, privacy_report=pd.DataFrame({"epsilon": [1.0]}))
+
+
+# -- a pipeline of the stages under differential privacy -----------------------------------------------------
+
+def _pipeline_data(n: int = 400) -> pd.DataFrame:
+    rng = np.random.default_rng(3)
+    return pd.DataFrame({"color": rng.choice(["red", "green", "blue"], n).astype(object),
+                         "amount": np.round(rng.lognormal(3, 0.5, n), 1)})
+
+
+def test_a_pipeline_with_a_dp_analyzer_makes_dp_statistics_and_one_ledger():
+    from sklearn.pipeline import make_pipeline
+
+    from synthgen import Analyzer, Encoder, Splitter, TabularSynthesizer
+
+    config = {"epsilon": 40.0, "stats_share": 0.5, "domains": {"color": ["red", "green", "blue"]}}
+    pipe = make_pipeline(Splitter(random_state=0), Analyzer(differential_privacy=config, random_state=0),
+                         Encoder(random_state=0),
+                         TabularSynthesizer(model="small", max_epochs=1, batch_size=200, random_state=0,
+                                            differential_privacy=config))
+    data = _pipeline_data()
+    pipe.fit(data)
+    analyzer, synth = pipe[1], pipe[-1]
+    assert analyzer.stats_["differential_privacy"] and not analyzer.stats_["value_protection"]
+    amount = analyzer.stats_["columns"]["amount"]
+    low, high = (amount["bins"][0], amount["bins"][-1]) if "bins" in amount else (amount["min"], amount["max"])
+    assert data["amount"].min() <= low <= high <= data["amount"].max()
+    assert set(analyzer.privacy_report_["stage"]) == {"analyze"}
+    # the statistics share, all on amount (a DIGIT encoding leaves its histogram's share unspent)
+    assert 0 < analyzer.privacy_report_["epsilon"].sum() <= 20.0 + 1e-9
+    report = synth.privacy_report_
+    assert report["stage"].tolist() == ["analyze"] * len(analyzer.privacy_report_) + ["train"]
+    assert synth.epsilon_ == pytest.approx(report["epsilon"].sum()) and synth.epsilon_ <= 40.0 + 1e-9
+    assert synth.delta_ == pytest.approx(report["delta"].sum())
+    assert synth.sample(30, random_state=1).shape == (30, 2)
+
+
+def test_a_dp_synthesizer_refuses_a_workspace_without_dp_statistics():
+    from sklearn.pipeline import make_pipeline
+
+    from synthgen import Analyzer, Encoder, Splitter, TabularSynthesizer
+
+    pipe = make_pipeline(Splitter(random_state=0), Analyzer(random_state=0), Encoder(random_state=0),
+                         TabularSynthesizer(max_epochs=1, differential_privacy={"epsilon": 1.0}))
+    with pytest.raises(ValueError, match=r"^TabularSynthesizer has differential_privacy, but the statistics of the "
+                                         r"workspace .* were not computed under differential privacy"):
+        pipe.fit(_pipeline_data(100))
+
+
+def test_dp_statistics_with_training_without_dp_report_no_guarantee():
+    from sklearn.pipeline import make_pipeline
+
+    from synthgen import Analyzer, Encoder, Splitter, TabularSynthesizer
+
+    pipe = make_pipeline(Splitter(random_state=0), Analyzer(differential_privacy={"epsilon": 40.0}, random_state=0),
+                         Encoder(random_state=0), TabularSynthesizer(model="small", max_epochs=1, random_state=0))
+    pipe.fit(_pipeline_data(200))
+    assert hasattr(pipe[1], "privacy_report_")
+    assert not any(hasattr(pipe[-1], name) for name in ("privacy_report_", "epsilon_", "delta_"))

@@ -98,11 +98,19 @@ class _SynthesizerMixin:
         return params
 
     def _check_workspace(self, ws: Workspace) -> None:
-        """Refuse, before training, a workspace that is not encoded or was split for the other model type."""
+        """Refuse, before training, a workspace that is not encoded or was split for the other model type, and
+        under differential privacy one whose statistics were not differentially private (the ledger would then
+        miss what they reveal)."""
         ws.require("encode")
         if ws.read_model_type() != self._model_type.value:
             raise ValueError(f"{type(self).__name__} trains {self._model_type.value} tables; the workspace "
                              f"{str(ws.root)!r} was {self._wrong_workspace}")
+        if getattr(self, "differential_privacy", None) is not None and not ws.read_stats("tgt").get(
+                "differential_privacy"):
+            raise ValueError(
+                f"{type(self).__name__} has differential_privacy, but the statistics of the workspace "
+                f"{str(ws.root)!r} were not computed under differential privacy, so no epsilon would cover them: "
+                "give the Analyzer (or analyze) the same differential_privacy.")
 
     def _named_y(self, y):
         return y
@@ -188,11 +196,12 @@ class _SynthesizerMixin:
     def _set_privacy_ledger(self, ws: Workspace) -> None:
         """``privacy_report_``, ``epsilon_`` and ``delta_`` from the workspace's privacy ledger.
 
-        They exist only for a model fitted with differential privacy (or from a workspace whose ledger has
-        lines); without it they are absent, as there is no guarantee to report (not an epsilon of 0).
+        They exist only for a model fitted with differential privacy; without it they are absent, as there is no
+        guarantee to report (not an epsilon of 0), even when the workspace's statistics were DP.
         """
         entries = ws.read_privacy_ledger()
-        if getattr(self, "differential_privacy", None) is None and not entries:
+        # DP statistics alone (a workspace analyzed with DP, trained without) give no guarantee for the weights
+        if getattr(self, "differential_privacy", None) is None:
             for name in _LEDGER_ATTRIBUTES:
                 if name in vars(self):
                     delattr(self, name)

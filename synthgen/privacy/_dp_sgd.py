@@ -27,6 +27,7 @@ parameters. The gradient maths is the same as Opacus' ``DPOptimizer`` (clip fact
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Callable, Sequence
@@ -42,12 +43,29 @@ __all__ = ["PrivateSGD", "accountant_epsilon", "calibrate_noise_multiplier", "me
 _VMAP_CHUNK = 128
 
 
+_RDP_CACHE_SIZE = 1 << 16
+
+
+def _memoize_rdp_orders() -> None:
+    """Memoize Opacus' RDP of one step at one order, ``_compute_rdp(q, sigma, alpha)``: a pure function of three
+    floats that the RDP accountant, and PRV's choice of its domain, evaluate for every order on every call, in
+    Python loops for the fractional orders (most of the time of an accounting call). The look-ahead and the
+    ledger evaluate the same ``(q, sigma)`` for many step counts, so the cache makes those calls cheap; the
+    results are the same numbers."""
+    from opacus.accountants.analysis import rdp
+
+    if not hasattr(rdp._compute_rdp, "cache_info"):
+        rdp._compute_rdp = functools.lru_cache(maxsize=_RDP_CACHE_SIZE)(rdp._compute_rdp)
+
+
 def accountant_epsilon(history: Sequence[Sequence[float]], delta: float, accountant: str = "prv") -> float:
     """The epsilon of DP-SGD steps ``history = [(noise_multiplier, sample_rate, steps), ...]`` at ``delta``.
 
     A fresh Opacus accountant of kind ``accountant`` ("prv", "rdp" or "gdp") reads the whole history.
     """
     from opacus.accountants import create_accountant
+
+    _memoize_rdp_orders()
 
     history = [(float(s), float(q), int(k)) for s, q, k in history if int(k) > 0]
     if not history:
@@ -67,6 +85,7 @@ def calibrate_noise_multiplier(epsilon: float, delta: float, sample_rate: float,
     bisection on the accountant's epsilon of the whole history."""
     from opacus.accountants.utils import get_noise_multiplier
 
+    _memoize_rdp_orders()
     if history:
         def spent(sigma: float) -> float:
             return accountant_epsilon([*history, (sigma, sample_rate, steps)], delta, accountant)

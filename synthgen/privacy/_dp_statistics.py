@@ -19,6 +19,11 @@ category thresholds):
   values hold > 99 % of the noisy non-NULL count and are at most 100), else DIGIT or BINNED on the other 0.6
   (DIGIT when the DP bounds and decimal span at most 3 digit positions; it leaves the histogram's share unspent);
 - datetimes (``TABULAR_DATETIME``, ``LANGUAGE_DATETIME``): bounds (0.35 each) and the resolution (0.3);
+- ``TABULAR_DATETIME_RELATIVE`` (two-table targets): a subject holds a whole sequence, so it contributes one
+  value to each of four histograms: its start (the datetime of its first event), its smallest and its largest
+  inter-event time (ITT; the first event's 0 included), and its finest resolution. Start bounds (0.2 each),
+  the ITT lower bound from the smallest ITTs and the upper bound from the largest (0.2 each), the resolution
+  (0.2); the published ITT range always includes 0;
 - ``LANGUAGE_NUMERIC``: bounds (0.4 each) and the decimals (0.2);
 - ``TABULAR_CHARACTER`` and ``TABULAR_LAT_LONG``: the (position, character) or (level, quadtile) keys whose
   noisy subject count clears the threshold for subjects holding up to 50 (or one per level) keys;
@@ -47,6 +52,7 @@ from ._dp_mechanisms import (
     bound_rank,
     bounds_feasible,
     dp_bounds,
+    dp_lower_bound,
     dp_upper_bound,
     finest_class,
     histogram_quantiles,
@@ -64,10 +70,11 @@ _CATEGORICAL = {_T.TABULAR_CATEGORICAL.value, _T.LANGUAGE_CATEGORICAL.value}
 _NUMERIC = {_T.TABULAR_NUMERIC_AUTO.value, _T.TABULAR_NUMERIC_DISCRETE.value, _T.TABULAR_NUMERIC_BINNED.value,
             _T.TABULAR_NUMERIC_DIGIT.value, _T.LANGUAGE_NUMERIC.value}
 _DATETIME = {_T.TABULAR_DATETIME.value, _T.LANGUAGE_DATETIME.value}
+_RELATIVE = {_T.TABULAR_DATETIME_RELATIVE.value}
 _TEXT = {_T.LANGUAGE_TEXT.value}
 # encodings that count subjects per key, several keys per subject (a character per position, a quadtile per level)
 _KEYED = {_T.TABULAR_CHARACTER.value, _T.TABULAR_LAT_LONG.value}
-DP_ENCODING_TYPES = frozenset(_CATEGORICAL | _NUMERIC | _DATETIME | _TEXT | _KEYED)
+DP_ENCODING_TYPES = frozenset(_CATEGORICAL | _NUMERIC | _DATETIME | _RELATIVE | _TEXT | _KEYED)
 """The encoding types whose statistics have a DP mechanism."""
 
 _THRESHOLDED = {_T.TABULAR_CATEGORICAL.value, _T.LANGUAGE_CATEGORICAL.value, _T.TABULAR_NUMERIC_DISCRETE.value,
@@ -87,6 +94,7 @@ _AUTO_DISCRETE_SHARE = 0.4
 _BINNED_SHARES = {"low": 0.3, "high": 0.3, "decimal": 0.1, "histogram": 0.3}
 _DIGIT_SHARES = {"low": 0.4, "high": 0.4, "decimal": 0.2}
 _DATETIME_SHARES = {"low": 0.35, "high": 0.35, "resolution": 0.3}
+_RELATIVE_SHARES = {"low": 0.2, "high": 0.2, "itt_low": 0.2, "itt_high": 0.2, "resolution": 0.2}
 
 
 def needs_delta(encoding_type: str, domain: Any = None) -> bool:
@@ -161,15 +169,46 @@ def _datetime_values(values: pd.Series, encoding_type: str) -> tuple[np.ndarray,
     return parse_datetimes(values)
 
 
+def _resolution_class(micros: np.ndarray) -> np.ndarray:
+    """The resolution of every value, finest first: 0 microseconds, 1 milliseconds, 2 seconds, 3 days."""
+    return np.where(micros % 1_000 != 0, 0, np.where(micros % 1_000_000 != 0, 1,
+                                                     np.where(micros % 86_400_000_000 != 0, 2, 3)))
+
+
 def _resolution_classes(micros: np.ndarray) -> np.ndarray:
     """Subjects per resolution of their own value, finest first: microseconds, milliseconds, seconds, days."""
-    classes = np.where(micros % 1_000 != 0, 0, np.where(micros % 1_000_000 != 0, 1,
-                                                        np.where(micros % 86_400_000_000 != 0, 2, 3)))
-    return np.bincount(classes, minlength=4)
+    return np.bincount(_resolution_class(micros), minlength=4)
 
 
-def dp_partial(encoding_type: str, values: pd.Series) -> dict[str, Any]:
-    """Mergeable partial statistics of one partition, ``values`` holding one row per subject.
+def _relative_partial(values: pd.Series, sequence) -> dict[str, Any]:
+    """One value per subject (sequence) in each histogram: its start, its smallest and largest ITT (the first
+    event's 0 included, so every subject's smallest is <= 0 <= its largest) and its finest resolution."""
+    from ..column_encodings._datetime_absolute import parse_datetimes
+    from ..column_encodings._datetime_relative import _Layout
+
+    micros, null, tz = parse_datetimes(values)
+    layout = _Layout(sequence, len(micros))
+    filled, has_value = layout.fill(micros, null)
+    itts = layout.itts(filled).astype(np.float64)
+    if len(micros):
+        smallest = np.minimum.reduceat(itts, layout.first_rows)[has_value]
+        largest = np.maximum.reduceat(itts, layout.first_rows)[has_value]
+        # a NULL row lies on every unit: it counts as the coarsest class (days) and never makes a subject finer
+        classes = np.full(len(micros), 3, dtype=np.int64)
+        classes[~null] = _resolution_class(micros[~null])
+        finest = np.minimum.reduceat(classes, layout.first_rows)[has_value]
+    else:
+        smallest = largest = np.array([], dtype=np.float64)
+        finest = np.array([], dtype=np.int64)
+    starts = filled[layout.first_rows[has_value]].astype(np.float64)
+    return {"n_null": int((~has_value).sum()), "tz": tz, "cells": _DATETIME_GRID.counts(starts),
+            "itt_low_cells": _NUMBER_GRID.counts(smallest), "itt_high_cells": _NUMBER_GRID.counts(largest),
+            "resolutions": np.bincount(finest, minlength=4)}
+
+
+def dp_partial(encoding_type: str, values: pd.Series, *, sequence=None) -> dict[str, Any]:
+    """Mergeable partial statistics of one partition, ``values`` holding one row per subject (all the rows of
+    the subjects for ``TABULAR_DATETIME_RELATIVE``, with their ``sequence``).
 
     Raises
     ------
@@ -194,6 +233,8 @@ def dp_partial(encoding_type: str, values: pd.Series) -> dict[str, Any]:
         present = micros[~null]
         return {"n_null": int(null.sum()), "tz": tz, "cells": _DATETIME_GRID.counts(present.astype(np.float64)),
                 "resolutions": _resolution_classes(present)}
+    if encoding_type in _RELATIVE:
+        return _relative_partial(values, sequence)
     if encoding_type in _KEYED:
         from ..column_encodings import get_encoding
 
@@ -231,7 +272,7 @@ def check_domain(encoding_type: str, domain: Any) -> str:
     """
     kind = "categories" if isinstance(domain, list) else "range"
     allowed = {"categories": _CATEGORICAL | {_T.TABULAR_NUMERIC_DISCRETE.value, _T.TABULAR_NUMERIC_AUTO.value},
-               "range": (_NUMERIC - {_T.TABULAR_NUMERIC_DISCRETE.value}) | _DATETIME}[kind]
+               "range": (_NUMERIC - {_T.TABULAR_NUMERIC_DISCRETE.value}) | _DATETIME | _RELATIVE}[kind]
     if encoding_type not in allowed:
         wanted = "a (low, high) pair" if kind == "categories" else "a list of categories"
         raise ValueError(f"its declared domain {domain!r} does not fit its encoding type {encoding_type}; "
@@ -289,6 +330,8 @@ def dp_reduce(encoding_type: str, partials: list[dict[str, Any]], budget: Column
         return _numeric(encoding_type, partials, budget, n_subjects, rng, domain)
     if encoding_type in _DATETIME:
         return _datetime(encoding_type, partials, budget, n_subjects, rng, domain)
+    if encoding_type in _RELATIVE:
+        return _relative(partials, budget, n_subjects, rng, domain)
     if encoding_type in _TEXT:
         return _text(partials, budget, n_subjects, rng)
     if encoding_type in _KEYED:
@@ -504,6 +547,63 @@ def _datetime(encoding_type, partials, budget, n_subjects, rng, domain):
     stand_in = {"has_nan": True, "tz": tz, "flags": flags, "ranges": (full_min, full_max),
                 "extremes": (np.array([low_us]), np.array([high_us]), 1)}
     return DatetimeEncoding().reduce([stand_in], value_protection=False, rng=rng)
+
+
+def _on_resolution(low: float, high: float, unit: int) -> tuple[int, int]:
+    """Bounds onto the resolution, the lower one down and the upper one up (see :func:`_rounded_bounds`)."""
+    low_us, high_us = math.floor(low / unit) * unit, math.ceil(high / unit) * unit
+    if low_us > high_us:
+        low_us = high_us = int((low + high) / 2) // unit * unit
+    return int(low_us), int(high_us)
+
+
+def _relative(partials, budget, n_subjects, rng, domain):
+    """Start bounds, ITT bounds and resolution of TABULAR_DATETIME_RELATIVE (see :func:`_relative_partial`)."""
+    from ..column_encodings._datetime_absolute import ALL_PARTS, null_stats
+    from ..column_encodings._datetime_relative import ITT_PARTS, DatetimeRelativeEncoding
+
+    epsilon, shares = budget.epsilon, dict(_RELATIVE_SHARES)
+    if domain is not None:
+        starts = _as_micros(domain)
+        budget.spend("declared domain (start bounds)", 0.0)
+        rest = shares.pop("low") + shares.pop("high")
+        shares = {name: share / (1.0 - rest) for name, share in shares.items()}
+    else:
+        starts = _bounds(_DATETIME_GRID, _summed(partials, "cells"), shares["low"] * epsilon,
+                         shares["high"] * epsilon, n_subjects, budget, rng)
+    tz = next((p["tz"] for p in partials if p["tz"] is not None), None)
+    if starts is None:
+        return null_stats(_T.TABULAR_DATETIME_RELATIVE, False, tz) | {"has_neg": False, "itt_min": None,
+                                                                      "itt_max": None}
+    resolution = finest_class(_summed(partials, "resolutions"),
+                              budget.spend("laplace finest class (resolution)", shares["resolution"] * epsilon), rng)
+    flags = (resolution <= 2, resolution <= 1, resolution == 0)
+    unit = (1, 1_000, 1_000_000, 86_400_000_000)[resolution]
+    low_us, high_us = _on_resolution(*starts, unit)
+    eps_low, eps_high = shares["itt_low"] * epsilon, shares["itt_high"] * epsilon
+    if bounds_feasible(n_subjects, _NUMBER_GRID.n_cells, min(eps_low, eps_high)):
+        rank = bound_rank(n_subjects, _NUMBER_GRID.n_cells, min(eps_low, eps_high))
+        itt_low = dp_lower_bound(_NUMBER_GRID, _summed(partials, "itt_low_cells"), rank,
+                                 budget.spend("exponential mechanism (ITT lower bound)", eps_low), rng)
+        itt_high = dp_upper_bound(_NUMBER_GRID, _summed(partials, "itt_high_cells"), rank,
+                                  budget.spend("exponential mechanism (ITT upper bound)", eps_high), rng)
+        # every subject's smallest ITT is <= 0 <= its largest: 0 lies inside the data's ITT range
+        itt_low, itt_high = _on_resolution(min(itt_low, 0.0), max(itt_high, 0.0), unit)
+        itt_extremes = (np.array([itt_low]), np.array([itt_high]), 1)
+    else:
+        budget.notes.append(
+            f"its epsilon of {min(eps_low, eps_high):.3g} per inter-event-time bound is too small to find bounds "
+            f"inside the data of {n_subjects} subjects, so no time between events is published and every event of "
+            "a sequence is generated at its start; raise epsilon or stats_share.")
+        itt_extremes = (np.array([], dtype=np.int64), np.array([], dtype=np.int64), 0)
+    full_min = dict.fromkeys(ALL_PARTS, 0) | {"year": 1, "month": 1, "day": 1}
+    full_max = dict.fromkeys(ALL_PARTS, 9) | {"year": 9999, "month": 12, "day": 31, "hour": 23, "minute": 59,
+                                              "second": 59}
+    itt_max = dict.fromkeys(ITT_PARTS, 9) | {"week": 2**31 - 1, "day": 6, "hour": 23, "minute": 59, "second": 59}
+    stand_in = {"has_nan": True, "tz": tz, "flags": flags, "start_ranges": (full_min, full_max),
+                "itt_ranges": (dict.fromkeys(ITT_PARTS, 0), itt_max),
+                "start_extremes": (np.array([low_us]), np.array([high_us]), 1), "itt_extremes": itt_extremes}
+    return DatetimeRelativeEncoding().reduce([stand_in], value_protection=False, rng=rng)
 
 
 def _text(partials, budget, n_subjects, rng):

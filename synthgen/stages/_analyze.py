@@ -39,6 +39,7 @@ _log = logging.getLogger(__name__)
 
 
 _CATEGORICAL = (ModelEncodingType.TABULAR_CATEGORICAL.value, ModelEncodingType.LANGUAGE_CATEGORICAL.value)
+_RELATIVE = ModelEncodingType.TABULAR_DATETIME_RELATIVE.value
 
 
 def _is_language(meta: dict) -> bool:
@@ -96,6 +97,10 @@ def _analyze_table(ws: Workspace, table: str, meta: dict, progress: ProgressRepo
     for path in ws.partitions(ws.data_dir(table)):
         frame = ws.read_parquet(path)
         key_frames.append((path.name, _key_summary(frame, keys, table)))  # before one row per subject
+        # relative datetimes summarise each subject's whole sequence (one value per subject per histogram)
+        full_frame = frame
+        full_sequence = (_sequence(frame, keys.get("context_key")) if table == "tgt" and dp is not None
+                         and _RELATIVE in meta["encoding_types"].values() else None)
         if dp is not None:
             frame = _one_row_per_subject(frame, keys.get("context_key") if table == "tgt" else None, sample_rng)
         subjects = _subjects(frame, subject_key, offset)
@@ -103,7 +108,9 @@ def _analyze_table(ws: Workspace, table: str, meta: dict, progress: ProgressRepo
         sequence = _sequence(frame, keys.get("context_key")) if table == "tgt" else None
         for column, encoding in encodings.items():
             try:
-                if dp is not None:
+                if dp is not None and meta["encoding_types"][column] == _RELATIVE:
+                    partials[column].append(dp_partial(_RELATIVE, full_frame[column], sequence=full_sequence))
+                elif dp is not None:
                     partials[column].append(dp_partial(meta["encoding_types"][column], frame[column]))
                 else:
                     partials[column].append(encoding.analyze(frame[column], subjects, sequence=sequence))

@@ -18,7 +18,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._options import ESTIMATOR_DEFAULTS, validate_all
 from .._workspace import Workspace
-from ..domain import ModelEncodingType, ModelType
+from ..domain import DifferentialPrivacyConfig, ModelEncodingType, ModelType
+from ..privacy._ledger import ledger_frame
 from ._analyze import analyze
 from ._encode import encode
 from ._split import split
@@ -212,6 +213,10 @@ class Analyzer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
     Parameters
     ----------
     value_protection : bool, default=True
+    differential_privacy : DifferentialPrivacyConfig or dict, optional
+        Publish only differentially private statistics, spending the statistics share of the budget (see
+        :doc:`/privacy`); give the synthesizer that trains on the workspace the same configuration, so that
+        training spends the rest. The mechanisms are written to the workspace's privacy ledger.
     random_state : None, int or RandomState, optional
     verbose : bool, int or "auto", default="auto"
         Show a progress bar; "auto" where a person is watching (stderr is a terminal, or a notebook).
@@ -222,6 +227,9 @@ class Analyzer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
     stats_ : dict
         The target statistics (``stats.json``).
     ctx_stats_ : dict or None
+    privacy_report_ : pandas.DataFrame
+        Only with ``differential_privacy``: the statistics' lines of the privacy ledger (``stage``, ``column``,
+        ``mechanism``, ``epsilon``, ``delta``).
 
     Examples
     --------
@@ -238,10 +246,12 @@ class Analyzer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
         self,
         *,
         value_protection: bool = ESTIMATOR_DEFAULTS.value_protection,
+        differential_privacy: DifferentialPrivacyConfig | dict | None = None,
         random_state: int | np.random.RandomState | None = None,
         verbose: bool | int | str = ESTIMATOR_DEFAULTS.verbose,
     ) -> None:
         self.value_protection = value_protection
+        self.differential_privacy = differential_privacy
         self.random_state = random_state
         self.verbose = verbose
 
@@ -262,10 +272,15 @@ class Analyzer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
         """
         params = _validate_params(self)
         ws = _require_workspace(X, type(self).__name__)
-        self.workspace_ = analyze(value_protection=params["value_protection"], workspace_dir=ws,
+        self.workspace_ = analyze(value_protection=params["value_protection"],
+                                  differential_privacy=params["differential_privacy"], workspace_dir=ws,
                                   random_state=self.random_state, verbose=self.verbose)
         self.stats_ = ws.read_stats("tgt")
         self.ctx_stats_ = ws.read_stats("ctx") if ws.has_context() else None
+        if params["differential_privacy"] is not None:
+            self.privacy_report_ = ledger_frame(ws.read_privacy_ledger())
+        elif "privacy_report_" in vars(self):
+            del self.privacy_report_
         return self
 
     def transform(self, X: Workspace) -> Workspace:
