@@ -17,6 +17,29 @@ VENV = Path(__file__).resolve().parent / ".venv-reference"
 PYTHON = VENV / "bin" / "python"
 
 
+# What every engine's benchmark script starts with: the figures are printed as one JSON line last, the arguments
+# come as JSON in argv[1], the torch thread count is set before the engine is imported (its import may start
+# thread pools), and the training rows are read from a parquet file.
+ENGINE_SCRIPT_PROLOGUE = """
+import json, sys, time, resource, warnings
+from pathlib import Path
+import pandas as pd, torch
+args = json.loads(sys.argv[1])
+torch.set_num_threads(args["threads"])
+trn = pd.read_parquet(args["trn"])
+"""
+
+
+def engine_script(body: str) -> str:
+    """An engine's benchmark script (for ``_common.run_engine``): ``body`` after :data:`ENGINE_SCRIPT_PROLOGUE`.
+
+    ``body`` may use ``args`` (the JSON arguments; ``threads`` and ``trn`` are required), ``trn`` (the training
+    rows) and the modules ``json``, ``sys``, ``time``, ``resource``, ``warnings``, ``Path``, ``pd`` and ``torch``,
+    and prints one JSON line of figures last.
+    """
+    return ENGINE_SCRIPT_PROLOGUE + body
+
+
 def ensure_reference_env() -> Path:
     """The reference environment's python, installing it on first use (a few minutes)."""
     if PYTHON.exists() and subprocess.run([str(PYTHON), "-c", "import mostlyai.engine"],

@@ -75,6 +75,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import load, peak_rss_mb, run_engine  # noqa: E402
+from _reference import engine_script  # noqa: E402
 
 COLUMNS = {
     "source": "LANGUAGE_CATEGORICAL",
@@ -86,13 +87,8 @@ COLUMNS = {
 QUICK = {"rows": 3000, "minutes": 6.0, "n_sample": 256}
 FULL = {"rows": None, "minutes": 30.0, "n_sample": 1000}
 
-SYNTHGEN_RUN = """
-import json, sys, time, resource
-import pandas as pd, torch
-args = json.loads(sys.argv[1])
-torch.set_num_threads(args["threads"])
+SYNTHGEN_RUN = engine_script("""
 from synthgen import LanguageSynthesizer
-trn = pd.read_parquet(args["trn"])
 start = time.perf_counter()
 synth = LanguageSynthesizer(tgt_encoding_types=args["encoding_types"], max_training_time=args["minutes"],
                             max_epochs=args["max_epochs"], n_threads=args["threads"], workspace_dir=args["workspace"],
@@ -112,16 +108,10 @@ history = [{"total_time": float(r.total_time), "epoch": float(r.epoch),
 print(json.dumps({"fit_s": fit_s, "gen_s": gen_s, "gen_rows_per_s": len(sample) / gen_s,
                   "epochs": float(synth.history_["epoch"].iloc[-1]), "history": history,
                   "stats": synth.stats_, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
-"""
+""")
 
-REFERENCE_RUN = """
-import json, sys, time, resource
-from pathlib import Path
-import pandas as pd, torch
-args = json.loads(sys.argv[1])
-torch.set_num_threads(args["threads"])
+REFERENCE_RUN = engine_script("""
 from mostlyai.engine import LanguageModel
-trn = pd.read_parquet(args["trn"])
 start = time.perf_counter()
 model = LanguageModel(tgt_encoding_types=args["encoding_types"], max_training_time=args["minutes"],
                       max_epochs=args["max_epochs"], enable_flexible_generation=False,
@@ -150,7 +140,7 @@ stats = json.loads((ws / "ModelStore" / "tgt-stats" / "stats.json").read_text())
 print(json.dumps({"fit_s": fit_s, "gen_s": gen_s, "gen_rows_per_s": len(sample) / gen_s,
                   "epochs": float(progress["epoch"].iloc[-1]), "history": history, "stats": stats,
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
-"""
+""")
 
 
 def validity(sample, stats: dict) -> dict[str, float]:

@@ -1,12 +1,13 @@
 """Which string columns hold free text (a comment, a note, a tweet) rather than categories or identifiers.
 
-``TabularSynthesizer`` learns a free-text column with a language model (``LANGUAGE_TEXT``) instead of as a
-category; :func:`free_text_columns` is the rule it infers that with, and the evaluation can reuse it. A column
-is free text when all of these hold for its non-NULL values (of at most :data:`MAX_VALUES_CHECKED`, taken at
-evenly spaced rows, so the answer is deterministic and cheap on large tables):
+The one rule of the project: ``TabularSynthesizer`` infers with it which columns to learn with a language model
+(``LANGUAGE_TEXT``) instead of as categories, and ``synthgen.evaluate`` which columns get text figures instead
+of categorical ones (when ``text_columns`` is not given). A column is free text when all of these hold for its
+non-NULL values (of at most :data:`MAX_VALUES_CHECKED`, taken at evenly spaced rows, so the answer is
+deterministic and cheap on large tables):
 
-- its dtype holds strings (``str``, ``string``, Arrow strings, or ``object`` holding only strings); a
-  ``category`` dtype is a declaration of categories and is never free text;
+- its dtype holds strings (:func:`holds_strings`: ``str``, ``string``, Arrow strings, or ``object`` holding only
+  strings); a ``category`` dtype is a declaration of categories and is never free text, nor are booleans;
 - at least :data:`MIN_VALUES` values;
 - at least :data:`MIN_WORDY_SHARE` of them have :data:`MIN_WORDS` or more whitespace-separated words (labels such
   as ``"Twitter for iPhone"`` pass this, which is why the next rule exists; names and e-mails do not);
@@ -24,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["MAX_VALUES_CHECKED", "MIN_VALUES", "MIN_WORDS", "MIN_WORDY_SHARE", "MIN_DISTINCT_SHARE",
-           "MIN_MEAN_CHARS", "is_free_text", "free_text_columns"]
+           "MIN_MEAN_CHARS", "holds_strings", "is_free_text", "free_text_columns"]
 
 MAX_VALUES_CHECKED = 10_000
 MIN_VALUES = 20
@@ -34,9 +35,13 @@ MIN_DISTINCT_SHARE = 0.5
 MIN_MEAN_CHARS = 20.0
 
 
-def _holds_strings(values: pd.Series) -> bool:
+def holds_strings(values: pd.Series) -> bool:
+    """Whether a column's dtype holds strings: ``str``, ``string``, Arrow strings, or ``object`` of strings only.
+
+    ``category`` and boolean dtypes never do.
+    """
     dtype = values.dtype
-    if isinstance(dtype, pd.CategoricalDtype):
+    if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(dtype):
         return False
     if pd.api.types.is_string_dtype(dtype) and not pd.api.types.is_object_dtype(dtype):
         return True  # str, string[python], string[pyarrow]
@@ -59,7 +64,7 @@ def is_free_text(values: pd.Series) -> bool:
     -------
     bool
     """
-    if not _holds_strings(values):
+    if not holds_strings(values):
         return False
     present = values.dropna()
     if len(present) < MIN_VALUES:

@@ -10,8 +10,8 @@ import pytest
 from conftest import load_dataset
 
 from synthgen import evaluate
+from synthgen._free_text import free_text_columns, is_free_text
 from synthgen.evaluation import text_metrics
-from synthgen.evaluation._text_columns import is_free_text
 
 VOCABULARY = [f"w{i}" for i in range(300)]
 
@@ -119,20 +119,32 @@ def test_without_holdout_the_reference_is_missing(real):
 @pytest.mark.parametrize(
     ("values", "expected"),
     [
-        (["the cat sat on the mat", "a dog ran in the park", "birds sing at dawn"] * 3 + ["one more line here"], False),
-        ([f"the cat number {i} sat on the mat" for i in range(10)], True),
+        (["the cat sat on the mat", "a dog ran in the park", "birds sing at dawn"] * 7, False),  # few distinct
+        ([f"the cat number {i} sat on the mat" for i in range(20)], True),
+        ([f"the cat number {i} sat on the mat" for i in range(19)], False),  # too few values to tell
+        ([f"a b c {i}" for i in range(40)], False),  # words, but 8 characters each: codes, not text
         (["Private", "Self-emp", "Never worked"] * 10, False),
-        ([f"Jane Doe {i}" for i in range(10)], False),
-        ([None] * 5, False),
+        ([f"Jane Doe {i}" for i in range(30)], False),
+        ([None] * 30, False),
     ],
 )
 def test_detection_rule(values, expected):
     assert is_free_text(pd.Series(values, dtype="str")) is expected
 
 
-def test_numbers_and_categories_are_never_free_text():
-    assert not is_free_text(pd.Series(range(10)))
-    assert not is_free_text(pd.Series([f"long sentence number {i} here" for i in range(10)], dtype="category"))
+def test_numbers_booleans_and_categories_are_never_free_text():
+    assert not is_free_text(pd.Series(range(30)))
+    assert not is_free_text(pd.Series([True, False] * 15))
+    assert not is_free_text(pd.Series([f"long sentence number {i} here" for i in range(30)], dtype="category"))
+
+
+def test_evaluate_detects_the_columns_the_tabular_synthesizer_infers():
+    # one rule for both: short word runs (4 words, 10 characters) are free text to neither
+    frame = labelled_frame(60, seed=3).assign(code=[f"a b c {i}" for i in range(60)])
+    assert free_text_columns(frame) == ["note"]
+    result = evaluate(frame, frame, privacy=False)
+    assert set(result.text["column"]) == {"note"}
+    assert "code" in set(result.univariates["column"])
 
 
 @pytest.fixture(scope="module")

@@ -246,8 +246,8 @@ def test_context_model_keeps_to_the_epoch_budget(customers_fitted):
 
 def test_sample_arguments_that_need_a_context(customers_fitted, adult):
     customers, orders, synth = customers_fitted
-    with pytest.raises(ValueError, match="seed_data of a two-table model refers to context rows by its context key "
-                                         "'customer_id'; pass those rows as context="):
+    with pytest.raises(ValueError, match="seed_data of a model with a context table refers to context rows by its "
+                                         "context key 'customer_id'; pass those rows as context="):
         synth.sample(seed_data=orders.head(2))
     flat = TabularSynthesizer(model="small", max_epochs=1, random_state=0).fit(adult.head(200))
     with pytest.raises(ValueError, match="return_context=True needs a model fitted with a context table"):

@@ -230,6 +230,44 @@ class _SynthesizerMixin:
             generator = self._context_generator = TabularGenerator(self._context_model.bundle, resolved)
         return generator
 
+    def _check_context_request(self, *, context, seed_data, return_context: bool) -> bool:
+        """Whether the model has a context table; refuses what ``sample`` cannot do with or without one.
+
+        ``return_context`` needs a context table; seeds of a two-table model refer to their context rows by key,
+        which a sample without ``context=`` (new context rows) cannot give them.
+        """
+        two_table = self._bundle.ctx_stats is not None
+        if return_context and not two_table:
+            raise ValueError("return_context=True needs a model fitted with a context table; this one has none.")
+        if two_table and context is None and seed_data is not None:
+            raise ValueError(
+                f"seed_data of a model with a context table refers to context rows by its context key "
+                f"{self._bundle.stats['keys']['context_key']!r}; pass those rows as context= (a sample without "
+                "context= generates new context rows, which no seed row refers to).")
+        return two_table
+
+    def _context_to_sample(self, two_table: bool, context, n_samples: int | None, *, batch_size,
+                           sampling_temperature, sampling_top_p, rare_category_replacement_method, device,
+                           rng: np.random.Generator) -> tuple[pd.DataFrame | None, int | None]:
+        """The context rows and sample size to generate with: ``context`` as given, or, for a two-table model
+        without it, ``n_samples`` new context rows from the context model (then one record set per row: the
+        sample size is None)."""
+        if not two_table or context is not None:
+            return context, n_samples
+        self._require_context_model()
+        return self._sample_context(n_samples, batch_size=batch_size, sampling_temperature=sampling_temperature,
+                                    sampling_top_p=sampling_top_p, device=device, rng=rng,
+                                    rare_category_replacement_method=rare_category_replacement_method), None
+
+    @staticmethod
+    def _with_used_context(synthetic: pd.DataFrame, context: pd.DataFrame | None, n_samples: int | None,
+                           return_context: bool):
+        """``synthetic``, or ``(context rows used, synthetic)`` with ``return_context``."""
+        if not return_context:
+            return synthetic
+        used = context if n_samples is None else context.iloc[:n_samples]
+        return used.reset_index(drop=True), synthetic
+
     def _require_context_model(self) -> None:
         """Refuse to invent context rows without a context model (a two-table fit under differential privacy)."""
         if getattr(self, "_context_model", None) is None:

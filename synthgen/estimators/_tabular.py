@@ -568,14 +568,7 @@ class TabularSynthesizer(InferenceMixin, _ParquetSamplingMixin, _SynthesizerMixi
             "rebalancing": rebalancing, "imputation": imputation, "fairness": fairness,
             "random_state": random_state}, estimator=True)
         rng = as_generator(random_state if random_state is not None else self.random_state)
-        two_table = self._bundle.ctx_stats is not None
-        if return_context and not two_table:
-            raise ValueError("return_context=True needs a model fitted with a context table; this one has none.")
-        if two_table and context is None and seed_data is not None:
-            raise ValueError(
-                f"seed_data of a two-table model refers to context rows by its context key "
-                f"{self._bundle.stats['keys']['context_key']!r}; pass those rows as context= (a sample without "
-                "context= generates new context rows, which no seed row refers to).")
+        two_table = self._check_context_request(context=context, seed_data=seed_data, return_context=return_context)
         text_model = getattr(self, "_text_model", None)
         text_seeds, text_imputation = None, None
         if text_model is not None:
@@ -584,13 +577,10 @@ class TabularSynthesizer(InferenceMixin, _ParquetSamplingMixin, _SynthesizerMixi
         generator = self._generator_for(device)
         frames = []
         with torch_threads(generator.n_threads_for(self.n_threads, batch_size)):
-            if two_table and context is None:
-                self._require_context_model()
-                context = self._sample_context(n_samples, batch_size=batch_size,
-                                               sampling_temperature=sampling_temperature,
-                                               sampling_top_p=sampling_top_p, device=device, rng=rng,
-                                               rare_category_replacement_method=rare_category_replacement_method)
-                n_samples = None
+            context, n_samples = self._context_to_sample(
+                two_table, context, n_samples, batch_size=batch_size, sampling_temperature=sampling_temperature,
+                sampling_top_p=sampling_top_p, rare_category_replacement_method=rare_category_replacement_method,
+                device=device, rng=rng)
             batches = generator.generate(
                 sample_size=n_samples, ctx_data=context, seed_data=seed_data, batch_size=batch_size,
                 sampling_temperature=sampling_temperature, sampling_top_p=sampling_top_p,
@@ -608,10 +598,7 @@ class TabularSynthesizer(InferenceMixin, _ParquetSamplingMixin, _SynthesizerMixi
                                          sampling_temperature=sampling_temperature, sampling_top_p=sampling_top_p,
                                          rare_category_replacement_method=rare_category_replacement_method,
                                          imputation=text_imputation, rng=rng)
-        if return_context:
-            used = context if n_samples is None else context.iloc[:n_samples]
-            return used.reset_index(drop=True), synthetic
-        return synthetic
+        return self._with_used_context(synthetic, context, n_samples, return_context)
 
     @staticmethod
     def _split_text_seeds(seed_data: pd.DataFrame | None, n_samples: int | None, text_model: TextModel):

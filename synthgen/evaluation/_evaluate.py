@@ -89,8 +89,9 @@ def evaluate(
         The free-text columns (a tweet, a comment): they get the text figures (``result.text``) and are left
         out of the accuracy, discriminator and distance figures, where a column of unique strings would be
         one meaningless "(other)" bucket (exact copies still compare whole rows, text included). By default
-        every string column of the original whose non-NULL values have on average at least 4 words and are at
-        least half distinct; ``[]`` evaluates every column as before.
+        the columns of the original that the project's free-text rule picks (the one ``TabularSynthesizer``
+        infers ``LANGUAGE_TEXT`` columns with; docs/language.md, "Which columns are free text"): mostly distinct
+        strings of several words; ``[]`` evaluates every column as before.
     text_context_columns : list of str, optional
         Columns whose value of the same row a classifier predicts from the text (``context_auc[<column>]``
         of ``result.text``). By default the first three categorical, non-text columns with 2 to 50 distinct

@@ -171,18 +171,15 @@ def text_metrics(
 
     Parameters
     ----------
-    original : pandas.DataFrame
-        The data the generator was trained on.
-    synthetic : pandas.DataFrame
-        The generated data, with the same columns.
+    original, synthetic : pandas.DataFrame
+        The training data and the generated data, as in :func:`synthgen.evaluate`.
     holdout : pandas.DataFrame, optional
         Real data the generator did not see; its figures are the ``reference`` column.
     text_columns : list of str, optional
-        The free-text columns. By default every column of the original whose strings have on average at
-        least 4 words and are at least half distinct.
+        The free-text columns: ``text_columns`` of :func:`synthgen.evaluate`, with the same default.
     context_columns : list of str, optional
-        Columns the text is asked to predict (``context_auc[<column>]``). By default the first three
-        categorical, non-text columns with 2 to 50 distinct values; ``[]`` for none.
+        Columns the text is asked to predict (``context_auc[<column>]``): ``text_context_columns`` of
+        :func:`synthgen.evaluate`, with the same default.
     discriminator : bool, default=True
         Compute the text discriminator AUC.
     max_rows : int, default=100_000

@@ -4,60 +4,20 @@ A free-text column (a tweet, a comment, a note) is not a category: nearly every 
 categorical buckets of the tabular figures would put almost all of it into "(other)" and report a
 meaningless 100 %. Such columns are evaluated by the text figures instead (``_text.py``).
 
-Detection rule (used when ``text_columns`` is not given), on the original data: a column is free text when
-
-- its dtype holds strings (``str``, ``string``, or ``object`` whose values are all strings; not ``category``,
-  not boolean), it has a non-NULL value, and
-- its non-NULL values have on average at least :data:`MIN_MEAN_WORDS` whitespace-separated words, and
-- at least :data:`MIN_DISTINCT_SHARE` of its non-NULL values are distinct.
-
-Codes, names and labels ("Private", "New York", "Jane Doe") have fewer words; a handful of sentences repeated
-over many rows (a questionnaire's fixed answers) are few distinct values: both stay categorical.
+Detection (when ``text_columns`` is not given) is the project's one free-text rule, ``synthgen._free_text``
+(the same that ``TabularSynthesizer`` infers ``LANGUAGE_TEXT`` columns with), applied to the original data.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
+from synthgen._free_text import holds_strings, is_free_text
 from synthgen.evaluation._columns import ColumnKind
 
-MIN_MEAN_WORDS = 4.0
-MIN_DISTINCT_SHARE = 0.5
-# Detection looks at an evenly spaced sample of at most this many non-NULL values (enough for a mean and a share).
-_DETECTION_SAMPLE = 10_000
 # Default context columns: categorical columns with this many distinct non-NULL values, at most this many columns.
 _CONTEXT_CATEGORIES = (2, 50)
 _MAX_DEFAULT_CONTEXT_COLUMNS = 3
-
-
-def is_string_column(series: pd.Series) -> bool:
-    """Whether a column's dtype holds strings (``str``, ``string``, or ``object`` of strings only)."""
-    dtype = series.dtype
-    if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(dtype):
-        return False
-    if isinstance(dtype, pd.ArrowDtype):
-        import pyarrow as pa
-
-        return pa.types.is_string(dtype.pyarrow_dtype) or pa.types.is_large_string(dtype.pyarrow_dtype)
-    if pd.api.types.is_object_dtype(dtype):
-        return pd.api.types.infer_dtype(series, skipna=True) == "string"
-    return pd.api.types.is_string_dtype(dtype)
-
-
-def is_free_text(series: pd.Series) -> bool:
-    """Whether a column of the original data is free text by the rule in the module docstring."""
-    if not is_string_column(series):
-        return False
-    values = series.dropna()
-    if len(values) == 0:
-        return False
-    if len(values) > _DETECTION_SAMPLE:
-        values = values.iloc[np.linspace(0, len(values) - 1, _DETECTION_SAMPLE).astype(np.int64)]
-    values = values.astype("str")
-    mean_words = float(values.str.count(r"\S+").mean())
-    distinct_share = values.nunique() / len(values)
-    return mean_words >= MIN_MEAN_WORDS and distinct_share >= MIN_DISTINCT_SHARE
 
 
 def resolve_text_columns(
@@ -76,7 +36,7 @@ def resolve_text_columns(
     names = _column_list(text_columns, "text_columns")
     _check_known(names, "text_columns", columns, context_key)
     for column in names:
-        if not is_string_column(original[column]):
+        if not holds_strings(original[column]):
             raise ValueError(
                 f"The 'text_columns' parameter of evaluate names column {column!r}, which does not hold strings "
                 f"in the original data (dtype {original[column].dtype}); text figures need a free-text column."
