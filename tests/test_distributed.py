@@ -101,20 +101,40 @@ def test_bad_n_processes(encoded, value):
         sg.train(workspace_dir=ws, n_processes=value)
 
 
-def test_torchrun_two_gloo_ranks_end_with_identical_weights(encoded, tmp_path):
-    """``torchrun --nproc_per_node 2`` on the CPU (gloo): the ranks end with the same weights, rank 0's are saved."""
-    _, ws = encoded
+@pytest.fixture
+def encoded_two_table(planes_flights, tmp_path_factory):
+    planes, flights = planes_flights
+    planes = planes.head(40)
+    flights = flights[flights["tailnum"].isin(planes["tailnum"])][["tailnum", "dep_delay", "carrier", "distance"]]
+    ws = tmp_path_factory.mktemp("ddp-two-table") / "ws"
+    sg.split(flights, ctx_data=planes[["tailnum", "year", "seats"]], ctx_primary_key="tailnum",
+             tgt_context_key="tailnum", workspace_dir=ws, random_state=0, verbose=False)
+    sg.analyze(workspace_dir=ws, random_state=0, verbose=False)
+    sg.encode(workspace_dir=ws, random_state=0, verbose=False)
+    return None, ws
+
+
+@pytest.mark.parametrize(("data", "streamed"), [("encoded", False), ("encoded", True), ("encoded_two_table", True)],
+                         ids=["flat-in-memory", "flat-streamed", "two-table-streamed"])
+def test_torchrun_two_gloo_ranks_end_with_identical_weights(request, tmp_path, data, streamed):
+    """``torchrun --nproc_per_node 2`` on the CPU (gloo): the ranks end with the same weights, rank 0's are saved.
+
+    ``streamed``: every rank streams the encoded parts (data larger than memory), with the same outcome.
+    """
+    _, ws = request.getfixturevalue(data)
     workspace = tmp_path / "ws"
     shutil.copytree(ws, workspace)
     repo = Path(__file__).resolve().parents[1]
     env = {**os.environ, "OMP_NUM_THREADS": "1",
            "PYTHONPATH": os.pathsep.join(p for p in (str(repo), os.environ.get("PYTHONPATH")) if p)}
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                           str(Path(__file__).with_name("_torchrun_train.py")), str(workspace), str(tmp_path)],
+                           str(Path(__file__).with_name("_torchrun_train.py")), str(workspace), str(tmp_path),
+                           *(["streamed"] if streamed else [])],
                           env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-4000:]
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
     assert [(r["rank"], r["world_size"]) for r in ranks] == [(0, 2), (1, 2)]  # one group of two, not two runs
+    assert [r["streamed"] for r in ranks] == [streamed, streamed]
     saved = weights_from_bytes(Workspace(workspace).read_model_weights())
     for name, value in ranks[0]["state"].items():
         assert torch.equal(value, ranks[1]["state"][name]), name

@@ -287,9 +287,9 @@ def _train(
     ctx_names = [s for c in context for s in c.sub_columns]
     dp_config = options["differential_privacy"]
     streamed = None
-    # codes larger than the threshold train part by part, never as one tensor; DP-SGD and distributed ranks
-    # keep the in-memory path (every rank holds the data, and a step's rows are drawn from all of it)
-    may_stream = dp_config is None and not dist.is_initialized()
+    # codes larger than the threshold train part by part, never as one tensor (on distributed ranks too: every
+    # rank streams the parts); DP-SGD keeps the in-memory path, its Poisson batches are drawn from all rows
+    may_stream = dp_config is None
     if sequential and may_stream and (streamed := streamed_sequences(ws, names, ctx_names)) is not None:
         n_trn = sum(streamed[0].sizes)
     elif sequential:

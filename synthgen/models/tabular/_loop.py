@@ -312,8 +312,10 @@ def run_training(
     while stop_reason is None:
         if private is not None:
             batches = (private.draw_batch(generator, device) for _ in range(steps_per_epoch))
-        elif distributed is None and (epoch_batches := getattr(task, "epoch_batches", None)) is not None:
-            batches = epoch_batches(logical, generator)  # a task over data not in memory (see ._streaming)
+        elif (epoch_batches := getattr(task, "epoch_batches", None)) is not None:
+            # a task over data not in memory (see ._streaming); on several ranks every rank streams the same
+            # global batches (the shared generator) and trains on its share of each, as in memory
+            batches = epoch_batches(logical, shuffle)
         else:
             batches = torch.randperm(n, generator=shuffle).to(device).split(logical)
         loss_sum = torch.zeros((), dtype=torch.float64, device=device)

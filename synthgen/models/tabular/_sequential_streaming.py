@@ -24,7 +24,7 @@ from ._sampling import generator_on
 from ._sequence_batches import SequenceData
 from ._sequential import SequentialARGN
 from ._sequential_trainer import DEFAULT_SEQUENCE_WINDOW, DEFAULT_WINDOW_WARMUP, _SequentialTask, check_window
-from ._streaming import streamed_windows
+from ._streaming import streamed_ranks, streamed_windows
 from ._validation import sequential_validation_loss
 
 __all__ = ["SequenceParts", "train_sequential_model_streamed"]
@@ -137,10 +137,12 @@ resume_state, on_tick
         raise ValueError("trn_parts must hold at least one subject; got 0.")
     device = torch.device(device) if device is not None else model.length_bias.device
     model.to(device).train()
+    distributed, generator = streamed_ranks(device, generator, val_parts)
     task = _StreamedSequentialTask(model, trn_parts, val_parts, max_sequence_window, window_warmup, device,
                                    generator)
     return run_training(
         model, task, max_epochs=max_epochs, max_training_time_s=max_training_time_s, batch_size=batch_size,
         gradient_accumulation_steps=gradient_accumulation_steps, learn_rate=learn_rate,
         empirical_prior=empirical_prior, generator=generator, on_progress=on_progress,
-        on_checkpoint=on_checkpoint, resume_state=resume_state, on_tick=on_tick, average_weights=True)
+        on_checkpoint=on_checkpoint, resume_state=resume_state, on_tick=on_tick, average_weights=True,
+        distributed=distributed)

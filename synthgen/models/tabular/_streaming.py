@@ -20,12 +20,13 @@ from typing import Any, Protocol, TypeVar
 
 import torch
 
+from .._distributed import DistributedTraining
 from ._loop import TrainingResult, check_training_arguments, run_training
 from ._network import FlatARGN
 from ._sampling import generator_on
 from ._validation import flat_validation_loss
 
-__all__ = ["CodeParts", "streamed_windows", "train_model_streamed"]
+__all__ = ["CodeParts", "streamed_ranks", "streamed_windows", "train_model_streamed"]
 
 T = TypeVar("T")
 
@@ -63,6 +64,21 @@ def streamed_windows(sizes: Sequence[int], load: Callable[[int], T], logical: in
         carry = take(window, torch.arange(n_full, n, device=device)) if n_full < n else None
     if carry is not None:
         yield carry, torch.arange(count(carry), device=device)
+
+
+def streamed_ranks(device: torch.device, generator: torch.Generator, val_parts) -> tuple[
+        DistributedTraining | None, torch.Generator]:
+    """The rank of distributed training (None on one process) and this rank's generator.
+
+    Every rank streams all parts in the same order (the shared generator draws it), trains on its share of each
+    global batch, and scores the whole validation side, so each part is read by every rank but memory stays one
+    part per rank.
+    """
+    distributed = DistributedTraining.current(device)
+    if distributed is not None:
+        generator = distributed.rank_generator(generator)
+        distributed.n_validation = int(sum(val_parts.sizes)) if val_parts is not None else 0
+    return distributed, generator
 
 
 def _take_rows(part: tuple[torch.Tensor, torch.Tensor | None], rows: torch.Tensor):
@@ -167,9 +183,10 @@ device, generator, on_progress, on_checkpoint, resume_state, on_tick
         raise ValueError("trn_parts must hold at least one row; got 0.")
     device = torch.device(device) if device is not None else model.in_weight.device
     model.to(device).train()
+    distributed, generator = streamed_ranks(device, generator, val_parts)
     task = _StreamedFlatTask(model, trn_parts, val_parts, device, generator)
     return run_training(
         model, task, max_epochs=max_epochs, max_training_time_s=max_training_time_s, batch_size=batch_size,
         gradient_accumulation_steps=gradient_accumulation_steps, learn_rate=learn_rate,
         empirical_prior=empirical_prior, generator=generator, on_progress=on_progress,
-        on_checkpoint=on_checkpoint, resume_state=resume_state, on_tick=on_tick)
+        on_checkpoint=on_checkpoint, resume_state=resume_state, on_tick=on_tick, distributed=distributed)
