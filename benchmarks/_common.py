@@ -15,6 +15,22 @@ import pandas as pd
 DATA_DIR = Path(os.environ.get("SYNTHGEN_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
+def add_comparison_arguments(parser, sample_seeds: str) -> None:
+    """The options shared by the side-by-side benchmarks (bench_tabular, bench_sequential): threads, the
+    reference engine (skip or cache it), the DCR evaluations and synthgen's seed and extra settings (ablations)."""
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--skip-reference", action="store_true")
+    parser.add_argument("--dcr-evaluations", type=int, default=3,
+                        help="evaluations (seeds 0..n-1) whose median DCR share is printed as dcr_share_median")
+    parser.add_argument("--reference-cache", default=None,
+                        help="folder for the reference engine's figures and sample: written after its run, reused "
+                             "instead of rerunning it when the split and settings match (ablations of synthgen)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help=f"synthgen's random_state (samples use {sample_seeds})")
+    parser.add_argument("--synthgen-options", default="{}",
+                        help="JSON of extra TabularSynthesizer keyword arguments (ablations)")
+
+
 def load(name: str) -> pd.DataFrame:
     return pd.read_parquet(DATA_DIR / f"{name}.parquet")
 

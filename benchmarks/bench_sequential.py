@@ -30,6 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (  # noqa: E402
+    add_comparison_arguments,
     load,
     peak_rss_mb,
     print_losses,
@@ -103,19 +104,10 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10.0, help="training budget of each engine")
     parser.add_argument("--synthgen-minutes", type=float, default=None,
                         help="a different budget for synthgen (e.g. half the reference's)")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--skip-reference", action="store_true")
     parser.add_argument("--real-baseline", action="store_true",
                         help="also print the DCR share of real planes: disjoint sets of training planes of the "
                              "holdout's size, each against the other training planes and the holdout")
-    parser.add_argument("--dcr-evaluations", type=int, default=3,
-                        help="evaluations (seeds 0..n-1) whose median DCR share is printed as dcr_share_median")
-    parser.add_argument("--reference-cache", default=None,
-                        help="folder for the reference engine's figures and sample: written after its run, reused "
-                             "instead of rerunning it when the split and settings match (ablations of synthgen)")
-    parser.add_argument("--seed", type=int, default=0, help="synthgen's random_state (samples use seed+1, seed+3)")
-    parser.add_argument("--synthgen-options", default="{}",
-                        help="JSON of extra TabularSynthesizer keyword arguments (ablations)")
+    add_comparison_arguments(parser, "seed+1, seed+3")
     options = parser.parse_args()
 
     import numpy as np

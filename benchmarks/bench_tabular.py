@@ -26,6 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (  # noqa: E402
+    add_comparison_arguments,
     load,
     peak_rss_mb,
     print_losses,
@@ -81,16 +82,7 @@ print(json.dumps({"train_s": train_s, "epochs": epochs, "gen_rows_per_s": len(bi
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--skip-reference", action="store_true")
-    parser.add_argument("--dcr-evaluations", type=int, default=3,
-                        help="evaluations (seeds 0..n-1) whose median DCR share is printed as dcr_share_median")
-    parser.add_argument("--reference-cache", default=None,
-                        help="folder for the reference engine's figures and sample: written after its run, reused "
-                             "instead of rerunning it when the split and settings match (ablations of synthgen)")
-    parser.add_argument("--seed", type=int, default=0, help="synthgen's random_state (samples use seed+1, seed+2)")
-    parser.add_argument("--synthgen-options", default="{}",
-                        help="JSON of extra TabularSynthesizer keyword arguments (ablations)")
+    add_comparison_arguments(parser, "seed+1, seed+2")
     parser.add_argument("--save-samples", default=None, help="folder to keep each engine's evaluated sample in")
     options = parser.parse_args()
 
