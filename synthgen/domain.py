@@ -401,8 +401,11 @@ class DifferentialPrivacyConfig(_Config):
     domains : dict or None, default=None
         Public knowledge about columns, known without looking at the data: per column name, a list of its
         categories (categorical and discrete numeric columns) or a ``(low, high)`` pair (numeric and datetime
-        columns; datetimes as strings or timestamps; ``{"low": ..., "high": ...}`` in JSON). A declared domain is published as it is and costs no
-        budget; values outside it are treated as rare or clipped. Undeclared columns get DP statistics.
+        columns; datetimes as strings or timestamps; ``{"low": ..., "high": ...}`` in JSON). A list always
+        declares categories: a two-item list for a ``TABULAR_NUMERIC_AUTO`` column is refused as ambiguous
+        (declare the range as a pair, or two categories with ``TABULAR_NUMERIC_DISCRETE``). A declared domain is
+        published as it is and costs no budget; values outside it are treated as rare or clipped. Undeclared
+        columns get DP statistics.
 
     Examples
     --------

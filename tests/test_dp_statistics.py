@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -306,7 +307,8 @@ def test_declared_domains_are_published_free_and_the_rest_gets_the_budget(flat_w
 
 @pytest.mark.parametrize(("domains", "message"), [
     ({"income": ["a", "b"]}, r"Column 'income' of tgt_data: its declared domain \['a', 'b'\] does not fit its "
-                             r"encoding type TABULAR_NUMERIC_BINNED; declare a \(low, high\) pair or no domain."),
+                             r"encoding type TABULAR_NUMERIC_BINNED; declare a \(low, high\) pair \(a tuple; a list "
+                             r"declares categories; in JSON \{\"low\": \.\.\., \"high\": \.\.\.\}\) or no domain\.$"),
     ({"joined": (5, "x")}, r"Column 'joined' of tgt_data: its declared domain \(5, 'x'\) holds values that are not "
                            r"datetimes."),
     ({"nope": ["a"]}, r"The 'differential_privacy' parameter of analyze is invalid: differential_privacy declares "
@@ -317,6 +319,22 @@ def test_declared_domains_that_do_not_fit_are_refused_before_anything_changes(fl
     with pytest.raises(ValueError, match="^" + message):
         sg.analyze(workspace_dir=flat_workspace, differential_privacy={"epsilon": 1.0, "domains": domains})
     assert flat_workspace.stats_path("tgt").exists()  # the previous analysis is intact
+
+
+def test_a_two_item_list_for_a_numeric_auto_column_is_refused_not_read_as_two_categories(tmp_path):
+    data = pd.DataFrame({"age": np.random.default_rng(0).integers(17, 91, 300)})  # AUTO: a list or a pair fits
+    ws = sg.split(data, workspace_dir=tmp_path / "ws", random_state=0)
+    message = ("Column 'age' of tgt_data: its declared domain [17, 90] is a list, which declares categories, not a "
+               "range; for the range declare the pair (17, 90) (in JSON {\"low\": 17, \"high\": 90}), for two "
+               "categories give the column the encoding type TABULAR_NUMERIC_DISCRETE.")
+    with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+        sg.analyze(workspace_dir=ws, differential_privacy={"epsilon": 1.0, "domains": {"age": [17, 90]}})
+    for domain in [(17, 90), {"low": 17, "high": 90}]:  # the two forms of a range: published as declared, free
+        stats, ledger = _dp_stats(ws, 0, epsilon=1.0, domains={"age": domain})
+        assert (stats["columns"]["age"]["min"], stats["columns"]["age"]["max"]) == (17, 90)
+        assert ("declared domain (bounds)", 0.0) in [(e.mechanism, e.epsilon) for e in ledger]
+    stats, _ = _dp_stats(ws, 0, epsilon=1.0, domains={"age": list(range(17, 91))})  # longer lists: categories
+    assert stats["columns"]["age"]["encoding_type"] == "TABULAR_NUMERIC_DISCRETE"
 
 
 def test_a_budget_too_small_for_bounds_publishes_no_range_and_says_so(flat_workspace):
