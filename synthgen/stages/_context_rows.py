@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ._columns import example
+from ._columns import check_unique
 
 __all__ = ["checked_context_rows"]
 
@@ -30,10 +30,7 @@ def checked_context_rows(context: pd.DataFrame, ctx_stats: dict, size: int | Non
     if nulls.any():
         raise ValueError(f"{parameter}'s primary key {key!r} has {int(nulls.sum())} NULL values; keys must not be "
                          "NULL.")
-    duplicated = keys.duplicated()
-    if duplicated.any():
-        raise ValueError(f"{parameter}'s primary key {key!r} is not unique: {int(duplicated.sum())} duplicate "
-                         f"values, e.g. {example(keys[duplicated].iloc[0])}.")
+    check_unique(keys, parameter=f"{parameter}'s primary key", column=key)
     if size is not None:
         if size > len(context):
             raise ValueError(f"{size_parameter} ({size}) exceeds the {len(context)} context rows; generation makes "
