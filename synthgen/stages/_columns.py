@@ -10,7 +10,8 @@ import pandas as pd
 from .._dtypes import dtype_spec, is_mixed_object
 from ..domain import ModelEncodingType, ModelType
 
-__all__ = ["example", "check_frame", "check_unique", "resolve_encoding_types", "resolve_model_type", "normalize_storage"]
+__all__ = ["example", "check_frame", "check_unique", "resolve_encoding_types", "resolve_model_type",
+           "normalize_storage"]
 
 _NUMERIC_TYPES = {
     ModelEncodingType.TABULAR_NUMERIC_AUTO,
