@@ -332,11 +332,11 @@ def test_windows_shorter_than_sequences_still_train():
     assert torch.equal(steps[:, 1], torch.arange(6).repeat(100))
 
 
-def test_the_heuristic_learning_rate_is_doubled_for_sequences_but_not_an_explicit_one():
+def test_the_heuristic_learning_rate_is_scaled_for_sequences_but_not_an_explicit_one():
     data = _flag_data(64, seed=3)
     result = _train(_model(seed=3), data, max_epochs=1, learn_rate=None)
     assert result.history[0]["learn_rate"] == pytest.approx(LEARN_RATE_SCALE * learn_rate_heuristic(32))
-    assert LEARN_RATE_SCALE == 2.0
+    assert LEARN_RATE_SCALE == 4.0
     result = _train(_model(seed=3), data, max_epochs=1, learn_rate=0.004)
     assert result.history[0]["learn_rate"] == pytest.approx(0.004)
 
