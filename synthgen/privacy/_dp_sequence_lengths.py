@@ -9,11 +9,11 @@ maximum is declared (which caps it).
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
 
+from .._warnings import warn
 from ..domain import MAX_SEQUENCE_LENGTH_LIMIT
 from ._dp_mechanisms import ValueGrid, bounds_feasible, dp_bounds, exponential_rank
 from ._dp_statistics import ColumnBudget
@@ -70,10 +70,9 @@ def dp_sequence_length_stats(lengths: np.ndarray, budget: ColumnBudget, n_subjec
     if not _feasible(budget.epsilon, n_subjects, max_sequence_length):
         cap = ("" if max_sequence_length is None
                else f" (at most the declared max_sequence_length {int(max_sequence_length)})")
-        warnings.warn(f"Under differential privacy the sequence lengths get an epsilon of "
-                      f"{_BOUND_SHARE * budget.epsilon:.3g} per bound, too small for {n_subjects} subjects to keep "
-                      f"the bounds inside the data: they may be wider than the data's{cap}. Raise epsilon or "
-                      "stats_share.", UserWarning, stacklevel=3)
+        warn(f"Under differential privacy the sequence lengths get an epsilon of "
+             f"{_BOUND_SHARE * budget.epsilon:.3g} per bound, too small for {n_subjects} subjects to keep the bounds "
+             f"inside the data: they may be wider than the data's{cap}. Raise epsilon or stats_share.")
     low_epsilon = budget.spend("exponential mechanism (sequence length lower bound)", _BOUND_SHARE * budget.epsilon)
     high_epsilon = budget.spend("exponential mechanism (sequence length upper bound)", _BOUND_SHARE * budget.epsilon)
     low, high, _ = dp_bounds(grid, counts, low_epsilon, high_epsilon, n_subjects, rng, exact=True)

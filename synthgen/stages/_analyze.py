@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ from .._dtypes import published_dtype, spec_name
 from .._options import ENGINE_DEFAULTS, InvalidParameterError, validate_all
 from .._progress import ProgressReporter
 from .._seeding import as_generator
+from .._warnings import warn
 from .._workspace import Workspace, locks_workspace
 from ..column_encodings import SequenceIndex, get_encoding
 from ..column_encodings._language import get_language_encoding
@@ -128,7 +128,7 @@ def _analyze_table(ws: Workspace, table: str, meta: dict, progress: ProgressRepo
                                   column_rngs[index], dp.domain(column), max_text_length=dp.max_text_length)
                 stats["value_protection"] = False
                 for note in budget.notes:
-                    warnings.warn(f"Column {column!r} of {table}_data: {note}", UserWarning, stacklevel=2)
+                    warn(f"Column {column!r} of {table}_data: {note}")
             else:
                 stats = encoding.reduce(partials[column], value_protection=value_protection, rng=column_rngs[index])
         except ValueError as err:
@@ -136,9 +136,9 @@ def _analyze_table(ws: Workspace, table: str, meta: dict, progress: ProgressRepo
         stats["dtype"] = published_dtype(meta["dtypes"].get(column, "object"), stats.get("categories"))
         if stats["encoding_type"] in _CATEGORICAL and not stats["categories"] and (
                 stats["no_of_rare_categories"] or dp is not None):
-            warnings.warn(_no_category_message(column, table, stats["no_of_rare_categories"],
-                                               text_type="LANGUAGE_TEXT" if _is_language(meta) else
-                                               "TABULAR_CHARACTER", dp=dp), UserWarning, stacklevel=2)
+            warn(_no_category_message(column, table, stats["no_of_rare_categories"],
+                                      text_type="LANGUAGE_TEXT" if _is_language(meta) else "TABULAR_CHARACTER",
+                                      dp=dp))
         stats["argn_processor"] = table
         stats["argn_column"] = f"c{index}"
         columns[column] = stats
