@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ._warnings import warn
+from ._user_warnings import warn
 
 __all__ = ["resolve_device"]
 

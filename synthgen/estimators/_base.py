@@ -14,8 +14,8 @@ from sklearn.utils.validation import validate_data
 from .._device import resolve_device
 from .._dtypes import restore_dtype
 from .._options import validate_all
+from .._user_warnings import warn
 from .._version import __version__
-from .._warnings import warn
 from .._workspace import Workspace
 from ..domain import ModelStateStrategy, ModelType
 from ..privacy._ledger import ledger_frame, ledger_totals

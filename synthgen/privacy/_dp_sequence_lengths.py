@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .._warnings import warn
+from .._user_warnings import warn
 from ..domain import MAX_SEQUENCE_LENGTH_LIMIT
 from ._dp_mechanisms import ValueGrid, bounds_feasible, dp_bounds, exponential_rank
 from ._dp_statistics import ColumnBudget

@@ -13,7 +13,7 @@ from .._dtypes import published_dtype, spec_name
 from .._options import ENGINE_DEFAULTS, InvalidParameterError, validate_all
 from .._progress import ProgressReporter
 from .._seeding import as_generator
-from .._warnings import warn
+from .._user_warnings import warn
 from .._workspace import Workspace, locks_workspace
 from ..column_encodings import SequenceIndex, get_encoding
 from ..column_encodings._language import get_language_encoding

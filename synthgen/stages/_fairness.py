@@ -16,7 +16,7 @@ import attrs
 import numpy as np
 import torch
 
-from .._warnings import warn
+from .._user_warnings import warn
 from ..domain import FairnessConfig, ModelEncodingType
 from ..models.tabular._bundle import column_specs
 from ..models.tabular._fairness import FairnessTilt, GroupIndex

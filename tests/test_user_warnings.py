@@ -1,4 +1,4 @@
-"""Warnings are attributed to the user's call, not to the synthgen frames (stages, the workspace lock) it ran."""
+"""synthgen._user_warnings: warnings are attributed to the user's call, not to the synthgen frames (stages, the workspace lock) it ran."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 import synthgen as sg
 from synthgen import TabularSynthesizer
-from synthgen._warnings import warn
+from synthgen._user_warnings import warn
 
 _NONE_PUBLISHED = r"Column 'code' of tgt_data: value protection publishes none of its 60 categories"
 
