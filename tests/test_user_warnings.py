@@ -1,4 +1,5 @@
-"""synthgen._user_warnings: warnings are attributed to the user's call, not to the synthgen frames (stages, the workspace lock) it ran."""
+"""synthgen._user_warnings: warnings are attributed to the user's call, not to the synthgen frames (stages, the
+workspace lock) it ran through."""
 
 from __future__ import annotations
 
