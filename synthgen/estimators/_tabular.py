@@ -583,6 +583,7 @@ class TabularSynthesizer(InferenceMixin, _ParquetSamplingMixin, _SynthesizerMixi
                 device=device, rng=rng)
             batches = generator.generate(
                 sample_size=n_samples, ctx_data=context, seed_data=seed_data, batch_size=batch_size,
+                ctx_parameter="context", size_parameter="n_samples",
                 sampling_temperature=sampling_temperature, sampling_top_p=sampling_top_p,
                 rare_category_replacement_method=rare_category_replacement_method, rebalancing=rebalancing,
                 imputation=imputation, fairness=fairness, rng=rng,
