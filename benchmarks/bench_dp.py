@@ -35,8 +35,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _adult_domains import ADULT_DOMAINS, ADULT_RANGES  # noqa: E402
+from _adult_domains import ADULT_CATEGORIES, ADULT_RANGES  # noqa: E402
 from _common import load, print_side_by_side, run_engine  # noqa: E402
+from _reference import engine_script  # noqa: E402
 
 # Settings tuned on this benchmark (docs/privacy.md, "DP training figures"): the Small model in a fixed column
 # order (enable_flexible_generation=False); at epsilon 1 large Poisson batches (q = 0.21) and 10 epochs, at
@@ -45,20 +46,12 @@ DEFAULT_EPOCHS = {1.0: 10.0, 10.0: 60.0}
 DEFAULT_BATCH = {1.0: 8192, 10.0: 1024}
 DEFAULT_MODEL = "MOSTLY_AI/Small"
 
-SYNTHGEN_RUN = """
-import json, sys, time, warnings
-import pandas as pd, torch
+SYNTHGEN_RUN = engine_script("""
 warnings.filterwarnings("ignore")
-args = json.loads(sys.argv[1])
-torch.set_num_threads(args["threads"])
 from synthgen import TabularSynthesizer
-trn = pd.read_parquet(args["trn"])
-dp = args["dp"]
-if "domains" in dp:  # JSON turned the (low, high) ranges into lists, which would declare categories
-    dp["domains"] = {c: tuple(v) if c in args["ranges"] else v for c, v in dp["domains"].items()}
 start = time.perf_counter()
 synth = TabularSynthesizer(model=args["model"], max_epochs=args["epochs"], batch_size=args["batch_size"],
-                           enable_flexible_generation=args["flexible"], differential_privacy=dp,
+                           enable_flexible_generation=args["flexible"], differential_privacy=args["dp"],
                            random_state=args["seed"]).fit(trn)
 train_s = time.perf_counter() - start
 synth.sample(len(trn), random_state=args["seed"] + 2).to_parquet(args["out"])
@@ -69,17 +62,11 @@ report = getattr(synth, "privacy_report_", None)
 ledger = report.to_dict("records") if report is not None else []
 print(json.dumps({"train_s": train_s, "epochs": float(synth.history_["epoch"].iloc[-1]),
                   "epsilon": float(getattr(synth, "epsilon_", float("nan"))), "ledger": ledger}, default=str))
-"""
+""")
 
-REFERENCE_RUN = """
-import json, sys, time
-from pathlib import Path
-import pandas as pd, torch
-args = json.loads(sys.argv[1])
-torch.set_num_threads(args["threads"])
+REFERENCE_RUN = engine_script("""
 from mostlyai.engine import TabularARGN
 from mostlyai.engine.domain import DifferentialPrivacyConfig
-trn = pd.read_parquet(args["trn"])
 start = time.perf_counter()
 dp = DifferentialPrivacyConfig(max_epsilon=0.9 * args["epsilon"], delta=args["delta"],
                                value_protection_epsilon=0.1 * args["epsilon"])
@@ -92,15 +79,16 @@ frame = pd.read_csv(progress) if progress.exists() else None
 epochs = float(frame["epoch"].iloc[-1]) if frame is not None else float("nan")
 eps = float(frame["dp_eps"].dropna().iloc[-1]) if frame is not None and "dp_eps" in frame else float("nan")
 print(json.dumps({"train_s": train_s, "epochs": epochs, "epsilon": eps + 0.1 * args["epsilon"]}))
-"""
+""")
 
 
 def _dp_config(epsilon: float, stats_share: float | None, domains: bool) -> dict:
     config = {"epsilon": epsilon}  # delta from the data size
     if stats_share is not None:
         config["stats_share"] = stats_share
-    if domains:
-        config["domains"] = ADULT_DOMAINS
+    if domains:  # the ranges in their JSON form: the script gets its arguments as JSON, which has no tuples
+        config["domains"] = ADULT_CATEGORIES | {column: {"low": low, "high": high}
+                                                for column, (low, high) in ADULT_RANGES.items()}
     return config
 
 
@@ -141,7 +129,7 @@ def main() -> None:
                 runs[f"synthgen ε={epsilon:g}"] = (sys.executable, SYNTHGEN_RUN, {
                     "dp": _dp_config(epsilon, options.stats_share, not options.no_domains), "model": options.model,
                     "batch_size": options.batch_size or DEFAULT_BATCH.get(epsilon, 8192),
-                    "flexible": options.flexible, "ranges": list(ADULT_RANGES), "seed": options.seed,
+                    "flexible": options.flexible, "seed": options.seed,
                     "epochs": options.epochs or DEFAULT_EPOCHS.get(epsilon, 10.0)})
             if not options.skip_reference:
                 from _reference import ensure_reference_env

@@ -8,6 +8,7 @@ or the camelCase keys of the MOSTLY AI engine) through :meth:`coerce`.
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from enum import Enum, StrEnum
 from typing import Any, Protocol, Self
@@ -308,6 +309,17 @@ def _positive_float(name: str, upper: float | None = None):
     return check
 
 
+# the largest declarable max_sequence_length, and the DP sequence-length search's end when none is declared
+MAX_SEQUENCE_LENGTH_LIMIT = 2**16
+
+
+def _optional_max_sequence_length(instance, attribute, value):
+    whole = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if value is not None and not (whole and 1 <= value <= MAX_SEQUENCE_LENGTH_LIMIT):
+        raise ValueError(f"max_sequence_length must be an int in [1, {MAX_SEQUENCE_LENGTH_LIMIT}] or None; "
+                         f"got {value!r} instead.")
+
+
 ACCOUNTANTS = ("prv", "rdp", "gdp")
 """The privacy accountants of Opacus that DP-SGD training can use (``prv`` is the tightest)."""
 
@@ -401,8 +413,16 @@ class DifferentialPrivacyConfig(_Config):
     domains : dict or None, default=None
         Public knowledge about columns, known without looking at the data: per column name, a list of its
         categories (categorical and discrete numeric columns) or a ``(low, high)`` pair (numeric and datetime
-        columns; datetimes as strings or timestamps; ``{"low": ..., "high": ...}`` in JSON). A declared domain is published as it is and costs no
-        budget; values outside it are treated as rare or clipped. Undeclared columns get DP statistics.
+        columns; datetimes as strings or timestamps; ``{"low": ..., "high": ...}`` in JSON). A list always
+        declares categories: a two-item list for a ``TABULAR_NUMERIC_AUTO`` column is refused as ambiguous
+        (declare the range as a pair, or two categories with ``TABULAR_NUMERIC_DISCRETE``). A declared domain is
+        published as it is and costs no budget; values outside it are treated as rare or clipped. Undeclared
+        columns get DP statistics.
+    max_sequence_length : int or None, default=None
+        Public knowledge about two-table data: the most events (target rows) a subject can have, in
+        [1, 65536]. The DP bounds of the sequence lengths are searched up to it and cannot exceed it; longer
+        sequences are cut to their first ``max_sequence_length`` events. ``None`` searches up to 65,536; a
+        sequential model then refuses a budget too small to keep the upper bound inside the data.
 
     Examples
     --------
@@ -426,6 +446,7 @@ class DifferentialPrivacyConfig(_Config):
     accountant: str = attrs.field(default="prv", converter=_accountant, validator=_known_accountant)
     domains: dict[str, list | tuple] | None = attrs.field(default=None, converter=_domains,
                                                           validator=_valid_domains)
+    max_sequence_length: int | None = attrs.field(default=None, validator=_optional_max_sequence_length)
 
     def __attrs_post_init__(self):
         if self.epsilon is not None:

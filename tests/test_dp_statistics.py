@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import re
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -288,6 +290,43 @@ def test_two_table_sequence_lengths_and_heavy_subjects_under_dp(tmp_path):
         assert stats["is_sequential"]
 
 
+def test_a_budget_too_small_for_sequence_length_bounds_is_refused_unless_a_maximum_is_declared(tmp_path):
+    ctx, tgt, lengths = _two_table(n_subjects=200)  # lengths 2..29, one subject with 400 more
+    ws = sg.split(tgt, ctx_data=ctx, tgt_context_key="id", ctx_primary_key="id", workspace_dir=tmp_path / "ws",
+                  random_state=0)
+    message = ("The 'differential_privacy' parameter of analyze is invalid: the sequence lengths get an epsilon of "
+               "0.01 per bound, too small to find bounds inside the data of 200 subjects: the upper bound could "
+               "reach 65,536 events per sequence. Declare the public maximum number of events per subject "
+               "(differential_privacy={..., 'max_sequence_length': n}; longer sequences are cut to it), or raise "
+               "epsilon or stats_share.")
+    with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+        _dp_stats(ws, 0, epsilon=1.0)  # 0.1 for 3 units: 0.0333 each, 0.3 of it per bound
+    assert not ws.stats_path("tgt").exists()  # refused before anything was written
+    for seed in range(3):  # the declared maximum caps what the too small budget publishes
+        with pytest.warns(UserWarning, match=r"they may be wider than the data's \(at most the declared "
+                                             r"max_sequence_length 40\)"):
+            stats, ledger = _dp_stats(ws, seed, epsilon=1.0, max_sequence_length=40)
+        seq = stats["seq_len"]
+        assert 0 <= seq["min"] <= seq["median"] <= seq["max"] <= 40
+        lines = [(e.mechanism, e.epsilon) for e in ledger if e.column is None]
+        assert lines[0] == ("declared maximum (sequence length)", 0.0)  # public knowledge, on the ledger
+        assert sum(epsilon for _, epsilon in lines) == pytest.approx(0.1 / 3)
+    # a budget that can bound the lengths: inside the data and the declared maximum, the longer sequences cut
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # this budget bounds the lengths: no warning
+        stats, _ = _dp_stats(ws, 0, epsilon=40.0, stats_share=0.5, max_sequence_length=20)
+    assert lengths.min() <= stats["seq_len"]["min"] <= stats["seq_len"]["max"] <= 20
+    sg.encode(workspace_dir=ws, random_state=0)
+    assert sg.Workspace(ws.root).read_stats("tgt")["is_sequential"]
+
+
+@pytest.mark.parametrize("value", [0, 2**16 + 1, 2.5, True])
+def test_max_sequence_length_must_be_a_whole_number_in_range(value):
+    with pytest.raises(ValueError, match=re.escape(f"max_sequence_length must be an int in [1, 65536] or None; got "
+                                                   f"{value!r} instead.")):
+        sg.DifferentialPrivacyConfig(epsilon=1.0, max_sequence_length=value)
+
+
 # -- declared domains and small budgets ----------------------------------------------------------------------
 
 def test_declared_domains_are_published_free_and_the_rest_gets_the_budget(flat_workspace):
@@ -306,7 +345,8 @@ def test_declared_domains_are_published_free_and_the_rest_gets_the_budget(flat_w
 
 @pytest.mark.parametrize(("domains", "message"), [
     ({"income": ["a", "b"]}, r"Column 'income' of tgt_data: its declared domain \['a', 'b'\] does not fit its "
-                             r"encoding type TABULAR_NUMERIC_BINNED; declare a \(low, high\) pair or no domain."),
+                             r"encoding type TABULAR_NUMERIC_BINNED; declare a \(low, high\) pair \(a tuple; a list "
+                             r"declares categories; in JSON \{\"low\": \.\.\., \"high\": \.\.\.\}\) or no domain\.$"),
     ({"joined": (5, "x")}, r"Column 'joined' of tgt_data: its declared domain \(5, 'x'\) holds values that are not "
                            r"datetimes."),
     ({"nope": ["a"]}, r"The 'differential_privacy' parameter of analyze is invalid: differential_privacy declares "
@@ -317,6 +357,22 @@ def test_declared_domains_that_do_not_fit_are_refused_before_anything_changes(fl
     with pytest.raises(ValueError, match="^" + message):
         sg.analyze(workspace_dir=flat_workspace, differential_privacy={"epsilon": 1.0, "domains": domains})
     assert flat_workspace.stats_path("tgt").exists()  # the previous analysis is intact
+
+
+def test_a_two_item_list_for_a_numeric_auto_column_is_refused_not_read_as_two_categories(tmp_path):
+    data = pd.DataFrame({"age": np.random.default_rng(0).integers(17, 91, 300)})  # AUTO: a list or a pair fits
+    ws = sg.split(data, workspace_dir=tmp_path / "ws", random_state=0)
+    message = ("Column 'age' of tgt_data: its declared domain [17, 90] is a list, which declares categories, not a "
+               "range; for the range declare the pair (17, 90) (in JSON {\"low\": 17, \"high\": 90}), for two "
+               "categories give the column the encoding type TABULAR_NUMERIC_DISCRETE.")
+    with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+        sg.analyze(workspace_dir=ws, differential_privacy={"epsilon": 1.0, "domains": {"age": [17, 90]}})
+    for domain in [(17, 90), {"low": 17, "high": 90}]:  # the two forms of a range: published as declared, free
+        stats, ledger = _dp_stats(ws, 0, epsilon=1.0, domains={"age": domain})
+        assert (stats["columns"]["age"]["min"], stats["columns"]["age"]["max"]) == (17, 90)
+        assert ("declared domain (bounds)", 0.0) in [(e.mechanism, e.epsilon) for e in ledger]
+    stats, _ = _dp_stats(ws, 0, epsilon=1.0, domains={"age": list(range(17, 91))})  # longer lists: categories
+    assert stats["columns"]["age"]["encoding_type"] == "TABULAR_NUMERIC_DISCRETE"
 
 
 def test_a_budget_too_small_for_bounds_publishes_no_range_and_says_so(flat_workspace):

@@ -155,6 +155,8 @@ def test_bad_input_gets_clear_errors(fitted, holdout):
         fitted.predict_proba(X, target="hours_per_week")
     with pytest.raises(ValueError, match="X has 2 features, but TabularSynthesizer is expecting 9 features"):
         fitted.score_samples(X.to_numpy()[:, :2])
+    with pytest.raises(ValueError, match=r"^Expected 2D array, got 1D array instead: shape \(9,\)\. Reshape"):
+        fitted.score_samples(X.to_numpy()[0])
     with pytest.raises(ValueError, match="n_draws"):
         fitted.predict(X, target="age", n_draws=0)
     with pytest.raises(NotFittedError):

@@ -176,12 +176,23 @@ def test_unknown_model_path_is_refused(trained, tmp_path):
 
 
 def test_missing_context_key_is_refused(trained):
-    with pytest.raises(ValueError, match=r"ctx_data lacks the context columns \['id'\]"):
+    with pytest.raises(ValueError, match=r"^ctx_data lacks the context columns \['id'\]; it needs the context key "
+                                         r"'id' and the columns \['is_retweet', 'year'\]\.$"):
         sg.generate(ctx_data=pd.DataFrame({"is_retweet": [True], "year": [2016]}), workspace_dir=trained)
     with pytest.raises(ValueError, match="rebalancing is only applicable to TABULAR models"):
         sg.generate(rebalancing={"column": "source", "probabilities": {"TweetDeck": 0.5}}, workspace_dir=trained)
     with pytest.raises(ValueError, match="holds a LANGUAGE model; this needs a TABULAR one"):
         sg.predict_proba(pd.DataFrame({"text": ["hi"]}), "source", workspace_dir=trained)
+
+
+@pytest.mark.parametrize("keys, message", [
+    ([3, 4, None, 6], r"^ctx_data's primary key 'id' has 1 NULL values; keys must not be NULL\.$"),
+    ([3, 4, 5, 4], r"^ctx_data's primary key 'id' is not unique: 1 duplicate values, e.g\. 4\.$"),
+])
+def test_null_or_duplicate_context_keys_are_refused(trained, keys, message):
+    ctx = pd.DataFrame({"id": pd.array(keys, dtype="Int64"), "is_retweet": False, "year": 2016})
+    with pytest.raises(ValueError, match=message):  # checked on the whole table, not only the rows asked for
+        sg.generate(ctx_data=ctx, sample_size=2, workspace_dir=trained)
 
 
 def test_context_key_not_in_context_table_is_refused(two_table, tmp_path):

@@ -30,6 +30,18 @@ _log = logging.getLogger(__name__)
 _LEDGER_ATTRIBUTES = ("privacy_report_", "epsilon_", "delta_")
 
 
+def _two_dimensional(X) -> np.ndarray:
+    """``X`` as an array, refused with scikit-learn's message unless it is 2-D."""
+    array = np.asarray(X)
+    if array.ndim != 2:
+        raise ValueError(
+            f"Expected 2D array, got {array.ndim}D array instead: shape {array.shape}. Reshape your data "
+            "either using array.reshape(-1, 1) if your data has a single feature or array.reshape(1, -1) "
+            "if it contains a single sample (a Series: series.to_frame())."
+        )
+    return array
+
+
 def _as_frame(X, owner: str) -> pd.DataFrame:
     """A DataFrame from ``X``; arrays get columns ``col_0 .. col_k`` (a copy, the input is never modified).
 
@@ -39,13 +51,7 @@ def _as_frame(X, owner: str) -> pd.DataFrame:
         raise TypeError(f"Sparse data not supported: {owner} learns a dense table; pass X.toarray() or a "
                         "DataFrame.")
     if not isinstance(X, pd.DataFrame):
-        array = np.asarray(X)
-        if array.ndim != 2:
-            raise ValueError(
-                f"Expected 2D array, got {array.ndim}D array instead: shape {array.shape}. Reshape your data "
-                "either using array.reshape(-1, 1) if your data has a single feature or array.reshape(1, -1) "
-                "if it contains a single sample (a Series: series.to_frame())."
-            )
+        array = _two_dimensional(X)
         X = pd.DataFrame(array, columns=[f"col_{i}" for i in range(array.shape[1])])
     if X.shape[0] == 0:
         raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}) while a minimum of 1 is required by "

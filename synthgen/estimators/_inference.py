@@ -16,6 +16,7 @@ from .._seeding import as_generator
 from .._threads import torch_threads
 from ..stages._inference_common import CLASS_ENCODINGS, DEFAULT_N_DRAWS, DEFAULT_N_ORDERS, TabularInference
 from ..stages._transformers import frame_with_target
+from ._base import _two_dimensional
 
 __all__ = ["InferenceMixin"]
 
@@ -89,13 +90,7 @@ class InferenceMixin:
         """``X`` as a DataFrame: any subset of the learned columns, or an array of exactly the fitted features."""
         if isinstance(X, pd.DataFrame):
             return X
-        array = np.asarray(X)
-        if array.ndim != 2:
-            raise ValueError(
-                f"Expected 2D array, got {array.ndim}D array instead: shape {array.shape}. Reshape your data "
-                "either using array.reshape(-1, 1) if your data has a single feature or array.reshape(1, -1) "
-                "if it contains a single sample (a Series: series.to_frame())."
-            )
+        array = _two_dimensional(X)
         if array.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {array.shape[1]} features, but {type(self).__name__} is expecting "
                              f"{self.n_features_in_} features as input.")

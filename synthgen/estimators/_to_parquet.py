@@ -13,6 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._options import validate, validate_all
 from .._progress import ProgressReporter
 from .._seeding import as_generator, derive_seed
+from ..stages._context_rows import checked_context_rows
 from ..stages._partitioned import (
     GenerationJob,
     block_size_for,
@@ -91,26 +92,11 @@ class _ParquetSamplingMixin:
         if seed_data is not None:
             raise ValueError(f"seed_data is not supported by {owner} for two-table models; use sample().")
         if context is not None:
-            context = self._checked_context(context, n_samples)
+            context = checked_context_rows(context, self._bundle.ctx_stats, n_samples, parameter="context",
+                                           size_parameter="n_samples")
             return len(context), context
         self._require_context_model()
         if n_samples is not None:
             return int(n_samples), None
         stats = self._context_model.stats
         return int(stats["no_of_training_records"] + stats["no_of_validation_records"]), None
-
-    def _checked_context(self, context: pd.DataFrame, n_samples: int | None) -> pd.DataFrame:
-        """The first ``n_samples`` rows of a given context table, checked before any partition runs."""
-        ctx_stats = self._bundle.ctx_stats
-        key = ctx_stats["keys"]["primary_key"]
-        missing = [c for c in [key, *ctx_stats["columns"]] if c not in context.columns]
-        if missing:
-            raise ValueError(f"context lacks the context columns {missing}.")
-        if n_samples is not None:
-            if n_samples > len(context):
-                raise ValueError(f"n_samples ({n_samples}) exceeds the {len(context)} context rows; generation "
-                                 "makes the target of each context row once.")
-            context = context.iloc[:n_samples]
-        if context[key].duplicated().any():
-            raise ValueError(f"context's primary key {key!r} is not unique.")
-        return context.reset_index(drop=True)

@@ -271,10 +271,19 @@ def check_domain(encoding_type: str, domain: Any) -> str:
         If the domain's kind does not fit the encoding type, or its values do not parse.
     """
     kind = "categories" if isinstance(domain, list) else "range"
+    if kind == "categories" and len(domain) == 2 and encoding_type == _T.TABULAR_NUMERIC_AUTO.value:
+        # A numeric AUTO column takes both kinds, and ``[low, high]`` (a range written as a list, or read back
+        # from JSON) would silently become two categories: the one reading that is never guessed.
+        low, high = domain
+        raise ValueError(
+            f"its declared domain {domain!r} is a list, which declares categories, not a range; for the range "
+            f"declare the pair ({low!r}, {high!r}) (in JSON {{\"low\": {low!r}, \"high\": {high!r}}}), for two "
+            "categories give the column the encoding type TABULAR_NUMERIC_DISCRETE.")
     allowed = {"categories": _CATEGORICAL | {_T.TABULAR_NUMERIC_DISCRETE.value, _T.TABULAR_NUMERIC_AUTO.value},
                "range": (_NUMERIC - {_T.TABULAR_NUMERIC_DISCRETE.value}) | _DATETIME | _RELATIVE}[kind]
     if encoding_type not in allowed:
-        wanted = "a (low, high) pair" if kind == "categories" else "a list of categories"
+        wanted = ("a (low, high) pair (a tuple; a list declares categories; in JSON {\"low\": ..., \"high\": ...})"
+                  if kind == "categories" else "a list of categories")
         raise ValueError(f"its declared domain {domain!r} does not fit its encoding type {encoding_type}; "
                          f"declare {wanted} or no domain.")
     if kind == "categories" and encoding_type in _NUMERIC:

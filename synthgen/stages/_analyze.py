@@ -19,7 +19,7 @@ from ..column_encodings import SequenceIndex, get_encoding
 from ..column_encodings._language import get_language_encoding
 from ..domain import DifferentialPrivacyConfig, ModelEncodingType, ModelType, ProgressCallback
 from ..privacy._dp_budget import DPBudget, resolve_dp_budget
-from ..privacy._dp_mechanisms import ValueGrid, bounds_feasible, dp_bounds, exponential_rank
+from ..privacy._dp_sequence_lengths import check_sequence_length_budget, dp_sequence_length_stats
 from ..privacy._dp_statistics import (
     DP_ENCODING_TYPES,
     ColumnBudget,
@@ -233,30 +233,6 @@ def _seq_len_stats(lengths: np.ndarray, value_protection: bool, rng: np.random.G
             "value_protection": bool(value_protection)}
 
 
-# sequence lengths: whole numbers up to 2**16, one cell each
-_LENGTH_GRID = ValueGrid(np.arange(0, 2**16 + 1, dtype=np.float64))
-
-
-def _dp_seq_len_stats(lengths: np.ndarray, budget: ColumnBudget, n_subjects: int,
-                      rng: np.random.Generator) -> dict[str, Any]:
-    """Sequence-length bounds (0.3 of the unit's epsilon each) and median (0.4) by the exponential mechanism; a
-    subject has one length, so each count changes by at most 1."""
-    counts = _LENGTH_GRID.counts(lengths.astype(np.float64))
-    if not bounds_feasible(n_subjects, _LENGTH_GRID.n_cells, 0.3 * budget.epsilon):
-        warnings.warn(f"Under differential privacy the sequence lengths get an epsilon of {0.3 * budget.epsilon:.3g} "
-                      f"per bound, too small for {n_subjects} subjects to keep the bounds inside the data: they may "
-                      "be wider than the data's. Raise epsilon or stats_share.", UserWarning, stacklevel=3)
-    low_epsilon = budget.spend("exponential mechanism (sequence length lower bound)", 0.3 * budget.epsilon)
-    high_epsilon = budget.spend("exponential mechanism (sequence length upper bound)", 0.3 * budget.epsilon)
-    low, high, _ = dp_bounds(_LENGTH_GRID, counts, low_epsilon, high_epsilon, n_subjects, rng, exact=True)
-    median_cell = exponential_rank(counts, (n_subjects - 1) / 2,
-                                   budget.spend("exponential mechanism (sequence length median)",
-                                                0.4 * budget.epsilon), rng)
-    low, high = int(low), int(high)
-    median = int(min(max(_LENGTH_GRID.edges[median_cell], low), high))
-    return {"min": low, "max": high, "median": median, "value_protection": False}
-
-
 @locks_workspace("analyze")
 def analyze(
     *,
@@ -318,6 +294,8 @@ def analyze(
         metas = {"tgt": tgt_meta} | ({"ctx": ctx_meta} if has_ctx else {})
         try:
             dp = _DPAnalysis(resolve_dp_budget(dp_config, n_subjects), n_subjects, metas, has_ctx, dp_config.domains)
+            if has_ctx and model_type == ModelType.TABULAR.value:  # a sequential model is built to the bound
+                check_sequence_length_budget(dp.epsilon, n_subjects, dp_config.max_sequence_length)
         except ValueError as err:
             raise InvalidParameterError(f"The 'differential_privacy' parameter of analyze is invalid: {err}") from None
         dp.check()
@@ -338,7 +316,8 @@ def analyze(
             n_trn = sum(rows for name, rows in tgt_keys if name.endswith("-trn.parquet"))
             n_val = sum(rows for _, rows in tgt_keys) - n_trn
         if dp is not None and has_ctx:
-            seq_len = _dp_seq_len_stats(lengths, dp.column_budget("tgt", None), dp.n_subjects, len_rng)
+            seq_len = dp_sequence_length_stats(lengths, dp.column_budget("tgt", None), dp.n_subjects, len_rng,
+                                               max_sequence_length=dp_config.max_sequence_length)
             observed_min, observed_max = seq_len["min"], seq_len["max"]
         else:
             seq_len = _seq_len_stats(lengths, value_protection and has_ctx, len_rng)

@@ -10,7 +10,8 @@ import pandas as pd
 from .._dtypes import dtype_spec, is_mixed_object
 from ..domain import ModelEncodingType, ModelType
 
-__all__ = ["example", "check_frame", "resolve_encoding_types", "resolve_model_type", "normalize_storage"]
+__all__ = ["example", "check_frame", "check_unique", "resolve_encoding_types", "resolve_model_type",
+           "normalize_storage"]
 
 _NUMERIC_TYPES = {
     ModelEncodingType.TABULAR_NUMERIC_AUTO,
@@ -96,6 +97,14 @@ def check_frame(frame, *, name: str, keys: Mapping[str, str | None]) -> None:
                 f"Convert it, e.g. df[{column!r}].astype(str)."
             )
     _check_values(frame, name=name, keys=keys)
+
+
+def check_unique(values: pd.Series, *, parameter: str, column: str) -> None:
+    """Refuse duplicates in the key ``column`` (named by its ``parameter``), counting them and showing one."""
+    duplicated = values.duplicated()
+    if duplicated.any():
+        raise ValueError(f"{parameter} {column!r} is not unique: {int(duplicated.sum())} duplicate values, "
+                         f"e.g. {example(values[duplicated].iloc[0])}.")
 
 
 def _infer(values: pd.Series, model_type: ModelType) -> ModelEncodingType:

@@ -29,6 +29,7 @@ from ..models.tabular._calibration import calibration_rows, fit_marginal_offsets
 from ..models.tabular._sampling import generator_on
 from . import _fairness
 from ._codec import decode_table, encode_table
+from ._context_rows import checked_context_rows
 
 __all__ = ["TabularGenerator", "DEFAULT_GENERATION_BATCH", "subset_of_default_context"]
 
@@ -249,20 +250,10 @@ class TabularGenerator:
             if ctx_data is not None:
                 raise ValueError("ctx_data is given, but this model was trained without a context table.")
             return None, None
-        key = ctx_stats["keys"]["primary_key"]
         if ctx_data is None:
             raise ValueError("This model was trained with a context table; pass the context rows to generate for.")
-        missing = [c for c in [key, *ctx_stats["columns"]] if c not in ctx_data.columns]
-        if missing:
-            raise ValueError(f"ctx_data lacks the context columns {missing}.")
-        if ctx_data[key].duplicated().any():
-            raise ValueError(f"ctx_data's primary key {key!r} is not unique.")
-        if sample_size is not None:
-            if sample_size > len(ctx_data):
-                raise ValueError(f"sample_size ({sample_size}) exceeds the {len(ctx_data)} context rows; "
-                                 "generation makes the target of each context row once.")
-            ctx_data = ctx_data.iloc[:sample_size]
-        ctx_data = ctx_data.reset_index(drop=True)
+        ctx_data = checked_context_rows(ctx_data, ctx_stats, sample_size, parameter="ctx_data",
+                                        size_parameter="sample_size")
         codes = encode_table(ctx_data, ctx_stats["columns"], table="ctx", rng=rng)
         names = [s for spec in column_specs(ctx_stats["columns"]) for s in spec.sub_columns]
         matrix = np.stack([codes[n] for n in names], axis=1) if names else np.zeros((len(ctx_data), 0), np.int64)

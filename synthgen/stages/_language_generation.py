@@ -27,6 +27,7 @@ from ..domain import (
     RareCategoryReplacementMethod,
     RebalancingConfig,
 )
+from ._context_rows import checked_context_rows
 from ._generation import _generated_keys, _seed_like, aligned_seeds, planned_rows
 from ._language import forced_nulls, prompt_values, record_fields
 from ._language_model import LanguageBundle
@@ -76,21 +77,8 @@ class LanguageGenerator:
             return None
         if ctx_data is None:
             raise ValueError("This model was trained with a context table; pass the context rows to generate for.")
-        key = ctx_stats["keys"]["primary_key"]
-        missing = [c for c in [key, *ctx_stats["columns"]] if c not in ctx_data.columns]
-        if missing:
-            raise ValueError(f"ctx_data lacks the context columns {missing}; it needs the context key {key!r} and "
-                             f"the columns {list(ctx_stats['columns'])}.")
-        if ctx_data[key].isna().any():
-            raise ValueError(f"ctx_data's primary key {key!r} has NULL values.")
-        if ctx_data[key].duplicated().any():
-            raise ValueError(f"ctx_data's primary key {key!r} is not unique.")
-        if sample_size is not None:
-            if sample_size > len(ctx_data):
-                raise ValueError(f"sample_size ({sample_size}) exceeds the {len(ctx_data)} context rows; "
-                                 "generation makes one record per context row.")
-            ctx_data = ctx_data.iloc[:sample_size]
-        return ctx_data.reset_index(drop=True)
+        return checked_context_rows(ctx_data, ctx_stats, sample_size, parameter="ctx_data",
+                                    size_parameter="sample_size")
 
     def _seeds(self, seed_data: pd.DataFrame | None, ctx: pd.DataFrame | None) -> pd.DataFrame | None:
         if seed_data is None:

@@ -17,7 +17,14 @@ from .._progress import ProgressReporter
 from .._seeding import as_generator
 from .._workspace import Workspace, locks_workspace
 from ..domain import ModelEncodingType, ModelType, ProgressCallback
-from ._columns import check_frame, example, normalize_storage, resolve_encoding_types, resolve_model_type
+from ._columns import (
+    check_frame,
+    check_unique,
+    example,
+    normalize_storage,
+    resolve_encoding_types,
+    resolve_model_type,
+)
 from ._parquet_source import ParquetSource, is_table_source
 from ._split_streamed import FrameSource, check_key_kinds, split_streamed
 
@@ -32,12 +39,7 @@ def _check_keys(tgt_data, ctx_data, tgt_primary_key, ctx_primary_key, tgt_contex
     if tgt_primary_key is not None and tgt_primary_key == tgt_context_key:
         raise ValueError("tgt_primary_key and tgt_context_key must be different columns.")
     if tgt_primary_key is not None:
-        duplicated = tgt_data[tgt_primary_key].duplicated()
-        if duplicated.any():
-            raise ValueError(
-                f"tgt_primary_key {tgt_primary_key!r} is not unique: {int(duplicated.sum())} duplicate values, "
-                f"e.g. {example(tgt_data[tgt_primary_key][duplicated].iloc[0])}."
-            )
+        check_unique(tgt_data[tgt_primary_key], parameter="tgt_primary_key", column=tgt_primary_key)
     if ctx_data is None:
         if ctx_primary_key is not None:
             raise ValueError("ctx_primary_key is given but ctx_data is None.")
@@ -47,22 +49,10 @@ def _check_keys(tgt_data, ctx_data, tgt_primary_key, ctx_primary_key, tgt_contex
     if ctx_primary_key is None:
         raise ValueError("ctx_data is given, so ctx_primary_key must name its primary key column.")
     check_frame(ctx_data, name="ctx_data", keys={"ctx_primary_key": ctx_primary_key})
-    duplicated = ctx_data[ctx_primary_key].duplicated()
-    if duplicated.any():
-        raise ValueError(
-            f"ctx_primary_key {ctx_primary_key!r} is not unique: {int(duplicated.sum())} duplicate values, "
-            f"e.g. {example(ctx_data[ctx_primary_key][duplicated].iloc[0])}."
-        )
+    check_unique(ctx_data[ctx_primary_key], parameter="ctx_primary_key", column=ctx_primary_key)
     missing = ~tgt_data[tgt_context_key].isin(ctx_data[ctx_primary_key])
     if missing.any():
-        tgt_kind, ctx_kind = _key_kind(tgt_data[tgt_context_key]), _key_kind(ctx_data[ctx_primary_key])
-        if tgt_kind != ctx_kind:
-            raise ValueError(
-                f"The key dtypes differ: tgt_context_key {tgt_context_key!r} of tgt_data holds {tgt_kind} values "
-                f"(dtype {tgt_data[tgt_context_key].dtype}), ctx_primary_key {ctx_primary_key!r} of ctx_data holds "
-                f"{ctx_kind} values (dtype {ctx_data[ctx_primary_key].dtype}), so no target row finds its context. "
-                "Convert one to the type of the other, e.g. .astype(str)."
-            )
+        check_key_kinds(tgt_data, ctx_data, tgt_context_key, ctx_primary_key, _key_kind)
         raise ValueError(
             f"{int(missing.sum())} rows of tgt_data have a tgt_context_key {tgt_context_key!r} that is not a "
             f"ctx_primary_key of ctx_data, e.g. {example(tgt_data[tgt_context_key][missing].iloc[0])}."

@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 from .._dtypes import check_restorable, dtype_name, dtype_spec
 from .._progress import ProgressReporter
 from .._workspace import Workspace
-from ._columns import check_frame, example, normalize_storage
+from ._columns import check_frame, check_unique, example, normalize_storage
 from ._parquet_source import DEFAULT_BATCH_ROWS
 
 __all__ = ["FrameSource", "key_hash", "split_streamed"]
@@ -232,13 +232,6 @@ def _stream_table(ws: Workspace, source, folder: Path, *, name: str, keys: dict,
     return specs.result()
 
 
-def _check_unique(values: pd.Series, *, parameter: str, column: str) -> None:
-    duplicated = values.duplicated()
-    if duplicated.any():
-        raise ValueError(f"{parameter} {column!r} is not unique: {int(duplicated.sum())} duplicate values, "
-                         f"e.g. {example(values[duplicated].iloc[0])}.")
-
-
 def _check_unique_by_buckets(ws: Workspace, source, column: str, *, parameter: str, n_buckets: int,
                              seed: int) -> None:
     """Uniqueness of a key that the partitions do not group: the key alone, bucketed by hash, one bucket at a time."""
@@ -256,7 +249,7 @@ def _check_unique_by_buckets(ws: Workspace, source, column: str, *, parameter: s
         for writer in writers.values():
             writer.close()
         for index in sorted(writers):
-            _check_unique(pd.read_parquet(folder / f"{index}.parquet")[column], parameter=parameter, column=column)
+            check_unique(pd.read_parquet(folder / f"{index}.parquet")[column], parameter=parameter, column=column)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -283,7 +276,7 @@ def _group_partitions(ws: Workspace, tgt_folder: Path, ctx_folder: Path, *, cont
                 ws.write_parquet(pd.DataFrame({context_key: subjects.to_numpy()}), ctx_folder / name)
             else:
                 ctx_keys = pd.read_parquet(ctx_folder / name, columns=[ctx_key])[ctx_key]
-                _check_unique(ctx_keys, parameter="ctx_primary_key", column=ctx_key)
+                check_unique(ctx_keys, parameter="ctx_primary_key", column=ctx_key)
                 subjects = pd.Index(ctx_keys)
             row_subject = subjects.get_indexer(tgt[context_key])
             missing = row_subject < 0
@@ -328,7 +321,7 @@ def split_streamed(ws: Workspace, tgt, ctx, *, tgt_primary_key: str | None, ctx_
         if tgt_context_key is None:
             if tgt_primary_key is not None:  # rows were placed by this key, so duplicates share a part
                 for path in ws.partitions(tgt_folder):
-                    _check_unique(pd.read_parquet(path, columns=[tgt_primary_key])[tgt_primary_key],
+                    check_unique(pd.read_parquet(path, columns=[tgt_primary_key])[tgt_primary_key],
                                   parameter="tgt_primary_key", column=tgt_primary_key)
             progress.update(n_partitions)
             return tgt_specs, None
