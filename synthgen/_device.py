@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import warnings
-
 import torch
+
+from ._user_warnings import warn
 
 __all__ = ["resolve_device"]
 
@@ -17,9 +17,9 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     except (RuntimeError, TypeError) as err:
         raise ValueError(f"device must be None, 'cpu', 'cuda' or a torch.device; got {device!r} ({err}).") from None
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        warnings.warn(f"device {device!r} is not available; using the CPU instead.", RuntimeWarning, stacklevel=3)
+        warn(f"device {device!r} is not available; using the CPU instead.", RuntimeWarning)
         return torch.device("cpu")
     if resolved.type == "mps" and not torch.backends.mps.is_available():
-        warnings.warn(f"device {device!r} is not available; using the CPU instead.", RuntimeWarning, stacklevel=3)
+        warn(f"device {device!r} is not available; using the CPU instead.", RuntimeWarning)
         return torch.device("cpu")
     return resolved

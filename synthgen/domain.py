@@ -309,15 +309,19 @@ def _positive_float(name: str, upper: float | None = None):
     return check
 
 
-# the largest declarable max_sequence_length, and the DP sequence-length search's end when none is declared
+# the largest declarable max_sequence_length / max_text_length, and the end of the DP search of the sequence
+# lengths / text lengths when none is declared
 MAX_SEQUENCE_LENGTH_LIMIT = 2**16
+MAX_TEXT_LENGTH_LIMIT = 2**16
 
 
-def _optional_max_sequence_length(instance, attribute, value):
-    whole = isinstance(value, numbers.Integral) and not isinstance(value, bool)
-    if value is not None and not (whole and 1 <= value <= MAX_SEQUENCE_LENGTH_LIMIT):
-        raise ValueError(f"max_sequence_length must be an int in [1, {MAX_SEQUENCE_LENGTH_LIMIT}] or None; "
-                         f"got {value!r} instead.")
+def _optional_length(name: str, limit: int):
+    def check(instance, attribute, value):
+        whole = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+        if value is not None and not (whole and 1 <= value <= limit):
+            raise ValueError(f"{name} must be an int in [1, {limit}] or None; got {value!r} instead.")
+
+    return check
 
 
 ACCOUNTANTS = ("prv", "rdp", "gdp")
@@ -423,6 +427,11 @@ class DifferentialPrivacyConfig(_Config):
         [1, 65536]. The DP bounds of the sequence lengths are searched up to it and cannot exceed it; longer
         sequences are cut to their first ``max_sequence_length`` events. ``None`` searches up to 65,536; a
         sequential model then refuses a budget too small to keep the upper bound inside the data.
+    max_text_length : int or None, default=None
+        Public knowledge about ``LANGUAGE_TEXT`` columns: the most characters a text can have, in [1, 65536].
+        The DP upper bound of the text lengths (``nchar_max``) is searched up to it and cannot exceed it; longer
+        texts are cut to their first ``nchar_max`` characters when they are encoded for training. ``None``
+        searches up to 65,536 and refuses a budget too small to keep the bound inside the data.
 
     Examples
     --------
@@ -446,7 +455,10 @@ class DifferentialPrivacyConfig(_Config):
     accountant: str = attrs.field(default="prv", converter=_accountant, validator=_known_accountant)
     domains: dict[str, list | tuple] | None = attrs.field(default=None, converter=_domains,
                                                           validator=_valid_domains)
-    max_sequence_length: int | None = attrs.field(default=None, validator=_optional_max_sequence_length)
+    max_sequence_length: int | None = attrs.field(
+        default=None, validator=_optional_length("max_sequence_length", MAX_SEQUENCE_LENGTH_LIMIT))
+    max_text_length: int | None = attrs.field(
+        default=None, validator=_optional_length("max_text_length", MAX_TEXT_LENGTH_LIMIT))
 
     def __attrs_post_init__(self):
         if self.epsilon is not None:

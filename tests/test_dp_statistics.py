@@ -320,11 +320,67 @@ def test_a_budget_too_small_for_sequence_length_bounds_is_refused_unless_a_maxim
     assert sg.Workspace(ws.root).read_stats("tgt")["is_sequential"]
 
 
-@pytest.mark.parametrize("value", [0, 2**16 + 1, 2.5, True])
-def test_max_sequence_length_must_be_a_whole_number_in_range(value):
-    with pytest.raises(ValueError, match=re.escape(f"max_sequence_length must be an int in [1, 65536] or None; got "
-                                                   f"{value!r} instead.")):
-        sg.DifferentialPrivacyConfig(epsilon=1.0, max_sequence_length=value)
+@pytest.mark.parametrize("name", ["max_sequence_length", "max_text_length"])
+@pytest.mark.parametrize("value", [0, 2**16 + 1, 2.5, True, "40"])
+def test_declared_maxima_must_be_whole_numbers_in_range(name, value):
+    with pytest.raises(ValueError, match="^" + re.escape(f"{name} must be an int in [1, 65536] or None; got "
+                                                         f"{value!r} instead.") + "$"):
+        sg.DifferentialPrivacyConfig(epsilon=1.0, **{name: value})
+    assert getattr(sg.DifferentialPrivacyConfig.coerce({"epsilon": 1.0, name: 2**16}), name) == 2**16
+
+
+def test_the_sequence_length_bound_can_reach_the_declared_maximum(tmp_path):
+    ctx, tgt, lengths = _two_table(n_subjects=600)  # lengths 2..29, one subject with 400 more
+    ws = sg.split(tgt, ctx_data=ctx, tgt_context_key="id", ctx_primary_key="id", workspace_dir=tmp_path / "ws",
+                  random_state=0)
+    stats, _ = _dp_stats(ws, 0, epsilon=40.0, stats_share=0.5, max_sequence_length=2)
+    assert stats["seq_len"]["max"] == 2  # every subject has at least 2 events: the bound is the maximum itself
+
+
+# -- text lengths ----------------------------------------------------------------------------------------------
+
+def _texts(tmp_path, n: int, longest: int = 30):
+    rng = np.random.default_rng(8)
+    texts = ["a" * int(k) for k in rng.integers(longest - 5, longest + 1, n)]
+    texts[0] = "x" * 500  # one subject's very long text
+    return sg.split(pd.DataFrame({"review": texts}), model_type="LANGUAGE", workspace_dir=tmp_path / "ws",
+                    random_state=0, tgt_encoding_types={"review": "LANGUAGE_TEXT"})
+
+
+def test_a_budget_too_small_for_the_text_length_bound_is_refused_unless_a_maximum_is_declared(tmp_path):
+    ws = _texts(tmp_path, 200)
+    message = ("The 'differential_privacy' parameter of analyze is invalid: the LANGUAGE_TEXT column 'review' gets an "
+               "epsilon of 0.05 for the upper bound of its text lengths, too small to find a bound inside the data "
+               "of 200 subjects: it could reach 65,536 characters per text. Declare the public maximum number of "
+               "characters per text (differential_privacy={..., 'max_text_length': n}; longer texts are cut to it), "
+               "or raise epsilon or stats_share.")
+    with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+        _dp_stats(ws, 0, epsilon=1.0)  # 0.1 for the one column, half of it for the bound
+    assert not ws.stats_path("tgt").exists()  # refused before anything was written
+    warning = ("Column 'review' of tgt_data: under differential privacy the upper bound of its text lengths gets an "
+               "epsilon of 0.05, too small for 200 subjects to keep it inside the data: texts may be cut to and "
+               "generated with more characters than the data's longest (at most the declared max_text_length 12). "
+               "Raise epsilon or stats_share.")
+    for seed in range(3):  # the declared maximum caps what the too small budget publishes
+        with pytest.warns(UserWarning, match="^" + re.escape(warning) + "$"):
+            stats, ledger = _dp_stats(ws, seed, epsilon=1.0, max_text_length=12)
+        assert 1 <= stats["columns"]["review"]["nchar_avg"] <= stats["columns"]["review"]["nchar_max"] <= 12
+        lines = [(e.mechanism, e.epsilon) for e in ledger if e.column == "review"]
+        assert lines[0] == ("declared maximum (text length)", 0.0)  # public knowledge, on the ledger
+        assert sum(epsilon for _, epsilon in lines) == pytest.approx(0.1)
+
+
+def test_a_declared_text_maximum_caps_the_bound_and_the_encoded_texts(tmp_path):
+    ws = _texts(tmp_path, 1000)  # lengths 25..30 and one of 500
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # this budget bounds the lengths: no warning
+        stats, _ = _dp_stats(ws, 0, epsilon=40.0, stats_share=0.5)
+        assert 25 <= stats["columns"]["review"]["nchar_max"] <= 30  # inside the data: the 500 is not published
+        stats, _ = _dp_stats(ws, 0, epsilon=40.0, stats_share=0.5, max_text_length=20)
+    assert stats["columns"]["review"]["nchar_max"] == 20  # every text is longer: the bound is the maximum itself
+    sg.encode(workspace_dir=ws, random_state=0)
+    encoded = pd.concat([pd.read_parquet(p) for p in ws.partitions(ws.encoded_data)])
+    assert set(encoded["tgt:review"].str.len()) == {20}  # longer texts are cut to the bound when encoded
 
 
 # -- declared domains and small budgets ----------------------------------------------------------------------

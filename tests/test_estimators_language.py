@@ -105,7 +105,8 @@ def test_context_rows_condition_the_records(tweets):
     synthetic = synth.sample(context=new)
     assert synthetic["tweet_id"].tolist() == [900, 901, 902]
     check_valid(synthetic, synth.stats_, tgt)
-    with pytest.raises(ValueError, match=r"ctx_data lacks the context columns \['id'\]"):
+    with pytest.raises(ValueError, match=r"^context lacks the context columns \['id'\]; it needs the context key 'id' "
+                                         r"and the columns \['is_retweet', 'year'\]\.$"):
         synth.sample(context=new.drop(columns="id"))
 
 

@@ -181,3 +181,12 @@ def test_dp_fit_calibrates_towards_the_noisy_release(skewed):
     # noisy counts are not whole numbers: the exact histogram was never stored
     counts = model.marginal_counts[model.marginal_counts > 0]
     assert not torch.equal(counts, counts.round())
+
+
+def test_sample_to_parquet_takes_marginal_calibration(fitted, tmp_path):
+    plain = pd.read_parquet(fitted.sample_to_parquet(tmp_path / "plain", 400, batch_size=200, random_state=3,
+                                                     marginal_calibration=False))
+    calibrated = pd.read_parquet(fitted.sample_to_parquet(tmp_path / "calibrated", 400, batch_size=200,
+                                                          random_state=3))
+    assert len(plain) == len(calibrated) == 400
+    assert not plain.equals(calibrated)  # the offsets change the draws

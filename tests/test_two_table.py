@@ -1,6 +1,7 @@
 """Two-table data end to end: planes (context) and their flights (sequences)."""
 
 import io
+import re
 import subprocess
 import sys
 import textwrap
@@ -153,7 +154,7 @@ def test_bad_two_table_input(planes_and_flights, change, kwargs, message):
 
 
 def test_bad_context_at_generation(fitted):
-    with pytest.raises(ValueError, match=r"ctx_data lacks the context columns \['seats'\]"):
+    with pytest.raises(ValueError, match=r"^context lacks the context columns \['seats'\]"):
         fitted.sample(context=pd.DataFrame({"tailnum": ["X"], "engines": [2], "type": ["t"]}))
     with pytest.raises(ValueError, match="seed_data has context keys that are not among the context rows"):
         fitted.sample(seed_data=pd.DataFrame({"tailnum": ["nope"], "carrier": ["UA"], "origin": ["EWR"],
@@ -307,3 +308,14 @@ def test_engine_draws_a_subset_of_the_training_context_and_the_estimator_new_sub
     assert target["person"].tolist() == context["id"].tolist()  # one row per subject
     with pytest.raises(ValueError, match=r"^sample_size \(61\) exceeds the 60 training context rows; pass ctx_data="):
         sg.generate(sample_size=61, workspace_dir=ws)
+    # each entry point names its own parameters: ctx_data / sample_size of generate, context / n_samples of sample
+    lacking = "{} lacks the context columns ['id']; it needs the context key 'id' and the columns ['group']."
+    for call, names in [(lambda ctx, n: sg.generate(ctx_data=ctx, sample_size=n, workspace_dir=ws),
+                         ("ctx_data", "sample_size")),
+                        (lambda ctx, n: synth.sample(n, context=ctx), ("context", "n_samples"))]:
+        with pytest.raises(ValueError, match="^" + re.escape(lacking.format(names[0])) + "$"):
+            call(people.drop(columns="id"), None)
+        with pytest.raises(ValueError, match="^" + re.escape(
+                f"{names[1]} (61) exceeds the 60 context rows; generation makes the target of each context row "
+                "once.") + "$"):
+            call(people, 61)

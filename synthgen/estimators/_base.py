@@ -4,7 +4,6 @@ fitted attributes, cached generators and pickling with a version stamp."""
 from __future__ import annotations
 
 import logging
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -15,6 +14,7 @@ from sklearn.utils.validation import validate_data
 from .._device import resolve_device
 from .._dtypes import restore_dtype
 from .._options import validate_all
+from .._user_warnings import warn
 from .._version import __version__
 from .._workspace import Workspace
 from ..domain import ModelStateStrategy, ModelType
@@ -314,6 +314,5 @@ class _SynthesizerMixin:
     def __setstate__(self, state: dict) -> None:
         version = state.pop("_synthgen_version", None)
         if version is not None and version != __version__:
-            warnings.warn(f"This {type(self).__name__} was pickled with synthgen {version}; this is {__version__}.",
-                          UserWarning, stacklevel=2)
+            warn(f"This {type(self).__name__} was pickled with synthgen {version}; this is {__version__}.")
         super().__setstate__(state)

@@ -354,6 +354,7 @@ class LanguageSynthesizer(_ParquetSamplingMixin, _SynthesizerMixin, BaseEstimato
                 device=device, rng=rng)
             frames = list(generator.generate(
                 sample_size=n_samples, ctx_data=context, seed_data=seed_data, batch_size=batch_size,
+                ctx_parameter="context", size_parameter="n_samples",
                 sampling_temperature=sampling_temperature, sampling_top_p=sampling_top_p,
                 rare_category_replacement_method=rare_category_replacement_method, imputation=imputation,
                 rng=rng))

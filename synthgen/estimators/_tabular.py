@@ -194,7 +194,7 @@ class TabularSynthesizer(InferenceMixin, _ParquetSamplingMixin, _SynthesizerMixi
         "sampling_temperature": ESTIMATOR_DEFAULTS.sampling_temperature,
         "sampling_top_p": ESTIMATOR_DEFAULTS.sampling_top_p, "device": None,
         "rare_category_replacement_method": None, "rebalancing": None, "imputation": None, "fairness": None,
-        "random_state": None,
+        "marginal_calibration": ESTIMATOR_DEFAULTS.marginal_calibration, "random_state": None,
     }
     _live_attributes = ("_generator", "_context_generator", "_text_generator")
 
@@ -589,6 +589,7 @@ class TabularSynthesizer(InferenceMixin, _ParquetSamplingMixin, _SynthesizerMixi
                 device=device, rng=rng)
             batches = generator.generate(
                 sample_size=n_samples, ctx_data=context, seed_data=seed_data, batch_size=batch_size,
+                ctx_parameter="context", size_parameter="n_samples",
                 sampling_temperature=sampling_temperature, sampling_top_p=sampling_top_p,
                 rare_category_replacement_method=rare_category_replacement_method, rebalancing=rebalancing,
                 imputation=imputation, fairness=fairness, marginal_calibration=bool(marginal_calibration), rng=rng,
@@ -686,8 +687,8 @@ class TabularSynthesizer(InferenceMixin, _ParquetSamplingMixin, _SynthesizerMixi
         **sample_options
             The keywords of :meth:`sample` except ``return_context``: ``context``, ``seed_data`` (flat models),
             ``batch_size``, ``sampling_temperature``, ``sampling_top_p``, ``device``,
-            ``rare_category_replacement_method``, ``rebalancing``, ``imputation``, ``fairness``, ``random_state``.
-            Each partition uses ``n_threads`` torch threads (one by default).
+            ``rare_category_replacement_method``, ``rebalancing``, ``imputation``, ``fairness``,
+            ``marginal_calibration``, ``random_state``. Each partition uses ``n_threads`` torch threads (one by default).
 
         Returns
         -------

@@ -9,11 +9,11 @@ maximum is declared (which caps it).
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
 
+from .._user_warnings import warn
 from ..domain import MAX_SEQUENCE_LENGTH_LIMIT
 from ._dp_mechanisms import ValueGrid, bounds_feasible, dp_bounds, exponential_rank
 from ._dp_statistics import ColumnBudget
@@ -28,8 +28,9 @@ _BOUND_SHARE, _MEDIAN_SHARE = 0.3, 0.4
 
 
 def _grid(max_sequence_length: int | None) -> ValueGrid:
+    # one cell per length 0..top, the last one [top, inf): a bound can be the maximum itself
     top = DEFAULT_MAX_SEQUENCE_LENGTH if max_sequence_length is None else int(max_sequence_length)
-    return ValueGrid(np.arange(0, top + 1, dtype=np.float64))
+    return ValueGrid(np.arange(0, top + 2, dtype=np.float64))
 
 
 def _feasible(epsilon: float, n_subjects: int, max_sequence_length: int | None) -> bool:
@@ -65,14 +66,13 @@ def dp_sequence_length_stats(lengths: np.ndarray, budget: ColumnBudget, n_subjec
     grid = _grid(max_sequence_length)
     if max_sequence_length is not None:
         budget.spend("declared maximum (sequence length)", 0.0)
-    counts = grid.counts(np.minimum(lengths, grid.edges[-1]).astype(np.float64))
+    counts = grid.counts(np.asarray(lengths, dtype=np.float64))  # lengths above the maximum fall in its cell
     if not _feasible(budget.epsilon, n_subjects, max_sequence_length):
         cap = ("" if max_sequence_length is None
                else f" (at most the declared max_sequence_length {int(max_sequence_length)})")
-        warnings.warn(f"Under differential privacy the sequence lengths get an epsilon of "
-                      f"{_BOUND_SHARE * budget.epsilon:.3g} per bound, too small for {n_subjects} subjects to keep "
-                      f"the bounds inside the data: they may be wider than the data's{cap}. Raise epsilon or "
-                      "stats_share.", UserWarning, stacklevel=3)
+        warn(f"Under differential privacy the sequence lengths get an epsilon of "
+             f"{_BOUND_SHARE * budget.epsilon:.3g} per bound, too small for {n_subjects} subjects to keep the bounds "
+             f"inside the data: they may be wider than the data's{cap}. Raise epsilon or stats_share.")
     low_epsilon = budget.spend("exponential mechanism (sequence length lower bound)", _BOUND_SHARE * budget.epsilon)
     high_epsilon = budget.spend("exponential mechanism (sequence length upper bound)", _BOUND_SHARE * budget.epsilon)
     low, high, _ = dp_bounds(grid, counts, low_epsilon, high_epsilon, n_subjects, rng, exact=True)

@@ -28,7 +28,7 @@ category thresholds):
 - ``TABULAR_CHARACTER`` and ``TABULAR_LAT_LONG``: the (position, character) or (level, quadtile) keys whose
   noisy subject count clears the threshold for subjects holding up to 50 (or one per level) keys;
 - ``LANGUAGE_TEXT``: the maximum length (an upper bound, 0.5), and the mean length from a noisy clipped sum
-  (0.25) over a noisy count (0.25).
+  (0.25) over a noisy count (0.25), searched up to a declared ``max_text_length`` (:mod:`._dp_text_lengths`).
 
 Every column may hold NULLs under DP (``has_nan`` is always true), so whether a column has NULLs is not released.
 A declared domain (public knowledge: a category list or a ``(low, high)`` range) replaces the mechanism it makes
@@ -60,6 +60,7 @@ from ._dp_mechanisms import (
     noisy_histogram,
     threshold_categories,
 )
+from ._dp_text_lengths import dp_text_lengths, text_length_counts
 from ._ledger import LedgerEntry
 
 __all__ = ["ColumnBudget", "DP_ENCODING_TYPES", "check_domain", "dp_partial", "dp_reduce", "needs_delta",
@@ -85,8 +86,6 @@ _NUMBER_GRID = log_grid()
 _DATETIME_DOMAIN = (np.datetime64("1800-01-01", "us").astype(np.int64),
                     np.datetime64("2200-01-01", "us").astype(np.int64))
 _DATETIME_GRID = ValueGrid(np.linspace(*map(float, _DATETIME_DOMAIN), 2**18 + 1))
-# text lengths: whole characters up to 2**16
-_LENGTH_GRID = ValueGrid(np.arange(0, 2**16 + 1, dtype=np.float64))
 # decimal exponents of single values, finest first (a zero lies on every unit: the coarsest class)
 _DECIMALS = tuple(range(-8, 19))
 _NULL_KEY = object()
@@ -243,7 +242,7 @@ def dp_partial(encoding_type: str, values: pd.Series, *, sequence=None) -> dict[
         from ..column_encodings._language import _as_texts
 
         lengths = np.array([len(t) for t in _as_texts(values) if t is not None], dtype=np.int64)
-        return {"n_values": len(lengths), "lengths": _LENGTH_GRID.counts(lengths.astype(np.float64))}
+        return {"n_values": len(lengths), "lengths": text_length_counts(lengths)}
     raise ValueError(not_supported_message(encoding_type))
 
 
@@ -324,12 +323,13 @@ def spends_nothing(encoding_type: str, domain: Any) -> bool:
 # reduce
 
 def dp_reduce(encoding_type: str, partials: list[dict[str, Any]], budget: ColumnBudget, n_subjects: int,
-              rng: np.random.Generator, domain: Any = None) -> dict[str, Any]:
+              rng: np.random.Generator, domain: Any = None, *, max_text_length: int | None = None) -> dict[str, Any]:
     """Published statistics of one column (the format of its encoding's ``reduce``) from DP mechanisms only.
 
     Spends at most ``budget.epsilon`` / ``budget.delta``, records every mechanism in ``budget.entries`` and what
     the user should know (a range too costly to find) in ``budget.notes``. A declared ``domain`` (checked by
-    :func:`check_domain`) is published as it is, at no cost.
+    :func:`check_domain`) is published as it is, at no cost; a declared ``max_text_length`` caps the text lengths
+    of a ``LANGUAGE_TEXT`` column.
     """
     if encoding_type in _CATEGORICAL:
         return _categorical(encoding_type, partials, budget, rng, domain)
@@ -342,7 +342,7 @@ def dp_reduce(encoding_type: str, partials: list[dict[str, Any]], budget: Column
     if encoding_type in _RELATIVE:
         return _relative(partials, budget, n_subjects, rng, domain)
     if encoding_type in _TEXT:
-        return _text(partials, budget, n_subjects, rng)
+        return _text(partials, budget, n_subjects, rng, max_text_length)
     if encoding_type in _KEYED:
         return _keyed(encoding_type, partials, budget, rng)
     raise ValueError(not_supported_message(encoding_type))
@@ -615,23 +615,14 @@ def _relative(partials, budget, n_subjects, rng, domain):
     return DatetimeRelativeEncoding().reduce([stand_in], value_protection=False, rng=rng)
 
 
-def _text(partials, budget, n_subjects, rng):
+def _text(partials, budget, n_subjects, rng, max_text_length):
     from ..column_encodings._language import LanguageTextEncoding
 
-    lengths = _summed(partials, "lengths")
     if not sum(p["n_values"] for p in partials):
         raise ValueError("it is declared LANGUAGE_TEXT but every value is NULL, so there is no text to learn. "
                          "Drop the column or give it another encoding type.")
-    rank = bound_rank(n_subjects, _LENGTH_GRID.n_cells, 0.5 * budget.epsilon)
-    high = dp_upper_bound(_LENGTH_GRID, lengths, rank,
-                          budget.spend("exponential mechanism (upper bound)", 0.5 * budget.epsilon), rng, exact=True)
-    limit = max(int(high), 1)
-    clipped_sum = float(np.minimum(np.arange(len(lengths)), limit) @ lengths)
-    noisy_sum = clipped_sum + rng.laplace(0.0, limit / budget.spend("laplace sum (text length)",
-                                                                    0.25 * budget.epsilon))
-    noisy_count = lengths.sum() + rng.laplace(0.0, 1.0 / budget.spend("laplace count (text values)",
-                                                                      0.25 * budget.epsilon))
-    average = float(np.clip(noisy_sum / max(noisy_count, 1.0), 1.0, limit))
+    limit, average = dp_text_lengths(_summed(partials, "lengths"), budget, n_subjects, rng,
+                                     max_text_length=max_text_length)
     stand_in = {"has_nan": True, "minima": np.array([1]), "maxima": np.array([limit]), "n_subjects": 1,
                 "n_values": 1, "n_chars": average}
     return LanguageTextEncoding().reduce([stand_in], value_protection=False, rng=rng)

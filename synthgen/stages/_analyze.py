@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ from .._dtypes import published_dtype, spec_name
 from .._options import ENGINE_DEFAULTS, InvalidParameterError, validate_all
 from .._progress import ProgressReporter
 from .._seeding import as_generator
+from .._user_warnings import warn
 from .._workspace import Workspace, locks_workspace
 from ..column_encodings import SequenceIndex, get_encoding
 from ..column_encodings._language import get_language_encoding
@@ -30,6 +30,7 @@ from ..privacy._dp_statistics import (
     not_supported_message,
     spends_nothing,
 )
+from ..privacy._dp_text_lengths import check_text_length_budget
 from ..privacy._ledger import LedgerEntry
 from ..privacy._value_protection import MIN_SUBJECTS_FOR_RANGE, protected_range
 
@@ -124,10 +125,10 @@ def _analyze_table(ws: Workspace, table: str, meta: dict, progress: ProgressRepo
             if dp is not None:
                 budget = dp.column_budget(table, column)
                 stats = dp_reduce(meta["encoding_types"][column], partials[column], budget, dp.n_subjects,
-                                  column_rngs[index], dp.domain(column))
+                                  column_rngs[index], dp.domain(column), max_text_length=dp.max_text_length)
                 stats["value_protection"] = False
                 for note in budget.notes:
-                    warnings.warn(f"Column {column!r} of {table}_data: {note}", UserWarning, stacklevel=2)
+                    warn(f"Column {column!r} of {table}_data: {note}")
             else:
                 stats = encoding.reduce(partials[column], value_protection=value_protection, rng=column_rngs[index])
         except ValueError as err:
@@ -135,9 +136,9 @@ def _analyze_table(ws: Workspace, table: str, meta: dict, progress: ProgressRepo
         stats["dtype"] = published_dtype(meta["dtypes"].get(column, "object"), stats.get("categories"))
         if stats["encoding_type"] in _CATEGORICAL and not stats["categories"] and (
                 stats["no_of_rare_categories"] or dp is not None):
-            warnings.warn(_no_category_message(column, table, stats["no_of_rare_categories"],
-                                               text_type="LANGUAGE_TEXT" if _is_language(meta) else
-                                               "TABULAR_CHARACTER", dp=dp), UserWarning, stacklevel=2)
+            warn(_no_category_message(column, table, stats["no_of_rare_categories"],
+                                      text_type="LANGUAGE_TEXT" if _is_language(meta) else "TABULAR_CHARACTER",
+                                      dp=dp))
         stats["argn_processor"] = table
         stats["argn_column"] = f"c{index}"
         columns[column] = stats
@@ -150,8 +151,9 @@ class _DPAnalysis:
     that threshold categories (the only mechanisms that spend it)."""
 
     def __init__(self, budget: DPBudget, n_subjects: int, metas: dict[str, dict], has_context: bool,
-                 domains: dict[str, Any] | None):
+                 domains: dict[str, Any] | None, max_text_length: int | None = None):
         self.budget, self.n_subjects, self.domains = budget, n_subjects, dict(domains or {})
+        self.max_text_length = max_text_length
         self.types = {(table, column): encoding_type for table, meta in metas.items()
                       for column, encoding_type in meta["encoding_types"].items()}
         unknown = sorted(set(self.domains) - {column for _, column in self.types})
@@ -293,9 +295,13 @@ def analyze(
         n_subjects = ws.count_rows(ws.data_dir("ctx" if has_ctx else "tgt"))
         metas = {"tgt": tgt_meta} | ({"ctx": ctx_meta} if has_ctx else {})
         try:
-            dp = _DPAnalysis(resolve_dp_budget(dp_config, n_subjects), n_subjects, metas, has_ctx, dp_config.domains)
+            dp = _DPAnalysis(resolve_dp_budget(dp_config, n_subjects), n_subjects, metas, has_ctx, dp_config.domains,
+                             dp_config.max_text_length)
             if has_ctx and model_type == ModelType.TABULAR.value:  # a sequential model is built to the bound
                 check_sequence_length_budget(dp.epsilon, n_subjects, dp_config.max_sequence_length)
+            for (_, column), encoding_type in dp.types.items():  # texts are cut to and generated up to the bound
+                if encoding_type == ModelEncodingType.LANGUAGE_TEXT.value:
+                    check_text_length_budget(dp.epsilon, n_subjects, dp_config.max_text_length, column)
         except ValueError as err:
             raise InvalidParameterError(f"The 'differential_privacy' parameter of analyze is invalid: {err}") from None
         dp.check()

@@ -10,13 +10,13 @@ as without fairness: only the target changes), and one calibration batch, drawn 
 from __future__ import annotations
 
 import logging
-import warnings
 from typing import Any
 
 import attrs
 import numpy as np
 import torch
 
+from .._user_warnings import warn
 from ..domain import FairnessConfig, ModelEncodingType
 from ..models.tabular._bundle import column_specs
 from ..models.tabular._fairness import FairnessTilt, GroupIndex
@@ -165,14 +165,11 @@ def check_parity(tilt: FairnessTilt, plan: FairnessPlan) -> None:
     _log.info("fairness: expected parity difference %.4f before the tilt, %.2g after", tilt.unfair_gap,
               tilt.residual)
     if tilt.residual > _PARITY_WARNING:
-        warnings.warn(
+        warn(
             f"fairness: {plan.target!r} could not be made fully independent of {plan.config.sensitive_columns} "
             f"(a group's expected share of a class is {tilt.residual:.3g} from the overall share). Some group "
             "rules a class out under these sampling settings (a sampling_temperature near 0, a small "
-            "sampling_top_p, or fixed probabilities).",
-            UserWarning,
-            stacklevel=4,
-        )
+            "sampling_top_p, or fixed probabilities).")
 
 
 def calibrate_flat(

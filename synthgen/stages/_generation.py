@@ -242,18 +242,18 @@ class TabularGenerator:
         return order
 
     # -- inputs --------------------------------------------------------------------------------------------
-    def _context(self, ctx_data: pd.DataFrame | None, sample_size: int | None,
-                 rng: np.random.Generator) -> tuple[pd.DataFrame | None, np.ndarray | None]:
+    def _context(self, ctx_data: pd.DataFrame | None, sample_size: int | None, rng: np.random.Generator,
+                 names: tuple[str, str]) -> tuple[pd.DataFrame | None, np.ndarray | None]:
         """The context rows to generate for (validated) and their codes; ``(None, None)`` without context."""
         ctx_stats = self.bundle.ctx_stats
         if ctx_stats is None:
             if ctx_data is not None:
-                raise ValueError("ctx_data is given, but this model was trained without a context table.")
+                raise ValueError(f"{names[0]} is given, but this model was trained without a context table.")
             return None, None
         if ctx_data is None:
             raise ValueError("This model was trained with a context table; pass the context rows to generate for.")
-        ctx_data = checked_context_rows(ctx_data, ctx_stats, sample_size, parameter="ctx_data",
-                                        size_parameter="sample_size")
+        ctx_data = checked_context_rows(ctx_data, ctx_stats, sample_size, parameter=names[0],
+                                        size_parameter=names[1])
         codes = encode_table(ctx_data, ctx_stats["columns"], table="ctx", rng=rng)
         names = [s for spec in column_specs(ctx_stats["columns"]) for s in spec.sub_columns]
         matrix = np.stack([codes[n] for n in names], axis=1) if names else np.zeros((len(ctx_data), 0), np.int64)
@@ -284,12 +284,16 @@ class TabularGenerator:
         fairness: FairnessConfig | dict | None = None,
         marginal_calibration: bool = True,
         rng: np.random.Generator,
+        ctx_parameter: str = "ctx_data",
+        size_parameter: str = "sample_size",
     ) -> Iterator[pd.DataFrame]:
         """Yield batches of generated rows (columns in the original order, dtypes restored).
 
         The options are validated by the callers (``generate``, ``TabularSynthesizer.sample``). No rows to
         generate (``sample_size=0``, no context rows) yield one empty frame of the output columns and dtypes.
         ``marginal_calibration=False`` draws flat rows without the model's calibration offsets.
+        ``ctx_parameter`` and ``size_parameter`` are the caller's names of ``ctx_data`` and ``sample_size``
+        (``context`` and ``n_samples`` of the estimators' ``sample``), used in the errors about them.
         """
         rare_method = RareCategoryReplacementMethod.parse(
             rare_category_replacement_method or RareCategoryReplacementMethod.SAMPLE,
@@ -307,20 +311,20 @@ class TabularGenerator:
         keys = stats["keys"]
         if self.bundle.is_sequential:
             plan = _fairness.plan_fairness(fairness, self.columns, ctx_columns, seeded=[])
-            ctx, ctx_codes = self._context(ctx_data, sample_size, rng)
+            ctx, ctx_codes = self._context(ctx_data, sample_size, rng, (ctx_parameter, size_parameter))
             yield from self._generate_sequences(
                 ctx, ctx_codes, seed_data, batch_size=batch_size, temperature=sampling_temperature,
                 top_p=sampling_top_p, fixed_probs=self._fixed_probs(rare_method, imputation, rebalancing),
                 rebalancing=rebalancing, imputation=imputation, fairness=plan, rng=rng)
             return
-        ctx, ctx_codes = self._context(ctx_data, sample_size, rng)
+        ctx, ctx_codes = self._context(ctx_data, sample_size, rng, (ctx_parameter, size_parameter))
         seed_data, seeded = self._seeds(seed_data, ctx)
         plan = _fairness.plan_fairness(fairness, self.columns, ctx_columns, seeded=seeded)
         if ctx is not None:
             n = len(ctx)
         elif seed_data is not None:
             if sample_size is not None and sample_size != len(seed_data):
-                raise ValueError(f"sample_size ({sample_size}) must equal the number of seed_data rows "
+                raise ValueError(f"{size_parameter} ({sample_size}) must equal the number of seed_data rows "
                                  f"({len(seed_data)}) or be None.")
             n = len(seed_data)
         else:

@@ -69,16 +69,16 @@ class LanguageGenerator:
             raise ValueError(f"{parameter} names columns the model does not know: {unknown}; "
                              f"known columns are {list(self.columns)}.")
 
-    def _context(self, ctx_data: pd.DataFrame | None, sample_size: int | None) -> pd.DataFrame | None:
+    def _context(self, ctx_data: pd.DataFrame | None, sample_size: int | None,
+                 names: tuple[str, str]) -> pd.DataFrame | None:
         ctx_stats = self.bundle.ctx_stats
         if ctx_stats is None:
             if ctx_data is not None:
-                raise ValueError("ctx_data is given, but this model was trained without a context table.")
+                raise ValueError(f"{names[0]} is given, but this model was trained without a context table.")
             return None
         if ctx_data is None:
             raise ValueError("This model was trained with a context table; pass the context rows to generate for.")
-        return checked_context_rows(ctx_data, ctx_stats, sample_size, parameter="ctx_data",
-                                    size_parameter="sample_size")
+        return checked_context_rows(ctx_data, ctx_stats, sample_size, parameter=names[0], size_parameter=names[1])
 
     def _seeds(self, seed_data: pd.DataFrame | None, ctx: pd.DataFrame | None) -> pd.DataFrame | None:
         if seed_data is None:
@@ -99,11 +99,15 @@ class LanguageGenerator:
         imputation: ImputationConfig | dict | None = None,
         fairness: FairnessConfig | dict | None = None,
         rng: np.random.Generator,
+        ctx_parameter: str = "ctx_data",
+        size_parameter: str = "sample_size",
     ) -> Iterator[pd.DataFrame]:
         """Yield batches of generated rows (columns in the original order, dtypes restored).
 
         ``rebalancing`` and ``fairness`` apply to TABULAR models only and must be None. ``imputation`` names
-        columns that are never generated as NULL.
+        columns that are never generated as NULL. ``ctx_parameter`` and ``size_parameter`` are the caller's names
+        of ``ctx_data`` and ``sample_size`` (``context`` and ``n_samples`` of the estimators' ``sample``), used in
+        the errors about them.
         """
         for name, value in (("rebalancing", rebalancing), ("fairness", fairness)):
             if value is not None:
@@ -120,13 +124,13 @@ class LanguageGenerator:
             return
         stats = self.bundle.stats
         keys = stats["keys"]
-        ctx = self._context(ctx_data, sample_size)
+        ctx = self._context(ctx_data, sample_size, (ctx_parameter, size_parameter))
         seeds = self._seeds(seed_data, ctx)
         if ctx is not None:
             n = len(ctx)
         elif seeds is not None:
             if sample_size is not None and sample_size != len(seeds):
-                raise ValueError(f"sample_size ({sample_size}) must equal the number of seed_data rows "
+                raise ValueError(f"{size_parameter} ({sample_size}) must equal the number of seed_data rows "
                                  f"({len(seeds)}) or be None.")
             n = len(seeds)
         else:
