@@ -107,6 +107,8 @@ def main() -> None:
     parser.add_argument("--real-baseline", action="store_true",
                         help="also print the DCR share of real planes: disjoint sets of training planes of the "
                              "holdout's size, each against the other training planes and the holdout")
+    parser.add_argument("--save-samples", default=None,
+                        help="folder to keep each engine's flights sample (and the holdout) in, for diagnosis")
     add_comparison_arguments(parser, "seed+1, seed+3")
     options = parser.parse_args()
 
@@ -165,6 +167,9 @@ def main() -> None:
             synthetic = pd.read_parquet(out)
             rows[name] = figures | evaluate_flights(synthetic, figures["gen_s"], options.dcr_evaluations)
             frames[name] = synthetic
+            if options.save_samples:
+                Path(options.save_samples).mkdir(parents=True, exist_ok=True)
+                synthetic.to_parquet(Path(options.save_samples) / f"{name}.parquet")
             print(f"{name}: trained {figures['train_s']:.0f} s ({figures['epochs']:.1f} epochs), generated "
                   f"{len(synthetic):,} flights in {figures['gen_s']:.1f} s", flush=True)
             if name == "synthgen":

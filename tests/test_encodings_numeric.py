@@ -559,3 +559,56 @@ def test_sketched_in_bin_values_match_the_exact_ones(monkeypatch, value_protecti
                 assert published.get(value, 0.0) == pytest.approx(share, abs=0.01), (b, value)
         # the rest differs by the rows of rare values listed in one partition only (a share of 0.1 % each)
         assert sketched["in_bin_rest"][b] == pytest.approx(exact["in_bin_rest"][b], abs=0.05), b
+
+
+# AUTO: HHMM clock times
+
+
+@pytest.mark.parametrize("value_protection", [False, True])
+@pytest.mark.parametrize("name", ["dep_time", "sched_arr_time"])
+def test_auto_codes_clock_times_as_hour_and_minute(name, value_protection):
+    values = column("flights", name)
+    subjects = pd.read_parquet(DATA / "flights.parquet", columns=["tailnum"])["tailnum"].iloc[:N_ROWS]
+    stats, codes, decoded = round_trip(AUTO, values, value_protection=value_protection, subjects=subjects,
+                                       n_partitions=2)
+    assert stats["encoding_type"] == DIGIT and stats["clock"]
+    assert [k for k in stats["cardinalities"] if k != "nan"] == ["hour", "minute"]
+    assert stats["cardinalities"]["minute"] == 60
+    inside = (values >= stats["min"]) & (values <= stats["max"])
+    np.testing.assert_array_equal(decoded[inside.to_numpy()], as_float(values[inside]))
+    assert np.array_equal(np.isnan(decoded), values.isna().to_numpy())
+
+
+def test_clock_decodes_only_real_times_inside_the_range():
+    rng = np.random.default_rng(0)
+    times = rng.integers(1, 23, 3000) * 100 + rng.integers(0, 60, 3000)
+    values = pd.Series(np.r_[[5.0, 2359.0, np.nan], times])
+    encoding, stats = fit(AUTO, values)
+    assert stats["clock"] and (stats["min"], stats["max"]) == (5.0, 2359.0)
+    # every code combination, including the hours 00 and 23 cut by the range
+    hours, minutes = np.meshgrid(np.arange(stats["cardinalities"]["hour"]), np.arange(60))
+    codes = {"nan": np.zeros(hours.size, dtype=np.int16), "hour": hours.ravel(), "minute": minutes.ravel()}
+    decoded = encoding.decode(codes, stats, rng=np.random.default_rng(0)).to_numpy()
+    assert (decoded % 100 < 60).all() and decoded.min() == 5 and decoded.max() == 2359
+
+
+@pytest.mark.parametrize("values", [
+    np.arange(0, 2400, 100.0),             # whole hours only: the minute digits never vary
+    np.arange(0.0, 2400.0),                # counts that use the tens digits 6-9
+    np.arange(0, 2400, 10.0) + 0.5,        # not integers
+    np.r_[np.arange(0, 2400, 7.0), 2500],  # above 24:00
+    np.r_[np.arange(0, 2400, 7.0), -7],    # negative
+])
+def test_auto_takes_only_hhmm_columns_for_clock_times(values):
+    stats = fit(AUTO, pd.Series(np.tile(values, 3)))[1]
+    assert not stats.get("clock")
+
+
+def test_auto_keeps_up_to_256_values_exact_rather_than_binned():
+    rng = np.random.default_rng(0)
+    routes = rng.choice(np.arange(17.0, 5000.0), size=300, replace=False)  # 4 digit positions: no DIGIT
+    for n_values, expected in [(200, DISCRETE), (300, BINNED)]:
+        values = pd.Series(np.tile(routes[:n_values], 20))
+        stats, _, decoded = round_trip(AUTO, values, n_partitions=2)
+        assert stats["encoding_type"] == expected
+        assert np.array_equal(decoded, as_float(values)) == (expected == DISCRETE)

@@ -18,7 +18,9 @@ from synthgen.models.tabular import (
 )
 from synthgen.models.tabular._loop import WeightAverage
 from synthgen.models.tabular._positions import EXACT_POSITIONS, n_position_buckets, position_buckets
+from synthgen.models.tabular._presets import learn_rate_heuristic
 from synthgen.models.tabular._sequence_batches import draw_windows, full_windows, gather_batch
+from synthgen.models.tabular._sequential_trainer import LEARN_RATE_SCALE
 
 FLAG = [ColumnSpec("flag", ("cat",), (2,))]
 STEP_COLUMNS = [ColumnSpec("same", ("cat",), (2,)), ColumnSpec("counter", ("cat",), (8,))]
@@ -328,6 +330,15 @@ def test_windows_shorter_than_sequences_still_train():
     lengths, steps = model.sample(data.context[:100], generator=_gen(15))
     assert bool((lengths == 6).all())
     assert torch.equal(steps[:, 1], torch.arange(6).repeat(100))
+
+
+def test_the_heuristic_learning_rate_is_scaled_for_sequences_but_not_an_explicit_one():
+    data = _flag_data(64, seed=3)
+    result = _train(_model(seed=3), data, max_epochs=1, learn_rate=None)
+    assert result.history[0]["learn_rate"] == pytest.approx(LEARN_RATE_SCALE * learn_rate_heuristic(32))
+    assert LEARN_RATE_SCALE == 4.0
+    result = _train(_model(seed=3), data, max_epochs=1, learn_rate=0.004)
+    assert result.history[0]["learn_rate"] == pytest.approx(0.004)
 
 
 # --- sampling ------------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from ._numeric import (
     to_float,
     to_scaled_int,
 )
+from ._numeric_clock import decode_clock, encode_clock
 
 __all__ = ["NumericDigitEncoding", "reduce_digit"]
 
@@ -110,6 +111,8 @@ class NumericDigitEncoding(ColumnEncoding):
     A NULL gets ``nan`` = 1 and the digits of a value drawn from the non-NULL values being encoded, so the
     digit sub-columns stay realistic. With fewer than 20 subjects no range is published: the only
     sub-column is ``nan`` and every value decodes to NULL. Values of 1e18 or more are rejected.
+    Statistics marked ``clock`` (resolved by ``TABULAR_NUMERIC_AUTO`` for HHMM clock times) code an hour and a
+    minute instead of digits (see ``_numeric_clock``).
     """
 
     encoding_type = ModelEncodingType.TABULAR_NUMERIC_DIGIT
@@ -139,6 +142,8 @@ class NumericDigitEncoding(ColumnEncoding):
         rng: np.random.Generator,
         sequence: SequenceIndex | None = None,
     ) -> dict[str, np.ndarray]:
+        if stats.get("clock"):
+            return encode_clock(values, stats, rng=rng)
         x, null = to_float(values)
         cardinalities = stats["cardinalities"]
         if stats["min"] is None:
@@ -175,6 +180,8 @@ class NumericDigitEncoding(ColumnEncoding):
         rng: np.random.Generator,
         sequence: SequenceIndex | None = None,
     ) -> pd.Series:
+        if stats.get("clock"):
+            return pd.Series(decode_clock(codes, stats), dtype=np.float64)
         if stats["min"] is None:
             return pd.Series(np.full(n_rows(codes), np.nan))
         decimal, max_decimal = stats["min_decimal"], stats["max_decimal"]

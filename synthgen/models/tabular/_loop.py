@@ -200,8 +200,11 @@ def run_training(
     on_tick: Callable[[float, float], None] | None = None,
     make_private: Callable[..., PrivateSGD] | None = None,
     distributed: DistributedTraining | None = None,
+    learn_rate_scale: float = 1.0,
 ) -> TrainingResult:
     """Train ``model`` through ``task`` (see :func:`train_model` for the meaning of the arguments).
+
+    ``learn_rate_scale`` multiplies the heuristic initial learning rate (not an explicit ``learn_rate``).
 
     With ``average_weights``, validation, the best weights and the returned weights are those of the
     :class:`WeightAverage`; the optimizer keeps stepping the raw weights. ``on_tick(epoch, total_time)`` is
@@ -236,7 +239,7 @@ def run_training(
         accum = 1  # a private step is one Poisson batch of expected size batch_size
     logical = batch_size * accum * ranks  # rows per optimizer step, over all ranks
     steps_per_epoch = math.ceil(n / logical)
-    lr0 = learn_rate or (resume["initial_learn_rate"] if resume else learn_rate_heuristic(logical))
+    lr0 = learn_rate or (resume["initial_learn_rate"] if resume else learn_rate_scale * learn_rate_heuristic(logical))
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr0)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, factor=LR_FACTOR, patience=LR_PATIENCE, min_lr=MIN_LR_RATIO * lr0
