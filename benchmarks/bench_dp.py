@@ -16,6 +16,10 @@ chosen on this benchmark itself, as the MST / AIM papers tune theirs: they are s
     python benchmarks/bench_dp.py --skip-reference --epsilons 1
     python benchmarks/bench_dp.py --skip-reference --epsilons 10 --epochs 40 --batch-size 4096
     python benchmarks/bench_dp.py --epochs 10 --batch-size 2048 --model medium --flexible   # other settings
+    python benchmarks/bench_dp.py --skip-reference --epsilons 10 --seed 1 --uncalibrated    # also uncalibrated
+
+``--uncalibrated`` also evaluates the same fitted synthgen model's sample drawn with ``marginal_calibration=False``
+(the marginal calibration targets only the noisy counts of the DP output prior: no extra epsilon).
 
 Prints training seconds, the final epsilon, overall accuracy (univariate / bivariate / trivariate),
 discriminator AUC and DCR share per engine and epsilon.
@@ -48,9 +52,12 @@ from synthgen import TabularSynthesizer
 start = time.perf_counter()
 synth = TabularSynthesizer(model=args["model"], max_epochs=args["epochs"], batch_size=args["batch_size"],
                            enable_flexible_generation=args["flexible"], differential_privacy=args["dp"],
-                           random_state=0).fit(trn)
+                           random_state=args["seed"]).fit(trn)
 train_s = time.perf_counter() - start
-synth.sample(len(trn), random_state=2).to_parquet(args["out"])
+synth.sample(len(trn), random_state=args["seed"] + 2).to_parquet(args["out"])
+if args.get("uncalibrated_out"):  # the same model without its marginal calibration: before/after in one run
+    synth.sample(len(trn), random_state=args["seed"] + 2, marginal_calibration=False).to_parquet(
+        args["uncalibrated_out"])
 report = getattr(synth, "privacy_report_", None)
 ledger = report.to_dict("records") if report is not None else []
 print(json.dumps({"train_s": train_s, "epochs": float(synth.history_["epoch"].iloc[-1]),
@@ -98,6 +105,9 @@ def main() -> None:
     parser.add_argument("--skip-reference", action="store_true")
     parser.add_argument("--skip-synthgen", action="store_true")
     parser.add_argument("--reference-minutes", type=float, default=20.0, help="the reference's time budget")
+    parser.add_argument("--seed", type=int, default=0, help="synthgen's random_state (its sample uses seed + 2)")
+    parser.add_argument("--uncalibrated", action="store_true",
+                        help="also evaluate synthgen's sample without marginal calibration (same fitted model)")
     options = parser.parse_args()
 
     import pandas as pd
@@ -119,7 +129,7 @@ def main() -> None:
                 runs[f"synthgen ε={epsilon:g}"] = (sys.executable, SYNTHGEN_RUN, {
                     "dp": _dp_config(epsilon, options.stats_share, not options.no_domains), "model": options.model,
                     "batch_size": options.batch_size or DEFAULT_BATCH.get(epsilon, 8192),
-                    "flexible": options.flexible,
+                    "flexible": options.flexible, "seed": options.seed,
                     "epochs": options.epochs or DEFAULT_EPOCHS.get(epsilon, 10.0)})
             if not options.skip_reference:
                 from _reference import ensure_reference_env
@@ -128,6 +138,9 @@ def main() -> None:
                     "epsilon": epsilon, "delta": delta, "max_minutes": options.reference_minutes})
             for name, (python, script, extra) in runs.items():
                 out = Path(tmp) / "synthetic.parquet"
+                uncalibrated = Path(tmp) / "uncalibrated.parquet"
+                if options.uncalibrated and name.startswith("synthgen"):
+                    extra = {**extra, "uncalibrated_out": str(uncalibrated)}
                 try:
                     figures = run_engine(python, script, {"trn": str(trn_path), "out": str(out),
                                                           "threads": options.threads, **extra}, options.threads)
@@ -135,13 +148,16 @@ def main() -> None:
                     print(f"{name}: failed: {str(error).strip().splitlines()[-1]}", flush=True)
                     continue
                 ledgers[name] = figures.pop("ledger", None)
-                start = time.perf_counter()
-                result = evaluate(trn, pd.read_parquet(out), holdout, random_state=0)
-                figures["eval_s"] = time.perf_counter() - start
-                figures.update(result.to_dict())
-                rows[name] = figures
-                print(f"{name}: trained in {figures['train_s']:.1f} s ({figures['epochs']:.2f} epochs), "
-                      f"epsilon {figures['epsilon']:.3f}, overall {figures['overall']:.4f}", flush=True)
+                samples = {name: out}
+                if "uncalibrated_out" in extra:
+                    samples[f"{name} uncalibrated"] = uncalibrated
+                for label, path in samples.items():
+                    start = time.perf_counter()
+                    result = evaluate(trn, pd.read_parquet(path), holdout, random_state=0)
+                    row = {**figures, "eval_s": time.perf_counter() - start, **result.to_dict()}
+                    rows[label] = row
+                    print(f"{label}: trained in {row['train_s']:.1f} s ({row['epochs']:.2f} epochs), "
+                          f"epsilon {row['epsilon']:.3f}, overall {row['overall']:.4f}", flush=True)
     print(f"\nadult: {len(trn):,} training rows, {len(holdout):,} holdout rows, delta = {delta:.3g}, "
           f"torch threads = {options.threads}")
     keys = ["train_s", "epochs", "epsilon", "overall", "univariate", "bivariate", "trivariate",

@@ -289,6 +289,9 @@ OPTIONS: dict[str, Option] = _declare(
            constraints=(_instance((ImputationConfig, dict), "an ImputationConfig, a dict"),)),
     Option(name="fairness", default=None, none=True, convert=_coerce(FairnessConfig),
            constraints=(_instance((FairnessConfig, dict), "a FairnessConfig, a dict"),)),
+    # flat TABULAR models: add the logit offsets fitted after training so generated marginals match the targets
+    Option(name="marginal_calibration", default=True, constraints=(_BOOL,),
+           convert=lambda value, name: bool(value)),
 )
 """The options of the engine functions (``split``, ``analyze``, ``encode``, ``train``, ``generate``)."""
 

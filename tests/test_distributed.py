@@ -138,6 +138,9 @@ def test_torchrun_two_gloo_ranks_end_with_identical_weights(request, tmp_path, d
     saved = weights_from_bytes(Workspace(workspace).read_model_weights())
     for name, value in ranks[0]["state"].items():
         assert torch.equal(value, ranks[1]["state"][name]), name
-        assert torch.equal(value, saved[name]), name
+        if name != "sampling_offsets":  # fitted by rank 0 after training (the marginal calibration of a flat model)
+            assert torch.equal(value, saved[name]), name
+    if data == "encoded":
+        assert bool(saved["sampling_offsets"].any())
     history = Workspace(workspace).read_progress()
     assert len(history) == 2 and np.isfinite(history["val_loss"]).all()

@@ -42,6 +42,7 @@ _MEANING = {
     "sampling_temperature": "Below 1 sharper, above 1 flatter than the learned distribution.",
     "sampling_top_p": "Sample from the smallest set of values holding this probability mass.",
     "rare_category_replacement_method": "SAMPLE (default) never emits the _RARE_ token; CONSTANT emits it.",
+    "marginal_calibration": "Add the offsets fitted after training so generated marginals match the training ones.",
 }
 
 _SHORT = {"n_samples": "-n", "sample_size": "-n"}

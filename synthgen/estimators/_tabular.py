@@ -194,7 +194,7 @@ class TabularSynthesizer(InferenceMixin, _ParquetSamplingMixin, _SynthesizerMixi
         "sampling_temperature": ESTIMATOR_DEFAULTS.sampling_temperature,
         "sampling_top_p": ESTIMATOR_DEFAULTS.sampling_top_p, "device": None,
         "rare_category_replacement_method": None, "rebalancing": None, "imputation": None, "fairness": None,
-        "random_state": None,
+        "marginal_calibration": ESTIMATOR_DEFAULTS.marginal_calibration, "random_state": None,
     }
     _live_attributes = ("_generator", "_context_generator", "_text_generator")
 
@@ -492,6 +492,7 @@ class TabularSynthesizer(InferenceMixin, _ParquetSamplingMixin, _SynthesizerMixi
         rebalancing: RebalancingConfig | dict | None = None,
         imputation: ImputationConfig | dict | None = None,
         fairness: FairnessConfig | dict | None = None,
+        marginal_calibration: bool = ESTIMATOR_DEFAULTS.marginal_calibration,
         random_state: int | np.random.RandomState | None = None,
     ) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
         """Generate synthetic rows.
@@ -526,6 +527,11 @@ class TabularSynthesizer(InferenceMixin, _ParquetSamplingMixin, _SynthesizerMixi
         fairness : FairnessConfig or dict, optional
             ``{"target_column": ..., "sensitive_columns": [...]}``: the categorical target is generated
             independently of the categorical sensitive columns (statistical parity); see docs/tabular.md.
+        marginal_calibration : bool, default=True
+            Add the per-code logit offsets fitted after training, so that the generated marginals of a flat
+            table match the training marginals (under DP: the noisy marginals of the release, no extra epsilon);
+            they stay additive under every other option. ``False`` draws from the network alone. Sequential
+            and two-table targets are not calibrated. See docs/tabular.md, "Marginal calibration".
         random_state : None, int or RandomState, optional
             Defaults to the estimator's ``random_state``.
 
@@ -566,7 +572,7 @@ class TabularSynthesizer(InferenceMixin, _ParquetSamplingMixin, _SynthesizerMixi
             "batch_size": batch_size, "sampling_temperature": sampling_temperature, "sampling_top_p": sampling_top_p,
             "device": device, "rare_category_replacement_method": rare_category_replacement_method,
             "rebalancing": rebalancing, "imputation": imputation, "fairness": fairness,
-            "random_state": random_state}, estimator=True)
+            "marginal_calibration": marginal_calibration, "random_state": random_state}, estimator=True)
         rng = as_generator(random_state if random_state is not None else self.random_state)
         two_table = self._check_context_request(context=context, seed_data=seed_data, return_context=return_context)
         text_model = getattr(self, "_text_model", None)
@@ -586,7 +592,7 @@ class TabularSynthesizer(InferenceMixin, _ParquetSamplingMixin, _SynthesizerMixi
                 ctx_parameter="context", size_parameter="n_samples",
                 sampling_temperature=sampling_temperature, sampling_top_p=sampling_top_p,
                 rare_category_replacement_method=rare_category_replacement_method, rebalancing=rebalancing,
-                imputation=imputation, fairness=fairness, rng=rng,
+                imputation=imputation, fairness=fairness, marginal_calibration=bool(marginal_calibration), rng=rng,
             )
             total, per_batch, unit = generator.plan(n_samples, context, seed_data, batch_size)
             with ProgressReporter(total, description="generate", verbose=self.verbose, unit=unit) as progress:
@@ -681,8 +687,8 @@ class TabularSynthesizer(InferenceMixin, _ParquetSamplingMixin, _SynthesizerMixi
         **sample_options
             The keywords of :meth:`sample` except ``return_context``: ``context``, ``seed_data`` (flat models),
             ``batch_size``, ``sampling_temperature``, ``sampling_top_p``, ``device``,
-            ``rare_category_replacement_method``, ``rebalancing``, ``imputation``, ``fairness``, ``random_state``.
-            Each partition uses ``n_threads`` torch threads (one by default).
+            ``rare_category_replacement_method``, ``rebalancing``, ``imputation``, ``fairness``,
+            ``marginal_calibration``, ``random_state``. Each partition uses ``n_threads`` torch threads (one by default).
 
         Returns
         -------

@@ -7,6 +7,11 @@ sensitivity of the whole set is ``sqrt(n_sub_columns)``, and noise of standard d
 ``noise_multiplier * sqrt(n_sub_columns)`` per bin makes the release a Gaussian mechanism of that noise
 multiplier: for the accountant one step ``(noise_multiplier, sample_rate=1, steps=1)``, composed with the
 DP-SGD steps in the same history (so the ledger line covers both).
+
+The released noisy counts (clamped at zero) are kept in the model's ``marginal_counts``, with the noise's standard
+deviation in ``marginal_noise_std``: the marginal calibration of generation (:mod:`synthgen.models.tabular.
+_calibration`) targets them, which is post-processing of this release and costs no further epsilon. The exact
+counts are never stored.
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ def init_private_output_bias(model, codes: torch.Tensor, noise_multiplier: float
     counts += torch.normal(0.0, std, size=counts.shape, generator=generator, device=counts.device,
                            dtype=counts.dtype)
     counts.clamp_(min=0.0)
+    model.marginal_counts.copy_(counts.to(model.marginal_counts.device))
+    model.marginal_noise_std.fill_(std)
     for group, bias in zip(model.spec.output_groups, model.out_biases, strict=True):
         for j, s in enumerate(group):
             start, k = int(offsets[s]), cards[s]

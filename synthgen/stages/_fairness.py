@@ -186,8 +186,10 @@ def calibrate_flat(
     generator: torch.Generator,
     rng: np.random.Generator,
     device: torch.device,
+    calibrated: bool = True,
 ) -> FairnessTilt:
-    """Fit the tilt of a flat model on a batch drawn like the ``n`` rows to generate."""
+    """Fit the tilt of a flat model on a batch drawn like the ``n`` rows to generate (``calibrated``: with the
+    model's marginal calibration, as the rows themselves)."""
     size = min(max(n, CALIBRATION_ROWS[0]), CALIBRATION_ROWS[1])
     exchangeable = not seed_codes and ctx_codes is None
     rows = np.arange(size) if exchangeable else calibration_rows(n, size, rng)
@@ -197,7 +199,7 @@ def calibrate_flat(
     with torch.no_grad():
         model.sample(len(rows), context_codes=context, fixed_codes=fixed or None, column_order=order,
                      temperature=temperature, top_p=top_p, fixed_probs=fixed_probs or None, generator=generator,
-                     batch_size=max(1, len(rows)), tilt=tilt)
+                     batch_size=max(1, len(rows)), tilt=tilt, calibrated=calibrated)
     check_parity(tilt, plan)
     return tilt.fitted()
 

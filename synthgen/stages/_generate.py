@@ -63,6 +63,7 @@ def generate(
     rebalancing: RebalancingConfig | dict | None = None,
     imputation: ImputationConfig | dict | None = None,
     fairness: FairnessConfig | dict | None = None,
+    marginal_calibration: bool = ENGINE_DEFAULTS.marginal_calibration,
     workspace_dir: str | Path | Workspace = ENGINE_DEFAULTS.workspace_dir,
     update_progress: ProgressCallback | None = None,
     random_state: int | np.random.RandomState | np.random.Generator | None = None,
@@ -108,6 +109,10 @@ def generate(
         ``{"target_column": ..., "sensitive_columns": [...]}``: generate the (categorical) target independently
         of the (categorical) sensitive columns, by a per-group tilt of the target's sampling distribution fitted
         on each batch's own rows (small batches: on one calibration batch); see docs/tabular.md, "Fairness".
+    marginal_calibration : bool, default=True
+        Flat TABULAR models: add the per-code logit offsets that ``train`` fitted so that generated marginals
+        match the training marginals (under DP: the noisy marginals of the release); they stay additive under
+        every other option. ``False`` draws from the network alone. See docs/tabular.md, "Marginal calibration".
     workspace_dir : str, Path or Workspace, default="engine-ws"
     update_progress : callable, optional
     random_state : None, int, RandomState or Generator, optional
@@ -135,7 +140,8 @@ def generate(
         "ctx_data": ctx_data, "seed_data": seed_data, "sample_size": sample_size, "batch_size": batch_size,
         "sampling_temperature": sampling_temperature, "sampling_top_p": sampling_top_p, "device": device,
         "n_threads": n_threads, "rare_category_replacement_method": rare_category_replacement_method, "rebalancing": rebalancing,
-        "imputation": imputation, "fairness": fairness, "workspace_dir": workspace_dir,
+        "imputation": imputation, "fairness": fairness, "marginal_calibration": marginal_calibration,
+        "workspace_dir": workspace_dir,
         "update_progress": update_progress, "random_state": random_state, "verbose": verbose})
     ws = workspace_dir if isinstance(workspace_dir, Workspace) else Workspace(workspace_dir)
     ws.require("analyze")
@@ -153,6 +159,7 @@ def generate(
         sampling_temperature=sampling_temperature, sampling_top_p=sampling_top_p,
         rare_category_replacement_method=rare_category_replacement_method, rebalancing=rebalancing,
         imputation=imputation, fairness=fairness, rng=rng,
+        **({} if language else {"marginal_calibration": bool(marginal_calibration)}),
     )
     total, per_batch, unit = generator.plan(sample_size, ctx_data, seed_data, batch_size)
     with ProgressReporter(total, description="generate", callback=update_progress, verbose=verbose,

@@ -25,6 +25,8 @@ from ..domain import (
     RebalancingConfig,
 )
 from ..models.tabular._bundle import ModelBundle, column_specs
+from ..models.tabular._calibration import calibration_rows, fit_marginal_offsets
+from ..models.tabular._sampling import generator_on
 from . import _fairness
 from ._codec import decode_table, encode_table
 from ._context_rows import checked_context_rows
@@ -141,6 +143,24 @@ class TabularGenerator:
         # batches of subjects sized so that a batch holds about `batch_size` rows: memory stays flat in n
         rows_per_subject = max(1, int(self.bundle.stats["seq_len"]["median"]))
         return max(1, (batch_size or SEQUENCE_GENERATION_ROWS) // rows_per_subject)
+
+    # -- calibration -----------------------------------------------------------------------------------
+    def fit_marginal_calibration(self, n_training_rows: int, generator: torch.Generator) -> torch.Tensor:
+        """Fit the flat model's marginal calibration for default generation (see :mod:`..models.tabular.
+        _calibration`): the default column order, protected rare codes suppressed as ``SAMPLE`` does.
+
+        Returns the fitted ``sampling_offsets`` (on the CPU); a model with context or a sequential model is not
+        calibrated (zero offsets).
+        """
+        model = self.model
+        if self.bundle.is_sequential or self.bundle.ctx_stats is not None:
+            return torch.zeros_like(model.sampling_offsets if not self.bundle.is_sequential
+                                    else model.step_model.sampling_offsets).cpu()
+        fixed_probs = self._fixed_probs(RareCategoryReplacementMethod.SAMPLE, None, None)
+        suppressed = {sub: [c for c, p in probs.items() if p == 0.0] for sub, probs in fixed_probs.items()}
+        fit_marginal_offsets(model, order=self._column_order([], None, None), suppressed=suppressed,
+                             n_rows=calibration_rows(n_training_rows), generator=generator_on(generator, self.device))
+        return model.sampling_offsets.detach().cpu().clone()
 
     # -- configuration ---------------------------------------------------------------------------------
     def _sub(self, column: str, sub: str) -> int:
@@ -262,6 +282,7 @@ class TabularGenerator:
         rebalancing: RebalancingConfig | dict | None = None,
         imputation: ImputationConfig | dict | None = None,
         fairness: FairnessConfig | dict | None = None,
+        marginal_calibration: bool = True,
         rng: np.random.Generator,
         ctx_parameter: str = "ctx_data",
         size_parameter: str = "sample_size",
@@ -270,6 +291,7 @@ class TabularGenerator:
 
         The options are validated by the callers (``generate``, ``TabularSynthesizer.sample``). No rows to
         generate (``sample_size=0``, no context rows) yield one empty frame of the output columns and dtypes.
+        ``marginal_calibration=False`` draws flat rows without the model's calibration offsets.
         ``ctx_parameter`` and ``size_parameter`` are the caller's names of ``ctx_data`` and ``sample_size``
         (``context`` and ``n_samples`` of the estimators' ``sample``), used in the errors about them.
         """
@@ -336,13 +358,15 @@ class TabularGenerator:
                         self.model, plan, n, order=order,
                         seed_codes={self._sub_index[name]: codes for name, codes in seed_codes.items()},
                         ctx_codes=ctx_codes, fixed_probs=fixed_probs, temperature=sampling_temperature,
-                        top_p=sampling_top_p, generator=generator, rng=rng, device=self.device)
+                        top_p=sampling_top_p, generator=generator, rng=rng, device=self.device,
+                        calibrated=marginal_calibration)
                 tilt = calibrated
             with torch.no_grad():
                 codes = self.model.sample(m, context_codes=context, fixed_codes=fixed or None, column_order=order,
                                           temperature=sampling_temperature, top_p=sampling_top_p,
                                           fixed_probs=fixed_probs or None, generator=generator,
-                                          batch_size=min(m, batch_size or _SAMPLING_BATCH), tilt=tilt)
+                                          batch_size=min(m, batch_size or _SAMPLING_BATCH), tilt=tilt,
+                                          calibrated=marginal_calibration)
             if tilt is not None and tilt.mode == "defer" and start == 0:
                 _fairness.check_parity(tilt, plan)
             matrix = codes.cpu().numpy()

@@ -24,13 +24,20 @@ from .._workspace import Workspace, locks_workspace
 from ..domain import DifferentialPrivacyConfig, ModelStateStrategy, ModelType, ProgressCallback
 from ..models._distributed import init_from_environment, process_rank, rank_device, run_on_local_ranks
 from ..models.tabular import FlatARGN, SequentialARGN, resolve_model_size, train_model, train_sequential_model
-from ..models.tabular._bundle import column_specs, weights_from_bytes, weights_to_bytes
+from ..models.tabular._bundle import (
+    ModelBundle,
+    column_specs,
+    strip_wrapper_prefixes,
+    weights_from_bytes,
+    weights_to_bytes,
+)
 from ..models.tabular._presets import batch_size_heuristic
 from ..models.tabular._sequential_streaming import train_sequential_model_streamed
 from ..models.tabular._sequential_trainer import DEFAULT_SEQUENCE_WINDOW, DEFAULT_WINDOW_WARMUP
 from ..models.tabular._streaming import train_model_streamed
 from ._dp_train import PrivateTraining, check_dp_continuation
 from ._encoded import load_flat_codes, load_sequences, streamed_flat_codes, streamed_sequences
+from ._generation import TabularGenerator
 
 __all__ = ["train"]
 
@@ -379,10 +386,28 @@ def _train(
     # after the ledger line of the steps they have seen)
     if private is not None:
         private.record(result.state["privacy"])
-    save_weights(result.best_state_dict)
+    state_dict = result.best_state_dict
+    if writer and not sequential and not context:
+        state_dict = _calibrated(network, state_dict, stats, model_config, n_trn, generator, resolved_device)
+    save_weights(state_dict)
     _log.info("trained %d epochs in %.1f s (%s)", len(result.history), result.history[-1]["total_time"]
               if result.history else 0.0, result.stop_reason)
     return ws
+
+
+def _calibrated(network: FlatARGN, state_dict: dict, stats: dict, model_config: dict, n_trn: int,
+                generator: torch.Generator, device: torch.device) -> dict:
+    """``state_dict`` with the marginal calibration of generation fitted (see ``models.tabular._calibration``).
+
+    Its targets are the counts the model holds: the training codes' histograms, or under DP the noisy ones of the
+    private output prior (post-processing: no epsilon).
+    """
+    bundle = ModelBundle(stats, None, model_config, weights_to_bytes(state_dict))
+    pilot_generator = torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
+    offsets = TabularGenerator(bundle, device).fit_marginal_calibration(n_trn, pilot_generator)
+    network.load_state_dict(strip_wrapper_prefixes(state_dict))
+    network.sampling_offsets.copy_(offsets.to(network.sampling_offsets.device))
+    return network.state_dict()
 
 
 _locked_train = locks_workspace("train")(_train)

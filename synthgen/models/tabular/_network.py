@@ -14,6 +14,12 @@ heads are evaluated together:
 Generation visits the columns in the requested order and fills the embedding inputs as codes are drawn;
 not-yet-drawn inputs stay zero, exactly as the training mask hides them.
 
+*Marginal calibration* (see :mod:`._calibration`): the model carries the target histograms of its sub-columns
+(``marginal_counts``: the training codes' counts, or under DP the noisy counts of the private output prior) and
+per-code logit offsets (``sampling_offsets``) fitted after training, which :meth:`FlatARGN.sample` adds to every
+drawn sub-column's logits so that generated marginals match the targets. Both are persistent buffers (they
+travel with the weights); weights saved before they existed load with zero offsets.
+
 An optional *copy bonus* (``copy_codes``, ``copy_gain``) adds, per row and sub-column, a gain to the logit of
 one code: the sequential model uses it to let every head repeat the previous step's code with a learned
 confidence, which the heads alone reach only slowly.
@@ -37,6 +43,7 @@ from ._spec import ColumnSpec, ModelSpec
 __all__ = ["FlatARGN"]
 
 _INIT_SEED = 0
+_CALIBRATION_BUFFERS = ("marginal_counts", "marginal_noise_std", "sampling_offsets")
 
 
 def _offsets(cardinalities: Sequence[int]) -> torch.Tensor:
@@ -135,11 +142,24 @@ class FlatARGN(nn.Module):
         self.register_buffer("_same_column_earlier", same_earlier, persistent=False)
         dim_owner = torch.repeat_interleave(index, torch.tensor(spec.embedding_dims))
         self.register_buffer("_dim_owner", dim_owner, persistent=False)
+        # The calibration of generation (persistent: saved with the weights). Counts in float64, exact up to 2**53.
+        n_codes = sum(cards)
+        self.register_buffer("marginal_counts", torch.zeros(n_codes, dtype=torch.float64))
+        self.register_buffer("marginal_noise_std", torch.zeros((), dtype=torch.float64))
+        self.register_buffer("sampling_offsets", torch.zeros(n_codes))
         self._n_cols = n_cols
         self._sub_columns_of = [[s for s in range(n_sub) if spec.sub_column_owner[s] == j] for j in range(n_cols)]
         dim_starts = [0, *torch.tensor(spec.embedding_dims).cumsum(0).tolist()]
         self._dim_slices = [slice(dim_starts[s], dim_starts[s + 1]) for s in range(n_sub)]
         self.reset_parameters(generator)
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                              error_msgs):
+        # weights saved before marginal calibration existed load uncalibrated (load_state_dict passes a copy)
+        for name in _CALIBRATION_BUFFERS:
+            state_dict.setdefault(prefix + name, getattr(self, name).detach().clone())
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
 
     @classmethod
     def from_preset(
@@ -223,6 +243,8 @@ class FlatARGN(nn.Module):
         cards = self.spec.cardinalities
         offsets = self.embedder.offsets
         counts = counts.double()
+        self.marginal_counts.copy_(counts.to(self.marginal_counts.device))  # the calibration's target
+        self.marginal_noise_std.zero_()
         for group, bias in zip(self.spec.output_groups, self.out_biases, strict=True):
             for j, s in enumerate(group):
                 start, k = int(offsets[s]), cards[s]
@@ -444,6 +466,7 @@ class FlatARGN(nn.Module):
         batch_size: int = 4096,
         condition: torch.Tensor | None = None,
         tilt: FairnessTilt | None = None,
+        calibrated: bool = True,
     ) -> torch.Tensor:
         """Draw ``n`` rows of codes.
 
@@ -476,6 +499,9 @@ class FlatARGN(nn.Module):
             come before the target in ``column_order``. A calibrating tilt that stops after the target leaves
             the codes after it undrawn (unspecified); a deferred tilt needs the target last and draws it for all
             ``n`` rows at the end, with biases fitted on them.
+        calibrated : bool, default=True
+            Add the marginal calibration's ``sampling_offsets`` to the logits (before temperature, top-p and
+            fixed probabilities); ``False`` draws from the network alone.
 
         Returns
         -------
@@ -522,7 +548,7 @@ class FlatARGN(nn.Module):
                 bound = None if tilt is None else tilt.bind(tilt.groups.context_keys(ctx, m, device))
                 out[rows] = self.sample_batch(
                     layout, ctx, fixed, temperature, top_p, probs, generator,
-                    condition=cond, n=m, tilt=bound,
+                    condition=cond, n=m, tilt=bound, calibrated=calibrated,
                 )
             if tilt is not None and tilt.mode == "defer" and n:
                 out[:, tilt.target_sub] = tilt.draw(generator)
@@ -579,6 +605,7 @@ class FlatARGN(nn.Module):
         copy_codes: torch.Tensor | None = None,
         copy_gain: torch.Tensor | None = None,
         tilt: BoundTilt | None = None,
+        calibrated: bool = True,
     ) -> torch.Tensor:
         """Draw one batch of rows from already validated inputs (the inner loop of :meth:`sample`).
 
@@ -603,6 +630,8 @@ class FlatARGN(nn.Module):
             temperature, top-p and fixed probabilities apply.
         tilt : BoundTilt or None
             The fairness tilt of the batch, applied to the target sub-column's final sampling weights.
+        calibrated : bool, default=True
+            Add ``sampling_offsets`` to the logits (a model never calibrated has zero offsets).
 
         Returns
         -------
@@ -619,6 +648,8 @@ class FlatARGN(nn.Module):
             inputs[:, self.spec.context_dim : starts[0]] = condition
         # One contiguous row per sub-column; transposed on return.
         out = torch.empty(self.spec.n_sub_columns, n, dtype=torch.long, device=device)
+        offsets = self.sampling_offsets if calibrated and bool(self.sampling_offsets.any()) else None
+        code_starts = self.embedder.offsets.tolist() if offsets is not None else None
         for i, sub in enumerate(subs):
             if sub in fixed_codes:
                 codes = fixed_codes[sub]
@@ -626,6 +657,9 @@ class FlatARGN(nn.Module):
                 logits = self._head_logits(sub, inputs[:, : starts[i]], heads[i])
                 if copy_codes is not None:
                     logits.scatter_add_(1, copy_codes[:, sub : sub + 1], copy_gain[:, sub : sub + 1])
+                if offsets is not None:
+                    start = code_starts[sub]
+                    logits = logits + offsets[start : start + logits.shape[1]]
                 targeted = tilt is not None and sub == tilt.sub
                 codes = sample_categorical(
                     logits,
