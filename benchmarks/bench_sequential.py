@@ -56,6 +56,12 @@ start = time.perf_counter()
 sample = synth.sample(context=planes, random_state=args["seed"] + 1)
 gen_s = time.perf_counter() - start
 sample.to_parquet(args["out"])
+uncalibrated = {}
+if args.get("uncalibrated_out"):  # the same model without its marginal calibration: before/after in one run
+    start = time.perf_counter()
+    synth.sample(context=planes, random_state=args["seed"] + 1, marginal_calibration=False).to_parquet(
+        args["uncalibrated_out"])
+    uncalibrated = {"uncalibrated_gen_s": time.perf_counter() - start}
 start = time.perf_counter()
 synthetic_planes, synthetic_sample = synth.sample(return_context=True, random_state=args["seed"] + 3)
 synthetic_gen_s = time.perf_counter() - start
@@ -71,7 +77,7 @@ print(json.dumps({"train_s": train_s, "epochs": float(synth.history_["epoch"].il
                   "ctx_train_s": float(synth.ctx_history_["total_time"].iloc[-1]),
                   "ctx_epochs": float(synth.ctx_history_["epoch"].iloc[-1]),
                   "gen_s": gen_s, "gen_rows_per_s": len(sample) / gen_s, **full,
-                  "synthetic_gen_s": synthetic_gen_s,
+                  "synthetic_gen_s": synthetic_gen_s, **uncalibrated,
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -109,6 +115,9 @@ def main() -> None:
                              "holdout's size, each against the other training planes and the holdout")
     parser.add_argument("--save-samples", default=None,
                         help="folder to keep each engine's flights sample (and the holdout) in, for diagnosis")
+    parser.add_argument("--uncalibrated", action="store_true",
+                        help="also evaluate the same fitted synthgen model's flights drawn with "
+                             "marginal_calibration=False (same seed): the calibration's before/after")
     add_comparison_arguments(parser, "seed+1, seed+3")
     options = parser.parse_args()
 
@@ -160,6 +169,8 @@ def main() -> None:
                 args["minutes"] = options.synthgen_minutes
             if name == "synthgen":
                 args["all_planes"] = str(paths["all_planes"])
+                if options.uncalibrated:
+                    args["uncalibrated_out"] = str(Path(tmp) / "synthgen-uncalibrated.parquet")
             cache = options.reference_cache if name == "mostlyai-engine" else None
             figures = run_engine_cached(python, script, args, options.threads, cache,
                                         {"data": "flights", "planes": len(trn_planes), "flights": len(trn_flights),
@@ -172,6 +183,11 @@ def main() -> None:
                 synthetic.to_parquet(Path(options.save_samples) / f"{name}.parquet")
             print(f"{name}: trained {figures['train_s']:.0f} s ({figures['epochs']:.1f} epochs), generated "
                   f"{len(synthetic):,} flights in {figures['gen_s']:.1f} s", flush=True)
+            if name == "synthgen" and options.uncalibrated:
+                synthetic = pd.read_parquet(args["uncalibrated_out"])
+                rows["synthgen uncalibrated"] = evaluate_flights(synthetic, figures["uncalibrated_gen_s"],
+                                                                 options.dcr_evaluations)
+                frames["synthgen uncalibrated"] = synthetic
             if name == "synthgen":
                 synthetic = pd.read_parquet(args["out_synthetic"])
                 synthetic_planes = pd.read_parquet(args["out_synthetic_ctx"])

@@ -217,6 +217,7 @@ def calibrate_sequential(
     generator: torch.Generator,
     rng: np.random.Generator,
     device: torch.device,
+    calibrated: bool = True,
 ) -> FairnessTilt:
     """Fit the per-step tilt of a sequential model on whole sequences of a sample of the subjects.
 
@@ -237,6 +238,6 @@ def calibrate_sequential(
     with torch.no_grad():
         model.sample(context, column_order=order, temperature=temperature, top_p=top_p,
                      fixed_probs=fixed_probs or None, generator=generator, batch_size=max(1, len(subjects)),
-                     tilt=tilt, **kwargs)
+                     tilt=tilt, calibrated=calibrated, **kwargs)
     check_parity(tilt, plan)
     return tilt.fitted()

@@ -25,7 +25,7 @@ from ..domain import (
     RebalancingConfig,
 )
 from ..models.tabular._bundle import ModelBundle, column_specs
-from ..models.tabular._calibration import calibration_rows, fit_marginal_offsets
+from ..models.tabular._calibration import calibration_rows, fit_marginal_offsets, fit_sequential_offsets
 from ..models.tabular._sampling import generator_on
 from . import _fairness
 from ._codec import decode_table, encode_table
@@ -145,20 +145,28 @@ class TabularGenerator:
         return max(1, (batch_size or SEQUENCE_GENERATION_ROWS) // rows_per_subject)
 
     # -- calibration -----------------------------------------------------------------------------------
-    def fit_marginal_calibration(self, n_training_rows: int, generator: torch.Generator) -> torch.Tensor:
-        """Fit the flat model's marginal calibration for default generation (see :mod:`..models.tabular.
+    def fit_marginal_calibration(self, n_training_rows: int, generator: torch.Generator,
+                                 context_codes: torch.Tensor | None = None) -> torch.Tensor:
+        """Fit the model's marginal calibration for default generation (see :mod:`..models.tabular.
         _calibration`): the default column order, protected rare codes suppressed as ``SAMPLE`` does.
 
-        Returns the fitted ``sampling_offsets`` (on the CPU); a model with context or a sequential model is not
-        calibrated (zero offsets).
+        A sequential model is calibrated on pilot sequences of ``context_codes`` (a sample of the training
+        contexts); a flat model with context is not calibrated (zero offsets). Returns the fitted
+        ``sampling_offsets`` (of the step model for a sequential model) on the CPU.
         """
         model = self.model
-        if self.bundle.is_sequential or self.bundle.ctx_stats is not None:
-            return torch.zeros_like(model.sampling_offsets if not self.bundle.is_sequential
-                                    else model.step_model.sampling_offsets).cpu()
         fixed_probs = self._fixed_probs(RareCategoryReplacementMethod.SAMPLE, None, None)
         suppressed = {sub: [c for c, p in probs.items() if p == 0.0] for sub, probs in fixed_probs.items()}
-        fit_marginal_offsets(model, order=self._column_order([], None, None), suppressed=suppressed,
+        order = self._column_order([], None, None)
+        if self.bundle.is_sequential:
+            if context_codes is None:
+                return torch.zeros_like(model.step_model.sampling_offsets).cpu()
+            fit_sequential_offsets(model, context_codes.long().to(self.device), order=order, suppressed=suppressed,
+                                   generator=generator_on(generator, self.device))
+            return model.step_model.sampling_offsets.detach().cpu().clone()
+        if self.bundle.ctx_stats is not None:
+            return torch.zeros_like(model.sampling_offsets).cpu()
+        fit_marginal_offsets(model, order=order, suppressed=suppressed,
                              n_rows=calibration_rows(n_training_rows), generator=generator_on(generator, self.device))
         return model.sampling_offsets.detach().cpu().clone()
 
@@ -315,7 +323,8 @@ class TabularGenerator:
             yield from self._generate_sequences(
                 ctx, ctx_codes, seed_data, batch_size=batch_size, temperature=sampling_temperature,
                 top_p=sampling_top_p, fixed_probs=self._fixed_probs(rare_method, imputation, rebalancing),
-                rebalancing=rebalancing, imputation=imputation, fairness=plan, rng=rng)
+                rebalancing=rebalancing, imputation=imputation, fairness=plan, rng=rng,
+                calibrate=marginal_calibration)
             return
         ctx, ctx_codes = self._context(ctx_data, sample_size, rng, (ctx_parameter, size_parameter))
         seed_data, seeded = self._seeds(seed_data, ctx)
@@ -422,7 +431,7 @@ class TabularGenerator:
         return seeds, position, matrix
 
     def _generate_sequences(self, ctx, ctx_codes, seed_data, *, batch_size, temperature, top_p, fixed_probs,
-                            rebalancing, imputation, fairness, rng) -> Iterator[pd.DataFrame]:
+                            rebalancing, imputation, fairness, rng, calibrate=True) -> Iterator[pd.DataFrame]:
         stats, ctx_stats = self.bundle.stats, self.bundle.ctx_stats
         keys = stats["keys"]
         context_key, ctx_key = keys["context_key"], ctx_stats["keys"]["primary_key"]
@@ -454,12 +463,14 @@ class TabularGenerator:
                     calibrated = _fairness.calibrate_sequential(
                         self.model, fairness, ctx_codes, order=order,
                         seeds=None if seeds is None else (seed_lengths, seed_matrix), fixed_probs=fixed_probs,
-                        temperature=temperature, top_p=top_p, generator=generator, rng=rng, device=self.device)
+                        temperature=temperature, top_p=top_p, generator=generator, rng=rng, device=self.device,
+                        calibrated=calibrate)
                 tilt = calibrated
             with torch.no_grad():
                 lengths, codes = self.model.sample(context, column_order=order, temperature=temperature,
                                                    top_p=top_p, fixed_probs=fixed_probs or None,
-                                                   generator=generator, tilt=tilt, **seed_kwargs)
+                                                   generator=generator, tilt=tilt, calibrated=calibrate,
+                                                   **seed_kwargs)
             if tilt is not None and tilt.mode == "calibrate" and start == 0:
                 _fairness.check_parity(tilt, fairness)
             lengths, matrix = lengths.cpu().numpy(), codes.cpu().numpy()

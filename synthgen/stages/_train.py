@@ -31,7 +31,9 @@ from ..models.tabular._bundle import (
     weights_from_bytes,
     weights_to_bytes,
 )
+from ..models.tabular._calibration import calibration_subjects
 from ..models.tabular._presets import batch_size_heuristic
+from ..models.tabular._sequence_batches import SequenceData
 from ..models.tabular._sequential_streaming import train_sequential_model_streamed
 from ..models.tabular._sequential_trainer import DEFAULT_SEQUENCE_WINDOW, DEFAULT_WINDOW_WARMUP
 from ..models.tabular._streaming import train_model_streamed
@@ -389,24 +391,36 @@ def _train(
     state_dict = result.best_state_dict
     if writer and not sequential and not context:
         state_dict = _calibrated(network, state_dict, stats, model_config, n_trn, generator, resolved_device)
+    elif writer and sequential and private is None and streamed is None:
+        # pilot sequences from a sample of the training contexts; a DP model is not calibrated (its step heads
+        # never saw exact counts, and the steps' counts have no bounded sensitivity to release noisy ones)
+        state_dict = _calibrated(network, state_dict, stats, model_config, n_trn, generator, resolved_device,
+                                 ctx_stats=ctx_stats, sequences=trn)
     save_weights(state_dict)
     _log.info("trained %d epochs in %.1f s (%s)", len(result.history), result.history[-1]["total_time"]
               if result.history else 0.0, result.stop_reason)
     return ws
 
 
-def _calibrated(network: FlatARGN, state_dict: dict, stats: dict, model_config: dict, n_trn: int,
-                generator: torch.Generator, device: torch.device) -> dict:
+def _calibrated(network: FlatARGN | SequentialARGN, state_dict: dict, stats: dict, model_config: dict, n_trn: int,
+                generator: torch.Generator, device: torch.device, *, ctx_stats: dict | None = None,
+                sequences: SequenceData | None = None) -> dict:
     """``state_dict`` with the marginal calibration of generation fitted (see ``models.tabular._calibration``).
 
     Its targets are the counts the model holds: the training codes' histograms, or under DP the noisy ones of the
     private output prior (post-processing: no epsilon).
     """
-    bundle = ModelBundle(stats, None, model_config, weights_to_bytes(state_dict))
+    bundle = ModelBundle(stats, ctx_stats, model_config, weights_to_bytes(state_dict))
     pilot_generator = torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
-    offsets = TabularGenerator(bundle, device).fit_marginal_calibration(n_trn, pilot_generator)
+    context_codes = None
+    if sequences is not None:  # a seeded sample (with replacement) of the training subjects' contexts
+        n_pilot = calibration_subjects(sequences.n_subjects, len(sequences.steps))
+        picked = torch.randint(0, max(1, sequences.n_subjects), (n_pilot,), generator=pilot_generator)
+        context_codes = sequences.context[picked]
+    offsets = TabularGenerator(bundle, device).fit_marginal_calibration(n_trn, pilot_generator, context_codes)
     network.load_state_dict(strip_wrapper_prefixes(state_dict))
-    network.sampling_offsets.copy_(offsets.to(network.sampling_offsets.device))
+    target = network.step_model if sequences is not None else network
+    target.sampling_offsets.copy_(offsets.to(target.sampling_offsets.device))
     return network.state_dict()
 
 

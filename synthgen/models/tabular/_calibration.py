@@ -1,4 +1,5 @@
-"""Marginal calibration of a :class:`FlatARGN`'s generation: per-code logit offsets fitted by pilot generations.
+"""Marginal calibration of a :class:`FlatARGN`'s generation, and of a :class:`SequentialARGN`'s step heads:
+per-code logit offsets fitted by pilot generations.
 
 An autoregressive model draws every sub-column from its conditional given the codes drawn before it; small
 errors of the early conditionals shift the inputs of the later heads, so the *generated* marginal of a column
@@ -21,6 +22,12 @@ already released output and costs no epsilon. Noisy targets are shrunk towards t
 against the noise's standard deviation ``σ`` (positive-part James-Stein shrinkage at twice the noise), so a code
 is corrected only where the release differs from the model by clearly more than its noise (the dominant values),
 and small bins are not pulled onto their noise.
+
+A sequential model (:func:`fit_sequential_offsets`) is calibrated the same way on its step model: the pilot draws
+whole sequences for a seeded sample of the training contexts (lengths from the length head, untouched), the
+targets are the training steps' histograms over all events, and the offsets are added to the step heads' logits at
+every step. Sequential models trained under differential privacy are not calibrated: their step heads start from
+no released counts (the steps of one subject have no bounded sensitivity), so there is no noisy target to use.
 """
 
 from __future__ import annotations
@@ -32,8 +39,10 @@ from collections.abc import Mapping, Sequence
 import torch
 
 from ._network import FlatARGN
+from ._sequential import SequentialARGN
 
-__all__ = ["CALIBRATION_ROUNDS", "calibration_rows", "fit_marginal_offsets"]
+__all__ = ["CALIBRATION_ROUNDS", "calibration_rows", "calibration_subjects", "fit_marginal_offsets",
+           "fit_sequential_offsets"]
 
 _log = logging.getLogger(__name__)
 
@@ -51,6 +60,16 @@ _NOISE_MARGIN = 2.0  # noisy targets count only where they differ from the model
 def calibration_rows(n_training_rows: int) -> int:
     """Pilot rows per calibration round for a table of ``n_training_rows`` rows."""
     return int(min(_MAX_ROWS, max(_MIN_ROWS, 4 * n_training_rows)))
+
+
+def calibration_subjects(n_subjects: int, n_steps: int) -> int:
+    """Pilot subjects per calibration round of a sequential model trained on ``n_subjects`` subjects with
+    ``n_steps`` steps in all: enough subjects of the mean length for :func:`calibration_rows` of ``n_steps``
+    steps (the same bounds, counted in steps)."""
+    if n_subjects <= 0:
+        return 0
+    mean_length = max(1.0, n_steps / n_subjects)
+    return max(1, int(round(calibration_rows(n_steps) / mean_length)))
 
 
 def _shrunk(target: torch.Tensor, expected: torch.Tensor, noise_std: float) -> torch.Tensor:
@@ -103,9 +122,73 @@ def fit_marginal_offsets(
     """
     if model.spec.context or model.spec.condition_dim:
         raise ValueError("Marginal calibration needs a flat model without context or condition vectors.")
+
+    def pilot(fixed_probs):
+        codes = model.sample(n_rows, column_order=order, fixed_probs=fixed_probs, generator=generator,
+                             batch_size=batch_size, calibrated=True)
+        return model.code_counts(codes)
+
+    return _fit_offsets(model, pilot, suppressed, rounds if n_rows >= 1 else 0, f"{n_rows} rows")
+
+
+@torch.no_grad()
+def fit_sequential_offsets(
+    model: SequentialARGN,
+    context_codes: torch.Tensor,
+    *,
+    order: Sequence[int] | None = None,
+    suppressed: Mapping[int, Sequence[int]] | None = None,
+    rounds: int = CALIBRATION_ROUNDS,
+    generator: torch.Generator | None = None,
+    batch_size: int = 8192,
+) -> float:
+    """Fit ``model.step_model.sampling_offsets`` so that the sub-column marginals over all generated steps match
+    ``model.step_model.marginal_counts`` (the training steps' histograms).
+
+    Each pilot generation draws one sequence per row of ``context_codes`` (training contexts, or a sample of
+    them: see :func:`calibration_subjects`); lengths are drawn by the length head, which the offsets do not
+    touch. A model without targets (trained under differential privacy: its step heads never saw exact counts)
+    keeps zero offsets.
+
+    Parameters
+    ----------
+    model : SequentialARGN
+        A trained sequential model; its step model's ``sampling_offsets`` are overwritten.
+    context_codes : torch.Tensor
+        ``(n_subjects, n_context_sub_columns)`` context codes of the pilot subjects.
+    order : sequence of int or None
+        The within-step column order generation uses by default (default the training order).
+    suppressed : mapping of int to sequence of int, optional
+        As in :func:`fit_marginal_offsets`.
+    rounds : int, default=3
+        Pilot generations; each adds its correction to the offsets.
+    generator : torch.Generator or None
+        The source of the pilot draws (seeded: the offsets are deterministic).
+    batch_size : int, default=8192
+        Subjects generated together.
+
+    Returns
+    -------
+    float
+        As :func:`fit_marginal_offsets`.
+    """
+    step = model.step_model
+
+    def pilot(fixed_probs):
+        _, steps = model.sample(context_codes, column_order=order, fixed_probs=fixed_probs, generator=generator,
+                                batch_size=batch_size, calibrated=True)
+        return step.code_counts(steps)
+
+    return _fit_offsets(step, pilot, suppressed, rounds if len(context_codes) else 0,
+                        f"{len(context_codes)} subjects")
+
+
+def _fit_offsets(model: FlatARGN, pilot, suppressed, rounds: int, size: str) -> float:
+    """The calibration loop of both entries: ``pilot(fixed_probs)`` generates with the current offsets and
+    returns the generated codes' :meth:`FlatARGN.code_counts`."""
     model.sampling_offsets.zero_()
     target = model.marginal_counts.double()
-    if rounds < 1 or n_rows < 1 or not bool((target > 0).any()):
+    if rounds < 1 or not bool((target > 0).any()):
         return math.nan
     cards = model.spec.cardinalities
     starts = model.embedder.offsets.tolist()
@@ -120,9 +203,7 @@ def fit_marginal_offsets(
     offsets = torch.zeros(len(target), dtype=torch.float64, device=target.device)
     worst = math.nan
     for _ in range(rounds):
-        codes = model.sample(n_rows, column_order=order, fixed_probs=fixed_probs or None, generator=generator,
-                             batch_size=batch_size, calibrated=True)
-        generated = model.code_counts(codes).double().to(target.device)
+        generated = pilot(fixed_probs or None).double().to(target.device)
         worst = 0.0
         for sub, k in enumerate(cards):
             part = slice(starts[sub], starts[sub] + k)
@@ -139,6 +220,6 @@ def fit_marginal_offsets(
             offsets[part] += torch.zeros_like(offsets[part]).masked_scatter(keep, step)
         offsets.clamp_(-_MAX_OFFSET, _MAX_OFFSET)
         model.sampling_offsets.copy_(offsets.to(model.sampling_offsets))
-    _log.info("marginal calibration: %d rounds of %d rows, largest share error of the last round %.4f",
-              rounds, n_rows, worst)
+    _log.info("marginal calibration: %d rounds of %s, largest share error of the last round %.4f",
+              rounds, size, worst)
     return worst

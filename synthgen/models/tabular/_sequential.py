@@ -58,6 +58,7 @@ class _DrawSettings:
     top_p: float
     probs: dict
     generator: torch.Generator | None
+    calibrated: bool = True
 
 
 @attrs.frozen
@@ -403,6 +404,7 @@ class SequentialARGN(nn.Module):
         generator: torch.Generator | None = None,
         batch_size: int = 8192,
         tilt: FairnessTilt | None = None,
+        calibrated: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Draw one sequence per context row.
 
@@ -431,6 +433,9 @@ class SequentialARGN(nn.Module):
             position; its sensitive sub-columns are context sub-columns or step sub-columns drawn before the
             target. A calibrating tilt fits the biases of each step while the batch unrolls (so calibrate with
             one batch).
+        calibrated : bool, default=True
+            Add the step model's marginal calibration offsets (``step_model.sampling_offsets``, see
+            :mod:`._calibration`) to the step heads' logits; ``False`` draws from the network alone.
 
         Returns
         -------
@@ -460,7 +465,8 @@ class SequentialARGN(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            draw = _DrawSettings(step_model.generation_layout(order), temperature, top_p, probs, generator)
+            draw = _DrawSettings(step_model.generation_layout(order), temperature, top_p, probs, generator,
+                                 bool(calibrated))
             seed_offsets = None
             if seed_lengths is not None:
                 seed_lengths, seed_steps = seed_lengths.to(device), seed_steps.to(device).long()
@@ -569,6 +575,7 @@ class SequentialARGN(nn.Module):
             draw.generator,
             condition=condition,
             tilt=tilt,
+            calibrated=draw.calibrated,
             **guide.as_kwargs(),
         )
 

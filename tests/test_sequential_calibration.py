@@ -1,0 +1,116 @@
+"""Marginal calibration of sequential (two-table) generation: step-head offsets fitted by pilot sequences."""
+
+from __future__ import annotations
+
+import math
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from synthgen import TabularSynthesizer
+from synthgen.models.tabular import ColumnSpec, SequentialARGN
+from synthgen.models.tabular._calibration import calibration_subjects, fit_sequential_offsets
+
+FLAG = [ColumnSpec("flag", ("cat",), (2,))]
+STEPS = [ColumnSpec("a", ("cat",), (3,)), ColumnSpec("b", ("cat",), (4,))]
+TARGET_A = torch.tensor([0.6, 0.3, 0.1], dtype=torch.float64)
+TARGET_B = torch.tensor([0.1, 0.2, 0.3, 0.4], dtype=torch.float64)
+
+
+def _biased_model(seed: int = 0) -> SequentialARGN:
+    """An untrained sequential model whose step heads favour the last codes strongly, with target histograms."""
+    model = SequentialARGN.from_preset(STEPS, context=FLAG, max_len=6, median_len=3, size="small",
+                                       generator=torch.Generator().manual_seed(seed)).eval()
+    with torch.no_grad():
+        for bias in model.step_model.out_biases:
+            bias.copy_(torch.linspace(0.0, 2.5, bias.shape[-1]).expand_as(bias))
+        model.step_model.marginal_counts.copy_(torch.cat([TARGET_A, TARGET_B]) * 10_000)
+    return model
+
+
+def _contexts(n: int = 2_000) -> torch.Tensor:
+    return torch.randint(0, 2, (n, 1), generator=torch.Generator().manual_seed(7))
+
+
+def _shares(steps: torch.Tensor, sub: int, k: int) -> torch.Tensor:
+    return torch.bincount(steps[:, sub], minlength=k).double() / len(steps)
+
+
+def test_calibration_moves_the_biased_step_heads_to_the_target_marginals():
+    model = _biased_model()
+    contexts = _contexts()
+    lengths_before, before = model.sample(contexts, generator=torch.Generator().manual_seed(1))
+    assert (_shares(before, 0, 3) - TARGET_A).abs().max() > 0.2  # the sampler is biased
+    worst = fit_sequential_offsets(model, contexts, generator=torch.Generator().manual_seed(2))
+    assert math.isfinite(worst)
+    lengths, after = model.sample(contexts, generator=torch.Generator().manual_seed(3))
+    assert (_shares(after, 0, 3) - TARGET_A).abs().max() < 0.02
+    assert (_shares(after, 1, 4) - TARGET_B).abs().max() < 0.02
+    # the offsets act on the step heads only: lengths are drawn as before (the same draws of the length head)
+    assert torch.equal(lengths, model.sample(contexts, generator=torch.Generator().manual_seed(3),
+                                             calibrated=False)[0])
+    # the off switch draws from the network alone: the bias is back
+    _, plain = model.sample(contexts, generator=torch.Generator().manual_seed(3), calibrated=False)
+    assert (_shares(plain, 0, 3) - TARGET_A).abs().max() > 0.2
+
+
+def test_sequential_calibration_is_deterministic_and_needs_targets():
+    first, second = _biased_model(), _biased_model()
+    for model in (first, second):
+        fit_sequential_offsets(model, _contexts(500), rounds=2, generator=torch.Generator().manual_seed(4))
+    assert bool(first.step_model.sampling_offsets.any())
+    assert torch.equal(first.step_model.sampling_offsets, second.step_model.sampling_offsets)
+    untargeted = _biased_model()
+    untargeted.step_model.marginal_counts.zero_()  # as under DP: no exact counts to calibrate to
+    assert math.isnan(fit_sequential_offsets(untargeted, _contexts(500)))
+    assert not bool(untargeted.step_model.sampling_offsets.any())
+
+
+def test_calibration_subjects_cover_the_pilot_steps():
+    assert calibration_subjects(0, 0) == 0
+    assert calibration_subjects(100, 1_000) == 500  # 5,000 pilot steps at the lower bound, 10 per subject
+    assert calibration_subjects(3_000, 300_000) == 1_000  # 100,000 pilot steps at the upper bound
+
+
+@pytest.fixture(scope="module")
+def two_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(0)
+    ctx = pd.DataFrame({"id": np.arange(60), "kind": rng.choice(["u", "v"], size=60)})
+    lengths = rng.integers(1, 6, size=60)
+    tgt = pd.DataFrame({"id": np.repeat(ctx["id"], lengths).to_numpy(),
+                        "x": rng.choice(["p", "q", "r"], size=int(lengths.sum()), p=[0.7, 0.2, 0.1])})
+    return ctx, tgt
+
+
+@pytest.fixture(scope="module")
+def fitted(two_tables) -> TabularSynthesizer:
+    ctx, tgt = two_tables
+    return TabularSynthesizer(tgt_context_key="id", ctx_primary_key="id", model="small", max_epochs=1,
+                              value_protection=False, random_state=0).fit(tgt, context=ctx)
+
+
+def _step_offsets(synth: TabularSynthesizer) -> torch.Tensor:
+    return synth._bundle.build_model(torch.device("cpu")).step_model.sampling_offsets
+
+
+def test_fit_stores_step_offsets_honoured_by_the_option(fitted, two_tables, tmp_path):
+    ctx, _ = two_tables
+    offsets = _step_offsets(fitted)
+    assert bool(offsets.any())
+    calibrated = fitted.sample(context=ctx, random_state=1)
+    assert not calibrated.equals(fitted.sample(context=ctx, random_state=1, marginal_calibration=False))
+    path = tmp_path / "synth.joblib"
+    joblib.dump(fitted, path)
+    loaded = joblib.load(path)
+    assert torch.equal(_step_offsets(loaded), offsets)
+    pd.testing.assert_frame_equal(loaded.sample(context=ctx, random_state=1), calibrated)
+
+
+def test_sequential_fit_is_deterministic_under_the_seed(fitted, two_tables):
+    ctx, tgt = two_tables
+    again = TabularSynthesizer(tgt_context_key="id", ctx_primary_key="id", model="small", max_epochs=1,
+                               value_protection=False, random_state=0).fit(tgt, context=ctx)
+    assert torch.equal(_step_offsets(again), _step_offsets(fitted))
