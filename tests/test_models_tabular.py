@@ -407,18 +407,6 @@ def test_history_records_and_fractional_epochs():
     assert result.history[best]["is_checkpoint"]
 
 
-def test_default_learn_rate_is_twice_the_reference_heuristic():
-    # Without DP the flat model starts at LEARN_RATE_SCALE times 1e-3 * sqrt(batch / 32); an explicit rate wins.
-    from synthgen.models.tabular._trainer import LEARN_RATE_SCALE
-
-    trn, val = _tiny_data(240)
-    default = train_model(_tiny_model(), trn, val, batch_size=128, max_epochs=1, generator=_gen())
-    assert LEARN_RATE_SCALE == 2.0
-    assert default.history[0]["learn_rate"] == pytest.approx(2.0 * learn_rate_heuristic(128)) == 0.004
-    explicit = train_model(_tiny_model(), trn, val, batch_size=128, max_epochs=1, learn_rate=0.003, generator=_gen())
-    assert explicit.history[0]["learn_rate"] == pytest.approx(0.003)
-
-
 def test_time_budget_stops_training():
     trn, val = _tiny_data(3000)
     result = train_model(

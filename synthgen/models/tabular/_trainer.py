@@ -20,13 +20,7 @@ from ._network import FlatARGN
 from ._sampling import generator_on
 from ._validation import flat_validation_loss
 
-__all__ = ["LEARN_RATE_SCALE", "TrainingResult", "check_codes", "train_model"]
-
-# Twice the reference's initial learning rate (1e-3 * sqrt(batch / 32)) without DP. Adult, seeds 0 / 1, three
-# samples each: discriminator AUC 0.5323 / 0.5270 against 0.5353 / 0.5332 at 1x, overall 97.95 / 97.99 % against
-# 97.94 / 97.92 %, and 10-20 % fewer epochs; 0.5x and 4x both read worse (docs/benchmarks.md, the ablations).
-# Under DP the noisy gradients keep the reference's rate (its privacy figures were measured with it).
-LEARN_RATE_SCALE = 2.0
+__all__ = ["TrainingResult", "check_codes", "train_model"]
 
 
 def check_codes(name: str, codes: torch.Tensor, cardinalities: tuple[int, ...]) -> None:
@@ -203,8 +197,7 @@ def train_model(
     gradient_accumulation_steps : int or None
         Forward passes per optimizer step (default 1).
     learn_rate : float or None
-        The initial learning rate; default from the logical batch size (``2e-3 * sqrt(batch / 32)``,
-        :data:`LEARN_RATE_SCALE` times the reference's heuristic; the heuristic itself under DP).
+        The initial learning rate; default from the logical batch size.
     empirical_prior : bool, default=True
         Start the output biases at the training codes' log-frequencies. Turn off under differential privacy.
     device : str, torch.device or None
@@ -256,7 +249,6 @@ def train_model(
         batch_size=batch_size,
         gradient_accumulation_steps=gradient_accumulation_steps,
         learn_rate=learn_rate,
-        learn_rate_scale=LEARN_RATE_SCALE if make_private is None else 1.0,
         empirical_prior=empirical_prior,
         generator=generator,
         on_progress=on_progress,
