@@ -84,7 +84,14 @@ def _coded(values: pd.Series, kind: str) -> tuple[np.ndarray, np.ndarray]:
     canonical = _canonical(pd.Series(uniques), kind)
     # distinct raw values may share a canonical form (1 and 1.0 in an object column): merge their codes
     merged, keys = pd.factorize(canonical.to_numpy(dtype=object), use_na_sentinel=False)
-    return merged[codes], np.asarray(keys, dtype=object)
+    return merged[codes], _nulls_as_none(keys)
+
+
+def _nulls_as_none(values) -> np.ndarray:
+    """``values`` as an object array whose NULLs (``None``, NaN) are all ``None``, the stored form."""
+    out = np.asarray(values, dtype=object).copy()
+    out[pd.isna(out)] = None
+    return out
 
 
 # -- detection -------------------------------------------------------------------------------------------
@@ -140,6 +147,7 @@ def _merged(partials: list[dict[str, dict]], a: str, n_partitions: int) -> dict 
     common = set.intersection(*(set(part["determined"]) for part in parts))
     values = np.concatenate([part["values"] for part in parts])
     codes, keys = pd.factorize(values, use_na_sentinel=False)
+    keys = _nulls_as_none(keys)
     rows = np.bincount(codes, weights=np.concatenate([part["rows"] for part in parts])).astype(np.int64)
     subjects = np.bincount(codes, weights=np.concatenate([part["subjects"] for part in parts])).astype(np.int64)
     determined = {}
@@ -149,10 +157,10 @@ def _merged(partials: list[dict[str, dict]], a: str, n_partitions: int) -> dict 
         first = np.full(len(keys), -1, dtype=np.int64)
         first[codes[::-1]] = b_codes[::-1]  # the value of each A's first occurrence
         if np.all(first[codes] == b_codes):  # partitions agree on every A value
-            determined[b] = np.asarray(b_keys, dtype=object)[first]
+            determined[b] = _nulls_as_none(b_keys)[first]
     if not determined:
         return None
-    return {"values": np.asarray(keys, dtype=object), "rows": rows, "subjects": subjects, "determined": determined}
+    return {"values": keys, "rows": rows, "subjects": subjects, "determined": determined}
 
 
 def _published(values: np.ndarray, stats: Mapping[str, Any]) -> np.ndarray:
