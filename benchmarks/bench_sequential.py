@@ -204,6 +204,8 @@ def main() -> None:
                 rows["synthgen underived"] = evaluate_flights(synthetic, figures["underived_gen_s"],
                                                               options.dcr_evaluations)
                 frames["synthgen underived"] = synthetic
+                if options.save_samples:
+                    synthetic.to_parquet(Path(options.save_samples) / "synthgen-underived.parquet")
             if name == "synthgen":
                 synthetic = pd.read_parquet(args["out_synthetic"])
                 synthetic_planes = pd.read_parquet(args["out_synthetic_ctx"])
