@@ -247,7 +247,7 @@ def derived_columns(partials: list[dict[str, dict]], columns: Mapping[str, Mappi
             keep &= table["subjects"] >= MIN_SUBJECTS_PER_ENTRY
         entries = sorted(([_json(k), _json(v)] for k, v in zip(keys[keep], values[keep], strict=True)),
                          key=lambda e: (e[0] is None, "" if e[0] is None else e[0]))
-        if entries:  # even where protection leaves one B value, the rows of the A values kept must have it
+        if len({repr(v) for _, v in entries}) > 1:  # a map of one B value carries no relation worth imposing
             result[b] = {"from": a, "map": entries}
     return dict(sorted(result.items(), key=lambda item: order.index(item[0])))
 
