@@ -221,3 +221,15 @@ def test_impute_fills_a_derived_column_from_its_determinant(fitted):
     assert (filled["minute"] == filled["clock"] % 100).all()  # imputed with the clock: from the imputed clock
     pd.testing.assert_frame_equal(filled[1::2].drop(columns=["clock", "minute"]),
                                   holes[1::2].drop(columns=["clock", "minute"]))  # observed cells verbatim
+
+
+def test_a_map_left_with_one_value_by_protection_is_not_stored(tmp_path):
+    rng = np.random.default_rng(6)
+    model = np.array(["m1"] * 200 + ["m2"] * 200 + ["m3"] * 3)
+    kind = np.where(model == "m3", "single", "multi")  # the only "single" model is rare
+    frame = pd.DataFrame({"model": model, "kind": kind, "x": rng.normal(size=len(model))})
+    assert _derived(frame, tmp_path / "protected") == {}
+    ws = sg.split(frame, workspace_dir=tmp_path / "open", verbose=False)
+    sg.analyze(workspace_dir=ws, value_protection=False, random_state=0, verbose=False)
+    assert ws.read_stats("tgt")["derived_columns"]["kind"]["map"] == [["m1", "multi"], ["m2", "multi"],
+                                                                      ["m3", "single"]]
