@@ -12,7 +12,11 @@ import torch
 
 from synthgen import TabularSynthesizer
 from synthgen.models.tabular import ColumnSpec, SequentialARGN
-from synthgen.models.tabular._calibration import SEQUENTIAL_SCHEDULE, calibration_subjects, fit_sequential_offsets
+from synthgen.models.tabular._calibration import (
+    SEQUENTIAL_SCHEDULE,
+    calibration_subjects,
+    fit_sequential_offsets,
+)
 
 FLAG = [ColumnSpec("flag", ("cat",), (2,))]
 STEPS = [ColumnSpec("a", ("cat",), (3,)), ColumnSpec("b", ("cat",), (4,))]
