@@ -192,3 +192,37 @@ def print_losses(losses: dict[str, pd.DataFrame]) -> None:
     for name, table in losses.items():
         cells = ", ".join(f"{row.column} {100 * row.loss:.2f}" for row in table.itertuples())
         print(f"largest losses against the holdout, {name} (points of overall accuracy): {cells}")
+
+
+def print_dependencies(training: pd.DataFrame, synthetic: dict[str, pd.DataFrame], *, max_values: int = 10_000,
+                       min_rows_per_value: int = 5) -> None:
+    """Per exact relation A -> B of the training rows (every row with the same A value has the same B value, A
+    with at most ``max_values`` values and ``min_rows_per_value`` rows per value, B not constant): the share of
+    each synthetic frame's rows whose B is the training's B of their A, among the rows whose A value occurs in
+    the training rows (that share in brackets). The benchmark's own check, independent of synthgen's detection.
+    """
+    columns = [c for c in training.columns if training[c].nunique(dropna=False) > 1]
+    pairs = []
+    for a in columns:
+        n_values = training[a].nunique(dropna=False)
+        if n_values > max_values or len(training) < min_rows_per_value * n_values:
+            continue
+        grouped = training.groupby(a, dropna=False, sort=False)
+        for b in columns:
+            if b != a and grouped[b].nunique(dropna=False).max() == 1:
+                pairs.append((a, b, grouped[b].first()))
+    if not pairs:
+        print("\nno exact relations A -> B in the training rows")
+        return
+    names = list(synthetic)
+    print(f"\n{'relation A -> B':<34}" + "".join(f"{n:>28}" for n in names))
+    for a, b, mapping in pairs:
+        cells = []
+        for name in names:
+            frame = synthetic[name]
+            known = frame[a].isin(mapping.index).to_numpy()
+            expected = frame[a][known].map(mapping).astype(object).to_numpy()
+            actual = frame[b][known].astype(object).to_numpy()
+            same = (pd.Series(expected) == pd.Series(actual)) | (pd.isna(expected) & pd.isna(actual))
+            cells.append(f"{same.mean() if known.any() else float('nan'):>18.4f} ({known.mean():.3f})")
+        print(f"{a + ' -> ' + b:<34}" + "".join(cells))

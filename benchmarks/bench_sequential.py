@@ -33,6 +33,7 @@ from _common import (  # noqa: E402
     add_comparison_arguments,
     load,
     peak_rss_mb,
+    print_dependencies,
     print_losses,
     print_numeric_ks,
     print_side_by_side,
@@ -62,6 +63,11 @@ if args.get("uncalibrated_out"):  # the same model without its marginal calibrat
     synth.sample(context=planes, random_state=args["seed"] + 1, marginal_calibration=False).to_parquet(
         args["uncalibrated_out"])
     uncalibrated = {"uncalibrated_gen_s": time.perf_counter() - start}
+if args.get("underived_out"):  # the same flights without setting the derived columns: before/after in one run
+    start = time.perf_counter()
+    synth.sample(context=planes, random_state=args["seed"] + 1, derived_columns=False).to_parquet(
+        args["underived_out"])
+    uncalibrated["underived_gen_s"] = time.perf_counter() - start
 start = time.perf_counter()
 synthetic_planes, synthetic_sample = synth.sample(return_context=True, random_state=args["seed"] + 3)
 synthetic_gen_s = time.perf_counter() - start
@@ -118,6 +124,9 @@ def main() -> None:
     parser.add_argument("--uncalibrated", action="store_true",
                         help="also evaluate the same fitted synthgen model's flights drawn with "
                              "marginal_calibration=False (same seed): the calibration's before/after")
+    parser.add_argument("--underived", action="store_true",
+                        help="also evaluate the same flights drawn with derived_columns=False (same model and "
+                             "seed): the derived columns' before/after")
     add_comparison_arguments(parser, "seed+1, seed+3")
     options = parser.parse_args()
 
@@ -171,6 +180,8 @@ def main() -> None:
                 args["all_planes"] = str(paths["all_planes"])
                 if options.uncalibrated:
                     args["uncalibrated_out"] = str(Path(tmp) / "synthgen-uncalibrated.parquet")
+                if options.underived:
+                    args["underived_out"] = str(Path(tmp) / "synthgen-underived.parquet")
             cache = options.reference_cache if name == "mostlyai-engine" else None
             figures = run_engine_cached(python, script, args, options.threads, cache,
                                         {"data": "flights", "planes": len(trn_planes), "flights": len(trn_flights),
@@ -188,6 +199,11 @@ def main() -> None:
                 rows["synthgen uncalibrated"] = evaluate_flights(synthetic, figures["uncalibrated_gen_s"],
                                                                  options.dcr_evaluations)
                 frames["synthgen uncalibrated"] = synthetic
+            if name == "synthgen" and options.underived:
+                synthetic = pd.read_parquet(args["underived_out"])
+                rows["synthgen underived"] = evaluate_flights(synthetic, figures["underived_gen_s"],
+                                                              options.dcr_evaluations)
+                frames["synthgen underived"] = synthetic
             if name == "synthgen":
                 synthetic = pd.read_parquet(args["out_synthetic"])
                 synthetic_planes = pd.read_parquet(args["out_synthetic_ctx"])
@@ -212,6 +228,7 @@ def main() -> None:
     print_side_by_side(rows, keys)
     print_numeric_ks(trn_flights.drop(columns="tailnum"), frames, holdout_flights)
     print_losses(dict(zip(rows, losses.values(), strict=True)))
+    print_dependencies(trn_flights.drop(columns="tailnum"), frames)
     print(f"\nsynthetic planes ({len(trn_planes):,}) against the training planes, holdout ceiling in brackets:")
     for key in ("overall", "univariate", "bivariate", "discriminator_auc", "dcr_share", "exact_match_share"):
         value, ceiling = plane_figures.get(key), plane_figures.get(f"reference_{key}")

@@ -15,7 +15,9 @@ and one sample of the training size that is evaluated against the training part 
 
 ``--data`` picks the flat table (adult by default; planes; flights, all 19 columns as one flat table, of which
 ``--rows`` rows are drawn, 50,000 by default); ``--uncalibrated`` also evaluates the same fitted synthgen model's
-sample drawn with ``marginal_calibration=False`` (the row ``synthgen uncalibrated``).
+sample drawn with ``marginal_calibration=False`` (the row ``synthgen uncalibrated``); ``--underived`` the same
+rows with ``derived_columns=False`` (the row ``synthgen underived``). The last table lists the exact relations
+A -> B of the training rows and how often each sample keeps them.
 
 Prints training seconds, epochs, generation rows/second, peak memory (MB) and the evaluation figures.
 """
@@ -35,6 +37,7 @@ from _common import (  # noqa: E402
     add_comparison_arguments,
     load,
     peak_rss_mb,
+    print_dependencies,
     print_losses,
     print_numeric_ks,
     print_side_by_side,
@@ -61,6 +64,8 @@ synth.sample(len(trn), random_state=args["seed"] + 2).to_parquet(args["out"])
 if args.get("uncalibrated_out"):  # the same model without its marginal calibration: before/after in one run
     synth.sample(len(trn), random_state=args["seed"] + 2, marginal_calibration=False).to_parquet(
         args["uncalibrated_out"])
+if args.get("underived_out"):  # the same rows without setting the derived columns: before/after in one run
+    synth.sample(len(trn), random_state=args["seed"] + 2, derived_columns=False).to_parquet(args["underived_out"])
 print(json.dumps({"train_s": train_s, "epochs": float(synth.history_["epoch"].iloc[-1]),
                   "gen_rows_per_s": len(big) / gen_s,
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
@@ -98,6 +103,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=50_000, help="rows drawn from flights (seed 0)")
     parser.add_argument("--uncalibrated", action="store_true",
                         help="also evaluate synthgen's sample without marginal calibration (same fitted model)")
+    parser.add_argument("--underived", action="store_true",
+                        help="also evaluate synthgen's sample with derived_columns=False (same model and rows)")
     options = parser.parse_args()
 
     import pandas as pd
@@ -126,12 +133,17 @@ def main() -> None:
             uncalibrated = Path(tmp) / "synthgen-uncalibrated.parquet"
             if name == "synthgen" and options.uncalibrated:
                 args["uncalibrated_out"] = str(uncalibrated)
+            underived = Path(tmp) / "synthgen-underived.parquet"
+            if name == "synthgen" and options.underived:
+                args["underived_out"] = str(underived)
             cache = options.reference_cache if name == "mostlyai-engine" else None
             figures = run_engine_cached(python, script, args, options.threads, cache,
                                         {"data": options.data, "rows": len(trn), "n_generate": N_GENERATE}, ["out"])
             samples = {name: pd.read_parquet(out)}
             if name == "synthgen" and options.uncalibrated:
                 samples["synthgen uncalibrated"] = pd.read_parquet(uncalibrated)
+            if name == "synthgen" and options.underived:
+                samples["synthgen underived"] = pd.read_parquet(underived)
             for label, synthetic in samples.items():
                 rows[label] = _evaluated(dict(figures), trn, synthetic, holdout, options, losses, label)
                 frames[label] = synthetic
@@ -143,6 +155,7 @@ def main() -> None:
           f"{options.threads}, parent peak {peak_rss_mb():.0f} MB")
     print_side_by_side(rows, keys)
     print_numeric_ks(trn, frames, holdout)
+    print_dependencies(trn, frames)
     print_losses(losses)
 
 

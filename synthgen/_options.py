@@ -292,6 +292,8 @@ OPTIONS: dict[str, Option] = _declare(
     # flat TABULAR models: add the logit offsets fitted after training so generated marginals match the targets
     Option(name="marginal_calibration", default=True, constraints=(_BOOL,),
            convert=lambda value, name: bool(value)),
+    # TABULAR models: set the columns that analyze found to be exact functions of another column from it
+    Option(name="derived_columns", default=True, constraints=(_BOOL,), convert=lambda value, name: bool(value)),
 )
 """The options of the engine functions (``split``, ``analyze``, ``encode``, ``train``, ``generate``)."""
 

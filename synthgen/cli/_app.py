@@ -33,7 +33,7 @@ _FIT_FLAGS = ["model", "language_model", "max_training_time", "max_epochs", "bat
               "n_threads", "n_processes", "workspace_dir", "random_state", "target"]
 _FIT_CONFIG = ["tgt_encoding_types", "ctx_encoding_types", "differential_privacy", "verbose"]
 _SAMPLE_FLAGS = ["n_samples", "batch_size", "sampling_temperature", "sampling_top_p", "device",
-                 "rare_category_replacement_method", "marginal_calibration", "random_state"]
+                 "rare_category_replacement_method", "marginal_calibration", "derived_columns", "random_state"]
 _SAMPLE_CONFIG = ["rebalancing", "imputation", "fairness"]
 _STAGES = {
     "split": (["tgt_primary_key", "ctx_primary_key", "tgt_context_key", "model_type", "n_partitions",
@@ -44,7 +44,8 @@ _STAGES = {
                "enable_flexible_generation", "max_sequence_window", "model_state_strategy", "device",
                "n_threads", "n_processes", "random_state"], ["differential_privacy"]),
     "generate": (["sample_size", "batch_size", "sampling_temperature", "sampling_top_p", "device", "n_threads",
-                  "rare_category_replacement_method", "marginal_calibration", "random_state"], ["rebalancing", "imputation", "fairness"]),
+                  "rare_category_replacement_method", "marginal_calibration", "derived_columns", "random_state"],
+                 ["rebalancing", "imputation", "fairness"]),
 }
 _EVALUATE_CONFIG = ["context_key", "privacy", "discriminator", "max_rows", "max_distance_rows",
                     "max_discriminator_rows", "max_trivariates", "fairness", "random_state"]

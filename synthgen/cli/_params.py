@@ -43,6 +43,7 @@ _MEANING = {
     "sampling_top_p": "Sample from the smallest set of values holding this probability mass.",
     "rare_category_replacement_method": "SAMPLE (default) never emits the _RARE_ token; CONSTANT emits it.",
     "marginal_calibration": "Add the offsets fitted after training so generated marginals match the training ones.",
+    "derived_columns": "Set columns that are exact functions of another column (found at analyze) from it.",
 }
 
 _SHORT = {"n_samples": "-n", "sample_size": "-n"}

@@ -254,7 +254,8 @@ class _SynthesizerMixin:
 
     def _context_to_sample(self, two_table: bool, context, n_samples: int | None, *, batch_size,
                            sampling_temperature, sampling_top_p, rare_category_replacement_method, device,
-                           rng: np.random.Generator) -> tuple[pd.DataFrame | None, int | None]:
+                           rng: np.random.Generator,
+                           derived_columns: bool = True) -> tuple[pd.DataFrame | None, int | None]:
         """The context rows and sample size to generate with: ``context`` as given, or, for a two-table model
         without it, ``n_samples`` new context rows from the context model (then one record set per row: the
         sample size is None)."""
@@ -263,7 +264,8 @@ class _SynthesizerMixin:
         self._require_context_model()
         return self._sample_context(n_samples, batch_size=batch_size, sampling_temperature=sampling_temperature,
                                     sampling_top_p=sampling_top_p, device=device, rng=rng,
-                                    rare_category_replacement_method=rare_category_replacement_method), None
+                                    rare_category_replacement_method=rare_category_replacement_method,
+                                    derived_columns=derived_columns), None
 
     @staticmethod
     def _with_used_context(synthetic: pd.DataFrame, context: pd.DataFrame | None, n_samples: int | None,
@@ -283,7 +285,8 @@ class _SynthesizerMixin:
                 "e.g. a public or separately protected table with the same columns).")
 
     def _sample_context(self, n_samples: int | None, *, batch_size, sampling_temperature, sampling_top_p,
-                        rare_category_replacement_method, device, rng: np.random.Generator) -> pd.DataFrame:
+                        rare_category_replacement_method, device, rng: np.random.Generator,
+                        derived_columns: bool = True) -> pd.DataFrame:
         """``n_samples`` synthetic context rows (default: as many as the training context) with new keys, from
         the context model (see :mod:`synthgen.stages._context_model`)."""
         stats = self._context_model.stats
@@ -297,7 +300,7 @@ class _SynthesizerMixin:
             frame = _join_frames(list(generator.generate(
                 sample_size=n_samples, batch_size=batch_size, sampling_temperature=sampling_temperature,
                 sampling_top_p=sampling_top_p, rare_category_replacement_method=rare_category_replacement_method,
-                rng=rng)), generator)
+                derived_columns=derived_columns, rng=rng)), generator)
         keys = restore_dtype(frame[key], key_dtype)
         if keys.notna().all():  # generated keys are ints or strings; keep them as such where the dtype cannot
             frame[key] = keys

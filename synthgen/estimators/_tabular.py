@@ -194,7 +194,8 @@ class TabularSynthesizer(InferenceMixin, _ParquetSamplingMixin, _SynthesizerMixi
         "sampling_temperature": ESTIMATOR_DEFAULTS.sampling_temperature,
         "sampling_top_p": ESTIMATOR_DEFAULTS.sampling_top_p, "device": None,
         "rare_category_replacement_method": None, "rebalancing": None, "imputation": None, "fairness": None,
-        "marginal_calibration": ESTIMATOR_DEFAULTS.marginal_calibration, "random_state": None,
+        "marginal_calibration": ESTIMATOR_DEFAULTS.marginal_calibration,
+        "derived_columns": ESTIMATOR_DEFAULTS.derived_columns, "random_state": None,
     }
     _live_attributes = ("_generator", "_context_generator", "_text_generator")
 
@@ -493,6 +494,7 @@ class TabularSynthesizer(InferenceMixin, _ParquetSamplingMixin, _SynthesizerMixi
         imputation: ImputationConfig | dict | None = None,
         fairness: FairnessConfig | dict | None = None,
         marginal_calibration: bool = ESTIMATOR_DEFAULTS.marginal_calibration,
+        derived_columns: bool = ESTIMATOR_DEFAULTS.derived_columns,
         random_state: int | np.random.RandomState | None = None,
     ) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
         """Generate synthetic rows.
@@ -532,6 +534,11 @@ class TabularSynthesizer(InferenceMixin, _ParquetSamplingMixin, _SynthesizerMixi
             table match the training marginals (under DP: the noisy marginals of the release, no extra epsilon);
             they stay additive under every other option. ``False`` draws from the network alone. Sequential
             and two-table targets are not calibrated. See docs/tabular.md, "Marginal calibration".
+        derived_columns : bool, default=True
+            Set each column that is an exact function of another column in the training data (``education_num``
+            of ``education``, ``hour`` of a clock time) from that column after generation, where the generated
+            value is in the stored map (``stats_["derived_columns"]``); seeded and rebalanced columns are kept. ``False``
+            keeps the model's own draws. See docs/tabular.md, "Derived columns".
         random_state : None, int or RandomState, optional
             Defaults to the estimator's ``random_state``.
 
@@ -572,7 +579,8 @@ class TabularSynthesizer(InferenceMixin, _ParquetSamplingMixin, _SynthesizerMixi
             "batch_size": batch_size, "sampling_temperature": sampling_temperature, "sampling_top_p": sampling_top_p,
             "device": device, "rare_category_replacement_method": rare_category_replacement_method,
             "rebalancing": rebalancing, "imputation": imputation, "fairness": fairness,
-            "marginal_calibration": marginal_calibration, "random_state": random_state}, estimator=True)
+            "marginal_calibration": marginal_calibration, "derived_columns": derived_columns,
+            "random_state": random_state}, estimator=True)
         rng = as_generator(random_state if random_state is not None else self.random_state)
         two_table = self._check_context_request(context=context, seed_data=seed_data, return_context=return_context)
         text_model = getattr(self, "_text_model", None)
@@ -586,13 +594,14 @@ class TabularSynthesizer(InferenceMixin, _ParquetSamplingMixin, _SynthesizerMixi
             context, n_samples = self._context_to_sample(
                 two_table, context, n_samples, batch_size=batch_size, sampling_temperature=sampling_temperature,
                 sampling_top_p=sampling_top_p, rare_category_replacement_method=rare_category_replacement_method,
-                device=device, rng=rng)
+                device=device, rng=rng, derived_columns=bool(derived_columns))
             batches = generator.generate(
                 sample_size=n_samples, ctx_data=context, seed_data=seed_data, batch_size=batch_size,
                 ctx_parameter="context", size_parameter="n_samples",
                 sampling_temperature=sampling_temperature, sampling_top_p=sampling_top_p,
                 rare_category_replacement_method=rare_category_replacement_method, rebalancing=rebalancing,
-                imputation=imputation, fairness=fairness, marginal_calibration=bool(marginal_calibration), rng=rng,
+                imputation=imputation, fairness=fairness, marginal_calibration=bool(marginal_calibration),
+                derived_columns=bool(derived_columns), rng=rng,
             )
             total, per_batch, unit = generator.plan(n_samples, context, seed_data, batch_size)
             with ProgressReporter(total, description="generate", verbose=self.verbose, unit=unit) as progress:
@@ -688,7 +697,7 @@ class TabularSynthesizer(InferenceMixin, _ParquetSamplingMixin, _SynthesizerMixi
             The keywords of :meth:`sample` except ``return_context``: ``context``, ``seed_data`` (flat models),
             ``batch_size``, ``sampling_temperature``, ``sampling_top_p``, ``device``,
             ``rare_category_replacement_method``, ``rebalancing``, ``imputation``, ``fairness``,
-            ``marginal_calibration``, ``random_state``. Each partition uses ``n_threads`` torch threads (one by default).
+            ``marginal_calibration``, ``derived_columns``, ``random_state``. Each partition uses ``n_threads`` torch threads (one by default).
 
         Returns
         -------

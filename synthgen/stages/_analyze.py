@@ -33,6 +33,7 @@ from ..privacy._dp_statistics import (
 from ..privacy._dp_text_lengths import check_text_length_budget
 from ..privacy._ledger import LedgerEntry
 from ..privacy._value_protection import MIN_SUBJECTS_FOR_RANGE, protected_range
+from ._derived_columns import dependency_partial, derived_columns, eligible_columns
 
 __all__ = ["analyze", "column_error"]
 
@@ -85,13 +86,17 @@ def _one_row_per_subject(frame: pd.DataFrame, key: str | None, rng: np.random.Ge
 
 def _analyze_table(ws: Workspace, table: str, meta: dict, progress: ProgressReporter,
                    value_protection: bool, rng: np.random.Generator,
-                   dp: _DPAnalysis | None = None) -> tuple[dict, list[tuple]]:
-    """Reduced column stats of one table and, per partition, the summary of its keys (for sequence lengths)."""
+                   dp: _DPAnalysis | None = None) -> tuple[dict, list[tuple], dict]:
+    """Reduced column stats of one table, per partition the summary of its keys (for sequence lengths), and its
+    derived columns (none under differential privacy: their detection reads exact data)."""
     keys = meta["keys"]
     subject_key = keys.get("context_key") if table == "tgt" else keys.get("primary_key")
     lookup = get_language_encoding if _is_language(meta) else get_encoding
     encodings = {c: lookup(t) for c, t in meta["encoding_types"].items()}
     partials: dict[str, list] = {c: [] for c in encodings}
+    dependency_kinds = ({} if dp is not None or _is_language(meta)
+                        else eligible_columns(meta["encoding_types"], keys.values()))
+    dependency_partials: list[dict] = []
     key_frames, offset = [], 0
     # the draw of one row per subject gets its own stream, so analyze without DP keeps its random draws
     sample_rng = rng.spawn(1)[0] if dp is not None else None
@@ -106,6 +111,8 @@ def _analyze_table(ws: Workspace, table: str, meta: dict, progress: ProgressRepo
             frame = _one_row_per_subject(frame, keys.get("context_key") if table == "tgt" else None, sample_rng)
         subjects = _subjects(frame, subject_key, offset)
         offset += len(frame)
+        if dependency_kinds:
+            dependency_partials.append(dependency_partial(frame, dependency_kinds, subjects))
         sequence = _sequence(frame, keys.get("context_key")) if table == "tgt" else None
         for column, encoding in encodings.items():
             try:
@@ -142,7 +149,10 @@ def _analyze_table(ws: Workspace, table: str, meta: dict, progress: ProgressRepo
         stats["argn_processor"] = table
         stats["argn_column"] = f"c{index}"
         columns[column] = stats
-    return columns, key_frames
+    derived = (derived_columns(dependency_partials, {c: columns[c] for c in dependency_kinds},
+                               list(meta["dtypes"]), n_rows=offset, value_protection=value_protection)
+               if dependency_kinds else {})
+    return columns, key_frames, derived
 
 
 class _DPAnalysis:
@@ -310,10 +320,10 @@ def analyze(
     tgt_rng, ctx_rng, len_rng = rng.spawn(3)
     n_files = len(ws.partitions(ws.data_dir("tgt"))) * (2 if has_ctx else 1)
     with ProgressReporter(n_files, description="analyze", callback=update_progress, verbose=verbose) as progress:
-        tgt_columns, tgt_keys = _analyze_table(ws, "tgt", tgt_meta, progress, value_protection, tgt_rng, dp)
+        tgt_columns, tgt_keys, tgt_derived = _analyze_table(ws, "tgt", tgt_meta, progress, value_protection, tgt_rng, dp)
         context_key = tgt_meta["keys"].get("context_key")
         if has_ctx:
-            ctx_columns, ctx_keys = _analyze_table(ws, "ctx", ctx_meta, progress, value_protection, ctx_rng, dp)
+            ctx_columns, ctx_keys, ctx_derived = _analyze_table(ws, "ctx", ctx_meta, progress, value_protection, ctx_rng, dp)
             lengths, is_trn = _sequence_lengths(tgt_keys, ctx_keys, context_key, ctx_meta["keys"]["primary_key"])
             n_trn, n_val = int(is_trn.sum()), int((~is_trn).sum())
         else:
@@ -331,6 +341,8 @@ def analyze(
         stats = {
             "model_type": model_type,
             "columns": tgt_columns,
+            # B: {"from": A, "map": [[a, b], ...]}: columns that are exact functions of another (see _derived_columns)
+            "derived_columns": tgt_derived,
             "keys": tgt_meta["keys"],
             "key_dtypes": {k: spec_name(tgt_meta["dtypes"][k]) for k in tgt_meta["keys"].values()},
             "column_order": list(tgt_meta["dtypes"]),
@@ -344,7 +356,7 @@ def analyze(
             "differential_privacy": dp is not None,
         }
         if has_ctx:
-            ws.write_stats("ctx", {"columns": ctx_columns, "keys": ctx_meta["keys"],
+            ws.write_stats("ctx", {"columns": ctx_columns, "keys": ctx_meta["keys"], "derived_columns": ctx_derived,
                                    "value_protection": bool(value_protection) and dp is None,
                                    "differential_privacy": dp is not None})
         if dp is not None:

@@ -47,6 +47,7 @@ def context_model_stats(ws: Workspace) -> dict[str, Any]:
     key = ctx_stats["keys"]["primary_key"]
     return {
         "columns": ctx_stats["columns"],
+        "derived_columns": ctx_stats.get("derived_columns") or {},
         "keys": {"primary_key": key},
         "key_dtypes": {key: spec_name(meta["dtypes"][key])},
         "column_order": list(meta["dtypes"]),

@@ -64,6 +64,7 @@ def generate(
     imputation: ImputationConfig | dict | None = None,
     fairness: FairnessConfig | dict | None = None,
     marginal_calibration: bool = ENGINE_DEFAULTS.marginal_calibration,
+    derived_columns: bool = ENGINE_DEFAULTS.derived_columns,
     workspace_dir: str | Path | Workspace = ENGINE_DEFAULTS.workspace_dir,
     update_progress: ProgressCallback | None = None,
     random_state: int | np.random.RandomState | np.random.Generator | None = None,
@@ -113,6 +114,11 @@ def generate(
         Flat TABULAR models: add the per-code logit offsets that ``train`` fitted so that generated marginals
         match the training marginals (under DP: the noisy marginals of the release); they stay additive under
         every other option. ``False`` draws from the network alone. See docs/tabular.md, "Marginal calibration".
+    derived_columns : bool, default=True
+        TABULAR models: set each column that ``analyze`` found to be an exact function of another column (every
+        training row with the same value of the other has the same value of it) from that column, where the
+        generated value is in the stored map; columns fixed by seeds or rebalancing are kept. ``False`` keeps the
+        model's own draws. See docs/tabular.md, "Derived columns".
     workspace_dir : str, Path or Workspace, default="engine-ws"
     update_progress : callable, optional
     random_state : None, int, RandomState or Generator, optional
@@ -141,7 +147,7 @@ def generate(
         "sampling_temperature": sampling_temperature, "sampling_top_p": sampling_top_p, "device": device,
         "n_threads": n_threads, "rare_category_replacement_method": rare_category_replacement_method, "rebalancing": rebalancing,
         "imputation": imputation, "fairness": fairness, "marginal_calibration": marginal_calibration,
-        "workspace_dir": workspace_dir,
+        "derived_columns": derived_columns, "workspace_dir": workspace_dir,
         "update_progress": update_progress, "random_state": random_state, "verbose": verbose})
     ws = workspace_dir if isinstance(workspace_dir, Workspace) else Workspace(workspace_dir)
     ws.require("analyze")
@@ -159,7 +165,8 @@ def generate(
         sampling_temperature=sampling_temperature, sampling_top_p=sampling_top_p,
         rare_category_replacement_method=rare_category_replacement_method, rebalancing=rebalancing,
         imputation=imputation, fairness=fairness, rng=rng,
-        **({} if language else {"marginal_calibration": bool(marginal_calibration)}),
+        **({} if language else {"marginal_calibration": bool(marginal_calibration),
+                                "derived_columns": bool(derived_columns)}),
     )
     total, per_batch, unit = generator.plan(sample_size, ctx_data, seed_data, batch_size)
     with ProgressReporter(total, description="generate", callback=update_progress, verbose=verbose,

@@ -30,6 +30,7 @@ from ..models.tabular._sampling import generator_on
 from . import _fairness
 from ._codec import decode_table, encode_table
 from ._context_rows import checked_context_rows
+from ._derived_columns import derive
 
 __all__ = ["TabularGenerator", "DEFAULT_GENERATION_BATCH", "subset_of_default_context"]
 
@@ -120,6 +121,8 @@ class TabularGenerator:
         names = [s for spec in specs for s in spec.sub_columns]
         self._sub_index = {name: i for i, name in enumerate(names)}
         self._sub_names = names
+        # columns that are exact functions of another, re-imposed after decoding (see _derived_columns)
+        self.derived: dict[str, dict[str, Any]] = bundle.stats.get("derived_columns") or {}
 
     def n_threads_for(self, n_threads: int | None, batch_size: int | None = None) -> int:
         """The torch thread count to generate with: ``n_threads``, or the automatic choice for a batch."""
@@ -251,6 +254,21 @@ class TabularGenerator:
             return training
         return order
 
+    def _derive(self, frame: pd.DataFrame, enabled: bool, *, fixed: list[str],
+                rebalancing: RebalancingConfig | None, imputation: ImputationConfig | None,
+                fairness: _fairness.FairnessPlan | None) -> None:
+        """Set the derived columns of ``frame`` from their determinants, except columns the caller fixed (seeded,
+        rebalanced, the fairness target and sensitive columns); imputed columns get no NULL from a map."""
+        if not enabled or not self.derived:
+            return
+        kept = set(fixed)
+        if rebalancing is not None:
+            kept.add(rebalancing.column)
+        if fairness is not None:
+            kept.update([fairness.target, *fairness.table_sensitive])
+        derive(frame, self.derived, self.columns, keep=kept,
+               never_null=imputation.columns if imputation is not None else ())
+
     # -- inputs --------------------------------------------------------------------------------------------
     def _context(self, ctx_data: pd.DataFrame | None, sample_size: int | None, rng: np.random.Generator,
                  names: tuple[str, str]) -> tuple[pd.DataFrame | None, np.ndarray | None]:
@@ -293,6 +311,7 @@ class TabularGenerator:
         imputation: ImputationConfig | dict | None = None,
         fairness: FairnessConfig | dict | None = None,
         marginal_calibration: bool = True,
+        derived_columns: bool = True,
         rng: np.random.Generator,
         ctx_parameter: str = "ctx_data",
         size_parameter: str = "sample_size",
@@ -301,7 +320,8 @@ class TabularGenerator:
 
         The options are validated by the callers (``generate``, ``TabularSynthesizer.sample``). No rows to
         generate (``sample_size=0``, no context rows) yield one empty frame of the output columns and dtypes.
-        ``marginal_calibration=False`` draws flat rows without the model's calibration offsets.
+        ``marginal_calibration=False`` draws flat rows without the model's calibration offsets;
+        ``derived_columns=False`` leaves the columns that are exact functions of another as the model drew them.
         ``ctx_parameter`` and ``size_parameter`` are the caller's names of ``ctx_data`` and ``sample_size``
         (``context`` and ``n_samples`` of the estimators' ``sample``), used in the errors about them.
         """
@@ -326,7 +346,7 @@ class TabularGenerator:
                 ctx, ctx_codes, seed_data, batch_size=batch_size, temperature=sampling_temperature,
                 top_p=sampling_top_p, fixed_probs=self._fixed_probs(rare_method, imputation, rebalancing),
                 rebalancing=rebalancing, imputation=imputation, fairness=plan, rng=rng,
-                calibrate=marginal_calibration)
+                calibrate=marginal_calibration, derive_columns=derived_columns)
             return
         ctx, ctx_codes = self._context(ctx_data, sample_size, rng, (ctx_parameter, size_parameter))
         seed_data, seeded = self._seeds(seed_data, ctx)
@@ -386,6 +406,8 @@ class TabularGenerator:
             for column in seeded:
                 frame[column] = _seed_like(seed_data[column].iloc[start:start + m].reset_index(drop=True),
                                            frame[column])
+            self._derive(frame, derived_columns, fixed=seeded, rebalancing=rebalancing, imputation=imputation,
+                         fairness=plan)
             if ctx is not None:
                 frame[keys["context_key"]] = ctx[self.bundle.ctx_stats["keys"]["primary_key"]].iloc[
                     start:start + m].to_numpy()
@@ -433,7 +455,8 @@ class TabularGenerator:
         return seeds, position, matrix
 
     def _generate_sequences(self, ctx, ctx_codes, seed_data, *, batch_size, temperature, top_p, fixed_probs,
-                            rebalancing, imputation, fairness, rng, calibrate=True) -> Iterator[pd.DataFrame]:
+                            rebalancing, imputation, fairness, rng, calibrate=True,
+                            derive_columns=True) -> Iterator[pd.DataFrame]:
         stats, ctx_stats = self.bundle.stats, self.bundle.ctx_stats
         keys = stats["keys"]
         context_key, ctx_key = keys["context_key"], ctx_stats["keys"]["primary_key"]
@@ -480,6 +503,9 @@ class TabularGenerator:
             frame = decode_table({name: matrix[:, i] for i, name in enumerate(self._sub_names)}, self.columns,
                                  rng=rng, sequence=SequenceIndex(subject))
             frame[context_key] = np.repeat(ctx[ctx_key].iloc[start:stop].to_numpy(), lengths)
+            # before the seed rows are written back: those are kept verbatim, derived columns included
+            self._derive(frame, derive_columns, fixed=[], rebalancing=rebalancing, imputation=imputation,
+                         fairness=fairness)
             if seeds is not None:
                 self._restore_seed_prefixes(frame, seeds, seed_offsets, seed_lengths, lengths, start, stop)
             if "primary_key" in keys:

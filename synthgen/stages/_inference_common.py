@@ -21,6 +21,7 @@ from ..domain import ModelEncodingType
 from ..models.tabular import _inference as argn
 from ..models.tabular._bundle import ModelBundle, column_specs
 from ._codec import decode_table, encode_table
+from ._derived_columns import derive
 from ._generation import TabularGenerator, _seed_like
 
 __all__ = ["TabularInference", "CLASS_ENCODINGS", "DEFAULT_N_ORDERS", "DEFAULT_N_DRAWS"]
@@ -54,6 +55,7 @@ class TabularInference:
         self.device = generator.device
         self.columns: dict[str, dict[str, Any]] = bundle.stats["columns"]
         self.keys = set(bundle.stats.get("keys", {}).values())
+        self.derived: dict[str, dict[str, Any]] = bundle.stats.get("derived_columns") or {}
         specs = column_specs(self.columns)
         self._index = {spec.name: j for j, spec in enumerate(specs)}
         names = [s for spec in specs for s in spec.sub_columns]
@@ -216,6 +218,20 @@ class TabularInference:
         return None
 
     # -- imputation --------------------------------------------------------------------------------------
+    def _derive(self, decoded: pd.DataFrame, observed: pd.DataFrame, filled: list[str]) -> None:
+        """Set the imputed derived columns of ``decoded`` from their (observed or imputed) determinants, never to
+        NULL (see :mod:`._derived_columns`)."""
+        derived = {b: spec for b, spec in self.derived.items() if b in filled}
+        if not derived:
+            return
+        rows = decoded.copy()
+        for spec in derived.values():
+            if spec["from"] not in rows.columns and spec["from"] in observed.columns:
+                rows[spec["from"]] = observed[spec["from"]]
+        derive(rows, derived, self.columns, never_null=filled)
+        for b in derived:
+            decoded[b] = rows[b]
+
     def impute(self, X, *, rng: np.random.Generator, batch_size: int | None = None) -> pd.DataFrame:
         """``X`` with its NULL cells (in model columns) drawn given the row's non-NULL cells; the rest verbatim."""
         frame, present = self._frame(X, "impute")
@@ -247,6 +263,7 @@ class TabularInference:
                                       batch_size=batch_size or 4096).cpu().numpy()
             named = {self._sub_names[s]: drawn[:, s] for c in filled for s in self._subs[c]}
             decoded = decode_table(named, {c: self.columns[c] for c in filled}, rng=rng)
+            self._derive(decoded, frame.iloc[rows].reset_index(drop=True), filled)
             for c in filled:
                 imputed[c][rows] = decoded[c].astype(object).to_numpy()
         for c, m in zip(present, missing.T, strict=True):

@@ -192,7 +192,8 @@ def block_rng(entropy: int, block: int) -> np.random.Generator:
 
 def synthetic_context(context_model, generator: TabularGenerator | None, n: int, start: int, *,
                       rng: np.random.Generator, batch_size: int | None = None, sampling_temperature: float = 1.0,
-                      sampling_top_p: float = 1.0, rare_category_replacement_method=None) -> pd.DataFrame:
+                      sampling_top_p: float = 1.0, rare_category_replacement_method=None,
+                      derived_columns: bool = True) -> pd.DataFrame:
     """``n`` synthetic context rows with the primary keys of entities ``start .. start + n - 1``."""
     stats = context_model.stats
     key = stats["keys"]["primary_key"]
@@ -203,7 +204,7 @@ def synthetic_context(context_model, generator: TabularGenerator | None, n: int,
         frames = list(generator.generate(
             sample_size=n, batch_size=batch_size, sampling_temperature=sampling_temperature,
             sampling_top_p=sampling_top_p, rare_category_replacement_method=rare_category_replacement_method,
-            rng=rng))
+            derived_columns=derived_columns, rng=rng))
         frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
         frame[key] = _generated_keys(start, len(frame), key_dtype)
     keys = restore_dtype(frame[key], key_dtype)
@@ -286,7 +287,8 @@ def _two_table_blocks(job: GenerationJob, spec: PartitionSpec, target: TabularGe
                                     **{k: job.options.get(k) for k in (
                                         "batch_size", "rare_category_replacement_method")},
                                     sampling_temperature=job.options.get("sampling_temperature", 1.0),
-                                    sampling_top_p=job.options.get("sampling_top_p", 1.0))
+                                    sampling_top_p=job.options.get("sampling_top_p", 1.0),
+                                    derived_columns=job.options.get("derived_columns", True))
         frames = list(target.generate(ctx_data=ctx, rng=rng, **job.options))
         frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
         if "primary_key" in keys and len(frame):
