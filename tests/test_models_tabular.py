@@ -484,3 +484,80 @@ def test_training_without_validation_rows_uses_training_loss():
     trn, _ = _tiny_data()
     result = train_model(_tiny_model(), trn, None, batch_size=16, max_epochs=2, generator=_gen())
     assert [r["val_loss"] for r in result.history] == [r["trn_loss"] for r in result.history]
+
+
+# --- refinement at the learning-rate floor (the flat target model's schedule) -----------------------------
+
+
+def _unlearnable_run(refine_at_floor: bool, seed: int = 0):
+    # Independent uniform codes at a high learning rate: validation stops improving at once, so the schedule
+    # reaches its floor within a few epochs.
+    columns = [ColumnSpec("a", ("cat",), (30,)), ColumnSpec("b", ("cat",), (30,))]
+    model = FlatARGN.from_preset(columns, size="small", generator=_gen(seed))
+    trn, val = _random_codes(150, [30, 30], seed=1), _random_codes(150, [30, 30], seed=2)
+    result = train_model(model, trn, val, batch_size=8, max_epochs=200, learn_rate=0.01, generator=_gen(seed),
+                         refine_at_floor=refine_at_floor)
+    return model, result
+
+
+def test_refine_at_floor_trains_the_floor_epochs_and_keeps_the_latest_weights_within_tolerance():
+    from synthgen.models.tabular._loop import FLOOR_EPOCHS, MIN_LR_RATIO, PLATEAU_TOLERANCE
+
+    _, plain = _unlearnable_run(False)
+    model, result = _unlearnable_run(True)
+    assert result.stop_reason == "early_stopping"
+    floor = MIN_LR_RATIO * 0.01
+    at_floor = [r for r in result.history if r["learn_rate"] <= floor * (1 + 1e-6)]
+    # the epoch that lowered the rate to the floor, then FLOOR_EPOCHS epochs trained there
+    assert len(at_floor) == FLOOR_EPOCHS + 1
+    assert len(result.history) > len(plain.history)
+    losses = [r["val_loss"] for r in result.history]
+    kept = [i for i, r in enumerate(result.history) if r["is_checkpoint"]]
+    # every epoch within the tolerance of the best so far is kept, the model holds the last of them
+    for i, loss in enumerate(losses):
+        best = min(losses[: i + 1])
+        within = loss <= best + PLATEAU_TOLERANCE * abs(best)
+        assert (i in kept) == within, i
+    assert kept[-1] < len(losses) - 1  # the last epochs overfit beyond the tolerance: not kept
+    weights = model.state_dict()
+    assert all(torch.equal(weights[k], v) for k, v in result.best_state_dict.items())
+
+
+def test_refine_at_floor_saves_averaged_weights_not_the_raw_ones():
+    from synthgen.models.tabular._loop import FLAT_WEIGHT_AVERAGE_DECAY
+
+    trn, val = _tiny_data()
+    model = _tiny_model()
+    result = train_model(model, trn, val, batch_size=16, max_epochs=3, generator=_gen(), refine_at_floor=True)
+    average = result.state["weight_average"]
+    assert average is not None and average["decay"] == FLAT_WEIGHT_AVERAGE_DECAY
+    assert average["updates"] == result.history[-1]["steps"]
+    # the kept weights are the average's (the raw iterate is the resumable state's "model")
+    raw = result.state["model"]
+    assert not all(torch.equal(raw[k], v) for k, v in result.best_state_dict.items())
+    last_kept = max(i for i, r in enumerate(result.history) if r["is_checkpoint"])
+    if last_kept == len(result.history) - 1:
+        for name, value in average["params"].items():
+            assert torch.equal(result.best_state_dict[name], value), name
+    weights = model.state_dict()
+    assert all(torch.equal(weights[k], v) for k, v in result.best_state_dict.items())
+
+
+def test_refine_at_floor_is_deterministic_and_off_by_default():
+    runs = [_unlearnable_run(True)[1] for _ in range(2)]
+    for key, value in runs[0].best_state_dict.items():
+        assert torch.equal(value, runs[1].best_state_dict[key]), key
+    assert [r["val_loss"] for r in runs[0].history] == [r["val_loss"] for r in runs[1].history]
+    trn, val = _tiny_data()
+    plain = train_model(_tiny_model(), trn, val, batch_size=16, max_epochs=2, generator=_gen())
+    assert plain.state["weight_average"] is None
+
+
+def test_refinement_options_leave_dp_training_as_it_was():
+    from synthgen.models.tabular._loop import FLOOR_EPOCHS, refinement_options
+
+    # DP: averaged noisy iterates (post-processing), no validation to refine on
+    assert refinement_options(True, private=True) == {"average_weights": True, "floor_epochs": None}
+    assert refinement_options(False, private=True) == {"average_weights": True, "floor_epochs": None}
+    assert refinement_options(True, private=False) == {"average_weights": True, "floor_epochs": FLOOR_EPOCHS}
+    assert refinement_options(False, private=False) == {"average_weights": False, "floor_epochs": None}

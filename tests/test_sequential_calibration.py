@@ -12,7 +12,11 @@ import torch
 
 from synthgen import TabularSynthesizer
 from synthgen.models.tabular import ColumnSpec, SequentialARGN
-from synthgen.models.tabular._calibration import calibration_subjects, fit_sequential_offsets
+from synthgen.models.tabular._calibration import (
+    SEQUENTIAL_SCHEDULE,
+    calibration_subjects,
+    fit_sequential_offsets,
+)
 
 FLAG = [ColumnSpec("flag", ("cat",), (2,))]
 STEPS = [ColumnSpec("a", ("cat",), (3,)), ColumnSpec("b", ("cat",), (4,))]
@@ -60,13 +64,55 @@ def test_calibration_moves_the_biased_step_heads_to_the_target_marginals():
 def test_sequential_calibration_is_deterministic_and_needs_targets():
     first, second = _biased_model(), _biased_model()
     for model in (first, second):
-        fit_sequential_offsets(model, _contexts(500), rounds=2, generator=torch.Generator().manual_seed(4))
+        fit_sequential_offsets(model, _contexts(500), schedule=((1.0, 1.0), (1.0, 0.5)),
+                               generator=torch.Generator().manual_seed(4))
     assert bool(first.step_model.sampling_offsets.any())
     assert torch.equal(first.step_model.sampling_offsets, second.step_model.sampling_offsets)
     untargeted = _biased_model()
     untargeted.step_model.marginal_counts.zero_()  # as under DP: no exact counts to calibrate to
     assert math.isnan(fit_sequential_offsets(untargeted, _contexts(500)))
     assert not bool(untargeted.step_model.sampling_offsets.any())
+
+
+def test_each_round_draws_a_fresh_pilot_without_replacement():
+    ids = [ColumnSpec("id", ("cat",), (600,))]
+    model = SequentialARGN.from_preset(STEPS, context=ids, max_len=4, median_len=2, size="small",
+                                       generator=torch.Generator().manual_seed(0)).eval()
+    model.step_model.marginal_counts.copy_(torch.cat([TARGET_A, TARGET_B]) * 10_000)
+    pilots = []
+    sample = model.sample
+
+    def recording(context_codes, **kwargs):
+        pilots.append(context_codes[:, 0].tolist())
+        return sample(context_codes, **kwargs)
+
+    model.sample = recording
+    contexts = torch.arange(600)[:, None]
+    fit_sequential_offsets(model, contexts, n_subjects=200, generator=torch.Generator().manual_seed(1))
+    assert [len(p) for p in pilots] == [round(share * 200) for share, _ in SEQUENTIAL_SCHEDULE]
+    assert all(len(set(p)) == len(p) for p in pilots)  # without replacement
+    assert len({tuple(sorted(p)) for p in pilots}) == len(pilots)  # a fresh sample every round
+    pilots.clear()
+    fit_sequential_offsets(model, contexts[:150], n_subjects=200, generator=torch.Generator().manual_seed(1))
+    assert sorted(pilots[-1]) == list(range(150))  # fewer contexts than pilot subjects: all of them
+
+
+def test_averaged_last_rounds_shrink_the_pilot_noise_of_the_offsets():
+    """The same number of equally small pilots; taking 1/2 and 1/3 of the last corrections averages three rounds'
+    estimates, so the offsets vary less between pilot seeds (the bias is gone after the first full rounds)."""
+    contexts = _contexts(60)
+
+    def spread(schedule):
+        fitted = []
+        for seed in range(8):
+            model = _biased_model()
+            fit_sequential_offsets(model, contexts, schedule=schedule, generator=torch.Generator().manual_seed(seed))
+            fitted.append(model.step_model.sampling_offsets.clone())
+        return torch.stack(fitted).var(dim=0).sum()
+
+    full = spread(((1.0, 1.0),) * 5)
+    averaged = spread(((1.0, 1.0),) * 3 + ((1.0, 1 / 2), (1.0, 1 / 3)))
+    assert averaged < 0.7 * full
 
 
 def test_calibration_subjects_cover_the_pilot_steps():

@@ -149,12 +149,14 @@ class TabularGenerator:
 
     # -- calibration -----------------------------------------------------------------------------------
     def fit_marginal_calibration(self, n_training_rows: int, generator: torch.Generator,
-                                 context_codes: torch.Tensor | None = None) -> torch.Tensor:
+                                 context_codes: torch.Tensor | None = None,
+                                 n_pilot_subjects: int | None = None) -> torch.Tensor:
         """Fit the model's marginal calibration for default generation (see :mod:`..models.tabular.
         _calibration`): the default column order, protected rare codes suppressed as ``SAMPLE`` does.
 
-        A sequential model is calibrated on pilot sequences of ``context_codes`` (a sample of the training
-        contexts); a flat model with context is not calibrated (zero offsets). Returns the fitted
+        A sequential model is calibrated on pilot sequences of ``n_pilot_subjects`` rows of ``context_codes``
+        (the training contexts) per round, a fresh sample each round (all rows by default); a flat model with
+        context is not calibrated (zero offsets). Returns the fitted
         ``sampling_offsets`` (of the step model for a sequential model) on the CPU.
         """
         model = self.model
@@ -164,8 +166,8 @@ class TabularGenerator:
         if self.bundle.is_sequential:
             if context_codes is None:
                 return torch.zeros_like(model.step_model.sampling_offsets).cpu()
-            fit_sequential_offsets(model, context_codes.long().to(self.device), order=order, suppressed=suppressed,
-                                   generator=generator_on(generator, self.device))
+            fit_sequential_offsets(model, context_codes.long().to(self.device), n_subjects=n_pilot_subjects,
+                                   order=order, suppressed=suppressed, generator=generator_on(generator, self.device))
             return model.step_model.sampling_offsets.detach().cpu().clone()
         if self.bundle.ctx_stats is not None:
             return torch.zeros_like(model.sampling_offsets).cpu()

@@ -412,12 +412,12 @@ def _calibrated(network: FlatARGN | SequentialARGN, state_dict: dict, stats: dic
     """
     bundle = ModelBundle(stats, ctx_stats, model_config, weights_to_bytes(state_dict))
     pilot_generator = torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
-    context_codes = None
-    if sequences is not None:  # a seeded sample (with replacement) of the training subjects' contexts
+    context_codes, n_pilot = None, None
+    if sequences is not None:  # each round's pilot: a fresh seeded sample of the training subjects' contexts
         n_pilot = calibration_subjects(sequences.n_subjects, len(sequences.steps))
-        picked = torch.randint(0, max(1, sequences.n_subjects), (n_pilot,), generator=pilot_generator)
-        context_codes = sequences.context[picked]
-    offsets = TabularGenerator(bundle, device).fit_marginal_calibration(n_trn, pilot_generator, context_codes)
+        context_codes = sequences.context[: sequences.n_subjects]
+    offsets = TabularGenerator(bundle, device).fit_marginal_calibration(n_trn, pilot_generator, context_codes,
+                                                                        n_pilot)
     network.load_state_dict(strip_wrapper_prefixes(state_dict))
     target = network.step_model if sequences is not None else network
     target.sampling_offsets.copy_(offsets.to(target.sampling_offsets.device))

@@ -9,6 +9,14 @@ stop training, resumable state and the best weights.
 With ``average_weights`` the loop keeps an exponential moving average of the weights (:class:`WeightAverage`)
 and validates, keeps and returns the averaged weights instead of the last iterate: the last iterate carries the
 noise of the last few hundred mini-batches, which sampled sequences inherit and compound.
+
+With ``floor_epochs`` (an ablation lever of the flat model, off by default) training does not stop early: once
+the learning rate has reached its floor it trains exactly that many epochs there and keeps the latest weights
+whose validation loss is within ``PLATEAU_TOLERANCE`` of the best. At the floor adult's validation loss is flat
+to within its noise for many epochs while the discriminator AUC of the generated rows keeps falling (a mean of
+0.535 to 0.529 / 0.533 to 0.530 on seeds 0 / 1), but planes loses 0.3-0.6 points of overall accuracy and the
+benchmark's own adult samples gain little, so no model trains this way by default (docs/benchmarks.md, "Weight
+averaging and training at the learning-rate floor").
 """
 
 from __future__ import annotations
@@ -33,6 +41,11 @@ if TYPE_CHECKING:
 __all__ = ["TrainingResult", "TrainingTask", "WeightAverage", "check_training_arguments", "run_training"]
 
 EARLY_STOPPING_PATIENCE = 4
+# Validated epochs at the learning-rate floor that ``refine_at_floor`` trains before it stops (``floor_epochs``),
+# and how far above the best validation loss (relative) a later epoch's weights may be and still be kept: the
+# epoch-to-epoch noise of adult's validation loss at the floor is about 1e-4 of it.
+FLOOR_EPOCHS = 16
+PLATEAU_TOLERANCE = 5e-4
 LR_FACTOR = 0.5
 LR_PATIENCE = 2
 MIN_LR_RATIO = 0.1
@@ -43,6 +56,9 @@ TICK_INTERVAL_S = 0.5
 # Decay of the weight average per optimizer step: a horizon of about 200 steps, i.e. 2.7 epochs of the 75-step
 # epochs of planes/flights, where it lifted overall accuracy by 0.5-1.6 points (three seeds, docs/two_table.md).
 WEIGHT_AVERAGE_DECAY = 0.995
+# The weight average with ``floor_epochs``: a horizon of about 1,000 steps, 8 epochs of adult's 122-step epochs
+# (0.995 under early stopping measured no better there, see docs/benchmarks.md).
+FLAT_WEIGHT_AVERAGE_DECAY = 0.999
 
 
 class WeightAverage:
@@ -201,10 +217,16 @@ def run_training(
     make_private: Callable[..., PrivateSGD] | None = None,
     distributed: DistributedTraining | None = None,
     learn_rate_scale: float = 1.0,
+    floor_epochs: int | None = None,
 ) -> TrainingResult:
     """Train ``model`` through ``task`` (see :func:`train_model` for the meaning of the arguments).
 
     ``learn_rate_scale`` multiplies the heuristic initial learning rate (not an explicit ``learn_rate``).
+
+    ``floor_epochs``: once the learning rate is at its floor, train that many validated epochs there without
+    early stopping, and keep the latest weights whose validation loss is within ``PLATEAU_TOLERANCE`` (relative)
+    of the best instead of the best ones (see the module docstring). ``None``: stop after
+    ``EARLY_STOPPING_PATIENCE + 1`` validations without improvement and keep the best weights.
 
     With ``average_weights``, validation, the best weights and the returned weights are those of the
     :class:`WeightAverage`; the optimizer keeps stepping the raw weights. ``on_tick(epoch, total_time)`` is
@@ -244,6 +266,7 @@ def run_training(
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, factor=LR_FACTOR, patience=LR_PATIENCE, min_lr=MIN_LR_RATIO * lr0
     )
+    floor_lr = MIN_LR_RATIO * lr0
 
     if resume:
         model.load_state_dict(resume["model"])
@@ -264,7 +287,10 @@ def run_training(
         history = []
     if distributed is not None:
         distributed.broadcast_parameters(model)  # rank 0's initial weights everywhere, as DDP starts
-    average = WeightAverage(model) if average_weights else None
+    average = None
+    if average_weights:
+        decay = FLAT_WEIGHT_AVERAGE_DECAY if floor_epochs is not None and make_private is None else None
+        average = WeightAverage(model, decay or WEIGHT_AVERAGE_DECAY)
     if average is not None and resume and resume.get("weight_average") is not None:
         average.load_state(resume["weight_average"], device)
     private = None
@@ -403,6 +429,13 @@ def run_training(
         improved = val_loss < best_loss
         if improved:
             best_loss, bad_epochs = val_loss, 0
+        # the weights kept: the best ones, or with floor_epochs the latest as good as the best within the noise
+        kept = improved or (
+            floor_epochs is not None
+            and math.isfinite(val_loss)
+            and val_loss <= best_loss + PLATEAU_TOLERANCE * abs(best_loss)
+        )
+        if kept:
             best_state = to_cpu(model.state_dict())
         if average is not None:
             average.swap(model)
@@ -413,13 +446,23 @@ def run_training(
                 if average is not None:
                     average = WeightAverage(model, average.decay)
         total_time = base_time + time.perf_counter() - start_time
-        history.append(record(trn_loss, val_loss, improved))
+        history.append(record(trn_loss, val_loss, kept))
         if writer and on_checkpoint is not None:
             on_checkpoint(make_state())
         if writer and on_progress is not None and on_progress(history[-1]) and stop_reason is None:
             stop_reason = "callback"
-        if bad_epochs > EARLY_STOPPING_PATIENCE and stop_reason is None:
-            stop_reason = "early_stopping"
+        if floor_epochs is None:
+            if bad_epochs > EARLY_STOPPING_PATIENCE and stop_reason is None:
+                stop_reason = "early_stopping"
+        elif stop_reason is None:
+            # epochs validated at the floor, the one whose validation lowered the rate to it not counted
+            # (the schedule reaches the floor after at most about 4 * (LR_PATIENCE + 1) validations without
+            # improvement, so this also ends training that stopped improving before the floor)
+            at_floor = sum(
+                1 for r in history if not math.isnan(r["val_loss"]) and r["learn_rate"] <= floor_lr * (1 + 1e-6)
+            )
+            if at_floor > floor_epochs:
+                stop_reason = "early_stopping"
         if total_time >= max_training_time_s and stop_reason is None:
             stop_reason = "max_training_time"
         if distributed is not None:
@@ -432,6 +475,18 @@ def run_training(
     return TrainingResult(
         history=history, best_state_dict=best_state, state=final_state, stop_reason=stop_reason
     )
+
+
+def refinement_options(refine_at_floor: bool, *, private: bool) -> dict[str, Any]:
+    """The ``average_weights`` and ``floor_epochs`` arguments of :func:`run_training` for a flat model.
+
+    Under DP the released weights are an average of the noisy iterates (post-processing, no privacy cost) and
+    there is no validation to refine on; otherwise ``refine_at_floor`` (an ablation lever, off in ``train``)
+    averages the weights and trains ``FLOOR_EPOCHS`` epochs at the learning-rate floor.
+    """
+    if private:
+        return {"average_weights": True, "floor_epochs": None}
+    return {"average_weights": refine_at_floor, "floor_epochs": FLOOR_EPOCHS if refine_at_floor else None}
 
 
 def _train_loss(loss_sum: torch.Tensor, rows: int, private: PrivateSGD | None) -> float:
