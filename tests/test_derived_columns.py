@@ -55,6 +55,15 @@ def test_detects_functions_of_a_few_valued_column(tmp_path):
     assert derived["grade_num"]["map"] == [[g, float(v)] for g, v in GRADES.items()]
 
 
+def test_an_empty_partition_rules_nothing_out(tmp_path):
+    ws = sg.split(_table(), workspace_dir=tmp_path / "ws", verbose=False, n_partitions=2)
+    last = ws.partitions(ws.data_dir("tgt"))[-1]
+    pd.read_parquet(last).iloc[:0].to_parquet(last, index=False)
+    sg.analyze(workspace_dir=ws, random_state=0, verbose=False)
+    assert _sources(ws.read_stats("tgt")["derived_columns"]) == {"hour": "clock", "minute": "clock",
+                                                                 "grade_num": "grade"}
+
+
 def test_one_to_one_pair_keeps_the_earlier_column(tmp_path):
     frame = _table()[["grade_num", "x", "grade"]]
     assert _sources(_derived(frame, tmp_path)) == {"grade": "grade_num"}

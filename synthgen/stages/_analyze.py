@@ -111,7 +111,7 @@ def _analyze_table(ws: Workspace, table: str, meta: dict, progress: ProgressRepo
             frame = _one_row_per_subject(frame, keys.get("context_key") if table == "tgt" else None, sample_rng)
         subjects = _subjects(frame, subject_key, offset)
         offset += len(frame)
-        if dependency_kinds:
+        if dependency_kinds and len(frame):  # an empty partition says nothing, so it must not rule anything out
             dependency_partials.append(dependency_partial(frame, dependency_kinds, subjects))
         sequence = _sequence(frame, keys.get("context_key")) if table == "tgt" else None
         for column, encoding in encodings.items():
