@@ -74,6 +74,18 @@ def test_sequential_calibration_is_deterministic_and_needs_targets():
     assert not bool(untargeted.step_model.sampling_offsets.any())
 
 
+def test_uncalibrated_sub_columns_keep_zero_offsets_and_the_others_still_converge():
+    model = _biased_model()
+    contexts = _contexts()
+    fit_sequential_offsets(model, contexts, uncalibrated=[1], generator=torch.Generator().manual_seed(2))
+    offsets = model.step_model.sampling_offsets
+    assert not bool(offsets[3:].any())  # sub-column b (codes 3-6): untouched
+    assert bool(offsets[:3].any())
+    _, after = model.sample(contexts, generator=torch.Generator().manual_seed(3))
+    assert (_shares(after, 0, 3) - TARGET_A).abs().max() < 0.02
+    assert (_shares(after, 1, 4) - TARGET_B).abs().max() > 0.2  # b keeps the network's bias
+
+
 def test_each_round_draws_a_fresh_pilot_without_replacement():
     ids = [ColumnSpec("id", ("cat",), (600,))]
     model = SequentialARGN.from_preset(STEPS, context=ids, max_len=4, median_len=2, size="small",
@@ -160,3 +172,32 @@ def test_sequential_fit_is_deterministic_under_the_seed(fitted, two_tables):
     again = TabularSynthesizer(tgt_context_key="id", ctx_primary_key="id", model="small", max_epochs=1,
                                value_protection=False, random_state=0).fit(tgt, context=ctx)
     assert torch.equal(_step_offsets(again), _step_offsets(fitted))
+
+
+def test_derived_columns_set_after_their_determinant_are_not_calibrated():
+    """``minute`` is drawn after ``clock`` and emitted as map[clock]: no offsets on its own draw. ``hour`` is drawn
+    before ``clock`` (whose draw then follows it), so it stays calibrated, as does ``clock``."""
+    rng = np.random.default_rng(5)
+    n_subjects, steps = 60, 8
+    clock = rng.choice([615, 630, 745, 800, 1215, 1730, 1745, 2100], size=n_subjects * steps)
+    ctx = pd.DataFrame({"id": np.arange(n_subjects), "kind": rng.choice(["u", "v"], size=n_subjects)})
+    tgt = pd.DataFrame({"id": np.repeat(np.arange(n_subjects), steps), "hour": clock // 100, "clock": clock,
+                        "minute": clock % 100})
+    synth = TabularSynthesizer(tgt_context_key="id", ctx_primary_key="id", model="small", max_epochs=1,
+                               value_protection=False, random_state=0).fit(tgt, context=ctx)
+    assert {b: spec["from"] for b, spec in synth.stats_["derived_columns"].items()} == {"hour": "clock",
+                                                                                          "minute": "clock"}
+    generator = synth._generator_for(None)
+    offsets = _step_offsets(synth)
+    starts = generator.model.step_model.embedder.offsets.tolist()
+    cards = generator.model.step_model.spec.cardinalities
+
+    def offsets_of(column):
+        prefix = f"{generator.columns[column]['argn_processor']}:{generator.columns[column]['argn_column']}__"
+        subs = [i for i, name in enumerate(generator._sub_names) if name.startswith(prefix)]
+        return torch.cat([offsets[starts[i]:starts[i] + cards[i]] for i in subs])
+
+    assert not bool(offsets_of("minute").any())
+    assert bool(offsets_of("hour").any()) and bool(offsets_of("clock").any())
+    out = synth.sample(context=ctx, random_state=1)
+    assert (out["minute"] == out["clock"] % 100).all()

@@ -167,13 +167,26 @@ class TabularGenerator:
             if context_codes is None:
                 return torch.zeros_like(model.step_model.sampling_offsets).cpu()
             fit_sequential_offsets(model, context_codes.long().to(self.device), n_subjects=n_pilot_subjects,
-                                   order=order, suppressed=suppressed, generator=generator_on(generator, self.device))
+                                   order=order, suppressed=suppressed, uncalibrated=self._set_after_drawing(order),
+                                   generator=generator_on(generator, self.device))
             return model.step_model.sampling_offsets.detach().cpu().clone()
         if self.bundle.ctx_stats is not None:
             return torch.zeros_like(model.sampling_offsets).cpu()
         fit_marginal_offsets(model, order=order, suppressed=suppressed,
                              n_rows=calibration_rows(n_training_rows), generator=generator_on(generator, self.device))
         return model.sampling_offsets.detach().cpu().clone()
+
+    def _set_after_drawing(self, order: list[int]) -> list[int]:
+        """The sub-columns of derived columns that ``order`` generates after their determinant: their emitted
+        value is ``map[determinant]``, set after decoding, so offsets on the model's own draw would not move
+        what is emitted; they would only tilt the draw away from the determinant's value, and the columns drawn
+        later (conditioned on it) with it. Derived columns drawn *before* their determinant stay calibrated: the
+        determinant's draw follows them."""
+        position = {column: k for k, column in enumerate(order)}
+        late = [b for b, spec in self.derived.items() if b in self.columns and spec["from"] in self.columns
+                and position[self._column_index[spec["from"]]] < position[self._column_index[b]]]
+        prefixes = tuple(f"{self.columns[b]['argn_processor']}:{self.columns[b]['argn_column']}__" for b in late)
+        return [i for i, name in enumerate(self._sub_names) if prefixes and name.startswith(prefixes)]
 
     # -- configuration ---------------------------------------------------------------------------------
     def _sub(self, column: str, sub: str) -> int:

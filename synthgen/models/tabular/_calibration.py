@@ -157,6 +157,7 @@ def fit_sequential_offsets(
     order: Sequence[int] | None = None,
     suppressed: Mapping[int, Sequence[int]] | None = None,
     schedule: Sequence[tuple[float, float]] = SEQUENTIAL_SCHEDULE,
+    uncalibrated: Sequence[int] = (),
     generator: torch.Generator | None = None,
     batch_size: int = 8192,
 ) -> float:
@@ -184,6 +185,9 @@ def fit_sequential_offsets(
     schedule : sequence of (float, float), default=SEQUENTIAL_SCHEDULE
         Per round, the share of ``n_subjects`` its pilot draws and the share of its correction that is added to
         the offsets (1 for a full iterative-proportional-fitting step; 1/2, 1/3 … average the last rounds).
+    uncalibrated : sequence of int, default=()
+        Sub-columns whose offsets stay zero and whose histograms are not compared: columns whose emitted value
+        is not the model's draw (a derived column set from an earlier determinant after decoding).
     generator : torch.Generator or None
         The source of the pilot draws (seeded: the offsets are deterministic).
     batch_size : int, default=8192
@@ -209,13 +213,14 @@ def fit_sequential_offsets(
         return step.code_counts(steps)
 
     return _fit_offsets(step, pilot, suppressed, [weight for _, weight in schedule] if full else [],
-                        f"up to {full} of {n_contexts} subjects")
+                        f"up to {full} of {n_contexts} subjects", uncalibrated)
 
 
-def _fit_offsets(model: FlatARGN, pilot, suppressed, weights: Sequence[float], size: str) -> float:
+def _fit_offsets(model: FlatARGN, pilot, suppressed, weights: Sequence[float], size: str,
+                 uncalibrated: Sequence[int] = ()) -> float:
     """The calibration loop of both entries: one round per entry of ``weights`` (the share of its correction
     added to the offsets); ``pilot(fixed_probs)`` generates with the current offsets and returns the generated
-    codes' :meth:`FlatARGN.code_counts`."""
+    codes' :meth:`FlatARGN.code_counts`; the sub-columns in ``uncalibrated`` keep zero offsets."""
     rounds = len(weights)
     model.sampling_offsets.zero_()
     target = model.marginal_counts.double()
@@ -233,10 +238,13 @@ def _fit_offsets(model: FlatARGN, pilot, suppressed, weights: Sequence[float], s
             fixed_probs[int(sub)] = dict.fromkeys(codes, 0.0)
     offsets = torch.zeros(len(target), dtype=torch.float64, device=target.device)
     worst = math.nan
+    skipped = {int(sub) for sub in uncalibrated}
     for weight in weights:
         generated = pilot(fixed_probs or None).double().to(target.device)
         worst = 0.0
         for sub, k in enumerate(cards):
+            if sub in skipped:
+                continue
             part = slice(starts[sub], starts[sub] + k)
             keep = allowed[part]
             want, got = target[part][keep], generated[part][keep]
