@@ -147,7 +147,9 @@ def train(
         and a tokenizer trained on the data) or the folder of a local Hugging Face causal LM with a
         byte-level ``tokenizer.json``, fine-tuned with LoRA (nothing is downloaded).
     max_training_time : float, default=14400.0
-        Budget in minutes.
+        Budget in minutes of the whole call: the network trains on what is left after reserving the estimated
+        cost of the marginal calibration that follows it (at most a third of the budget); the calibration's pilot
+        shrinks when the time left after training is too short (recorded in ``model-configs.json``).
     max_epochs : float, default=100.0
         Budget in epochs (full passes over the training data; fractions allowed).
     batch_size, gradient_accumulation_steps : int, optional
