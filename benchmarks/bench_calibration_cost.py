@@ -8,6 +8,8 @@ torch thread, ``--repeats`` times each:
   offsets' checksum is printed, so two code versions can be checked for identical offsets);
 - ``generation``: the flights of every training plane, as codes (``SequentialARGN.sample``), with the offsets.
 
+Both in wall-clock seconds and in the process's CPU seconds (``_cpu_s``: less sensitive to a loaded machine).
+
 ``--compare PATH`` runs the same measurements alternately with the synthgen package under ``PATH`` (e.g. main's
 checkout) and this one, each in a fresh process, and prints the ratios: a before/after within one run, on the
 same workspace, under whatever load the machine has::
@@ -68,7 +70,7 @@ def measure(workspace: Path, repeats: int, profile: str | None) -> dict:
     trn = load_sequences(ws, "trn", names, ctx_names)
     contexts = trn.context[: trn.n_subjects]
     n_pilot = calibration_subjects(trn.n_subjects, len(trn.steps))
-    calibration, generation, checksums = [], [], []
+    calibration, generation, checksums, cpu = [], [], [], {"calibration": [], "generation": []}
     profiler = None
     if profile:
         import cProfile
@@ -76,7 +78,7 @@ def measure(workspace: Path, repeats: int, profile: str | None) -> dict:
         profiler = cProfile.Profile()
     for _ in range(repeats):
         generator = TabularGenerator(bundle, torch.device("cpu"))
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         if profiler is not None:
             profiler.enable()
         offsets = generator.fit_marginal_calibration(len(trn.steps), torch.Generator().manual_seed(7), contexts,
@@ -84,15 +86,18 @@ def measure(workspace: Path, repeats: int, profile: str | None) -> dict:
         if profiler is not None:
             profiler.disable()
         calibration.append(time.perf_counter() - start)
+        cpu["calibration"].append(time.process_time() - start_cpu)
         checksums.append(float(offsets.double().abs().sum()))
         model = generator.model
         model.step_model.sampling_offsets.copy_(offsets)
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         model.sample(contexts.long(), generator=torch.Generator().manual_seed(8))
         generation.append(time.perf_counter() - start)
+        cpu["generation"].append(time.process_time() - start_cpu)
     if profiler is not None:
         profiler.dump_stats(profile)
-    return {"calibration_s": calibration, "generation_s": generation, "offsets_checksum": checksums,
+    return {"calibration_s": calibration, "generation_s": generation, "calibration_cpu_s": cpu["calibration"],
+            "generation_cpu_s": cpu["generation"], "offsets_checksum": checksums,
             "n_pilot_subjects": n_pilot, "n_subjects": trn.n_subjects}
 
 
@@ -109,7 +114,7 @@ def compare(workspace: Path, other: str, repeats: int, rounds: int) -> None:
                 raise RuntimeError(out.stderr[-4000:])
             results[root].append(json.loads(out.stdout.strip().splitlines()[-1]))
             print(root, results[root][-1], flush=True)
-    for key in ("calibration_s", "generation_s"):
+    for key in ("calibration_s", "generation_s", "calibration_cpu_s", "generation_cpu_s"):
         before = min(v for r in results[other] for v in r[key])
         after = min(v for r in results[here] for v in r[key])
         print(f"{key}: {other} best {before:.1f} s, this checkout best {after:.1f} s, ratio {after / before:.3f}")
