@@ -35,15 +35,15 @@ def test_plan_keeps_the_full_pilot_when_it_fits_and_shrinks_it_to_the_largest_th
     full = plan_calibration(estimate, 1_000, available_s=math.inf)
     assert (full.size, full.shrunk, full.over_budget) == (1_000, False, False)
     assert plan_calibration(estimate, 1_000, available_s=12.0).size == 1_000  # exactly fits
-    shrunk = plan_calibration(estimate, 1_000, available_s=7.0)
-    assert (shrunk.size, shrunk.shrunk, shrunk.over_budget) == (500, True, False)
-    assert shrunk.estimated_s == pytest.approx(7.0)
+    shrunk = plan_calibration(estimate, 1_000, available_s=9.0)
+    assert (shrunk.size, shrunk.shrunk, shrunk.over_budget) == (700, True, False)
+    assert shrunk.estimated_s == pytest.approx(9.0)
     # below the floor's cost: the floor, marked over budget (never skipped)
     floor = plan_calibration(estimate, 1_000, available_s=1.0)
     assert floor.size == math.ceil(MIN_PILOT_SHARE * 1_000)
     assert floor.over_budget and floor.shrunk
     assert floor.record(seconds=3.0, reserved_s=0.5) == {
-        "pilot_size": 250, "full_pilot_size": 1_000, "shrunk": True, "estimated_s": 4.5, "available_s": 1.0,
+        "pilot_size": 500, "full_pilot_size": 1_000, "shrunk": True, "estimated_s": 7.0, "available_s": 1.0,
         "reserved_s": 0.5, "seconds": 3.0}
     assert full.record()["available_s"] is None
 
@@ -143,7 +143,7 @@ def test_a_short_budget_reserves_the_calibration_and_shrinks_its_pilot(tmp_path,
         return original(*args, **kwargs)
 
     monkeypatch.setattr(_train, "train_sequential_model", spy)
-    budget_s = 6.0
+    budget_s = 8.0
     sg.train(workspace_dir=ws, model="small", max_epochs=1, max_training_time=budget_s / 60.0, random_state=0)
     record = _config(ws)["marginal_calibration"]
     wsp = sg.Workspace(ws)
@@ -156,7 +156,7 @@ def test_a_short_budget_reserves_the_calibration_and_shrinks_its_pilot(tmp_path,
     expected = plan_calibration(lambda size: sequential_cost(cost, lengths, size), full, budget_s)
     assert record["full_pilot_size"] == full
     assert record["shrunk"] and math.ceil(MIN_PILOT_SHARE * full) < record["pilot_size"] == expected.size < full
-    assert record["estimated_s"] <= budget_s and record["reserved_s"] == pytest.approx(CALIBRATION_SHARE * budget_s)
+    assert record["estimated_s"] <= budget_s and record["reserved_s"] == pytest.approx(CALIBRATION_SHARE * budget_s, abs=0.01)
     # calibrated all the same, on the smaller pilot
     assert bool(_trained_weights(ws)["step_model.sampling_offsets"].any())
 

@@ -7,7 +7,7 @@ the benchmark; counted outside the budget, a user who asked for 2.5 minutes got 
 ``train`` plans it in two steps:
 
 1. **Before training** (:func:`plan_calibration` with the whole budget) a short timed probe of the untrained
-   network (:func:`measure_generation_cost`: two tiny generations, a fraction of a second) gives the cost of a
+   network (:func:`measure_generation_cost`: small timed generations, a second or two) gives the cost of a
    forward step and of a row in it, and with the pilot's sizes and the training sequences' lengths the cost of
    the full calibration. That cost, up to :data:`CALIBRATION_SHARE` of the budget, is reserved: the network
    trains on the rest.
@@ -49,12 +49,15 @@ _log = logging.getLogger(__name__)
 # The most of max_training_time reserved for the calibration before training; a dearer calibration shrinks its
 # pilot instead of taking more from the network's training.
 CALIBRATION_SHARE = 1 / 3
-# A shrunk pilot keeps at least this share of the full one's subjects (rows).
-MIN_PILOT_SHARE = 0.25
+# A shrunk pilot keeps at least this share of the full one's subjects (rows): a sequential pilot's cost is about
+# half per-step overhead (one loop over the longest sequence per round, whatever the pilot's size), so a smaller
+# pilot would save little time and cost the offsets much of their precision.
+MIN_PILOT_SHARE = 0.5
 # Subjects (rows) per forward pass of the pilot generations (the calibration's defaults).
 _SEQUENTIAL_BATCH, _FLAT_BATCH = 8192, 4096
-# The probe: generations of SMALL and LARGE subjects (rows) for _PROBE_STEPS steps (sequential models).
-_PROBE_SMALL, _PROBE_LARGE, _PROBE_STEPS = 8, 256, 6
+# The probe: generations of SMALL and LARGE subjects (rows) for _PROBE_STEPS steps (sequential models), each
+# _PROBE_REPEATS times, alternating; the medians count (a loaded machine makes single timings noisy).
+_PROBE_SMALL, _PROBE_LARGE, _PROBE_STEPS, _PROBE_REPEATS = 16, 512, 12, 3
 
 clock: Callable[[], float] = time.perf_counter  # seconds; replaced by tests
 
@@ -91,7 +94,8 @@ def measure_generation_cost(network: FlatARGN | SequentialARGN,
 
     steps = _PROBE_STEPS if isinstance(network, SequentialARGN) else 1
     timed(_PROBE_SMALL)  # warm-up: first-call allocations
-    small, large = timed(_PROBE_SMALL), timed(_PROBE_LARGE)
+    pairs = [(timed(_PROBE_SMALL), timed(_PROBE_LARGE)) for _ in range(_PROBE_REPEATS)]
+    small, large = (float(np.median(times)) for times in zip(*pairs, strict=True))
     per_row = max(0.0, (large - small) / (steps * (_PROBE_LARGE - _PROBE_SMALL)))
     per_step = max(0.0, small / steps - per_row * _PROBE_SMALL)
     return GenerationCost(per_step, per_row)
