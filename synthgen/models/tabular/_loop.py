@@ -65,6 +65,10 @@ WEIGHT_AVERAGE_DECAY = 0.995
 # The weight average of the floor phase (``floor_epochs``): its warm-up ``(1 + t) / (10 + t)`` stays below this
 # cap for 9,000 steps, so over adult's 16 floor epochs of 123 steps it is close to a uniform average of them.
 FLAT_WEIGHT_AVERAGE_DECAY = 0.999
+# ABLATION (temporary): start the floor phase's average with training instead of at the floor.
+FLOOR_AVERAGE_FROM_START = False
+# ABLATION (temporary): end the floor phase when the average's validation loss stops improving.
+FLOOR_STOP_ON_AVERAGE = False
 
 
 class WeightAverage:
@@ -297,6 +301,8 @@ def run_training(
     if make_private is not None:
         floor_epochs = None  # nothing private steers training: no validation, so no floor phase
     average = WeightAverage(model) if average_weights else None
+    if floor_epochs is not None and FLOOR_AVERAGE_FROM_START:
+        average = WeightAverage(model, FLAT_WEIGHT_AVERAGE_DECAY)
     if resume and resume.get("weight_average") is not None:
         # the average of ``average_weights``, or of a floor phase that had begun
         average = average or WeightAverage(model, FLAT_WEIGHT_AVERAGE_DECAY)
@@ -427,14 +433,15 @@ def run_training(
             if total_time >= max_training_time_s and stop_reason is None:
                 stop_reason = "max_training_time"
             continue
-        if average is not None:
+        # in the floor phase the epoch trained at the floor (the rate is read before this validation lowers it)
+        in_floor_phase = floor_epochs is not None and _at_floor(optimizer, floor_lr)
+        validate_average = average is not None and (floor_epochs is None or in_floor_phase)
+        if validate_average:
             average.swap(model)  # validate (and keep) the averaged weights
         val_loss = task.validation_loss(val_orders)
         if distributed is not None:
             val_loss = distributed.mean_validation_loss(val_loss)
         val_loss = trn_loss if val_loss is None else val_loss
-        # in the floor phase the epoch trained at the floor (the rate is read before this validation lowers it)
-        in_floor_phase = floor_epochs is not None and _at_floor(optimizer, floor_lr)
         scheduler.step(val_loss)
         improved = val_loss < best_loss
         if improved:
@@ -448,7 +455,7 @@ def run_training(
         )
         if kept:
             best_state = to_cpu(model.state_dict())
-        if average is not None:
+        if validate_average:
             average.swap(model)
         if not improved:
             bad_epochs += 1
@@ -468,11 +475,13 @@ def run_training(
         elif stop_reason is None:
             if average is None:  # the floor phase begins: average the weights from here on
                 average = WeightAverage(model, FLAT_WEIGHT_AVERAGE_DECAY)
-            # epochs validated at the floor, the one whose validation lowered the rate to it not counted
-            at_floor = sum(
-                1 for r in history if not math.isnan(r["val_loss"]) and r["learn_rate"] <= floor_lr * (1 + 1e-6)
-            )
-            if at_floor > floor_epochs:
+            # the validation losses of the epochs trained at the floor (after the one that lowered the rate to it)
+            at_floor = [r["val_loss"] for r in history
+                        if not math.isnan(r["val_loss"]) and r["learn_rate"] <= floor_lr * (1 + 1e-6)][1:]
+            since_best = len(at_floor) - 1 - min(range(len(at_floor)), key=at_floor.__getitem__) if at_floor else 0
+            if len(at_floor) >= floor_epochs or (
+                FLOOR_STOP_ON_AVERAGE and since_best > EARLY_STOPPING_PATIENCE
+            ):
                 stop_reason = "early_stopping"
         if total_time >= max_training_time_s and stop_reason is None:
             stop_reason = "max_training_time"
