@@ -38,23 +38,13 @@ def _patch_schedule(options: argparse.Namespace) -> None:
     from synthgen.models.tabular import _trainer
 
     floor_epochs = None if options.variant == "early-stopping" else options.floor_epochs
-    if options.average_from_start:
-        from synthgen.models.tabular import _loop
-
-        _loop.FLOOR_AVERAGE_FROM_START = True
-    if options.stop_on_average:
-        from synthgen.models.tabular import _loop
-
-        _loop.FLOOR_STOP_ON_AVERAGE = True
     train_stage.train_model = functools.partial(_trainer.train_model, floor_epochs=floor_epochs)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variant", default="default", choices=["default", "early-stopping"])
-    parser.add_argument("--floor-epochs", type=int, default=16, help="epochs at the learning-rate floor (default)")
-    parser.add_argument("--average-from-start", action="store_true")
-    parser.add_argument("--stop-on-average", action="store_true")
+    parser.add_argument("--floor-epochs", type=int, default=20, help="epochs at the learning-rate floor (default)")
     parser.add_argument("--data", default="adult", choices=["adult", "planes", "flights"])
     parser.add_argument("--seed", type=int, default=0, help="the synthesizer's random_state")
     parser.add_argument("--samples", type=int, default=3, help="samples of the fitted model to evaluate")

@@ -516,7 +516,8 @@ def test_a_run_that_stops_before_the_floor_is_unchanged_by_the_floor_phase():
     assert len(result.history) == len(plain.history)
     untimed = [{**r, "total_time": 0.0} for r in result.history]
     assert untimed == [{**r, "total_time": 0.0} for r in plain.history]
-    assert result.state["weight_average"] is None
+    # the weight average was kept along but never validated nor returned: the model holds the best raw weights
+    assert result.state["weight_average"] is not None and plain.state["weight_average"] is None
     for key, value in plain_model.state_dict().items():
         assert torch.equal(model.state_dict()[key], value), key
 
@@ -542,11 +543,13 @@ def test_at_the_floor_the_run_trains_the_floor_epochs_and_keeps_averaged_weights
     assert result.stop_reason == "early_stopping"
     # the same training up to the floor, with or without the floor phase (plain stops later, on its patience)
     assert [r["val_loss"] for r in result.history[: entry + 1]] == [r["val_loss"] for r in plain.history[: entry + 1]]
-    # the average starts at the floor: it has seen exactly the steps trained there
+    # the raw iterates train the same at the floor too; what is validated there is the average
+    assert result.history[entry + 1]["trn_loss"] == plain.history[entry + 1]["trn_loss"]
+    assert result.history[entry + 1]["val_loss"] != plain.history[entry + 1]["val_loss"]
+    # the average runs along from the first step; it is validated (and kept) only at the floor
     average = result.state["weight_average"]
-    steps_per_epoch = result.history[0]["steps"]
     assert average["decay"] == FLAT_WEIGHT_AVERAGE_DECAY
-    assert average["updates"] == floor_epochs * steps_per_epoch
+    assert average["updates"] == result.history[-1]["steps"]
     # above the floor only improvements are kept; at the floor every average within the tolerance of the best
     losses = [r["val_loss"] for r in result.history]
     for i, record in enumerate(result.history):
@@ -574,14 +577,15 @@ def test_a_run_resumed_in_the_floor_phase_keeps_its_weight_average(monkeypatch):
     _, result = _floor_run(monkeypatch, 4, on_checkpoint=checkpoints.append)
     entry = _floor_epoch_indices(result, 0.01)[0]
     state = checkpoints[entry + 2]  # two epochs into the floor phase
-    assert state["weight_average"]["updates"] == 2 * result.history[0]["steps"]
+    steps_per_epoch = result.history[0]["steps"]
+    assert state["weight_average"]["updates"] == (entry + 3) * steps_per_epoch
     columns = [ColumnSpec("a", ("cat",), (30,)), ColumnSpec("b", ("cat",), (30,))]
     model = FlatARGN.from_preset(columns, size="small", generator=_gen())
     trn, val = _random_codes(150, [30, 30], seed=1), _random_codes(150, [30, 30], seed=2)
     resumed = train_model(model, trn, val, max_epochs=200, generator=_gen(), resume_state=state, floor_epochs=4)
     # two more floor epochs, then the stop; the average carried on from the checkpoint's
     assert len(resumed.history) == len(result.history) and resumed.stop_reason == "early_stopping"
-    assert resumed.state["weight_average"]["updates"] == 4 * result.history[0]["steps"]
+    assert resumed.state["weight_average"]["updates"] == len(result.history) * steps_per_epoch
 
 
 def test_the_flat_schedule_has_a_floor_phase_by_default_and_the_context_model_none():
@@ -590,5 +594,5 @@ def test_the_flat_schedule_has_a_floor_phase_by_default_and_the_context_model_no
     from synthgen.models.tabular._loop import FLOOR_EPOCHS
     from synthgen.stages._context_model import FLAT_CONTEXT_FLOOR_EPOCHS
 
-    assert inspect.signature(train_model).parameters["floor_epochs"].default == FLOOR_EPOCHS == 16
+    assert inspect.signature(train_model).parameters["floor_epochs"].default == FLOOR_EPOCHS == 20
     assert FLAT_CONTEXT_FLOOR_EPOCHS is None  # the two-table context model stops early as before

@@ -178,8 +178,8 @@ def train_model(
 
     AdamW at ``1e-3 * sqrt(batch / 32)``, halved after 2 validations without improvement (down to 10 %),
     stopped after 5 validations in a row without improvement while the rate is above its floor; the best
-    weights are kept. A run that reaches the floor trains ``floor_epochs`` more epochs there on averaged
-    weights instead. Flexible models see a random column order per batch; validation scores a fixed set of 8
+    weights are kept. A run that reaches the floor trains ``floor_epochs`` more epochs there and returns
+    averaged weights instead. Flexible models see a random column order per batch; validation scores a fixed set of 8
     orders drawn once.
 
     Parameters
@@ -220,12 +220,13 @@ def train_model(
         Called with ``(epoch, total_time)`` at most every half second between steps, for a progress bar.
     make_private : callable or None
         Turns on DP-SGD (see :func:`~._loop.run_training`); pass ``empirical_prior=False`` with it.
-    floor_epochs : int or None, default=16
+    floor_epochs : int or None, default=20
         Once the learning rate has reached its floor, train exactly this many more epochs there instead of
-        stopping early, averaging the weights over them, and keep the latest averaged weights whose validation
-        loss is within ``PLATEAU_TOLERANCE`` (0.05 %) of the best (see :mod:`._loop`). A run that early stopping
-        ends before the floor is not affected. ``None``: early stopping throughout (the schedule before issue
-        15's fifth round). Ignored under DP-SGD, which neither validates nor stops early.
+        stopping early, and keep the latest weight average (decay 0.999 a step, kept from the first step)
+        whose validation loss is within ``PLATEAU_TOLERANCE`` (0.05 %) of the best (see :mod:`._loop`). A run
+        that early stopping ends before the floor returns the same weights as without it. ``None``: early
+        stopping throughout (the schedule before issue 15's fifth round). Ignored under DP-SGD, which neither
+        validates nor stops early.
 
     Under an initialised ``torch.distributed`` process group of several ranks, training is data-parallel (see
     :mod:`synthgen.models._distributed`): ``batch_size`` is per rank, and only rank 0 calls the callbacks.
