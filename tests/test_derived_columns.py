@@ -242,3 +242,35 @@ def test_a_map_left_with_one_value_by_protection_is_not_stored(tmp_path):
     sg.analyze(workspace_dir=ws, value_protection=False, random_state=0, verbose=False)
     assert ws.read_stats("tgt")["derived_columns"]["kind"]["map"] == [["m1", "multi"], ["m2", "multi"],
                                                                       ["m3", "single"]]
+
+
+def test_predictions_of_a_derived_column_follow_its_map(fitted):
+    rows = _table(300, seed=8)
+    X = rows.drop(columns=["hour", "minute", "grade_num"])
+    encodings = {c: fitted.stats_["columns"][c]["encoding_type"] for c in ("hour", "grade_num")}
+    assert encodings == {"hour": "TABULAR_NUMERIC_DISCRETE", "grade_num": "TABULAR_NUMERIC_DISCRETE"}
+    # a one-epoch model alone does not get the relation exactly; the map does, for every row
+    proba = fitted.predict_proba(X, target="hour")
+    classes = fitted.predict_classes("hour")
+    assert proba.shape == (300, len({c // 100 for c in CLOCKS})) and sorted(classes) == sorted({c // 100 for c in CLOCKS})
+    assert (proba.max(axis=1) == 1.0).all() and np.allclose(proba.sum(axis=1), 1.0)
+    assert (classes[proba.argmax(axis=1)] == rows["clock"] // 100).all()
+    assert (fitted.predict(X, target="hour") == rows["clock"] // 100).all()
+    assert (fitted.predict(X, target="grade_num") == rows["grade"].map(GRADES)).all()
+    # without its determinant the target is the model's prediction, not a certainty
+    assert (fitted.predict_proba(X.drop(columns="clock"), target="hour").max(axis=1) < 1.0).all()
+    # a determinant value the map lacks keeps the model's prediction
+    assert (fitted.predict_proba(X.head(5).assign(clock=2359), target="hour").max(axis=1) < 1.0).all()
+
+
+def test_a_numeric_derived_target_is_predicted_from_its_map():
+    rows = _table(600, seed=9)
+    synth = TabularSynthesizer(max_epochs=1, random_state=0, verbose=False,
+                               tgt_encoding_types={"minute": "TABULAR_NUMERIC_BINNED"}).fit(rows)
+    assert synth.stats_["derived_columns"]["minute"]["from"] == "clock"
+    X = rows.head(200).drop(columns=["minute"])
+    predicted = synth.predict(X, target="minute")  # the median path: binned values are not classes
+    assert (predicted == rows["clock"].head(200) % 100).all()
+    assert predicted.dtype == rows["minute"].dtype
+    off_map = synth.predict(X.head(20).assign(clock=2359), target="minute")
+    assert not (off_map == 59).all()  # an unmapped determinant keeps the model's median

@@ -38,8 +38,8 @@ from ..column_encodings._datetime_absolute import published_bounds
 from ..column_encodings._numeric import format_value
 from ..privacy._value_protection import RARE_THRESHOLD_MIN, RARE_THRESHOLD_SPREAD
 
-__all__ = ["MAX_DETERMINANT_VALUES", "MIN_ROWS_PER_VALUE", "MIN_SUBJECTS_PER_ENTRY", "dependency_partial",
-           "derived_columns", "derive"]
+__all__ = ["MAX_DETERMINANT_VALUES", "MIN_ROWS_PER_VALUE", "MIN_SUBJECTS_PER_ENTRY", "as_column_values",
+           "canonical_values", "dependency_partial", "derived_columns", "derive", "lookup"]
 
 MAX_DETERMINANT_VALUES = 10_000
 """A determinant A with more distinct values than this is not considered (a near-key determines anything)."""
@@ -294,18 +294,34 @@ def derive(frame: pd.DataFrame, derived: Mapping[str, Mapping[str, Any]], column
         a = spec["from"]
         if b in keep or b not in frame.columns or a not in frame.columns or len(frame) == 0:
             continue
-        a_kind, b_kind = _kind_of(columns[a]), _kind_of(columns[b])
-        a_codes, a_keys = _coded(frame[a], a_kind)
-        lookup = {k: v for k, v in spec["map"]}
-        if b in never_null:
-            lookup = {k: v for k, v in lookup.items() if v is not None}
-        position = np.array([k in lookup for k in a_keys.tolist()], dtype=bool)
-        hit = position[a_codes]
+        hit, mapped = lookup(frame[a], spec, columns, skip_null=b in never_null)
         if not hit.any():
             continue
-        mapped = np.array([lookup.get(k) for k in a_keys.tolist()], dtype=object)
-        values = _canonical(frame[b], b_kind).to_numpy(dtype=object, copy=True)
-        values[hit] = mapped[a_codes[hit]]
-        restored = restore_dtype(_decoded_form(values, b_kind).rename(b), columns[b]["dtype"])
-        frame[b] = restored.set_axis(frame.index)
+        values = _canonical(frame[b], _kind_of(columns[b])).to_numpy(dtype=object, copy=True)
+        values[hit] = mapped[hit]
+        frame[b] = as_column_values(values, columns[b], name=b).set_axis(frame.index)
     return frame
+
+
+def lookup(determinant: pd.Series, spec: Mapping[str, Any], columns: Mapping[str, Mapping[str, Any]], *,
+           skip_null: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Rows whose ``determinant`` value is in the map ``spec`` of a derived column, and the canonical map value of
+    each row (``None`` where a row is not hit). ``skip_null`` treats map entries whose value is NULL as absent."""
+    a_codes, a_keys = _coded(determinant, _kind_of(columns[spec["from"]]))
+    table = {k: v for k, v in spec["map"]}
+    if skip_null:
+        table = {k: v for k, v in table.items() if v is not None}
+    keys = a_keys.tolist()
+    hit = np.array([k in table for k in keys], dtype=bool)[a_codes]
+    mapped = np.array([table.get(k) for k in keys], dtype=object)[a_codes]
+    return hit, mapped
+
+
+def as_column_values(canonical: np.ndarray, stats: Mapping[str, Any], *, name: str) -> pd.Series:
+    """Canonical values of column ``name`` in its training dtype (as the decoders return them)."""
+    return restore_dtype(_decoded_form(canonical, _kind_of(stats)).rename(name), stats["dtype"])
+
+
+def canonical_values(values: pd.Series, stats: Mapping[str, Any]) -> np.ndarray:
+    """``values`` of a column in the canonical form the maps store (an object array, NULLs as ``None``)."""
+    return _canonical(values, _kind_of(stats)).to_numpy(dtype=object, copy=True)

@@ -56,7 +56,9 @@ def predict_proba(
     -------
     DataFrame
         One column per published class (in the column's dtype), rows summing to 1, indexed like ``X``. The
-        protected ``_RARE_`` and NULL codes are left out and the published classes renormalised.
+        protected ``_RARE_`` and NULL codes are left out and the published classes renormalised. A target that
+        derives from a column of ``X`` (``stats["derived_columns"]``) gets probability 1 on the map's value
+        wherever that row's value is in the map.
 
     Raises
     ------
@@ -116,7 +118,8 @@ def predict(
     Returns
     -------
     Series
-        Named ``target``, in its training dtype, indexed like ``X``.
+        Named ``target``, in its training dtype, indexed like ``X``. A derived target is its map's value wherever
+        the row's determinant value is in the map.
 
     Raises
     ------

@@ -21,7 +21,7 @@ from ..domain import ModelEncodingType
 from ..models.tabular import _inference as argn
 from ..models.tabular._bundle import ModelBundle, column_specs
 from ._codec import decode_table, encode_table
-from ._derived_columns import derive
+from ._derived_columns import as_column_values, canonical_values, derive, lookup
 from ._generation import TabularGenerator, _seed_like
 
 __all__ = ["TabularInference", "CLASS_ENCODINGS", "DEFAULT_N_ORDERS", "DEFAULT_N_DRAWS"]
@@ -150,7 +150,24 @@ class TabularInference:
         logits = argn.conditional_logits(self.model, codes, given, sub,
                                          batch_size=batch_size or argn.DEFAULT_INFERENCE_BATCH)
         # Protected (_RARE_) and NULL codes are left out and the published classes renormalised.
-        return torch.softmax(logits.index_select(1, keep).double(), dim=1).cpu().numpy()
+        proba = torch.softmax(logits.index_select(1, keep).double(), dim=1).cpu().numpy()
+        hit, mapped = self._mapped(frame, target)
+        if hit.any():
+            classes = canonical_values(pd.Series(self.classes(target, method)), self.columns[target])
+            position = {value: j for j, value in enumerate(classes.tolist())}
+            column = np.array([position.get(value, -1) for value in mapped[hit].tolist()], dtype=np.int64)
+            rows = np.flatnonzero(hit)[column >= 0]
+            proba[rows] = 0.0
+            proba[rows, column[column >= 0]] = 1.0
+        return proba
+
+    def _mapped(self, frame: pd.DataFrame, target: str) -> tuple[np.ndarray, np.ndarray]:
+        """Rows of ``frame`` whose target is fixed by a derived-column map (its determinant is given and in the
+        map, the map value not NULL), and that value per row (canonical form)."""
+        spec = self.derived.get(target)
+        if spec is None or spec["from"] not in frame.columns:
+            return np.zeros(len(frame), dtype=bool), np.full(len(frame), None, dtype=object)
+        return lookup(frame[spec["from"]], spec, self.columns, skip_null=True)
 
     def predict(self, X, target: str, *, n_draws: int = DEFAULT_N_DRAWS, rng: np.random.Generator,
                 batch_size: int | None = None) -> pd.Series:
@@ -184,7 +201,13 @@ class TabularInference:
             medians.append(_row_medians(values, int(n_draws)))
         if not medians:
             return restore_dtype(pd.Series([], dtype=float, name=target), stats["dtype"])
-        return restore_dtype(pd.concat(medians, ignore_index=True).rename(target), stats["dtype"])
+        predicted = restore_dtype(pd.concat(medians, ignore_index=True).rename(target), stats["dtype"])
+        hit, mapped = self._mapped(frame, target)
+        if hit.any():  # a derived target is its determinant's map value, as in generation
+            values = canonical_values(predicted, stats)
+            values[hit] = mapped[hit]
+            predicted = as_column_values(values, stats, name=target)
+        return predicted
 
     # -- likelihood --------------------------------------------------------------------------------------
     def log_likelihood(self, X, *, n_orders: int = DEFAULT_N_ORDERS, seed: int = 0,
