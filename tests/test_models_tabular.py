@@ -416,6 +416,9 @@ def test_time_budget_stops_training():
     assert 0.3 <= result.history[-1]["total_time"] < 2.0
     # Cut short inside the first epoch: the current weights are kept and the epoch is not validated.
     assert math.isnan(result.history[-1]["val_loss"])
+    # the current raw weights, not the floor phase's weight average (which only the floor validates)
+    assert result.state["weight_average"] is not None
+    assert all(torch.equal(result.best_state_dict[k], v) for k, v in result.state["model"].items())
 
 
 def test_early_stopping_on_unlearnable_data():

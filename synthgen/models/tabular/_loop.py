@@ -230,10 +230,11 @@ def run_training(
     ``learn_rate_scale`` multiplies the heuristic initial learning rate (not an explicit ``learn_rate``).
 
     Early stopping ends training after ``EARLY_STOPPING_PATIENCE + 1`` validations without improvement and keeps
-    the best weights. ``floor_epochs`` (ignored under DP-SGD) limits that to a learning rate above its floor: once
-    the rate is at the floor the loop starts a weight average (decay ``FLAT_WEIGHT_AVERAGE_DECAY``), trains
-    exactly that many validated epochs there, validates the average, and keeps the latest averaged weights within
-    ``PLATEAU_TOLERANCE`` (relative) of the best validation loss (see the module docstring).
+    the best weights. ``floor_epochs`` (ignored under DP-SGD) limits that to a learning rate above its floor: the
+    loop keeps a weight average (decay ``FLAT_WEIGHT_AVERAGE_DECAY``) from the first step, and once the rate is at
+    the floor it trains exactly that many validated epochs there, validates the average, and keeps the latest
+    averaged weights within ``PLATEAU_TOLERANCE`` (relative) of the best validation loss (see the module
+    docstring). Above the floor the average is neither validated nor returned.
 
     With ``average_weights``, validation, the best weights and the returned weights are those of the
     :class:`WeightAverage`; the optimizer keeps stepping the raw weights. ``on_tick(epoch, total_time)`` is
@@ -480,8 +481,8 @@ def run_training(
         if distributed is not None:
             stop_reason = distributed.decide(stop_reason)
 
-    if best_state is None:
-        best_state = to_cpu(model.state_dict()) if average is None else average.state_dict(model)
+    if best_state is None:  # nothing validated: the last weights (averaged where the average is what is released)
+        best_state = average.state_dict(model) if average_weights else to_cpu(model.state_dict())
     final_state = make_state()
     model.load_state_dict(best_state)
     return TrainingResult(

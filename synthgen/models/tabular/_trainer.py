@@ -179,8 +179,8 @@ def train_model(
     AdamW at ``1e-3 * sqrt(batch / 32)``, halved after 2 validations without improvement (down to 10 %),
     stopped after 5 validations in a row without improvement while the rate is above its floor; the best
     weights are kept. A run that reaches the floor trains ``floor_epochs`` more epochs there and returns
-    averaged weights instead. Flexible models see a random column order per batch; validation scores a fixed set of 8
-    orders drawn once.
+    averaged weights instead. Flexible models see a random column order per batch; validation scores a fixed
+    set of 8 orders drawn once.
 
     Parameters
     ----------
