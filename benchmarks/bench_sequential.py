@@ -84,6 +84,7 @@ print(json.dumps({"train_s": train_s, "epochs": float(synth.history_["epoch"].il
                   "ctx_epochs": float(synth.ctx_history_["epoch"].iloc[-1]),
                   "gen_s": gen_s, "gen_rows_per_s": len(sample) / gen_s, **full,
                   "synthetic_gen_s": synthetic_gen_s, **uncalibrated,
+                  "calibration": synth._bundle.model_config.get("marginal_calibration"),
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -214,6 +215,7 @@ def main() -> None:
                 plane_figures = evaluate(trn_planes.drop(columns="tailnum"), synthetic_planes.drop(columns="tailnum"),
                                          holdout_planes.drop(columns="tailnum"), random_state=0).to_dict()
                 plane_figures["eval_s"] = time.perf_counter() - start
+                print(f"synthgen marginal calibration (within the budget): {figures.get('calibration')}", flush=True)
                 print(f"synthgen context model: trained {figures['ctx_train_s']:.1f} s ({figures['ctx_epochs']:.1f} "
                       f"epochs); default sample of {len(synthetic_planes):,} synthetic planes and their "
                       f"{len(synthetic):,} flights in {figures['synthetic_gen_s']:.1f} s", flush=True)

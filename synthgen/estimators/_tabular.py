@@ -94,7 +94,8 @@ class TabularSynthesizer(InferenceMixin, _ParquetSamplingMixin, _SynthesizerMixi
         with LoRA). Unused by a table without free text.
     max_training_time : float, default=14400.0
         Training budget in minutes (of all models: with a context table the context model gets at most 10 %;
-        with free-text columns the tabular model gets at most 25 % and the language model the rest).
+        with free-text columns the tabular model gets at most 25 % and the language model the rest). The
+        marginal calibration after training is inside it (its cost is reserved; see docs/tabular.md, "train()").
     max_epochs : float, default=100.0
         Training budget in epochs (of each model).
     batch_size, gradient_accumulation_steps : int, optional

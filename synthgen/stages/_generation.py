@@ -157,7 +157,8 @@ class TabularGenerator:
         A sequential model is calibrated on pilot sequences of ``n_pilot_subjects`` rows of ``context_codes``
         (the training contexts) per round, a fresh sample each round (all rows by default); a flat model with
         context is not calibrated (zero offsets). Returns the fitted
-        ``sampling_offsets`` (of the step model for a sequential model) on the CPU.
+        ``sampling_offsets`` (of the step model for a sequential model) on the CPU. A flat model's pilot has
+        ``n_pilot_subjects`` rows per round when given (default :func:`calibration_rows` of the training rows).
         """
         model = self.model
         fixed_probs = self._fixed_probs(RareCategoryReplacementMethod.SAMPLE, None, None)
@@ -171,8 +172,9 @@ class TabularGenerator:
             return model.step_model.sampling_offsets.detach().cpu().clone()
         if self.bundle.ctx_stats is not None:
             return torch.zeros_like(model.sampling_offsets).cpu()
-        fit_marginal_offsets(model, order=order, suppressed=suppressed,
-                             n_rows=calibration_rows(n_training_rows), generator=generator_on(generator, self.device))
+        n_rows = calibration_rows(n_training_rows) if n_pilot_subjects is None else n_pilot_subjects
+        fit_marginal_offsets(model, order=order, suppressed=suppressed, n_rows=n_rows,
+                             generator=generator_on(generator, self.device))
         return model.sampling_offsets.detach().cpu().clone()
 
     # -- configuration ---------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ best validation loss), ``training-state.pt`` (everything ``RESUME`` needs) and `
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -37,6 +38,7 @@ from ..models.tabular._sequence_batches import SequenceData
 from ..models.tabular._sequential_streaming import train_sequential_model_streamed
 from ..models.tabular._sequential_trainer import DEFAULT_SEQUENCE_WINDOW, DEFAULT_WINDOW_WARMUP
 from ..models.tabular._streaming import train_model_streamed
+from . import _calibration_budget as budgeting
 from ._dp_train import PrivateTraining, check_dp_continuation
 from ._encoded import load_flat_codes, load_sequences, streamed_flat_codes, streamed_sequences
 from ._generation import TabularGenerator
@@ -147,7 +149,9 @@ def train(
         and a tokenizer trained on the data) or the folder of a local Hugging Face causal LM with a
         byte-level ``tokenizer.json``, fine-tuned with LoRA (nothing is downloaded).
     max_training_time : float, default=14400.0
-        Budget in minutes.
+        Budget in minutes of the whole call: the network trains on what is left after reserving the estimated
+        cost of the marginal calibration that follows it (at most a third of the budget); the calibration's pilot
+        shrinks when the time left after training is too short (recorded in ``model-configs.json``).
     max_epochs : float, default=100.0
         Budget in epochs (full passes over the training data; fractions allowed).
     batch_size, gradient_accumulation_steps : int, optional
@@ -253,6 +257,7 @@ def _train(
     verbose: bool | int | str = ENGINE_DEFAULTS.verbose,
 ) -> Workspace:
     """The body of :func:`train` on one process (a rank of distributed training: rank 0 alone writes)."""
+    started = budgeting.clock()  # max_training_time counts from here, the calibration after training included
     options = validate_all("train", {
         "model": model, "max_training_time": max_training_time, "max_epochs": max_epochs, "batch_size": batch_size,
         "gradient_accumulation_steps": gradient_accumulation_steps,
@@ -359,7 +364,17 @@ def _train(
 
     threads = resolve_n_threads(n_threads, device=resolved_device,
                                 work=step_work(network, _rows_per_step(stats, n_trn, batch_size, max_sequence_window)))
-    progress = TrainingProgress(max_epochs, max_training_time * 60.0, callback=update_progress,
+    # rank 0 calibrates the generation after training (a flat model without context; a sequential model unless
+    # it trains under DP or streamed): its estimated cost is reserved from the budget (see _calibration_budget)
+    budget_s = max_training_time * 60.0
+    calibrates = writer and ((not sequential and not context) or (sequential and dp_config is None
+                                                                   and streamed is None))
+    costing, reserved_s, fit_budget_s = None, 0.0, budget_s
+    if calibrates:
+        costing = budgeting.CalibrationCosting(network, sequences=trn if sequential else None, n_rows=n_trn)
+        fit_budget_s, reserved_s = budgeting.training_budget(
+            budget_s, budgeting.clock() - started, costing.plan(math.inf).estimated_s)
+    progress = TrainingProgress(max_epochs, fit_budget_s, callback=update_progress,
                                 verbose=verbose if writer else False)
 
     on_checkpoint = checkpoint_writer(ws, save_weights, upload_model_data_callback)
@@ -370,7 +385,7 @@ def _train(
                                   prior_share=0.0 if sequential else DP_PRIOR_SHARE)
         on_checkpoint = private.wrap_checkpoint(on_checkpoint)
     with progress, torch_threads(threads):
-        budget = dict(max_epochs=max_epochs, max_training_time_s=max_training_time * 60.0, batch_size=batch_size,
+        budget = dict(max_epochs=max_epochs, max_training_time_s=fit_budget_s, batch_size=batch_size,
                       gradient_accumulation_steps=gradient_accumulation_steps, device=resolved_device,
                       generator=generator, on_progress=progress.update, on_checkpoint=on_checkpoint,
                       resume_state=resume_state, on_tick=progress.tick)
@@ -391,32 +406,57 @@ def _train(
     if private is not None:
         private.record(result.state["privacy"])
     state_dict = result.best_state_dict
-    if writer and not sequential and not context:
-        state_dict = _calibrated(network, state_dict, stats, model_config, n_trn, generator, resolved_device)
-    elif writer and sequential and private is None and streamed is None:
-        # pilot sequences from a sample of the training contexts; a DP model is not calibrated (its step heads
-        # never saw exact counts, and the steps' counts have no bounded sensitivity to release noisy ones)
+    if costing is not None:
+        # pilot sequences from a sample of the training contexts (a DP sequential model is not calibrated: its
+        # step heads never saw exact counts, and the steps' counts have no bounded sensitivity to release noisy
+        # ones); the pilot shrinks when what is left of the budget is too short for the full one
+        plan = _calibration_plan(costing, budget_s - (budgeting.clock() - started))
+        calibration_start = budgeting.clock()
         state_dict = _calibrated(network, state_dict, stats, model_config, n_trn, generator, resolved_device,
-                                 ctx_stats=ctx_stats, sequences=trn)
+                                 ctx_stats=ctx_stats if sequential else None, sequences=trn if sequential else None,
+                                 n_pilot=plan.size)
+        model_config["marginal_calibration"] = plan.record(budgeting.clock() - calibration_start, reserved_s)
+        if config_saved:  # else save_weights writes it below
+            ws.write_model_config(model_config)
     save_weights(state_dict)
     _log.info("trained %d epochs in %.1f s (%s)", len(result.history), result.history[-1]["total_time"]
               if result.history else 0.0, result.stop_reason)
     return ws
 
 
+def _calibration_plan(costing: budgeting.CalibrationCosting, available_s: float) -> budgeting.CalibrationPlan:
+    """The calibration's pilot for ``available_s`` seconds, logged; the generation's cost is probed again unless
+    the estimate before training fits twice (the machine's load may have changed since)."""
+    plan = costing.plan(available_s)
+    if plan.estimated_s * 2.0 > available_s:
+        costing.measure()
+        plan = costing.plan(available_s)
+    if plan.shrunk:
+        over = f", estimated {plan.estimated_s:.1f} s: over budget" if plan.over_budget else ""
+        _log.warning("marginal calibration: %.1f s of max_training_time left, the full pilot (%d) would take about "
+                     "%.1f s; calibrating on %d pilot subjects (rows) per round%s", available_s, plan.full_size,
+                     costing.estimate(plan.full_size), plan.size, over)
+    else:
+        _log.info("marginal calibration: full pilot (%d), estimated %.1f s of %.1f s left", plan.size,
+                  plan.estimated_s, available_s)
+    return plan
+
+
 def _calibrated(network: FlatARGN | SequentialARGN, state_dict: dict, stats: dict, model_config: dict, n_trn: int,
                 generator: torch.Generator, device: torch.device, *, ctx_stats: dict | None = None,
-                sequences: SequenceData | None = None) -> dict:
-    """``state_dict`` with the marginal calibration of generation fitted (see ``models.tabular._calibration``).
+                sequences: SequenceData | None = None, n_pilot: int | None = None) -> dict:
+    """``state_dict`` with the marginal calibration of generation fitted (see ``models.tabular._calibration``)
+    on ``n_pilot`` pilot subjects (rows of a flat model) per full round; default the full pilot.
 
     Its targets are the counts the model holds: the training codes' histograms, or under DP the noisy ones of the
     private output prior (post-processing: no epsilon).
     """
     bundle = ModelBundle(stats, ctx_stats, model_config, weights_to_bytes(state_dict))
     pilot_generator = torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
-    context_codes, n_pilot = None, None
+    context_codes = None
     if sequences is not None:  # each round's pilot: a fresh seeded sample of the training subjects' contexts
-        n_pilot = calibration_subjects(sequences.n_subjects, len(sequences.steps))
+        if n_pilot is None:
+            n_pilot = calibration_subjects(sequences.n_subjects, len(sequences.steps))
         context_codes = sequences.context[: sequences.n_subjects]
     offsets = TabularGenerator(bundle, device).fit_marginal_calibration(n_trn, pilot_generator, context_codes,
                                                                         n_pilot)

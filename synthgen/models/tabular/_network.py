@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -73,6 +73,34 @@ class _Embedder(nn.Module):
     def embed_one(self, sub: int, codes: torch.Tensor) -> torch.Tensor:
         """The embeddings of the codes of sub-column ``sub``."""
         return F.embedding(codes + self.offsets[sub], self.weight)[:, : self.dims[sub]]
+
+
+class _HeadPlan(NamedTuple):
+    """One head's parameters for generation, sliced once per :meth:`FlatARGN.generation_layout`.
+
+    Slicing the stacked parameters (``in_bias[sub]``, ``w[sub]``, the output group's slot, the embedding rows of
+    the sub-column) costs a few microseconds per view; generation of a sequence visits every head at every step
+    (about 70,000 head calls for the flights calibration), so the views are made once. The arithmetic is the
+    same as :meth:`FlatARGN._head_logits` and :meth:`_Embedder.embed_one`: the draws are bit-identical.
+    """
+
+    sub: int
+    in_weight: torch.Tensor | None
+    in_bias: torch.Tensor
+    blocks: tuple[tuple[torch.Tensor, torch.Tensor], ...]
+    out_bias: torch.Tensor
+    out_weight: torch.Tensor
+    offsets: torch.Tensor
+    embedding: torch.Tensor
+
+
+class GenerationLayout(NamedTuple):
+    """What :meth:`FlatARGN.sample_batch` needs of a column order (see :meth:`FlatARGN.generation_layout`)."""
+
+    subs: list[int]
+    starts: list[int]
+    heads: list[torch.Tensor | None]
+    plans: list[_HeadPlan]
 
 
 class FlatARGN(nn.Module):
@@ -546,10 +574,12 @@ class FlatARGN(nn.Module):
                 fixed = {s: v[rows].to(device) for s, v in fixed_codes.items()}
                 m = rows.stop - rows.start
                 bound = None if tilt is None else tilt.bind(tilt.groups.context_keys(ctx, m, device))
-                out[rows] = self.sample_batch(
-                    layout, ctx, fixed, temperature, top_p, probs, generator,
-                    condition=cond, n=m, tilt=bound, calibrated=calibrated,
-                )
+                # inference mode (no autograd bookkeeping per op) unless a tilt keeps state across batches
+                with torch.inference_mode(tilt is None):
+                    out[rows] = self.sample_batch(
+                        layout, ctx, fixed, temperature, top_p, probs, generator,
+                        condition=cond, n=m, tilt=bound, calibrated=calibrated,
+                    )
             if tilt is not None and tilt.mode == "defer" and n:
                 out[:, tilt.target_sub] = tilt.draw(generator)
         finally:
@@ -568,7 +598,7 @@ class FlatARGN(nn.Module):
         if len(self._sub_columns_of[self.spec.sub_column_owner[tilt.target_sub]]) != 1:
             raise ValueError(f"The fairness target sub-column {tilt.target_sub} must be its column's only one.")
 
-    def generation_layout(self, order: list[int]) -> tuple[list[int], list[int], list[torch.Tensor | None]]:
+    def generation_layout(self, order: list[int]) -> GenerationLayout:
         """Sub-columns in generation order, their input offsets, and each head's visible first-layer weights.
 
         Inputs are laid out as [context, condition, sub-columns in generation order], so a head sees a prefix
@@ -588,11 +618,33 @@ class FlatARGN(nn.Module):
             # Earlier sub-columns of the same column are visible too, and they precede s in this layout.
             visible = starts[i]
             heads.append(weight[:visible, s, :].contiguous() if visible else None)
-        return subs, starts, heads
+        cards, code_starts = self.spec.cardinalities, self.embedder.offsets.tolist()
+        plans = []
+        for s, in_weight in zip(subs, heads, strict=True):
+            group, pos = self._head_slot[s]
+            k, first = cards[s], code_starts[s]
+            plans.append(_HeadPlan(
+                sub=s, in_weight=in_weight, in_bias=self.in_bias[s],
+                blocks=tuple((b[s, 0], w[s]) for w, b in zip(self.block_weights, self.block_biases, strict=True)),
+                out_bias=self.out_biases[group][pos, 0, :k], out_weight=self.out_weights[group][pos, :, :k],
+                offsets=self.sampling_offsets[first : first + k],
+                embedding=self.embedder.weight[first : first + k, : self.embedder.dims[s]]))
+        return GenerationLayout(subs, starts, heads, plans)
+
+    @staticmethod
+    def _planned_logits(plan: _HeadPlan, inputs: torch.Tensor) -> torch.Tensor:
+        # the arithmetic of _head_logits on the pre-sliced parameters
+        if plan.in_weight is None:
+            hidden = F.relu(plan.in_bias).expand(len(inputs), -1)
+        else:
+            hidden = F.relu(torch.addmm(plan.in_bias, inputs, plan.in_weight))
+        for b, w in plan.blocks:
+            hidden = hidden + F.relu(torch.addmm(b, hidden, w))
+        return torch.addmm(plan.out_bias, hidden, plan.out_weight)
 
     def sample_batch(
         self,
-        layout: tuple[list[int], list[int], list[torch.Tensor | None]],
+        layout: GenerationLayout,
         context_codes: torch.Tensor | None,
         fixed_codes: Mapping[int, torch.Tensor],
         temperature: float,
@@ -640,7 +692,7 @@ class FlatARGN(nn.Module):
         """
         device = self.in_weight.device
         n = len(condition) if n is None else n
-        subs, starts, heads = layout
+        starts = layout.starts
         inputs = torch.empty(n, self.in_weight.shape[0], device=device)
         if context_codes is not None:
             inputs[:, : self.spec.context_dim] = self._context_vector(context_codes.long(), generator)
@@ -648,18 +700,17 @@ class FlatARGN(nn.Module):
             inputs[:, self.spec.context_dim : starts[0]] = condition
         # One contiguous row per sub-column; transposed on return.
         out = torch.empty(self.spec.n_sub_columns, n, dtype=torch.long, device=device)
-        offsets = self.sampling_offsets if calibrated and bool(self.sampling_offsets.any()) else None
-        code_starts = self.embedder.offsets.tolist() if offsets is not None else None
-        for i, sub in enumerate(subs):
+        offset = calibrated and bool(self.sampling_offsets.any())
+        for i, plan in enumerate(layout.plans):
+            sub = plan.sub
             if sub in fixed_codes:
                 codes = fixed_codes[sub]
             else:
-                logits = self._head_logits(sub, inputs[:, : starts[i]], heads[i])
+                logits = self._planned_logits(plan, inputs[:, : starts[i]])
                 if copy_codes is not None:
                     logits.scatter_add_(1, copy_codes[:, sub : sub + 1], copy_gain[:, sub : sub + 1])
-                if offsets is not None:
-                    start = code_starts[sub]
-                    logits = logits + offsets[start : start + logits.shape[1]]
+                if offset:
+                    logits = logits + plan.offsets
                 targeted = tilt is not None and sub == tilt.sub
                 codes = sample_categorical(
                     logits,
@@ -673,5 +724,5 @@ class FlatARGN(nn.Module):
                     out[sub] = codes
                     break
             out[sub] = codes
-            inputs[:, starts[i] : starts[i + 1]] = self.embedder.embed_one(sub, codes)
+            inputs[:, starts[i] : starts[i + 1]] = F.embedding(codes, plan.embedding)
         return out.t()

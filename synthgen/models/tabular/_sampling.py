@@ -29,6 +29,12 @@ class FixedProbabilities:
 
     codes: torch.Tensor
     probs: torch.Tensor
+    # every fixed probability is zero (suppression only); known once here, not checked at every draw
+    suppresses_only: bool = attrs.field(init=False, eq=False, repr=False)
+
+    @suppresses_only.default
+    def _all_zero(self) -> bool:
+        return bool((self.probs == 0).all())
 
     def to(self, device: torch.device) -> FixedProbabilities:
         """The same probabilities on ``device``."""
@@ -159,7 +165,7 @@ def sample_categorical(
         logits = logits / max(temperature, TEMPERATURE_FLOOR)
     # Unnormalised weights suffice for the inverse-CDF draw; normalise only where probabilities are compared.
     weights = torch.exp(logits - logits.amax(dim=-1, keepdim=True))
-    if fixed is not None and len(fixed.codes) < weights.shape[-1] and bool((fixed.probs == 0).all()):
+    if fixed is not None and fixed.suppresses_only and len(fixed.codes) < weights.shape[-1]:
         # Suppression only (e.g. rare tokens): zero those codes; the inverse-CDF draw needs no normalising.
         # The epsilon keeps a zero-free remainder when the model put all its mass on suppressed codes.
         weights = (weights + _PROB_EPSILON).index_fill_(-1, fixed.codes, 0.0)
