@@ -1,22 +1,21 @@
 """Ablations of the flat model's training schedule: one fit, several samples of it, as in docs/benchmarks.md.
 
-Fits ``TabularSynthesizer`` once on the 80 % training split of bench_tabular.py (seed 0 split) with one schedule
-variant, then draws ``--samples`` samples of the training size (random states seed + 2, seed + 3, ...; the first is
-bench_tabular.py's evaluated sample) and evaluates each with ``synthgen.evaluate(..., random_state=0)``, which
-reproduces bench_tabular.py's figures to the last digit. Prints the training seconds and epochs, each sample's
-overall accuracy, discriminator AUC and DCR share, their means, the median DCR share of the first sample over 3
-evaluations, and the KS distances of every sample's numeric columns next to the holdout's.
+Fits ``TabularSynthesizer`` once on the 80 % training split of bench_tabular.py (seed 0 split; flights: its 50,000
+rows drawn with seed 0 as one flat table) with one schedule variant, then draws ``--samples`` samples of the
+training size (random states seed + 2, seed + 3, ...; the first is bench_tabular.py's evaluated sample) and
+evaluates each with ``synthgen.evaluate(..., random_state=0)``, which reproduces bench_tabular.py's figures to the
+last digit. Prints the training seconds, epochs and stop reason, each sample's overall accuracy, discriminator AUC
+and DCR share, their means, the median DCR share of the first sample over 3 evaluations, and the KS distances of
+every sample's numeric columns next to the holdout's.
 
-    python benchmarks/ablate_flat_schedule.py                          # the defaults
-    python benchmarks/ablate_flat_schedule.py --variant refine --seed 1   # weight average + 16 epochs at the floor
-    python benchmarks/ablate_flat_schedule.py --variant refine --floor-epochs 12 --data planes
-    python benchmarks/ablate_flat_schedule.py --variant average --decay 0.995   # averaging, early stopping as usual
+    python benchmarks/ablate_flat_schedule.py                                    # the default schedule
+    python benchmarks/ablate_flat_schedule.py --variant early-stopping --seed 1  # the schedule before the floor phase
+    python benchmarks/ablate_flat_schedule.py --floor-epochs 12 --data planes    # another floor-phase length
 
-Variants (``train`` itself always uses ``default``): ``default``; ``refine``: ``train_model(refine_at_floor=True)``
-(an exponential moving average of the weights, decay 0.999, validated and kept; ``--floor-epochs`` epochs at the
-learning-rate floor instead of early stopping; the latest weights within 0.05 % of the best validation loss kept);
-``average``: the weight average alone (``--decay``), with the usual early stopping on the averaged weights.
-Run it with one torch thread (``OMP_NUM_THREADS=1``) as bench_tabular.py does.
+Variants: ``default`` (``train``'s schedule: early stopping above the learning-rate floor, ``--floor-epochs``
+averaged epochs at the floor); ``early-stopping``: ``train_model(floor_epochs=None)``, early stopping throughout
+(the default before issue 15's fifth round). Run it with one torch thread (``OMP_NUM_THREADS=1``) as
+bench_tabular.py does.
 """
 
 from __future__ import annotations
@@ -36,29 +35,17 @@ from _common import load, print_numeric_ks  # noqa: E402
 def _patch_schedule(options: argparse.Namespace) -> None:
     """Route the flat model's training through the chosen variant (the stage imports ``train_model`` by name)."""
     import synthgen.stages._train as train_stage
-    from synthgen.models.tabular import _loop, _trainer
+    from synthgen.models.tabular import _trainer
 
-    if options.variant == "refine":
-        _loop.FLOOR_EPOCHS = options.floor_epochs
-        train_stage.train_model = functools.partial(_trainer.train_model, refine_at_floor=True)
-    elif options.variant == "average":
-        _loop.WEIGHT_AVERAGE_DECAY = options.decay
-        run_training = _trainer.run_training
-
-        def averaged(*args, **kwargs):
-            if kwargs.get("make_private") is None:
-                kwargs["average_weights"] = True
-            return run_training(*args, **kwargs)
-
-        _trainer.run_training = averaged
+    floor_epochs = None if options.variant == "early-stopping" else options.floor_epochs
+    train_stage.train_model = functools.partial(_trainer.train_model, floor_epochs=floor_epochs)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--variant", default="default", choices=["default", "refine", "average"])
-    parser.add_argument("--floor-epochs", type=int, default=16, help="epochs at the learning-rate floor (refine)")
-    parser.add_argument("--decay", type=float, default=0.995, help="weight-average decay per step (average)")
-    parser.add_argument("--data", default="adult", choices=["adult", "planes"])
+    parser.add_argument("--variant", default="default", choices=["default", "early-stopping"])
+    parser.add_argument("--floor-epochs", type=int, default=20, help="epochs at the learning-rate floor (default)")
+    parser.add_argument("--data", default="adult", choices=["adult", "planes", "flights"])
     parser.add_argument("--seed", type=int, default=0, help="the synthesizer's random_state")
     parser.add_argument("--samples", type=int, default=3, help="samples of the fitted model to evaluate")
     options = parser.parse_args()
@@ -71,7 +58,9 @@ def main() -> None:
     torch.set_num_threads(1)
     _patch_schedule(options)
     table = load(options.data)
-    if options.data == "planes":
+    if options.data == "flights":
+        table = table.sample(n=50_000, random_state=0).reset_index(drop=True)
+    elif options.data == "planes":
         table = table.drop(columns=["tailnum"])  # a unique key, not a column to synthesize
     holdout = table.sample(frac=0.2, random_state=0)
     trn = table.drop(holdout.index).reset_index(drop=True)
@@ -81,6 +70,8 @@ def main() -> None:
     train_s = time.perf_counter() - start
     print(f"{options.data}, variant {options.variant}, seed {options.seed}: trained in {train_s:.1f} s, "
           f"{synth.history_['epoch'].iloc[-1]:.0f} epochs", flush=True)
+    history = synth.history_
+    print(history[["epoch", "val_loss", "learn_rate", "is_checkpoint"]].tail(24).to_string(), flush=True)
     figures, frames = [], {}
     for k in range(options.samples):
         sample_seed = options.seed + 2 + k

@@ -12,6 +12,7 @@ import torch
 
 import synthgen as sg
 from synthgen.models.tabular import FlatARGN, train_model
+from synthgen.models.tabular._loop import WEIGHT_AVERAGE_DECAY
 from synthgen.models.tabular._spec import ColumnSpec
 from synthgen.models.tabular._trainer import _FlatTask
 from synthgen.privacy._dp_sgd import PrivateSGD, accountant_epsilon, plan_private_sgd
@@ -213,6 +214,9 @@ def test_no_output_prior_from_exact_counts_under_dp(monkeypatch):
                          make_private=make)
     assert result.stop_reason == "max_epochs"
     assert result.state["privacy"]["history"][0][2] == 10
+    # the released weights average the noisy iterates from the start (no floor phase: nothing private validates)
+    assert result.state["weight_average"]["decay"] == WEIGHT_AVERAGE_DECAY
+    assert result.state["weight_average"]["updates"] == 10
 
 
 @pytest.mark.parametrize("size", ["MOSTLY_AI/Small", "MOSTLY_AI/Large"])  # without and with a residual block

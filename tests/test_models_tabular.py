@@ -416,6 +416,9 @@ def test_time_budget_stops_training():
     assert 0.3 <= result.history[-1]["total_time"] < 2.0
     # Cut short inside the first epoch: the current weights are kept and the epoch is not validated.
     assert math.isnan(result.history[-1]["val_loss"])
+    # the current raw weights, not the floor phase's weight average (which only the floor validates)
+    assert result.state["weight_average"] is not None
+    assert all(torch.equal(result.best_state_dict[k], v) for k, v in result.state["model"].items())
 
 
 def test_early_stopping_on_unlearnable_data():
@@ -486,78 +489,113 @@ def test_training_without_validation_rows_uses_training_loss():
     assert [r["val_loss"] for r in result.history] == [r["trn_loss"] for r in result.history]
 
 
-# --- refinement at the learning-rate floor (the flat target model's schedule) -----------------------------
+# --- the floor phase of the flat model's schedule (early stopping above the learning-rate floor) ---------------
 
 
-def _unlearnable_run(refine_at_floor: bool, seed: int = 0):
-    # Independent uniform codes at a high learning rate: validation stops improving at once, so the schedule
-    # reaches its floor within a few epochs.
+def _unlearnable_run(floor_epochs, seed: int = 0, **kwargs):
+    # Independent uniform codes at a high learning rate: validation stops improving at once.
     columns = [ColumnSpec("a", ("cat",), (30,)), ColumnSpec("b", ("cat",), (30,))]
     model = FlatARGN.from_preset(columns, size="small", generator=_gen(seed))
     trn, val = _random_codes(150, [30, 30], seed=1), _random_codes(150, [30, 30], seed=2)
     result = train_model(model, trn, val, batch_size=8, max_epochs=200, learn_rate=0.01, generator=_gen(seed),
-                         refine_at_floor=refine_at_floor)
+                         floor_epochs=floor_epochs, **kwargs)
     return model, result
 
 
-def test_refine_at_floor_trains_the_floor_epochs_and_keeps_the_latest_weights_within_tolerance():
-    from synthgen.models.tabular._loop import FLOOR_EPOCHS, MIN_LR_RATIO, PLATEAU_TOLERANCE
+def _floor_epoch_indices(result, learn_rate: float) -> list[int]:
+    from synthgen.models.tabular._loop import MIN_LR_RATIO
 
-    _, plain = _unlearnable_run(False)
-    model, result = _unlearnable_run(True)
+    floor = MIN_LR_RATIO * learn_rate
+    return [i for i, r in enumerate(result.history) if r["learn_rate"] <= floor * (1 + 1e-6)]
+
+
+def test_a_run_that_stops_before_the_floor_is_unchanged_by_the_floor_phase():
+    # 5 validations without improvement halve the rate once (after 3): early stopping ends the run above the
+    # floor, exactly as without a floor phase (the small-table case, planes)
+    model, result = _unlearnable_run(16)
+    plain_model, plain = _unlearnable_run(None)
+    assert result.stop_reason == plain.stop_reason == "early_stopping"
+    assert not _floor_epoch_indices(result, 0.01)
+    assert len(result.history) == len(plain.history)
+    untimed = [{**r, "total_time": 0.0} for r in result.history]
+    assert untimed == [{**r, "total_time": 0.0} for r in plain.history]
+    # the weight average was kept along but never validated nor returned: the model holds the best raw weights
+    assert result.state["weight_average"] is not None and plain.state["weight_average"] is None
+    for key, value in plain_model.state_dict().items():
+        assert torch.equal(model.state_dict()[key], value), key
+
+
+def _floor_run(monkeypatch, floor_epochs, seed: int = 0, **kwargs):
+    # a patience long enough for the plateau schedule to reach its floor (4 halvings) before early stopping
+    from synthgen.models.tabular import _loop
+
+    monkeypatch.setattr(_loop, "EARLY_STOPPING_PATIENCE", 40)
+    return _unlearnable_run(floor_epochs, seed, **kwargs)
+
+
+def test_at_the_floor_the_run_trains_the_floor_epochs_and_keeps_averaged_weights(monkeypatch):
+    from synthgen.models.tabular._loop import FLAT_WEIGHT_AVERAGE_DECAY, PLATEAU_TOLERANCE
+
+    floor_epochs = 6
+    model, result = _floor_run(monkeypatch, floor_epochs)
+    _, plain = _floor_run(monkeypatch, None)
+    at_floor = _floor_epoch_indices(result, 0.01)
+    entry = at_floor[0]  # the epoch whose validation lowered the rate to the floor
+    # the epoch that lowered the rate to the floor, then exactly floor_epochs epochs trained there
+    assert at_floor == list(range(entry, len(result.history))) and len(at_floor) == floor_epochs + 1
     assert result.stop_reason == "early_stopping"
-    floor = MIN_LR_RATIO * 0.01
-    at_floor = [r for r in result.history if r["learn_rate"] <= floor * (1 + 1e-6)]
-    # the epoch that lowered the rate to the floor, then FLOOR_EPOCHS epochs trained there
-    assert len(at_floor) == FLOOR_EPOCHS + 1
-    assert len(result.history) > len(plain.history)
-    losses = [r["val_loss"] for r in result.history]
-    kept = [i for i, r in enumerate(result.history) if r["is_checkpoint"]]
-    # every epoch within the tolerance of the best so far is kept, the model holds the last of them
-    for i, loss in enumerate(losses):
-        best = min(losses[: i + 1])
-        within = loss <= best + PLATEAU_TOLERANCE * abs(best)
-        assert (i in kept) == within, i
-    assert kept[-1] < len(losses) - 1  # the last epochs overfit beyond the tolerance: not kept
-    weights = model.state_dict()
-    assert all(torch.equal(weights[k], v) for k, v in result.best_state_dict.items())
-
-
-def test_refine_at_floor_saves_averaged_weights_not_the_raw_ones():
-    from synthgen.models.tabular._loop import FLAT_WEIGHT_AVERAGE_DECAY
-
-    trn, val = _tiny_data()
-    model = _tiny_model()
-    result = train_model(model, trn, val, batch_size=16, max_epochs=3, generator=_gen(), refine_at_floor=True)
+    # the same training up to the floor, with or without the floor phase (plain stops later, on its patience)
+    assert [r["val_loss"] for r in result.history[: entry + 1]] == [r["val_loss"] for r in plain.history[: entry + 1]]
+    # the raw iterates train the same at the floor too; what is validated there is the average
+    assert result.history[entry + 1]["trn_loss"] == plain.history[entry + 1]["trn_loss"]
+    assert result.history[entry + 1]["val_loss"] != plain.history[entry + 1]["val_loss"]
+    # the average runs along from the first step; it is validated (and kept) only at the floor
     average = result.state["weight_average"]
-    assert average is not None and average["decay"] == FLAT_WEIGHT_AVERAGE_DECAY
+    assert average["decay"] == FLAT_WEIGHT_AVERAGE_DECAY
     assert average["updates"] == result.history[-1]["steps"]
-    # the kept weights are the average's (the raw iterate is the resumable state's "model")
-    raw = result.state["model"]
-    assert not all(torch.equal(raw[k], v) for k, v in result.best_state_dict.items())
-    last_kept = max(i for i, r in enumerate(result.history) if r["is_checkpoint"])
-    if last_kept == len(result.history) - 1:
-        for name, value in average["params"].items():
-            assert torch.equal(result.best_state_dict[name], value), name
+    # above the floor only improvements are kept; at the floor every average within the tolerance of the best
+    losses = [r["val_loss"] for r in result.history]
+    for i, record in enumerate(result.history):
+        best = min(losses[: i + 1])
+        within = i > entry and losses[i] <= best + PLATEAU_TOLERANCE * abs(best)
+        assert record["is_checkpoint"] == (losses[i] < min(losses[:i], default=math.inf) or within), i
     weights = model.state_dict()
     assert all(torch.equal(weights[k], v) for k, v in result.best_state_dict.items())
+    if result.history[-1]["is_checkpoint"]:  # the last average kept: the model holds the average, not the iterate
+        for name, value in average["params"].items():
+            assert torch.equal(weights[name], value), name
+        assert not all(torch.equal(result.state["model"][k], v) for k, v in average["params"].items())
 
 
-def test_refine_at_floor_is_deterministic_and_off_by_default():
-    runs = [_unlearnable_run(True)[1] for _ in range(2)]
+def test_the_floor_phase_is_deterministic_with_a_seed(monkeypatch):
+    runs = [_floor_run(monkeypatch, 4, seed=3)[1] for _ in range(2)]
+    assert _floor_epoch_indices(runs[0], 0.01)
     for key, value in runs[0].best_state_dict.items():
         assert torch.equal(value, runs[1].best_state_dict[key]), key
     assert [r["val_loss"] for r in runs[0].history] == [r["val_loss"] for r in runs[1].history]
-    trn, val = _tiny_data()
-    plain = train_model(_tiny_model(), trn, val, batch_size=16, max_epochs=2, generator=_gen())
-    assert plain.state["weight_average"] is None
 
 
-def test_refinement_options_leave_dp_training_as_it_was():
-    from synthgen.models.tabular._loop import FLOOR_EPOCHS, refinement_options
+def test_a_run_resumed_in_the_floor_phase_keeps_its_weight_average(monkeypatch):
+    checkpoints = []
+    _, result = _floor_run(monkeypatch, 4, on_checkpoint=checkpoints.append)
+    entry = _floor_epoch_indices(result, 0.01)[0]
+    state = checkpoints[entry + 2]  # two epochs into the floor phase
+    steps_per_epoch = result.history[0]["steps"]
+    assert state["weight_average"]["updates"] == (entry + 3) * steps_per_epoch
+    columns = [ColumnSpec("a", ("cat",), (30,)), ColumnSpec("b", ("cat",), (30,))]
+    model = FlatARGN.from_preset(columns, size="small", generator=_gen())
+    trn, val = _random_codes(150, [30, 30], seed=1), _random_codes(150, [30, 30], seed=2)
+    resumed = train_model(model, trn, val, max_epochs=200, generator=_gen(), resume_state=state, floor_epochs=4)
+    # two more floor epochs, then the stop; the average carried on from the checkpoint's
+    assert len(resumed.history) == len(result.history) and resumed.stop_reason == "early_stopping"
+    assert resumed.state["weight_average"]["updates"] == len(result.history) * steps_per_epoch
 
-    # DP: averaged noisy iterates (post-processing), no validation to refine on
-    assert refinement_options(True, private=True) == {"average_weights": True, "floor_epochs": None}
-    assert refinement_options(False, private=True) == {"average_weights": True, "floor_epochs": None}
-    assert refinement_options(True, private=False) == {"average_weights": True, "floor_epochs": FLOOR_EPOCHS}
-    assert refinement_options(False, private=False) == {"average_weights": False, "floor_epochs": None}
+
+def test_the_flat_schedule_has_a_floor_phase_by_default_and_the_context_model_none():
+    import inspect
+
+    from synthgen.models.tabular._loop import FLOOR_EPOCHS
+    from synthgen.stages._context_model import FLAT_CONTEXT_FLOOR_EPOCHS
+
+    assert inspect.signature(train_model).parameters["floor_epochs"].default == FLOOR_EPOCHS == 20
+    assert FLAT_CONTEXT_FLOOR_EPOCHS is None  # the two-table context model stops early as before

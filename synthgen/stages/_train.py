@@ -137,7 +137,9 @@ def train(
     """Train a model with early stopping on the encoded data of the workspace.
 
     A TABULAR table trains a TabularARGN model; a LANGUAGE table a language model (see
-    :mod:`synthgen.stages._language_train`).
+    :mod:`synthgen.stages._language_train`). A flat TABULAR model whose learning rate reaches its floor does not
+    stop early there: it trains 20 more epochs at the floor and keeps a weight average of them (docs/tabular.md,
+    "Floor phase").
 
     Parameters
     ----------

@@ -10,13 +10,19 @@ With ``average_weights`` the loop keeps an exponential moving average of the wei
 and validates, keeps and returns the averaged weights instead of the last iterate: the last iterate carries the
 noise of the last few hundred mini-batches, which sampled sequences inherit and compound.
 
-With ``floor_epochs`` (an ablation lever of the flat model, off by default) training does not stop early: once
-the learning rate has reached its floor it trains exactly that many epochs there and keeps the latest weights
-whose validation loss is within ``PLATEAU_TOLERANCE`` of the best. At the floor adult's validation loss is flat
-to within its noise for many epochs while the discriminator AUC of the generated rows keeps falling (a mean of
-0.535 to 0.529 / 0.533 to 0.530 on seeds 0 / 1), but planes loses 0.3-0.6 points of overall accuracy and the
-benchmark's own adult samples gain little, so no model trains this way by default (docs/benchmarks.md, "Weight
-averaging and training at the learning-rate floor").
+With ``floor_epochs`` (the flat model's schedule, :func:`train_model`'s default) early stopping ends training
+only while the learning rate is above its floor. A run whose ReduceLROnPlateau schedule reaches the floor has
+stopped improving four times over; there the validation loss is flat to within its own noise for many epochs
+(adult: 19.761-19.767 over 20 epochs) while the generated rows keep getting harder to tell from real ones (the
+discriminator AUC falls), so the best-validation epoch that early stopping would keep is a noise minimum. Such a
+run instead trains exactly ``floor_epochs`` more epochs at the floor and returns an exponential moving average of
+the weights (decay ``FLAT_WEIGHT_AVERAGE_DECAY``, a horizon of about 1,000 steps), which runs along from the first
+step but is validated and kept only in the floor phase: it keeps the latest averaged weights within
+``PLATEAU_TOLERANCE`` of the best validation loss, so a run that does overfit at the floor still returns its best
+weights. A run that early stopping ends before the floor (a small table's noisy validation loss: planes' 530
+validation rows) returns exactly the weights it returned without the floor phase; training such a table longer
+cost planes 0.3-0.6 points of overall accuracy. The fifth round of docs/benchmarks.md ("The floor phase") has the
+ablation: on adult the floor phase lowers the discriminator AUC by 0.003-0.007 for about 1.3x the epochs.
 """
 
 from __future__ import annotations
@@ -41,10 +47,10 @@ if TYPE_CHECKING:
 __all__ = ["TrainingResult", "TrainingTask", "WeightAverage", "check_training_arguments", "run_training"]
 
 EARLY_STOPPING_PATIENCE = 4
-# Validated epochs at the learning-rate floor that ``refine_at_floor`` trains before it stops (``floor_epochs``),
-# and how far above the best validation loss (relative) a later epoch's weights may be and still be kept: the
+# Validated epochs the flat model trains at the learning-rate floor before it stops (``floor_epochs``), and how
+# far above the best validation loss (relative) a later epoch's averaged weights may be and still be kept: the
 # epoch-to-epoch noise of adult's validation loss at the floor is about 1e-4 of it.
-FLOOR_EPOCHS = 16
+FLOOR_EPOCHS = 20
 PLATEAU_TOLERANCE = 5e-4
 LR_FACTOR = 0.5
 LR_PATIENCE = 2
@@ -56,8 +62,8 @@ TICK_INTERVAL_S = 0.5
 # Decay of the weight average per optimizer step: a horizon of about 200 steps, i.e. 2.7 epochs of the 75-step
 # epochs of planes/flights, where it lifted overall accuracy by 0.5-1.6 points (three seeds, docs/two_table.md).
 WEIGHT_AVERAGE_DECAY = 0.995
-# The weight average with ``floor_epochs``: a horizon of about 1,000 steps, 8 epochs of adult's 122-step epochs
-# (0.995 under early stopping measured no better there, see docs/benchmarks.md).
+# The weight average of the flat model's floor phase: a horizon of about 1,000 steps, 8 of adult's 123-step epochs
+# (an average started at the floor, about uniform over the floor phase, read 0.001-0.002 higher AUC on adult).
 FLAT_WEIGHT_AVERAGE_DECAY = 0.999
 
 
@@ -223,10 +229,12 @@ def run_training(
 
     ``learn_rate_scale`` multiplies the heuristic initial learning rate (not an explicit ``learn_rate``).
 
-    ``floor_epochs``: once the learning rate is at its floor, train that many validated epochs there without
-    early stopping, and keep the latest weights whose validation loss is within ``PLATEAU_TOLERANCE`` (relative)
-    of the best instead of the best ones (see the module docstring). ``None``: stop after
-    ``EARLY_STOPPING_PATIENCE + 1`` validations without improvement and keep the best weights.
+    Early stopping ends training after ``EARLY_STOPPING_PATIENCE + 1`` validations without improvement and keeps
+    the best weights. ``floor_epochs`` (ignored under DP-SGD) limits that to a learning rate above its floor: the
+    loop keeps a weight average (decay ``FLAT_WEIGHT_AVERAGE_DECAY``) from the first step, and once the rate is at
+    the floor it trains exactly that many validated epochs there, validates the average, and keeps the latest
+    averaged weights within ``PLATEAU_TOLERANCE`` (relative) of the best validation loss (see the module
+    docstring). Above the floor the average is neither validated nor returned.
 
     With ``average_weights``, validation, the best weights and the returned weights are those of the
     :class:`WeightAverage`; the optimizer keeps stepping the raw weights. ``on_tick(epoch, total_time)`` is
@@ -287,10 +295,14 @@ def run_training(
         history = []
     if distributed is not None:
         distributed.broadcast_parameters(model)  # rank 0's initial weights everywhere, as DDP starts
+    if make_private is not None:
+        floor_epochs = None  # nothing private steers training: no validation, so no floor phase
     average = None
     if average_weights:
-        decay = FLAT_WEIGHT_AVERAGE_DECAY if floor_epochs is not None and make_private is None else None
-        average = WeightAverage(model, decay or WEIGHT_AVERAGE_DECAY)
+        average = WeightAverage(model)
+    elif floor_epochs is not None:
+        # kept from the start (1 % of a step's time), validated and returned only in the floor phase
+        average = WeightAverage(model, FLAT_WEIGHT_AVERAGE_DECAY)
     if average is not None and resume and resume.get("weight_average") is not None:
         average.load_state(resume["weight_average"], device)
     private = None
@@ -419,7 +431,10 @@ def run_training(
             if total_time >= max_training_time_s and stop_reason is None:
                 stop_reason = "max_training_time"
             continue
-        if average is not None:
+        # in the floor phase the epoch trained at the floor (the rate is read before this validation lowers it)
+        in_floor_phase = floor_epochs is not None and _at_floor(optimizer, floor_lr)
+        validate_average = average is not None and (floor_epochs is None or in_floor_phase)
+        if validate_average:
             average.swap(model)  # validate (and keep) the averaged weights
         val_loss = task.validation_loss(val_orders)
         if distributed is not None:
@@ -429,15 +444,16 @@ def run_training(
         improved = val_loss < best_loss
         if improved:
             best_loss, bad_epochs = val_loss, 0
-        # the weights kept: the best ones, or with floor_epochs the latest as good as the best within the noise
+        # the weights kept: the best ones, or in the floor phase the latest average as good as the best within
+        # the noise of the validation loss
         kept = improved or (
-            floor_epochs is not None
+            in_floor_phase
             and math.isfinite(val_loss)
             and val_loss <= best_loss + PLATEAU_TOLERANCE * abs(best_loss)
         )
         if kept:
             best_state = to_cpu(model.state_dict())
-        if average is not None:
+        if validate_average:
             average.swap(model)
         if not improved:
             bad_epochs += 1
@@ -451,25 +467,22 @@ def run_training(
             on_checkpoint(make_state())
         if writer and on_progress is not None and on_progress(history[-1]) and stop_reason is None:
             stop_reason = "callback"
-        if floor_epochs is None:
+        if floor_epochs is None or not _at_floor(optimizer, floor_lr):
             if bad_epochs > EARLY_STOPPING_PATIENCE and stop_reason is None:
                 stop_reason = "early_stopping"
         elif stop_reason is None:
-            # epochs validated at the floor, the one whose validation lowered the rate to it not counted
-            # (the schedule reaches the floor after at most about 4 * (LR_PATIENCE + 1) validations without
-            # improvement, so this also ends training that stopped improving before the floor)
-            at_floor = sum(
-                1 for r in history if not math.isnan(r["val_loss"]) and r["learn_rate"] <= floor_lr * (1 + 1e-6)
-            )
-            if at_floor > floor_epochs:
+            # the validation losses of the epochs trained at the floor (after the one that lowered the rate to it)
+            at_floor = [r["val_loss"] for r in history
+                        if not math.isnan(r["val_loss"]) and r["learn_rate"] <= floor_lr * (1 + 1e-6)][1:]
+            if len(at_floor) >= floor_epochs:
                 stop_reason = "early_stopping"
         if total_time >= max_training_time_s and stop_reason is None:
             stop_reason = "max_training_time"
         if distributed is not None:
             stop_reason = distributed.decide(stop_reason)
 
-    if best_state is None:
-        best_state = to_cpu(model.state_dict()) if average is None else average.state_dict(model)
+    if best_state is None:  # nothing validated: the last weights (averaged where the average is what is released)
+        best_state = average.state_dict(model) if average_weights else to_cpu(model.state_dict())
     final_state = make_state()
     model.load_state_dict(best_state)
     return TrainingResult(
@@ -477,16 +490,8 @@ def run_training(
     )
 
 
-def refinement_options(refine_at_floor: bool, *, private: bool) -> dict[str, Any]:
-    """The ``average_weights`` and ``floor_epochs`` arguments of :func:`run_training` for a flat model.
-
-    Under DP the released weights are an average of the noisy iterates (post-processing, no privacy cost) and
-    there is no validation to refine on; otherwise ``refine_at_floor`` (an ablation lever, off in ``train``)
-    averages the weights and trains ``FLOOR_EPOCHS`` epochs at the learning-rate floor.
-    """
-    if private:
-        return {"average_weights": True, "floor_epochs": None}
-    return {"average_weights": refine_at_floor, "floor_epochs": FLOOR_EPOCHS if refine_at_floor else None}
+def _at_floor(optimizer: torch.optim.Optimizer, floor_lr: float) -> bool:
+    return optimizer.param_groups[0]["lr"] <= floor_lr * (1 + 1e-6)
 
 
 def _train_loss(loss_sum: torch.Tensor, rows: int, private: PrivateSGD | None) -> float:

@@ -21,7 +21,7 @@ from typing import Any, Protocol, TypeVar
 import torch
 
 from .._distributed import DistributedTraining
-from ._loop import TrainingResult, check_training_arguments, run_training
+from ._loop import FLOOR_EPOCHS, TrainingResult, check_training_arguments, run_training
 from ._network import FlatARGN
 from ._sampling import generator_on
 from ._validation import flat_validation_loss
@@ -189,4 +189,5 @@ device, generator, on_progress, on_checkpoint, resume_state, on_tick
         model, task, max_epochs=max_epochs, max_training_time_s=max_training_time_s, batch_size=batch_size,
         gradient_accumulation_steps=gradient_accumulation_steps, learn_rate=learn_rate,
         empirical_prior=empirical_prior, generator=generator, on_progress=on_progress,
-        on_checkpoint=on_checkpoint, resume_state=resume_state, on_tick=on_tick, distributed=distributed)
+        on_checkpoint=on_checkpoint, resume_state=resume_state, on_tick=on_tick, distributed=distributed,
+        floor_epochs=FLOOR_EPOCHS)  # the in-memory flat schedule, floor phase included

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from .._distributed import DistributedTraining
-from ._loop import TrainingResult, check_training_arguments, refinement_options, run_training
+from ._loop import FLOOR_EPOCHS, TrainingResult, check_training_arguments, run_training
 from ._network import FlatARGN
 from ._sampling import generator_on
 from ._validation import flat_validation_loss
@@ -172,13 +172,15 @@ def train_model(
     resume_state: Mapping[str, Any] | None = None,
     on_tick: Callable[[float, float], None] | None = None,
     make_private: Callable[..., Any] | None = None,
-    refine_at_floor: bool = False,
+    floor_epochs: int | None = FLOOR_EPOCHS,
 ) -> TrainingResult:
     """Train ``model`` to early stopping, an epoch budget or a time budget.
 
     AdamW at ``1e-3 * sqrt(batch / 32)``, halved after 2 validations without improvement (down to 10 %),
-    stopped after 5 validations in a row without improvement; the best weights are kept. Flexible models
-    see a random column order per batch; validation scores a fixed set of 8 orders drawn once.
+    stopped after 5 validations in a row without improvement while the rate is above its floor; the best
+    weights are kept. A run that reaches the floor trains ``floor_epochs`` more epochs there and returns
+    averaged weights instead. Flexible models see a random column order per batch; validation scores a fixed
+    set of 8 orders drawn once.
 
     Parameters
     ----------
@@ -218,12 +220,13 @@ def train_model(
         Called with ``(epoch, total_time)`` at most every half second between steps, for a progress bar.
     make_private : callable or None
         Turns on DP-SGD (see :func:`~._loop.run_training`); pass ``empirical_prior=False`` with it.
-    refine_at_floor : bool, default=False
-        Average the weights (decay 0.999 a step) and, once the learning rate has reached its floor, train
-        ``FLOOR_EPOCHS`` (16) epochs there instead of stopping early, keeping the latest averaged weights whose
-        validation loss is within ``PLATEAU_TOLERANCE`` of the best (see :mod:`._loop`). Ignored under DP-SGD,
-        which neither validates nor stops early. An ablation lever: ``train`` leaves it off (it lowers adult's
-        mean discriminator AUC but costs planes 0.3-0.6 points of overall accuracy, docs/benchmarks.md).
+    floor_epochs : int or None, default=20
+        Once the learning rate has reached its floor, train exactly this many more epochs there instead of
+        stopping early, and keep the latest weight average (decay 0.999 a step, kept from the first step)
+        whose validation loss is within ``PLATEAU_TOLERANCE`` (0.05 %) of the best (see :mod:`._loop`). A run
+        that early stopping ends before the floor returns the same weights as without it. ``None``: early
+        stopping throughout (the schedule before issue 15's fifth round). Ignored under DP-SGD, which neither
+        validates nor stops early.
 
     Under an initialised ``torch.distributed`` process group of several ranks, training is data-parallel (see
     :mod:`synthgen.models._distributed`): ``batch_size`` is per rank, and only rank 0 calls the callbacks.
@@ -264,5 +267,7 @@ def train_model(
         on_tick=on_tick,
         make_private=make_private,
         distributed=distributed,
-        **refinement_options(refine_at_floor, private=make_private is not None),
+        # under DP the released weights are the average of the noisy iterates (post-processing)
+        average_weights=make_private is not None,
+        floor_epochs=floor_epochs,
     )
