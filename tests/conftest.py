@@ -66,6 +66,17 @@ def tweets_full() -> pd.DataFrame:
     return _read("tweets")
 
 
+def small_two_tables(n_subjects: int, max_length: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A tiny two-table dataset: ``n_subjects`` contexts (``id``, a two-valued ``kind``) and 1 to ``max_length - 1``
+    events each of a skewed three-valued ``x`` (70 / 20 / 10 %)."""
+    rng = np.random.default_rng(0)
+    ctx = pd.DataFrame({"id": np.arange(n_subjects), "kind": rng.choice(["u", "v"], size=n_subjects)})
+    lengths = rng.integers(1, max_length, size=n_subjects)
+    tgt = pd.DataFrame({"id": np.repeat(ctx["id"], lengths).to_numpy(),
+                        "x": rng.choice(["p", "q", "r"], size=int(lengths.sum()), p=[0.7, 0.2, 0.1])})
+    return ctx, tgt
+
+
 @pytest.fixture
 def workspace(tmp_path) -> Path:
     return tmp_path / "ws"

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import small_two_tables
 
 import synthgen as sg
 from synthgen.models.tabular import ColumnSpec, SequentialARGN
@@ -86,12 +87,7 @@ def test_the_probe_leaves_the_network_and_its_random_streams_alone():
 
 @pytest.fixture(scope="module")
 def two_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
-    rng = np.random.default_rng(0)
-    ctx = pd.DataFrame({"id": np.arange(80), "kind": rng.choice(["u", "v"], size=80)})
-    lengths = rng.integers(1, 8, size=80)
-    tgt = pd.DataFrame({"id": np.repeat(ctx["id"], lengths).to_numpy(),
-                        "x": rng.choice(["p", "q", "r"], size=int(lengths.sum()), p=[0.7, 0.2, 0.1])})
-    return ctx, tgt
+    return small_two_tables(80, 8)
 
 
 def _encoded(tmp_path, two_tables, name: str):

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import small_two_tables
 
 from synthgen import TabularSynthesizer
 from synthgen.models.tabular import ColumnSpec, SequentialARGN
@@ -135,12 +136,7 @@ def test_calibration_subjects_cover_the_pilot_steps():
 
 @pytest.fixture(scope="module")
 def two_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
-    rng = np.random.default_rng(0)
-    ctx = pd.DataFrame({"id": np.arange(60), "kind": rng.choice(["u", "v"], size=60)})
-    lengths = rng.integers(1, 6, size=60)
-    tgt = pd.DataFrame({"id": np.repeat(ctx["id"], lengths).to_numpy(),
-                        "x": rng.choice(["p", "q", "r"], size=int(lengths.sum()), p=[0.7, 0.2, 0.1])})
-    return ctx, tgt
+    return small_two_tables(60, 6)
 
 
 @pytest.fixture(scope="module")
