@@ -15,6 +15,7 @@ from synthgen.models.tabular import (
     FixedProbabilities,
     FlatARGN,
     ModelSpec,
+    _sampling,
     batch_size_heuristic,
     build_model_spec,
     learn_rate_heuristic,
@@ -22,7 +23,6 @@ from synthgen.models.tabular import (
     sample_categorical,
     train_model,
 )
-from synthgen.models.tabular import _sampling
 from synthgen.models.tabular._sampling import stratified_uniforms
 
 
