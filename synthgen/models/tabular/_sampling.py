@@ -141,9 +141,10 @@ def sample_categorical(
     """Draw one code per row from unnormalised log-probabilities.
 
     The steps follow the reference engine: temperature on the log-probabilities (floored at 1e-3), nucleus
-    filtering, then fixed probabilities, then one inverse-CDF draw per row (:func:`inverse_cdf_draw`: stratified over
-    the rows of the call, so each row's draw is exact and the codes' counts are close to their expectation). ``reweight`` (the fairness tilt)
-    comes last, so it sees, and corrects, the distribution the other steps would draw from.
+    filtering, then fixed probabilities, then one inverse-CDF draw per row (:func:`inverse_cdf_draw`: stratified
+    over the rows of the call, so each row's draw is exact and the codes' counts are close to their expectation).
+    ``reweight`` (the fairness tilt) comes last, so it sees, and corrects, the distribution the other steps would
+    draw from.
 
     Parameters
     ----------
@@ -196,8 +197,8 @@ def stratified_uniforms(
     (Latin-hypercube sampling in one dimension). Each ``u_i`` is exactly ``U(0, 1)`` and, the permutation being
     fresh, independent of everything drawn before, so an inverse-CDF draw with it has each row's conditional
     distribution unchanged; but the uniforms of one call cover ``[0, 1)`` evenly, so how often a code is drawn
-    over the rows varies far less than with i.i.d. uniforms (when all rows share one distribution, a code's count
-    is within 1 of ``n`` times its probability).
+    over the rows varies far less than with i.i.d. uniforms (when all rows share one distribution, the count of
+    codes up to each code is within 1 of ``n`` times its cumulative probability, a single code's within 2).
 
     Parameters
     ----------
