@@ -42,6 +42,10 @@ def split() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     return trn_planes, trn, holdout
 
 
+def values(frame: pd.DataFrame, column: str) -> np.ndarray:
+    return frame[column].to_numpy(float, na_value=np.nan)
+
+
 def progression(flights: pd.DataFrame, column: str = "month") -> dict[str, float]:
     """How ``column`` moves along each plane's flights (in the order given)."""
     by_plane = flights.groupby("tailnum", sort=False)[column]
@@ -92,7 +96,7 @@ def compare(options) -> None:
     torch.set_num_threads(1)
     trn_planes, trn, holdout = split()
     numeric = [c for c in trn.columns if pd.api.types.is_numeric_dtype(trn[c]) and trn[c].nunique() > 2]
-    holdout_ks = {c: ks_distance(holdout[c].to_numpy(float), trn[c].to_numpy(float)) for c in numeric}
+    holdout_ks = {c: ks_distance(values(holdout, c), values(trn, c)) for c in numeric}
     synth = joblib.load(options.model)
     generator = synth._generator_for(None)
     model = generator.model
@@ -128,7 +132,7 @@ def compare(options) -> None:
         print(f"{variant}: calibration {time.perf_counter() - start:.0f} s", flush=True)
         for sample_seed in (int(s) for s in options.seeds.split(",")):
             sample = synth.sample(context=trn_planes, random_state=sample_seed)
-            ratios = {c: ks_distance(sample[c].to_numpy(float), trn[c].to_numpy(float)) / holdout_ks[c]
+            ratios = {c: ks_distance(values(sample, c), values(trn, c)) / holdout_ks[c]
                       for c in numeric}
             table[f"{variant}/{sample_seed}"] = progression(sample, options.column) | {
                 f"KS ratio {c}": r for c, r in ratios.items()} | {
