@@ -87,9 +87,10 @@ def measure(workspace: Path, repeats: int, profile: str | None) -> dict:
             profiler.disable()
         calibration.append(time.perf_counter() - start)
         cpu["calibration"].append(time.process_time() - start_cpu)
-        checksums.append(float(offsets.double().abs().sum()))
+        checksums.append(sum(float(value.double().abs().sum()) for value in offsets.values()))
         model = generator.model
-        model.step_model.sampling_offsets.copy_(offsets)
+        for name, value in offsets.items():
+            model.get_buffer(name).copy_(value)
         start, start_cpu = time.perf_counter(), time.process_time()
         model.sample(contexts.long(), generator=torch.Generator().manual_seed(8))
         generation.append(time.perf_counter() - start)

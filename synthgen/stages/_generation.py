@@ -150,15 +150,17 @@ class TabularGenerator:
     # -- calibration -----------------------------------------------------------------------------------
     def fit_marginal_calibration(self, n_training_rows: int, generator: torch.Generator,
                                  context_codes: torch.Tensor | None = None,
-                                 n_pilot_subjects: int | None = None) -> torch.Tensor:
+                                 n_pilot_subjects: int | None = None) -> dict[str, torch.Tensor]:
         """Fit the model's marginal calibration for default generation (see :mod:`..models.tabular.
         _calibration`): the default column order, protected rare codes suppressed as ``SAMPLE`` does.
 
         A sequential model is calibrated on pilot sequences of ``n_pilot_subjects`` rows of ``context_codes``
         (the training contexts) per round, a fresh sample each round (all rows by default); a flat model with
-        context is not calibrated (zero offsets). Returns the fitted
-        ``sampling_offsets`` (of the step model for a sequential model) on the CPU. A flat model's pilot has
-        ``n_pilot_subjects`` rows per round when given (default :func:`calibration_rows` of the training rows).
+        context is not calibrated (zero offsets). Returns the fitted calibration buffers on the CPU, by their
+        names in the network's state dict: ``sampling_offsets`` of a flat model; ``step_model.sampling_offsets``
+        and ``progress_offsets`` (the offsets per progress bucket of trending columns) of a sequential one. A
+        flat model's pilot has ``n_pilot_subjects`` rows per round when given (default :func:`calibration_rows`
+        of the training rows).
         """
         model = self.model
         fixed_probs = self._fixed_probs(RareCategoryReplacementMethod.SAMPLE, None, None)
@@ -166,17 +168,21 @@ class TabularGenerator:
         order = self._column_order([], None, None)
         if self.bundle.is_sequential:
             if context_codes is None:
-                return torch.zeros_like(model.step_model.sampling_offsets).cpu()
-            fit_sequential_offsets(model, context_codes.long().to(self.device), n_subjects=n_pilot_subjects,
-                                   order=order, suppressed=suppressed, uncalibrated=self._set_after_drawing(order),
-                                   generator=generator_on(generator, self.device))
-            return model.step_model.sampling_offsets.detach().cpu().clone()
+                model.step_model.sampling_offsets.zero_()
+                model.progress_offsets.zero_()
+            else:
+                fit_sequential_offsets(model, context_codes.long().to(self.device), n_subjects=n_pilot_subjects,
+                                       order=order, suppressed=suppressed,
+                                       uncalibrated=self._set_after_drawing(order),
+                                       generator=generator_on(generator, self.device))
+            return {name: model.get_buffer(name).detach().cpu().clone()
+                    for name in ("step_model.sampling_offsets", "progress_offsets")}
         if self.bundle.ctx_stats is not None:
-            return torch.zeros_like(model.sampling_offsets).cpu()
+            return {"sampling_offsets": torch.zeros_like(model.sampling_offsets).cpu()}
         n_rows = calibration_rows(n_training_rows) if n_pilot_subjects is None else n_pilot_subjects
         fit_marginal_offsets(model, order=order, suppressed=suppressed, n_rows=n_rows,
                              generator=generator_on(generator, self.device))
-        return model.sampling_offsets.detach().cpu().clone()
+        return {"sampling_offsets": model.sampling_offsets.detach().cpu().clone()}
 
     def _set_after_drawing(self, order: list[int]) -> list[int]:
         """The sub-columns of derived columns that ``order`` generates after their determinant: their emitted

@@ -458,11 +458,11 @@ def _calibrated(network: FlatARGN | SequentialARGN, state_dict: dict, stats: dic
         if n_pilot is None:
             n_pilot = calibration_subjects(sequences.n_subjects, len(sequences.steps))
         context_codes = sequences.context[: sequences.n_subjects]
-    offsets = TabularGenerator(bundle, device).fit_marginal_calibration(n_trn, pilot_generator, context_codes,
+    buffers = TabularGenerator(bundle, device).fit_marginal_calibration(n_trn, pilot_generator, context_codes,
                                                                         n_pilot)
     network.load_state_dict(strip_wrapper_prefixes(state_dict))
-    target = network.step_model if sequences is not None else network
-    target.sampling_offsets.copy_(offsets.to(target.sampling_offsets.device))
+    for name, value in buffers.items():
+        network.get_buffer(name).copy_(value)
     return network.state_dict()
 
 

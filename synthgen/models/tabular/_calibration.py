@@ -40,6 +40,14 @@ one step feed the next through the history and the copy path, and redundant sub-
   (in variance). On planes/flights the residual share errors of the clock hours and ``month`` were still falling
   after three rounds and then fluctuated at the level of one pilot's noise.
 
+A column that trends along the sequences (a month along a year of flights) is calibrated per stage of the
+sequence: one offset per code fits its marginal but not *when* each value appears, and a briefly trained network
+blurs a progression (months advance too slowly late in the sequence, so the marginal is met with too many mid-year
+months and too few Decembers). :func:`trending_sub_columns` picks the step sub-columns whose training shares per
+bucket of the share of the sequence done (``SequentialARGN.progress_counts``) differ from their overall shares
+beyond sampling noise; their offsets are fitted bucket by bucket (``progress_offsets``), from the same pilots, and
+the stationary sub-columns keep one offset per code (per-bucket offsets would only fit more pilot noise there).
+
 Sequential models trained under differential privacy are not calibrated: their step heads start from
 no released counts (the steps of one subject have no bounded sensitivity), so there is no noisy target to use.
 """
@@ -50,13 +58,14 @@ import logging
 import math
 from collections.abc import Mapping, Sequence
 
+import attrs
 import torch
 
 from ._network import FlatARGN
 from ._sequential import SequentialARGN
 
-__all__ = ["CALIBRATION_ROUNDS", "SEQUENTIAL_SCHEDULE", "calibration_rows", "calibration_subjects",
-           "fit_marginal_offsets", "fit_sequential_offsets"]
+__all__ = ["CALIBRATION_ROUNDS", "SEQUENTIAL_SCHEDULE", "TRENDING_DISTANCE", "calibration_rows",
+           "calibration_subjects", "fit_marginal_offsets", "fit_sequential_offsets", "trending_sub_columns"]
 
 _log = logging.getLogger(__name__)
 
@@ -72,6 +81,68 @@ _NOISE_MARGIN = 2.0  # noisy targets count only where they differ from the model
 # Sequential rounds: (share of the pilot subjects, share of the correction taken) per round; see the module notes.
 SEQUENTIAL_SCHEDULE: tuple[tuple[float, float], ...] = (
     (0.5, 1.0), (0.5, 1.0), (0.5, 1.0), (1.0, 1.0), (1.0, 1 / 2), (1.0, 1 / 3))
+
+
+# A step sub-column is calibrated per bucket of progress when its training shares within the buckets differ from
+# its overall shares by at least this total-variation distance on average (a month or a date along a year: about
+# 0.8; a clock hour or a delay: about 0.01-0.03); below it a column is fitted by one offset per code, as the
+# extra offsets would only fit pilot noise.
+TRENDING_DISTANCE = 0.1
+
+
+@attrs.define
+class _ProgressCalibration:
+    """The sub-columns of a sequential model calibrated per progress bucket: their targets and offsets."""
+
+    subs: frozenset[int]
+    targets: torch.Tensor  # (buckets, n_codes) float64 training counts
+    offsets: torch.Tensor  # the model's progress_offsets buffer, overwritten
+
+
+def trending_sub_columns(progress_counts: torch.Tensor, cardinalities: Sequence[int],
+                         threshold: float = TRENDING_DISTANCE) -> list[int]:
+    """The sub-columns whose distribution changes along the sequences.
+
+    Parameters
+    ----------
+    progress_counts : torch.Tensor
+        ``(buckets, n_codes)`` code counts per bucket of the share of the sequence done, the sub-columns'
+        codes back to back (:meth:`SequentialARGN.progress_code_counts` of the training steps).
+    cardinalities : sequence of int
+        The sub-columns' cardinalities.
+    threshold : float, default=TRENDING_DISTANCE
+        The least mean total-variation distance between a bucket's shares and the overall shares, beyond the
+        distance that sampling noise alone gives a bucket of its size.
+
+    Returns
+    -------
+    list of int
+        The trending sub-columns, in order.
+
+    Examples
+    --------
+    >>> counts = torch.tensor([[9.0, 1.0, 5.0, 5.0], [1.0, 9.0, 5.0, 5.0]])
+    >>> trending_sub_columns(counts, [2, 2])
+    [0]
+    """
+    trending, start = [], 0
+    for sub, k in enumerate(cardinalities):
+        counts = progress_counts[:, start : start + k].double()
+        start += k
+        per_bucket = counts.sum(1)
+        total = float(per_bucket.sum())
+        if total <= 0.0 or k < 2:
+            continue
+        overall = counts.sum(0) / total
+        shares = counts / per_bucket.clamp(min=1.0)[:, None]
+        distance = 0.5 * (shares - overall).abs().sum(1)
+        # the distance that sampling alone gives a bucket of n steps without any trend (the mean absolute
+        # deviation of a binomial share, sqrt(2 p (1 - p) / (pi n)) per code), so small tables are not
+        # "trending" by their noise
+        noise = 0.5 * (2.0 * overall * (1.0 - overall) / math.pi).sqrt().sum() / per_bucket.clamp(min=1.0).sqrt()
+        if float(((distance - noise) * per_bucket).sum()) / total >= threshold:
+            trending.append(sub)
+    return trending
 
 
 def calibration_rows(n_training_rows: int) -> int:
@@ -202,27 +273,40 @@ def fit_sequential_offsets(
     n_contexts = len(context_codes)
     full = n_contexts if n_subjects is None else min(int(n_subjects), n_contexts)
     sizes = iter([max(1, round(share * full)) for share, _ in schedule])
+    skipped = {int(sub) for sub in uncalibrated}
+    trending = [sub for sub in trending_sub_columns(model.progress_counts, step.spec.cardinalities)
+                if sub not in skipped]
+    progress = None
+    if trending:
+        progress = _ProgressCalibration(frozenset(trending), model.progress_counts.double(), model.progress_offsets)
+    else:
+        model.progress_offsets.zero_()
 
     def pilot(fixed_probs):
         size = next(sizes)
         picked = context_codes if size >= n_contexts else context_codes[
             torch.randperm(n_contexts, generator=generator, device=generator.device if generator else None)[:size]
             .to(context_codes.device)]
-        _, steps = model.sample(picked, column_order=order, fixed_probs=fixed_probs, generator=generator,
-                                batch_size=batch_size, calibrated=True)
-        return step.code_counts(steps)
+        lengths, steps = model.sample(picked, column_order=order, fixed_probs=fixed_probs, generator=generator,
+                                      batch_size=batch_size, calibrated=True)
+        if progress is None:
+            return step.code_counts(steps)
+        return step.code_counts(steps), model.progress_code_counts(steps, lengths)
 
     return _fit_offsets(step, pilot, suppressed, [weight for _, weight in schedule] if full else [],
-                        f"up to {full} of {n_contexts} subjects", uncalibrated)
+                        f"up to {full} of {n_contexts} subjects", uncalibrated, progress)
 
 
 def _fit_offsets(model: FlatARGN, pilot, suppressed, weights: Sequence[float], size: str,
-                 uncalibrated: Sequence[int] = ()) -> float:
+                 uncalibrated: Sequence[int] = (), progress: _ProgressCalibration | None = None) -> float:
     """The calibration loop of both entries: one round per entry of ``weights`` (the share of its correction
     added to the offsets); ``pilot(fixed_probs)`` generates with the current offsets and returns the generated
-    codes' :meth:`FlatARGN.code_counts`; the sub-columns in ``uncalibrated`` keep zero offsets."""
+    codes' :meth:`FlatARGN.code_counts` (and, with ``progress``, their counts per progress bucket); the
+    sub-columns in ``uncalibrated`` keep zero offsets, those of ``progress`` are fitted per bucket instead."""
     rounds = len(weights)
     model.sampling_offsets.zero_()
+    if progress is not None:
+        progress.offsets.zero_()
     target = model.marginal_counts.double()
     if rounds < 1 or not bool((target > 0).any()):
         return math.nan
@@ -237,28 +321,58 @@ def _fit_offsets(model: FlatARGN, pilot, suppressed, weights: Sequence[float], s
             allowed[[starts[sub] + c for c in codes]] = False
             fixed_probs[int(sub)] = dict.fromkeys(codes, 0.0)
     offsets = torch.zeros(len(target), dtype=torch.float64, device=target.device)
+    by_progress = None if progress is None else torch.zeros_like(progress.targets)
     worst = math.nan
     skipped = {int(sub) for sub in uncalibrated}
     for weight in weights:
-        generated = pilot(fixed_probs or None).double().to(target.device)
+        generated = pilot(fixed_probs or None)
+        if progress is not None:
+            generated, generated_by_progress = generated
+            generated_by_progress = generated_by_progress.double().to(target.device)
+        generated = generated.double().to(target.device)
         worst = 0.0
         for sub, k in enumerate(cards):
             if sub in skipped:
                 continue
             part = slice(starts[sub], starts[sub] + k)
             keep = allowed[part]
-            want, got = target[part][keep], generated[part][keep]
-            total_want, total_got = float(want.sum()), float(got.sum())
-            if total_want <= 0.0 or total_got <= 0.0 or len(want) < 2:
+            if progress is not None and sub in progress.subs:
+                for bucket in range(len(by_progress)):
+                    fitted = _correction(progress.targets[bucket, part], generated_by_progress[bucket, part],
+                                         keep, 0.0)
+                    if fitted is not None:
+                        step, error = fitted
+                        worst = max(worst, error)
+                        by_progress[bucket, part] += torch.zeros(k, dtype=torch.float64,
+                                                                 device=target.device).masked_scatter(keep, step * weight)
                 continue
-            want = _shrunk(want, got * (total_want / total_got), noise_std)
-            want_share = (want.clamp(min=0.0) + _PSEUDO_COUNT) / (float(want.clamp(min=0.0).sum()) + k * _PSEUDO_COUNT)
-            got_share = (got + _PSEUDO_COUNT) / (total_got + k * _PSEUDO_COUNT)
-            worst = max(worst, float((want_share - got_share).abs().max()))
-            step = (want_share / got_share).log().clamp(-_MAX_STEP, _MAX_STEP)
-            offsets[part] += torch.zeros_like(offsets[part]).masked_scatter(keep, step * weight)
+            fitted = _correction(target[part], generated[part], keep, noise_std)
+            if fitted is not None:
+                step, error = fitted
+                worst = max(worst, error)
+                offsets[part] += torch.zeros_like(offsets[part]).masked_scatter(keep, step * weight)
         offsets.clamp_(-_MAX_OFFSET, _MAX_OFFSET)
         model.sampling_offsets.copy_(offsets.to(model.sampling_offsets))
+        if progress is not None:
+            by_progress.clamp_(-_MAX_OFFSET, _MAX_OFFSET)
+            progress.offsets.copy_(by_progress.to(progress.offsets))
     _log.info("marginal calibration: %d rounds of %s, largest share error of the last round %.4f",
               rounds, size, worst)
     return worst
+
+
+def _correction(want: torch.Tensor, got: torch.Tensor, keep: torch.Tensor,
+                noise_std: float) -> tuple[torch.Tensor, float] | None:
+    """One sub-column's iterative-proportional-fitting step on its allowed codes ``keep``: the log-ratio of
+    the target to the generated shares (capped), and the largest share difference; ``None`` when either
+    histogram is empty or fewer than two codes are compared."""
+    k = len(want)
+    want, got = want[keep], got[keep]
+    total_want, total_got = float(want.sum()), float(got.sum())
+    if total_want <= 0.0 or total_got <= 0.0 or len(want) < 2:
+        return None
+    want = _shrunk(want, got * (total_want / total_got), noise_std)
+    want_share = (want.clamp(min=0.0) + _PSEUDO_COUNT) / (float(want.clamp(min=0.0).sum()) + k * _PSEUDO_COUNT)
+    got_share = (got + _PSEUDO_COUNT) / (total_got + k * _PSEUDO_COUNT)
+    error = float((want_share - got_share).abs().max())
+    return (want_share / got_share).log().clamp(-_MAX_STEP, _MAX_STEP), error

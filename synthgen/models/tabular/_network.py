@@ -658,6 +658,7 @@ class FlatARGN(nn.Module):
         copy_gain: torch.Tensor | None = None,
         tilt: BoundTilt | None = None,
         calibrated: bool = True,
+        row_offsets: Mapping[int, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """Draw one batch of rows from already validated inputs (the inner loop of :meth:`sample`).
 
@@ -684,6 +685,9 @@ class FlatARGN(nn.Module):
             The fairness tilt of the batch, applied to the target sub-column's final sampling weights.
         calibrated : bool, default=True
             Add ``sampling_offsets`` to the logits (a model never calibrated has zero offsets).
+        row_offsets : mapping of int to torch.Tensor or None
+            Per sub-column, ``(n, cardinality)`` offsets added to its logits row by row (with
+            ``sampling_offsets``): a sequential model's calibration by the share of the sequence done.
 
         Returns
         -------
@@ -711,6 +715,8 @@ class FlatARGN(nn.Module):
                     logits.scatter_add_(1, copy_codes[:, sub : sub + 1], copy_gain[:, sub : sub + 1])
                 if offset:
                     logits = logits + plan.offsets
+                if row_offsets and sub in row_offsets:
+                    logits = logits + row_offsets[sub]
                 targeted = tilt is not None and sub == tilt.sub
                 codes = sample_categorical(
                     logits,

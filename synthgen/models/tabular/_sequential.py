@@ -44,9 +44,17 @@ from ._sequential_spec import SequentialSpec, build_sequential_spec
 from ._spec import ColumnSpec
 from ._trainer import check_codes
 
-__all__ = ["SequentialARGN"]
+__all__ = ["CALIBRATION_PROGRESS_BUCKETS", "SequentialARGN", "step_progress"]
 
 _INIT_SEED = 0
+# The marginal calibration of a column that trends along the sequences (a month, a date, a counter) is fitted per
+# share of the sequence done, in this many equal buckets (see `_calibration`). Every subject has steps in almost
+# every bucket, so a bucket's pilot holds nearly all pilot subjects and its shares are about as precise as the
+# whole pilot's.
+CALIBRATION_PROGRESS_BUCKETS = 8
+# Calibration buffers added after the first saved models: weights without them load with zeros (no calibration by
+# progress, as those models were fitted).
+_PROGRESS_BUFFERS = ("progress_counts", "progress_offsets")
 
 
 @attrs.frozen
@@ -59,18 +67,45 @@ class _DrawSettings:
     probs: dict
     generator: torch.Generator | None
     calibrated: bool = True
+    # per sub-column calibrated by progress, its (CALIBRATION_PROGRESS_BUCKETS, cardinality) offsets
+    progress_tables: dict = attrs.field(factory=dict)
+
+    def row_offsets(self, t: int, lengths: torch.Tensor) -> dict[int, torch.Tensor] | None:
+        """The progress offsets of step ``t`` of subjects of ``lengths`` (``None`` when there are none)."""
+        if not self.progress_tables:
+            return None
+        bucket = progress_buckets(torch.full_like(lengths, t), lengths, CALIBRATION_PROGRESS_BUCKETS)
+        return {sub: table[bucket] for sub, table in self.progress_tables.items()}
+
+
+def step_progress(lengths: torch.Tensor, n_buckets: int) -> torch.Tensor:
+    """The :func:`progress_buckets` bucket of every step of sequences of ``lengths``, stored back to back.
+
+    Examples
+    --------
+    >>> step_progress(torch.tensor([4, 1]), 2).tolist()
+    [0, 0, 1, 1, 0]
+    """
+    lengths = lengths.long()
+    starts = lengths.cumsum(0) - lengths
+    done = torch.arange(int(lengths.sum()), device=lengths.device) - starts.repeat_interleave(lengths)
+    return progress_buckets(done, lengths.repeat_interleave(lengths), n_buckets)
 
 
 @attrs.frozen
 class _Guide:
-    """The copy path's addition to one step's logits (``None`` at the first step)."""
+    """The copy path's addition to one step's logits (``None`` at the first step), and the step's calibration
+    offsets by progress (:meth:`_DrawSettings.row_offsets`)."""
 
     copy_codes: torch.Tensor | None = None
     copy_gain: torch.Tensor | None = None
+    row_offsets: dict | None = None
 
     def rows(self, index: torch.Tensor) -> _Guide:
         """The guide of the rows ``index`` only."""
-        return _Guide(*(None if v is None else v[index] for v in attrs.astuple(self, recurse=False)))
+        copy = (None if v is None else v[index] for v in (self.copy_codes, self.copy_gain))
+        offsets = None if self.row_offsets is None else {s: v[index] for s, v in self.row_offsets.items()}
+        return _Guide(*copy, offsets)
 
     def as_kwargs(self) -> dict[str, torch.Tensor | None]:
         """The keyword arguments of :meth:`FlatARGN.sample_batch` that apply the guide."""
@@ -152,7 +187,21 @@ class SequentialARGN(nn.Module):
         self.trunk_bias = nn.Parameter(torch.zeros(spec.step.condition_dim))
         self.copy_weight = nn.Parameter(torch.empty(spec.step.condition_dim, spec.step.n_sub_columns))
         self.copy_bias = nn.Parameter(torch.zeros(spec.step.n_sub_columns))
+        # The calibration by progress (see `_calibration`, persistent: saved with the weights): the training steps'
+        # code counts per bucket of the share of the sequence done, and the offsets fitted on them.
+        n_codes = sum(spec.step.cardinalities)
+        self.register_buffer(
+            "progress_counts", torch.zeros(CALIBRATION_PROGRESS_BUCKETS, n_codes, dtype=torch.float64)
+        )
+        self.register_buffer("progress_offsets", torch.zeros(CALIBRATION_PROGRESS_BUCKETS, n_codes))
         self.reset_parameters(generator)
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                              error_msgs):
+        for name in _PROGRESS_BUFFERS:
+            state_dict.setdefault(prefix + name, getattr(self, name).detach().clone())
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
 
     @classmethod
     def from_preset(
@@ -232,6 +281,8 @@ class SequentialARGN(nn.Module):
         """
         if len(steps):
             self.step_model.init_output_bias(steps)
+            if int(lengths.sum()) == len(steps):  # the calibration's targets by progress
+                self.progress_counts.copy_(self.progress_code_counts(steps, lengths))
         if length_counts is None:
             length_counts = torch.bincount(
                 lengths.long().clamp(max=self.spec.max_len), minlength=self.spec.max_len + 1
@@ -241,6 +292,21 @@ class SequentialARGN(nn.Module):
         n_lengths = self.spec.max_len + 1
         freq = (length_counts.double() + 1.0 / n_lengths) / (len(lengths) + 1.0)
         self.length_bias.copy_(freq.log().to(self.length_bias))
+
+    def progress_code_counts(self, steps: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """``(CALIBRATION_PROGRESS_BUCKETS, n_codes)``: :meth:`FlatARGN.code_counts` of the steps of each
+        bucket of the share of its sequence done; ``steps`` hold sequences of ``lengths`` back to back."""
+        n_codes = sum(self.spec.step.cardinalities)
+        bucket = step_progress(lengths.to(steps.device), CALIBRATION_PROGRESS_BUCKETS)
+        index = steps.long() + self.step_model.embedder.offsets.to(steps.device) + (bucket * n_codes)[:, None]
+        counts = torch.bincount(index.reshape(-1), minlength=CALIBRATION_PROGRESS_BUCKETS * n_codes)
+        return counts.reshape(CALIBRATION_PROGRESS_BUCKETS, n_codes)
+
+    def _progress_tables(self) -> dict[int, torch.Tensor]:
+        """Per sub-column with calibration offsets by progress, its ``(buckets, cardinality)`` table."""
+        starts, cards = self.step_model.embedder.offsets.tolist(), self.spec.step.cardinalities
+        tables = {s: self.progress_offsets[:, starts[s] : starts[s] + k] for s, k in enumerate(cards)}
+        return {s: table for s, table in tables.items() if bool(table.any())}
 
     def _dropout(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         p = self.spec.step.dropout
@@ -466,7 +532,7 @@ class SequentialARGN(nn.Module):
         self.eval()
         try:
             draw = _DrawSettings(step_model.generation_layout(order), temperature, top_p, probs, generator,
-                                 bool(calibrated))
+                                 bool(calibrated), self._progress_tables() if calibrated else {})
             seed_offsets = None
             if seed_lengths is not None:
                 seed_lengths, seed_steps = seed_lengths.to(device), seed_steps.to(device).long()
@@ -555,7 +621,9 @@ class SequentialARGN(nn.Module):
             done = torch.full((1,), t, device=lengths.device)
             condition = self._condition(context[:k], history[:, 0], inputs[:k, 0], done, lengths[:k] - t)
             # No earlier step at t = 0, hence no copy path.
-            guide = _Guide() if codes is None else _Guide(codes[:k], self._copy_gain(condition))
+            row_offsets = draw.row_offsets(t, lengths[:k])
+            guide = (_Guide(row_offsets=row_offsets) if codes is None
+                     else _Guide(codes[:k], self._copy_gain(condition), row_offsets))
             step_tilt = None if tilt is None else tilt.at(t, k)
             if seed is None:
                 codes = self._draw_step(condition, guide, draw, step_tilt)
