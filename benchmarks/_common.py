@@ -157,6 +157,23 @@ def ks_distance(a, b) -> float:
                                - np.searchsorted(b, grid, "right") / len(b))))
 
 
+def numeric_columns(training: pd.DataFrame) -> list[str]:
+    """The columns whose KS distance the benchmarks print: numeric, not boolean, more than two values."""
+    return [c for c in training.columns if pd.api.types.is_numeric_dtype(training[c])
+            and not pd.api.types.is_bool_dtype(training[c]) and training[c].nunique() > 2]
+
+
+def numeric_ks(training: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame) -> dict[str, tuple[float, float]]:
+    """Per column of :func:`numeric_columns`: the KS distance of ``synthetic`` to ``training`` and the holdout's."""
+    import numpy as np
+
+    def values(frame, column):
+        return frame[column].to_numpy(dtype=float, na_value=np.nan)
+
+    return {c: (ks_distance(values(synthetic, c), values(training, c)),
+                ks_distance(values(holdout, c), values(training, c))) for c in numeric_columns(training)}
+
+
 def print_numeric_ks(training: pd.DataFrame, synthetic: dict[str, pd.DataFrame], holdout: pd.DataFrame) -> None:
     """Per numeric column: KS distance of each synthetic frame to the training rows, next to the holdout's.
 
@@ -165,8 +182,7 @@ def print_numeric_ks(training: pd.DataFrame, synthetic: dict[str, pd.DataFrame],
     """
     import numpy as np
 
-    columns = [c for c in training.columns if pd.api.types.is_numeric_dtype(training[c])
-               and not pd.api.types.is_bool_dtype(training[c]) and training[c].nunique() > 2]
+    columns = numeric_columns(training)
     names = list(synthetic)
     print(f"\n{'KS vs training':<22}" + "".join(f"{n:>18}" for n in names) + f"{'holdout':>12}"
           + "".join(f"{'new last 2 ' + n[:7]:>20}" for n in names))

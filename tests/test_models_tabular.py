@@ -15,6 +15,7 @@ from synthgen.models.tabular import (
     FixedProbabilities,
     FlatARGN,
     ModelSpec,
+    _sampling,
     batch_size_heuristic,
     build_model_spec,
     learn_rate_heuristic,
@@ -22,6 +23,7 @@ from synthgen.models.tabular import (
     sample_categorical,
     train_model,
 )
+from synthgen.models.tabular._sampling import stratified_uniforms
 
 
 def _gen(seed: int = 0) -> torch.Generator:
@@ -279,6 +281,63 @@ def test_all_codes_fixed_to_zero_falls_back_to_uniform():
     fixed = FixedProbabilities(torch.tensor([0, 1]), torch.tensor([0.0, 0.0]))
     shares = _shares(sample_categorical(_logits([0.9, 0.1], 20000), fixed=fixed, generator=_gen()), 2)
     assert shares[0].item() == pytest.approx(0.5, abs=0.015)
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 1000])
+def test_stratified_uniforms_put_one_uniform_in_each_stratum(n):
+    u = stratified_uniforms(n, generator=_gen(n))
+    assert u.shape == (n,) and u.dtype == torch.float32
+    assert bool((u >= 0).all()) and bool((u < 1).all())
+    assert torch.equal(torch.sort((u.double() * n).floor().long()).values, torch.arange(n))
+
+
+def test_stratified_draws_of_no_rows():
+    assert stratified_uniforms(0, generator=_gen()).shape == (0,)
+    assert sample_categorical(torch.zeros(0, 3), generator=_gen()).shape == (0,)
+
+
+@pytest.mark.parametrize("n_rows", [1, 5])
+def test_stratified_draws_keep_each_rows_distribution(n_rows):
+    # rows with different distributions, drawn together many times: each row position must follow its own
+    # probabilities (a strata order that depended on the row would give row 0 the low uniforms, i.e. code 0)
+    probs = torch.tensor([[0.7, 0.2, 0.1], [0.1, 0.2, 0.7], [0.3, 0.4, 0.3], [0.05, 0.9, 0.05], [0.5, 0.0, 0.5]])
+    probs = probs[:n_rows]
+    logits = probs.clamp(min=1e-12).log()
+    gen = _gen(7)
+    draws = torch.stack([sample_categorical(logits, generator=gen) for _ in range(4000)])
+    for row in range(n_rows):
+        torch.testing.assert_close(_shares(draws[:, row], 3), probs[row].double(), atol=0.03, rtol=0)
+    if n_rows == 5:  # a code of probability 0 is never drawn
+        assert not bool((draws[:, 4] == 1).any())
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_stratified_draws_count_each_code_within_two_of_its_expectation(seed):
+    # i.i.d. draws would miss n * p by about sqrt(n p (1 - p)) = 32 rows here
+    probs = torch.tensor([0.47, 0.33, 0.15, 0.05])
+    n = 4096
+    codes = sample_categorical(_logits(probs.tolist(), n), generator=_gen(seed))
+    counts = torch.bincount(codes, minlength=4).double()
+    assert bool(((counts - n * probs.double()).abs() <= 2).all()), counts
+    # the count of codes up to each one (what a KS distance compares) is within 1 of its expectation
+    assert bool(((counts.cumsum(0) - n * probs.double().cumsum(0)).abs() <= 1 + 1e-3).all()), counts
+
+
+def test_iid_draws_remain_available(monkeypatch):
+    monkeypatch.setattr(_sampling, "STRATIFIED_DRAWS", False)
+    n = 4096
+    counts = torch.stack([torch.bincount(sample_categorical(_logits([0.5, 0.5], n), generator=_gen(seed)),
+                                         minlength=2) for seed in range(8)])
+    # binomial noise: some of 8 draws miss n / 2 by more than 2 (each does with probability about 0.95)
+    assert bool(((counts[:, 0] - n / 2).abs() > 2).any())
+    assert counts[:, 0].double().mean().item() == pytest.approx(n / 2, abs=4 * math.sqrt(n / 4 / 8))
+
+
+def test_stratified_draws_are_deterministic_per_seed():
+    logits = torch.randn(300, 6, generator=_gen(1))
+    first = sample_categorical(logits, generator=_gen(3))
+    assert torch.equal(first, sample_categorical(logits, generator=_gen(3)))
+    assert not torch.equal(first, sample_categorical(logits, generator=_gen(4)))
 
 
 # --- model.sample controls --------------------------------------------------------------------------------

@@ -35,6 +35,8 @@ from collections.abc import Sequence
 import attrs
 import torch
 
+from ._sampling import inverse_cdf_draw
+
 __all__ = ["FairnessTilt", "GroupIndex", "TiltTable", "fit_tilt", "parity_gap"]
 
 MIN_GROUP_ROWS = 20
@@ -305,10 +307,8 @@ class FairnessTilt:
         self._recorded = []
         table = self._fit(probs.double(), keys)
         self.tables.append(table)
-        weights = _tilt(probs, table.to(probs.device), keys)
-        cdf = torch.cumsum(weights, dim=1)
-        draws = torch.rand((len(cdf), 1), generator=generator, device=cdf.device, dtype=cdf.dtype) * cdf[:, -1:]
-        return torch.searchsorted(cdf, draws, right=True).squeeze(1).clamp_(max=cdf.shape[1] - 1)
+        # drawn as every other code is (stratified over the rows), so the parity the biases fit is not blurred more
+        return inverse_cdf_draw(_tilt(probs, table.to(probs.device), keys), generator)
 
 
 def _tilt(weights: torch.Tensor, table: TiltTable, keys: torch.Tensor) -> torch.Tensor:

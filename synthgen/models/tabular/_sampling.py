@@ -8,11 +8,15 @@ from collections.abc import Callable, Mapping, Sequence
 import attrs
 import torch
 
-__all__ = ["FixedProbabilities", "generator_on", "prepare_fixed_probs", "sample_categorical"]
+__all__ = ["FixedProbabilities", "generator_on", "inverse_cdf_draw", "prepare_fixed_probs", "sample_categorical",
+           "stratified_uniforms"]
 
 TEMPERATURE_FLOOR = 1e-3
 # Added before fixing probabilities so that codes the model rules out still share a zero-free remainder.
 _PROB_EPSILON = 1e-20
+# Whether one call's draws use stratified uniforms (see `stratified_uniforms`); `False` gives i.i.d. uniforms, the
+# draws before issue 15's sixth round (kept for benchmarks/ablate_stratified_draws.py).
+STRATIFIED_DRAWS = True
 
 
 @attrs.frozen
@@ -137,8 +141,10 @@ def sample_categorical(
     """Draw one code per row from unnormalised log-probabilities.
 
     The steps follow the reference engine: temperature on the log-probabilities (floored at 1e-3), nucleus
-    filtering, then fixed probabilities, then one inverse-CDF draw per row. ``reweight`` (the fairness tilt)
-    comes last, so it sees, and corrects, the distribution the other steps would draw from.
+    filtering, then fixed probabilities, then one inverse-CDF draw per row (:func:`inverse_cdf_draw`: stratified
+    over the rows of the call, so each row's draw is exact and the codes' counts are close to their expectation).
+    ``reweight`` (the fairness tilt) comes last, so it sees, and corrects, the distribution the other steps would
+    draw from.
 
     Parameters
     ----------
@@ -178,7 +184,70 @@ def sample_categorical(
         weights = _apply_fixed(weights, fixed)
     if reweight is not None:
         weights = reweight(weights)
+    return inverse_cdf_draw(weights, generator)
+
+
+def stratified_uniforms(
+    n: int, *, generator: torch.Generator | None = None, device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """``n`` uniforms in ``[0, 1)``, one in each of the strata ``[k / n, (k + 1) / n)`` in random order.
+
+    ``u_i = (perm(i) + v_i) / n`` with a random permutation ``perm`` of ``0 .. n-1`` and i.i.d. ``v_i ~ U(0, 1)``
+    (Latin-hypercube sampling in one dimension). Each ``u_i`` is exactly ``U(0, 1)`` and, the permutation being
+    fresh, independent of everything drawn before, so an inverse-CDF draw with it has each row's conditional
+    distribution unchanged; but the uniforms of one call cover ``[0, 1)`` evenly, so how often a code is drawn
+    over the rows varies far less than with i.i.d. uniforms (when all rows share one distribution, the count of
+    codes up to each code is within 1 of ``n`` times its cumulative probability, a single code's within 2).
+
+    Parameters
+    ----------
+    n : int
+        The number of uniforms.
+    generator : torch.Generator or None
+        The source of randomness (the permutation, then the offsets within the strata).
+    device : torch.device, str or None
+        Where the uniforms are made.
+    dtype : torch.dtype, default=torch.float32
+        Their floating-point type.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(n,)`` uniforms, each below 1.
+    """
+    # float32 holds the stratum numbers exactly up to 2**24 (few ops: this runs once per sub-column and step)
+    exact = dtype if n <= 2**24 else torch.float64
+    uniforms = torch.randperm(n, generator=generator, device=device, dtype=exact)
+    uniforms.add_(torch.rand(n, generator=generator, device=device, dtype=exact)).mul_(1.0 / max(n, 1))
+    # below 1 as torch.rand's are: the top stratum's n - 1 + v can round up to n
+    return uniforms.to(dtype).clamp_(max=1.0 - torch.finfo(dtype).eps / 2)
+
+
+def inverse_cdf_draw(weights: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """One code per row of ``(n, cardinality)`` non-negative weights, with probability proportional to them.
+
+    The uniforms are :func:`stratified_uniforms` over the rows (i.i.d. when ``STRATIFIED_DRAWS`` is off): each
+    row's draw is exact, and a code's count over the rows is close to its expected count. The codes keep their
+    order in the CDF: for a binned numeric column, that makes the count of values up to each bin (what a KS
+    distance compares) the stratified quantity.
+
+    Parameters
+    ----------
+    weights : torch.Tensor
+        ``(n, cardinality)`` non-negative weights, each row with a positive sum.
+    generator : torch.Generator or None
+        The source of randomness.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(n,)`` int64 codes.
+    """
     cdf = torch.cumsum(weights, dim=-1)
-    draws = torch.rand((len(cdf), 1), generator=generator, device=cdf.device, dtype=cdf.dtype) * cdf[:, -1:]
-    codes = torch.searchsorted(cdf, draws, right=True).squeeze(1)
+    if STRATIFIED_DRAWS:
+        uniforms = stratified_uniforms(len(cdf), generator=generator, device=cdf.device, dtype=cdf.dtype)[:, None]
+    else:
+        uniforms = torch.rand((len(cdf), 1), generator=generator, device=cdf.device, dtype=cdf.dtype)
+    codes = torch.searchsorted(cdf, uniforms * cdf[:, -1:], right=True).squeeze(1)
     return codes.clamp_(max=cdf.shape[1] - 1)
