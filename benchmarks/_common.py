@@ -9,6 +9,7 @@ import subprocess
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -33,6 +34,23 @@ def add_comparison_arguments(parser, sample_seeds: str) -> None:
 
 def load(name: str) -> pd.DataFrame:
     return pd.read_parquet(DATA_DIR / f"{name}.parquet")
+
+
+class FlightsSplit(NamedTuple):
+    trn_planes: pd.DataFrame
+    holdout_planes: pd.DataFrame
+    trn_flights: pd.DataFrame
+    holdout_flights: pd.DataFrame
+
+
+def flights_split() -> FlightsSplit:
+    """The planes/flights benchmarks' split: a fifth of the planes (seed 0), with all their flights, held out."""
+    planes, flights = load("planes"), load("flights")
+    holdout_planes = planes.sample(frac=0.2, random_state=0)
+    trn_planes = planes.drop(holdout_planes.index).reset_index(drop=True)
+    trn_flights = flights[flights["tailnum"].isin(trn_planes["tailnum"])].reset_index(drop=True)
+    holdout_flights = flights[flights["tailnum"].isin(holdout_planes["tailnum"])].reset_index(drop=True)
+    return FlightsSplit(trn_planes, holdout_planes, trn_flights, holdout_flights)
 
 
 def peak_rss_mb() -> float:

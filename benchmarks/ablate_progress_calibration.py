@@ -27,18 +27,14 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import ks_distance, load  # noqa: E402
+from _common import flights_split, ks_distance  # noqa: E402
 
 FIFTHS = 5
 
 
 def split() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Training planes, training flights and holdout flights, as in ``bench_sequential.py``."""
-    planes, flights = load("planes"), load("flights")
-    holdout_planes = planes.sample(frac=0.2, random_state=0)
-    trn_planes = planes.drop(holdout_planes.index).reset_index(drop=True)
-    trn = flights[flights["tailnum"].isin(trn_planes["tailnum"])].reset_index(drop=True)
-    holdout = flights[flights["tailnum"].isin(holdout_planes["tailnum"])].reset_index(drop=True)
+    trn_planes, _, trn, holdout = flights_split()
     return trn_planes, trn, holdout
 
 

@@ -38,7 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import load, numeric_ks  # noqa: E402
+from _common import flights_split, load, numeric_ks  # noqa: E402
 
 # variant: (the calibration's pilot draws, the sample's draws)
 VARIANTS = {"iid": ("iid", False), "strat-draws": ("iid", True), "strat-cal": ("strat", False),
@@ -50,11 +50,7 @@ def _split(data: str):
         table = load("adult")
         holdout = table.sample(frac=0.2, random_state=0)
         return table.drop(holdout.index).reset_index(drop=True), holdout.reset_index(drop=True), None
-    planes, flights = load("planes"), load("flights")
-    holdout_planes = planes.sample(frac=0.2, random_state=0)
-    trn_planes = planes.drop(holdout_planes.index).reset_index(drop=True)
-    trn = flights[flights["tailnum"].isin(trn_planes["tailnum"])].reset_index(drop=True)
-    holdout = flights[flights["tailnum"].isin(holdout_planes["tailnum"])].reset_index(drop=True)
+    trn_planes, _, trn, holdout = flights_split()
     return trn, holdout, trn_planes
 
 

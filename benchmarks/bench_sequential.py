@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (  # noqa: E402
     add_comparison_arguments,
+    flights_split,
     load,
     peak_rss_mb,
     print_dependencies,
@@ -137,11 +138,7 @@ def main() -> None:
     from synthgen import evaluate
     from synthgen.evaluation import diagnose
 
-    planes, flights = load("planes"), load("flights")
-    holdout_planes = planes.sample(frac=0.2, random_state=0)
-    trn_planes = planes.drop(holdout_planes.index).reset_index(drop=True)
-    trn_flights = flights[flights["tailnum"].isin(trn_planes["tailnum"])].reset_index(drop=True)
-    holdout_flights = flights[flights["tailnum"].isin(holdout_planes["tailnum"])].reset_index(drop=True)
+    trn_planes, holdout_planes, trn_flights, holdout_flights = flights_split()
     engines = {"synthgen": (sys.executable, SYNTHGEN_RUN)}
     if not options.skip_reference:
         from _reference import ensure_reference_env
@@ -167,7 +164,7 @@ def main() -> None:
         paths = {name: Path(tmp) / f"{name}.parquet" for name in ("ctx", "tgt", "all_planes")}
         trn_planes.to_parquet(paths["ctx"])
         trn_flights.to_parquet(paths["tgt"])
-        planes.to_parquet(paths["all_planes"])
+        load("planes").to_parquet(paths["all_planes"])
         for name, (python, script) in engines.items():
             out = Path(tmp) / f"{name}-out.parquet"
             args = {"ctx": str(paths["ctx"]), "tgt": str(paths["tgt"]), "out": str(out),
