@@ -46,6 +46,13 @@ _INIT_SEED = 0
 _CALIBRATION_BUFFERS = ("marginal_counts", "marginal_noise_std", "sampling_offsets")
 
 
+def keep_missing_buffers(module: nn.Module, state_dict: dict, prefix: str, names: Sequence[str]) -> None:
+    """Let weights saved before the buffers ``names`` existed load: the missing ones keep ``module``'s current
+    values (for ``_load_from_state_dict``, which gets a copy of the state dict)."""
+    for name in names:
+        state_dict.setdefault(prefix + name, getattr(module, name).detach().clone())
+
+
 def _offsets(cardinalities: Sequence[int]) -> torch.Tensor:
     return torch.tensor([0, *cardinalities[:-1]], dtype=torch.long).cumsum(0)
 
@@ -181,13 +188,10 @@ class FlatARGN(nn.Module):
         self._dim_slices = [slice(dim_starts[s], dim_starts[s + 1]) for s in range(n_sub)]
         self.reset_parameters(generator)
 
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
-                              error_msgs):
-        # weights saved before marginal calibration existed load uncalibrated (load_state_dict passes a copy)
-        for name in _CALIBRATION_BUFFERS:
-            state_dict.setdefault(prefix + name, getattr(self, name).detach().clone())
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
-                                      error_msgs)
+    def _load_from_state_dict(self, state_dict, prefix, *args):
+        # weights saved before marginal calibration existed load uncalibrated
+        keep_missing_buffers(self, state_dict, prefix, _CALIBRATION_BUFFERS)
+        super()._load_from_state_dict(state_dict, prefix, *args)
 
     @classmethod
     def from_preset(

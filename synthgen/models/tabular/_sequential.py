@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._fairness import BoundTilt, FairnessTilt
-from ._network import FlatARGN, _Embedder
+from ._network import FlatARGN, _Embedder, keep_missing_buffers
 from ._positions import position_buckets, progress_buckets
 from ._sampling import generator_on, prepare_fixed_probs, sample_categorical
 from ._sequence_batches import StepBatch
@@ -196,12 +196,9 @@ class SequentialARGN(nn.Module):
         self.register_buffer("progress_offsets", torch.zeros(CALIBRATION_PROGRESS_BUCKETS, n_codes))
         self.reset_parameters(generator)
 
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
-                              error_msgs):
-        for name in _PROGRESS_BUFFERS:
-            state_dict.setdefault(prefix + name, getattr(self, name).detach().clone())
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
-                                      error_msgs)
+    def _load_from_state_dict(self, state_dict, prefix, *args):
+        keep_missing_buffers(self, state_dict, prefix, _PROGRESS_BUFFERS)
+        super()._load_from_state_dict(state_dict, prefix, *args)
 
     @classmethod
     def from_preset(
