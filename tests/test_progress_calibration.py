@@ -12,7 +12,8 @@ import torch
 from synthgen import TabularSynthesizer
 from synthgen.models.tabular import ColumnSpec, SequentialARGN
 from synthgen.models.tabular._calibration import fit_sequential_offsets, trending_sub_columns
-from synthgen.models.tabular._sequential import CALIBRATION_PROGRESS_BUCKETS, step_progress
+from synthgen.models.tabular._positions import step_progress
+from synthgen.models.tabular._sequential import CALIBRATION_PROGRESS_BUCKETS
 
 FLAG = [ColumnSpec("flag", ("cat",), (2,))]
 STEPS = [ColumnSpec("phase", ("cat",), (2,)), ColumnSpec("noise", ("cat",), (3,))]

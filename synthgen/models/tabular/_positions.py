@@ -15,7 +15,8 @@ import math
 
 import torch
 
-__all__ = ["BUCKETS_PER_OCTAVE", "EXACT_POSITIONS", "n_position_buckets", "position_buckets", "progress_buckets"]
+__all__ = ["BUCKETS_PER_OCTAVE", "EXACT_POSITIONS", "n_position_buckets", "position_buckets", "progress_buckets",
+           "step_progress"]
 
 EXACT_POSITIONS = 16
 BUCKETS_PER_OCTAVE = 4
@@ -80,3 +81,17 @@ def progress_buckets(done: torch.Tensor, lengths: torch.Tensor, n_buckets: int) 
     """
     share = torch.div(done.long() * n_buckets, lengths.long().clamp(min=1), rounding_mode="floor")
     return share.clamp_(0, n_buckets - 1)
+
+
+def step_progress(lengths: torch.Tensor, n_buckets: int) -> torch.Tensor:
+    """The :func:`progress_buckets` bucket of every step of sequences of ``lengths``, stored back to back.
+
+    Examples
+    --------
+    >>> step_progress(torch.tensor([4, 1]), 2).tolist()
+    [0, 0, 1, 1, 0]
+    """
+    lengths = lengths.long()
+    starts = lengths.cumsum(0) - lengths
+    done = torch.arange(int(lengths.sum()), device=lengths.device) - starts.repeat_interleave(lengths)
+    return progress_buckets(done, lengths.repeat_interleave(lengths), n_buckets)

@@ -37,14 +37,14 @@ from torch import nn
 
 from ._fairness import BoundTilt, FairnessTilt
 from ._network import FlatARGN, _Embedder, keep_missing_buffers
-from ._positions import position_buckets, progress_buckets
+from ._positions import position_buckets, progress_buckets, step_progress
 from ._sampling import generator_on, prepare_fixed_probs, sample_categorical
 from ._sequence_batches import StepBatch
 from ._sequential_spec import SequentialSpec, build_sequential_spec
 from ._spec import ColumnSpec
 from ._trainer import check_codes
 
-__all__ = ["CALIBRATION_PROGRESS_BUCKETS", "SequentialARGN", "step_progress"]
+__all__ = ["CALIBRATION_PROGRESS_BUCKETS", "SequentialARGN"]
 
 _INIT_SEED = 0
 # The marginal calibration of a column that trends along the sequences (a month, a date, a counter) is fitted per
@@ -76,20 +76,6 @@ class _DrawSettings:
             return None
         bucket = progress_buckets(torch.full_like(lengths, t), lengths, CALIBRATION_PROGRESS_BUCKETS)
         return {sub: table[bucket] for sub, table in self.progress_tables.items()}
-
-
-def step_progress(lengths: torch.Tensor, n_buckets: int) -> torch.Tensor:
-    """The :func:`progress_buckets` bucket of every step of sequences of ``lengths``, stored back to back.
-
-    Examples
-    --------
-    >>> step_progress(torch.tensor([4, 1]), 2).tolist()
-    [0, 0, 1, 1, 0]
-    """
-    lengths = lengths.long()
-    starts = lengths.cumsum(0) - lengths
-    done = torch.arange(int(lengths.sum()), device=lengths.device) - starts.repeat_interleave(lengths)
-    return progress_buckets(done, lengths.repeat_interleave(lengths), n_buckets)
 
 
 @attrs.frozen
