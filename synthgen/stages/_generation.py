@@ -157,10 +157,10 @@ class TabularGenerator:
         A sequential model is calibrated on pilot sequences of ``n_pilot_subjects`` rows of ``context_codes``
         (the training contexts) per round, a fresh sample each round (all rows by default); a flat model with
         context is not calibrated (zero offsets). Returns the fitted calibration buffers on the CPU, by their
-        names in the network's state dict: ``sampling_offsets`` of a flat model; ``step_model.sampling_offsets``
-        and ``progress_offsets`` (the offsets per progress bucket of trending columns) of a sequential one. A
-        flat model's pilot has ``n_pilot_subjects`` rows per round when given (default :func:`calibration_rows`
-        of the training rows).
+        names in the network's state dict: ``sampling_offsets`` of a flat model; ``step_model.sampling_offsets``,
+        ``progress_offsets`` (the offsets per progress bucket of trending columns) and ``pair_offsets`` (of value
+        parts given the part before them) of a sequential one. A flat model's pilot has ``n_pilot_subjects`` rows
+        per round when given (default :func:`calibration_rows` of the training rows).
         """
         model = self.model
         fixed_probs = self._fixed_probs(RareCategoryReplacementMethod.SAMPLE, None, None)
@@ -170,13 +170,14 @@ class TabularGenerator:
             if context_codes is None:
                 model.step_model.sampling_offsets.zero_()
                 model.progress_offsets.zero_()
+                model.pair_offsets.zero_()
             else:
                 fit_sequential_offsets(model, context_codes.long().to(self.device), n_subjects=n_pilot_subjects,
                                        order=order, suppressed=suppressed,
                                        uncalibrated=self._set_after_drawing(order),
                                        generator=generator_on(generator, self.device))
             return {name: model.get_buffer(name).detach().cpu().clone()
-                    for name in ("step_model.sampling_offsets", "progress_offsets")}
+                    for name in ("step_model.sampling_offsets", "progress_offsets", "pair_offsets")}
         if self.bundle.ctx_stats is not None:
             return {"sampling_offsets": torch.zeros_like(model.sampling_offsets).cpu()}
         n_rows = calibration_rows(n_training_rows) if n_pilot_subjects is None else n_pilot_subjects

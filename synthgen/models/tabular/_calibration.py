@@ -48,6 +48,19 @@ bucket of the share of the sequence done (``SequentialARGN.progress_counts``) di
 beyond sampling noise; their offsets are fitted bucket by bucket (``progress_offsets``), from the same pilots, and
 the stationary sub-columns keep one offset per code (per-bucket offsets would only fit more pilot noise there).
 
+The parts of one value (a clock time's hour and minute, a number's digits, a datetime's parts; see
+:mod:`._value_pairs`) are calibrated jointly: one offset per code fits the minute's share over all hours, not how
+the minutes fall within each hour, and the value's distribution (its KS distance) reads the joint. A part
+is fitted by one offset per code (its marginal, as every sub-column) *and* by an offset per code of the part before
+it (``pair_offsets``, a ``(parent cardinality, cardinality)`` table): each round, the table's row of parent code
+``h`` takes the log-ratio of the training's share of each code within ``h`` to the pilot's, measured after the
+marginal correction, so the table holds only what the marginal offsets cannot fit. A row's pilot holds a few
+hundred to a few thousand steps, so a cell's difference is shrunk towards zero against its own sampling noise
+(positive-part James-Stein at ``_PAIR_NOISE_MARGIN`` standard deviations of a Poisson count: thin hours and
+minutes where the network already agrees are left alone instead of being pulled onto pilot noise). On the
+planes/flights network of issue 15's seventh round this removes the within-hour error of the clock times (the
+whole KS of ``dep_time`` at 05:49, about 40 % of ``sched_arr_time``'s), see ``docs/benchmarks.md``.
+
 Sequential models trained under differential privacy are not calibrated: their step heads start from
 no released counts (the steps of one subject have no bounded sensitivity), so there is no noisy target to use.
 """
@@ -63,6 +76,7 @@ import torch
 
 from ._network import FlatARGN
 from ._sequential import SequentialARGN
+from ._value_pairs import ValuePairs
 
 __all__ = ["CALIBRATION_ROUNDS", "SEQUENTIAL_SCHEDULE", "TRENDING_DISTANCE", "calibration_rows",
            "calibration_subjects", "fit_marginal_offsets", "fit_sequential_offsets", "trending_sub_columns"]
@@ -78,6 +92,12 @@ _PSEUDO_COUNT = 0.5
 _MAX_STEP = 2.0  # nats per round
 _MAX_OFFSET = 4.0
 _NOISE_MARGIN = 2.0  # noisy targets count only where they differ from the model by more than this many sigmas
+# A joint table's cell is corrected only by the part of its difference beyond this many standard deviations of its
+# pilot count (Poisson; the steps of one subject are correlated, so the real noise is larger, see the module notes).
+_PAIR_NOISE_MARGIN = 2.0
+# Whether the sequential calibration fits value parts jointly (`pair_offsets`); `False` gives the calibration
+# before issue 15's seventh round (kept for benchmarks/ablate_clock_calibration.py).
+JOINT_CALIBRATION = True
 # Sequential rounds: (share of the pilot subjects, share of the correction taken) per round; see the module notes.
 SEQUENTIAL_SCHEDULE: tuple[tuple[float, float], ...] = (
     (0.5, 1.0), (0.5, 1.0), (0.5, 1.0), (1.0, 1.0), (1.0, 1 / 2), (1.0, 1 / 3))
@@ -88,6 +108,16 @@ SEQUENTIAL_SCHEDULE: tuple[tuple[float, float], ...] = (
 # 0.8; a clock hour or a delay: about 0.01-0.03); below it a column is fitted by one offset per code, as the
 # extra offsets would only fit pilot noise.
 TRENDING_DISTANCE = 0.1
+
+
+@attrs.define
+class _PairCalibration:
+    """The value parts of a sequential model calibrated given the part before them: targets and offsets."""
+
+    pairs: ValuePairs
+    children: frozenset[int]  # the calibrated children (their parents drawn and compared too)
+    targets: torch.Tensor  # (n_cells,) float64 training counts of the (parent, child) code pairs
+    offsets: torch.Tensor  # the model's pair_offsets buffer, overwritten
 
 
 @attrs.define
@@ -281,6 +311,14 @@ def fit_sequential_offsets(
         progress = _ProgressCalibration(frozenset(trending), model.progress_counts.double(), model.progress_offsets)
     else:
         model.progress_offsets.zero_()
+    model.pair_offsets.zero_()
+    pairs = None
+    if JOINT_CALIBRATION and bool(model.pair_counts.any()):
+        # a trending child keeps its offsets by progress; a derived column's parts are not the model's draw
+        children = frozenset(child for parent, child in model.value_pairs.pairs
+                             if child not in skipped and parent not in skipped and child not in trending)
+        if children:
+            pairs = _PairCalibration(model.value_pairs, children, model.pair_counts.double(), model.pair_offsets)
 
     def pilot(fixed_probs):
         size = next(sizes)
@@ -289,20 +327,23 @@ def fit_sequential_offsets(
             .to(context_codes.device)]
         lengths, steps = model.sample(picked, column_order=order, fixed_probs=fixed_probs, generator=generator,
                                       batch_size=batch_size, calibrated=True)
-        if progress is None:
-            return step.code_counts(steps)
-        return step.code_counts(steps), model.progress_code_counts(steps, lengths)
+        return (step.code_counts(steps),
+                None if progress is None else model.progress_code_counts(steps, lengths),
+                None if pairs is None else pairs.pairs.counts(steps))
 
     return _fit_offsets(step, pilot, suppressed, [weight for _, weight in schedule] if full else [],
-                        f"up to {full} of {n_contexts} subjects", uncalibrated, progress)
+                        f"up to {full} of {n_contexts} subjects", uncalibrated, progress, pairs)
 
 
 def _fit_offsets(model: FlatARGN, pilot, suppressed, weights: Sequence[float], size: str,
-                 uncalibrated: Sequence[int] = (), progress: _ProgressCalibration | None = None) -> float:
+                 uncalibrated: Sequence[int] = (), progress: _ProgressCalibration | None = None,
+                 pairs: _PairCalibration | None = None) -> float:
     """The calibration loop of both entries: one round per entry of ``weights`` (the share of its correction
     added to the offsets); ``pilot(fixed_probs)`` generates with the current offsets and returns the generated
-    codes' :meth:`FlatARGN.code_counts` (and, with ``progress``, their counts per progress bucket); the
-    sub-columns in ``uncalibrated`` keep zero offsets, those of ``progress`` are fitted per bucket instead."""
+    codes' :meth:`FlatARGN.code_counts`, or a tuple of them, their counts per progress bucket (with
+    ``progress``) and their value pairs' counts (with ``pairs``); the sub-columns in ``uncalibrated`` keep zero
+    offsets, those of ``progress`` are fitted per bucket instead, the children of ``pairs`` also per code of
+    their parent."""
     rounds = len(weights)
     model.sampling_offsets.zero_()
     if progress is not None:
@@ -322,13 +363,21 @@ def _fit_offsets(model: FlatARGN, pilot, suppressed, weights: Sequence[float], s
             fixed_probs[int(sub)] = dict.fromkeys(codes, 0.0)
     offsets = torch.zeros(len(target), dtype=torch.float64, device=target.device)
     by_progress = None if progress is None else torch.zeros_like(progress.targets)
+    if pairs is not None:
+        pairs.offsets.zero_()
+        by_pair = torch.zeros_like(pairs.targets)
+        pair_targets, pair_offsets = pairs.pairs.tables(pairs.targets), pairs.pairs.tables(by_pair)
     worst = math.nan
     skipped = {int(sub) for sub in uncalibrated}
     for weight in weights:
         generated = pilot(fixed_probs or None)
+        generated_by_progress = generated_pairs = None
+        if isinstance(generated, tuple):
+            generated, generated_by_progress, generated_pairs = generated
         if progress is not None:
-            generated, generated_by_progress = generated
             generated_by_progress = generated_by_progress.double().to(target.device)
+        if pairs is not None:
+            generated_pairs = pairs.pairs.tables(generated_pairs.double().to(target.device))
         generated = generated.double().to(target.device)
         worst = 0.0
         for sub, k in enumerate(cards):
@@ -350,12 +399,19 @@ def _fit_offsets(model: FlatARGN, pilot, suppressed, weights: Sequence[float], s
             if fitted is not None:
                 step, error = fitted
                 worst = max(worst, error)
-                offsets[part] += torch.zeros_like(offsets[part]).masked_scatter(keep, step * weight)
+                step = torch.zeros_like(offsets[part]).masked_scatter(keep, step)
+                offsets[part] += step * weight
+                if pairs is not None and sub in pairs.children:
+                    parent, table = generated_pairs[sub]
+                    pair_offsets[sub][1].add_(_pair_correction(pair_targets[sub][1], table, step, keep) * weight)
         offsets.clamp_(-_MAX_OFFSET, _MAX_OFFSET)
         model.sampling_offsets.copy_(offsets.to(model.sampling_offsets))
         if progress is not None:
             by_progress.clamp_(-_MAX_OFFSET, _MAX_OFFSET)
             progress.offsets.copy_(by_progress.to(progress.offsets))
+        if pairs is not None:
+            by_pair.clamp_(-_MAX_OFFSET, _MAX_OFFSET)
+            pairs.offsets.copy_(by_pair.to(pairs.offsets))
     _log.info("marginal calibration: %d rounds of %s, largest share error of the last round %.4f",
               rounds, size, worst)
     return worst
@@ -376,3 +432,25 @@ def _correction(want: torch.Tensor, got: torch.Tensor, keep: torch.Tensor,
     got_share = (got + _PSEUDO_COUNT) / (total_got + k * _PSEUDO_COUNT)
     error = float((want_share - got_share).abs().max())
     return (want_share / got_share).log().clamp(-_MAX_STEP, _MAX_STEP), error
+
+
+def _pair_correction(want: torch.Tensor, got: torch.Tensor, marginal_step: torch.Tensor,
+                     keep: torch.Tensor) -> torch.Tensor:
+    """One value part's correction given its parent: per parent code (row), the log-ratio of the target's to
+    the pilot's share of each code within the row, the pilot's row taken after this round's marginal correction
+    ``marginal_step`` (so the table corrects only what the marginal offsets leave), and each cell's difference
+    shrunk against its pilot count's Poisson noise; zero in rows either side never shows and on codes outside
+    ``keep``. ``want`` and ``got`` are ``(parent cardinality, cardinality)`` counts."""
+    got = got * marginal_step.exp()  # what each row would hold after the marginal correction
+    row_got, row_want = got.sum(1, keepdim=True), want.sum(1, keepdim=True)
+    scaled = want / row_want.clamp(min=1e-12) * row_got  # the target's row, in pilot counts
+    diff = scaled - got
+    weight = (1.0 - _PAIR_NOISE_MARGIN**2 * got.clamp(min=1.0) / diff.square().clamp(min=1e-12)).clamp(min=0.0)
+    shrunk = (got + weight * diff).clamp(min=0.0)
+    k = int(keep.sum())
+    want_share = (shrunk + _PSEUDO_COUNT) / (shrunk.sum(1, keepdim=True) + k * _PSEUDO_COUNT)
+    got_share = (got + _PSEUDO_COUNT) / (row_got + k * _PSEUDO_COUNT)
+    step = (want_share / got_share).log().clamp(-_MAX_STEP, _MAX_STEP)
+    live = (row_got > 0) & (row_want > 0)
+    return torch.where(live & keep[None, :], step, torch.zeros_like(step))
+

@@ -663,6 +663,7 @@ class FlatARGN(nn.Module):
         tilt: BoundTilt | None = None,
         calibrated: bool = True,
         row_offsets: Mapping[int, torch.Tensor] | None = None,
+        pair_offsets: Mapping[int, tuple[int, torch.Tensor]] | None = None,
     ) -> torch.Tensor:
         """Draw one batch of rows from already validated inputs (the inner loop of :meth:`sample`).
 
@@ -692,6 +693,10 @@ class FlatARGN(nn.Module):
         row_offsets : mapping of int to torch.Tensor or None
             Per sub-column, ``(n, cardinality)`` offsets added to its logits row by row (with
             ``sampling_offsets``): a sequential model's calibration by the share of the sequence done.
+        pair_offsets : mapping of int to (int, torch.Tensor) or None
+            Per sub-column, an earlier sub-column of the same column and a ``(its cardinality, cardinality)``
+            table: the row of the code drawn for the earlier one is added to the logits (a sequential model's
+            joint calibration of value parts, such as a clock time's minute given its hour).
 
         Returns
         -------
@@ -721,6 +726,9 @@ class FlatARGN(nn.Module):
                     logits = logits + plan.offsets
                 if row_offsets and sub in row_offsets:
                     logits = logits + row_offsets[sub]
+                if pair_offsets and sub in pair_offsets:
+                    parent, table = pair_offsets[sub]
+                    logits = logits + table[out[parent]]
                 targeted = tilt is not None and sub == tilt.sub
                 codes = sample_categorical(
                     logits,

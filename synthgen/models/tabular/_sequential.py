@@ -43,6 +43,7 @@ from ._sequence_batches import StepBatch
 from ._sequential_spec import SequentialSpec, build_sequential_spec
 from ._spec import ColumnSpec
 from ._trainer import check_codes
+from ._value_pairs import ValuePairs, value_part_pairs
 
 __all__ = ["CALIBRATION_PROGRESS_BUCKETS", "SequentialARGN"]
 
@@ -55,6 +56,9 @@ CALIBRATION_PROGRESS_BUCKETS = 8
 # Calibration buffers added after the first saved models: weights without them load with zeros (no calibration by
 # progress, as those models were fitted).
 _PROGRESS_BUFFERS = ("progress_counts", "progress_offsets")
+# Calibration buffers of the joint calibration of value parts (`_value_pairs`), added in issue 15's seventh round:
+# weights without them load with zeros (no joint calibration, as those models were fitted).
+_PAIR_BUFFERS = ("pair_counts", "pair_offsets")
 
 
 @attrs.frozen
@@ -69,6 +73,8 @@ class _DrawSettings:
     calibrated: bool = True
     # per sub-column calibrated by progress, its (CALIBRATION_PROGRESS_BUCKETS, cardinality) offsets
     progress_tables: dict = attrs.field(factory=dict)
+    # per value part calibrated given the part before it: (parent sub-column, (parent card, card) offsets)
+    pair_tables: dict = attrs.field(factory=dict)
 
     def row_offsets(self, t: int, lengths: torch.Tensor) -> dict[int, torch.Tensor] | None:
         """The progress offsets of step ``t`` of subjects of ``lengths`` (``None`` when there are none)."""
@@ -180,10 +186,15 @@ class SequentialARGN(nn.Module):
             "progress_counts", torch.zeros(CALIBRATION_PROGRESS_BUCKETS, n_codes, dtype=torch.float64)
         )
         self.register_buffer("progress_offsets", torch.zeros(CALIBRATION_PROGRESS_BUCKETS, n_codes))
+        # The joint calibration of value parts (a clock time's minute given its hour; `_calibration`): the
+        # training steps' counts of each (parent code, child code) pair, and the offsets fitted on them.
+        self.value_pairs = ValuePairs(value_part_pairs(spec.step.columns), spec.step.cardinalities)
+        self.register_buffer("pair_counts", torch.zeros(self.value_pairs.n_cells, dtype=torch.float64))
+        self.register_buffer("pair_offsets", torch.zeros(self.value_pairs.n_cells))
         self.reset_parameters(generator)
 
     def _load_from_state_dict(self, state_dict, prefix, *args):
-        keep_missing_buffers(self, state_dict, prefix, _PROGRESS_BUFFERS)
+        keep_missing_buffers(self, state_dict, prefix, _PROGRESS_BUFFERS + _PAIR_BUFFERS)
         super()._load_from_state_dict(state_dict, prefix, *args)
 
     @classmethod
@@ -266,6 +277,7 @@ class SequentialARGN(nn.Module):
             self.step_model.init_output_bias(steps)
             if int(lengths.sum()) == len(steps):  # the calibration's targets by progress
                 self.progress_counts.copy_(self.progress_code_counts(steps, lengths))
+            self.pair_counts.copy_(self.value_pairs.counts(steps))  # and of the value parts' joint tables
         if length_counts is None:
             length_counts = torch.bincount(
                 lengths.long().clamp(max=self.spec.max_len), minlength=self.spec.max_len + 1
@@ -290,6 +302,11 @@ class SequentialARGN(nn.Module):
         starts, cards = self.step_model.embedder.offsets.tolist(), self.spec.step.cardinalities
         tables = {s: self.progress_offsets[:, starts[s] : starts[s] + k] for s, k in enumerate(cards)}
         return {s: table for s, table in tables.items() if bool(table.any())}
+
+    def _pair_tables(self) -> dict[int, tuple[int, torch.Tensor]]:
+        """Per value part with joint calibration offsets, its parent sub-column and its offsets table."""
+        return {child: (parent, table) for child, (parent, table) in self.value_pairs.tables(self.pair_offsets).items()
+                if bool(table.any())}
 
     def _dropout(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         p = self.spec.step.dropout
@@ -515,7 +532,8 @@ class SequentialARGN(nn.Module):
         self.eval()
         try:
             draw = _DrawSettings(step_model.generation_layout(order), temperature, top_p, probs, generator,
-                                 bool(calibrated), self._progress_tables() if calibrated else {})
+                                 bool(calibrated), self._progress_tables() if calibrated else {},
+                                 self._pair_tables() if calibrated else {})
             seed_offsets = None
             if seed_lengths is not None:
                 seed_lengths, seed_steps = seed_lengths.to(device), seed_steps.to(device).long()
@@ -630,6 +648,7 @@ class SequentialARGN(nn.Module):
             condition=condition,
             tilt=tilt,
             calibrated=draw.calibrated,
+            pair_offsets=draw.pair_tables,
             **guide.as_kwargs(),
         )
 

@@ -65,15 +65,17 @@ class _StreamedSequentialTask(_SequentialTask):
         return parts.load(index).to(self.device)
 
     def init_prior(self) -> None:
-        counts, progress, n_steps = None, None, 0
+        counts, progress, pairs, n_steps = None, None, None, 0
         for index in range(len(self.parts.sizes)):
             part = self._load(self.parts, index)
             if len(part.steps):
-                # both histograms are sums over the parts (each holds whole sequences): those of the whole data
+                # the histograms are sums over the parts (each holds whole sequences): those of the whole data
                 part_counts = self.model.step_model.code_counts(part.steps)
                 part_progress = self.model.progress_code_counts(part.steps, part.lengths)
+                part_pairs = self.model.value_pairs.counts(part.steps)
                 counts = part_counts if counts is None else counts + part_counts
                 progress = part_progress if progress is None else progress + part_progress
+                pairs = part_pairs if pairs is None else pairs + part_pairs
                 n_steps += len(part.steps)
         if counts is not None:
             self.model.step_model.init_output_bias_from_counts(counts, n_steps)
@@ -81,6 +83,7 @@ class _StreamedSequentialTask(_SequentialTask):
         self.model.init_output_bias(no_steps, self.all_lengths, self.lengths.histogram())
         if progress is not None:  # the calibration's targets by progress, as in memory
             self.model.progress_counts.copy_(progress)
+            self.model.pair_counts.copy_(pairs)
 
     def epoch_batches(self, logical: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
         """Index batches into ``self.trn``, which moves through the parts (in a random order) between batches."""
