@@ -28,6 +28,7 @@ sample of the training flights' size.
 from __future__ import annotations
 
 import argparse
+import json
 import pickle
 import sys
 import time
@@ -53,7 +54,7 @@ def _histogram(values: np.ndarray) -> np.ndarray:
     return np.bincount(np.rint(values).astype(np.int64), minlength=_GRID)[:_GRID]
 
 
-def _recalibrate(synth, kind: str, seed: int) -> None:
+def _recalibrate(synth, kind: str, seed: int, schedule=None) -> None:
     import torch
 
     from synthgen.domain import RareCategoryReplacementMethod
@@ -81,7 +82,8 @@ def _recalibrate(synth, kind: str, seed: int) -> None:
     try:
         fit_sequential_offsets(model, context, n_subjects=calibration_subjects(len(trn_planes), len(trn)),
                                order=order, suppressed=suppressed, uncalibrated=generator._set_after_drawing(order),
-                               generator=torch.Generator().manual_seed(seed))
+                               generator=torch.Generator().manual_seed(seed),
+                               **({} if schedule is None else {"schedule": schedule}))
     finally:
         for name, value in saved.items():
             if value is not None:
@@ -121,19 +123,30 @@ def run(options) -> None:
             buffer.copy_(trained[name])
         start = time.perf_counter()
         if kind != "trained":
-            _recalibrate(synth, kind, int(seed))
+            _recalibrate(synth, kind, int(seed), None if options.schedule is None else json.loads(options.schedule))
         seconds = time.perf_counter() - start
         print(f"{variant}: calibration {seconds:.1f} s", flush=True)
-        for sample_seed in (int(s) for s in options.seeds.split(",")):
+        for k, sample_seed in enumerate(int(s) for s in options.seeds.split(",")):
             start = time.perf_counter()
             sample = synth.sample(context=trn_planes, random_state=sample_seed)
+            sample_s = time.perf_counter() - start
             ratios = {c: ks_distance(_values(sample, c), _values(trn, c)) / holdout_ks[c] for c in columns}
             results["samples"].append({
                 "variant": variant, "sample_seed": sample_seed, "calibration_s": seconds,
-                "sample_s": time.perf_counter() - start, "ratios": ratios,
+                "sample_s": sample_s, "ratios": ratios,
                 "histograms": {c: _histogram(_values(sample, c)) for c in CLOCKS}})
-            print(f"  sample {sample_seed}: largest {max(ratios.values()):.2f} ("
-                  + ", ".join(f"{c} {r:.2f}" for c, r in ratios.items() if r > 1.0) + ")", flush=True)
+            line = (f"  sample {sample_seed}: largest {max(ratios.values()):.2f} ("
+                    + ", ".join(f"{c} {r:.2f}" for c, r in ratios.items() if r > 1.0) + ")")
+            if k < options.evaluate:  # the full evaluation, as the benchmark's (one DCR evaluation)
+                from synthgen import evaluate
+
+                result = evaluate(trn, sample, holdout, context_key="tailnum", random_state=0)
+                results["samples"][-1]["evaluation"] = {
+                    "overall": result.overall, "coherence": result.coherence,
+                    "auc": result.discriminator_auc, "dcr_share": result.dcr_share}
+                line += (f"; overall {result.overall:.4f}, coherence {result.coherence:.4f}, "
+                         f"AUC {result.discriminator_auc:.4f}, DCR share {result.dcr_share:.4f}")
+            print(line, flush=True)
         with open(options.out, "wb") as file:
             pickle.dump(results, file)
 
@@ -253,6 +266,10 @@ def main() -> None:
     running.add_argument("--variants", default="per-code:7,per-code:8,per-code:9")
     running.add_argument("--seeds", default="1,11,21")
     running.add_argument("--out", required=True)
+    running.add_argument("--evaluate", type=int, default=0,
+                         help="samples of each variant evaluated in full (overall, coherence, AUC, DCR share)")
+    running.add_argument("--schedule", default=None,
+                         help="JSON [[share of the pilot, share of the correction], ...] per round (ablations)")
     reporting = commands.add_parser("report", help="KS ratios and the clock times' decomposition")
     reporting.add_argument("files", nargs="+")
     reporting.add_argument("--columns", default=",".join(CLOCKS))

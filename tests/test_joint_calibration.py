@@ -18,13 +18,13 @@ FLAG = [ColumnSpec("flag", ("cat",), (2,))]
 STEPS = [ColumnSpec("t", ("tgt:c0__hour", "tgt:c0__minute"), (2, 3)), ColumnSpec("noise", ("cat",), (3,))]
 
 
-def test_value_part_pairs_skip_flags_single_parts_and_large_tables():
+def test_value_part_pairs_are_the_hour_and_minute_of_clock_columns():
     columns = [ColumnSpec("a", ("cat",), (5,)),
                ColumnSpec("t", ("tgt:c1__nan", "tgt:c1__hour", "tgt:c1__minute"), (2, 25, 60)),
                ColumnSpec("n", ("nan", "neg", "E2", "E1", "E0"), (2, 2, 7, 10, 10)),
-               ColumnSpec("d", ("year", "month", "second"), (2, 12, 1))]
-    assert value_part_pairs(columns) == [(2, 3), (6, 7), (7, 8), (9, 10)]
-    assert value_part_pairs(columns, max_cells=100) == [(6, 7), (7, 8), (9, 10)]
+               ColumnSpec("d", ("year", "month", "day", "hour", "minute"), (2, 12, 31, 24, 60)),
+               ColumnSpec("s", ("tgt:c4__hour", "tgt:c4__minute"), (19, 60))]
+    assert value_part_pairs(columns) == [(2, 3), (14, 15)]
 
 
 def test_value_pairs_count_code_pairs_and_read_them_back_as_tables():

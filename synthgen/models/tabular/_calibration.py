@@ -48,18 +48,17 @@ bucket of the share of the sequence done (``SequentialARGN.progress_counts``) di
 beyond sampling noise; their offsets are fitted bucket by bucket (``progress_offsets``), from the same pilots, and
 the stationary sub-columns keep one offset per code (per-bucket offsets would only fit more pilot noise there).
 
-The parts of one value (a clock time's hour and minute, a number's digits, a datetime's parts; see
-:mod:`._value_pairs`) are calibrated jointly: one offset per code fits the minute's share over all hours, not how
-the minutes fall within each hour, and the value's distribution (its KS distance) reads the joint. A part
-is fitted by one offset per code (its marginal, as every sub-column) *and* by an offset per code of the part before
-it (``pair_offsets``, a ``(parent cardinality, cardinality)`` table): each round, the table's row of parent code
-``h`` takes the log-ratio of the training's share of each code within ``h`` to the pilot's, measured after the
-marginal correction, so the table holds only what the marginal offsets cannot fit. A row's pilot holds a few
-hundred to a few thousand steps, so a cell's difference is shrunk towards zero against its own sampling noise
-(positive-part James-Stein at ``_PAIR_NOISE_MARGIN`` standard deviations of a Poisson count: thin hours and
-minutes where the network already agrees are left alone instead of being pulled onto pilot noise). On the
-planes/flights network of issue 15's seventh round this removes the within-hour error of the clock times (the
-whole KS of ``dep_time`` at 05:49, about 40 % of ``sched_arr_time``'s), see ``docs/benchmarks.md``.
+A clock time's hour and minute (:mod:`._value_pairs`) are calibrated jointly: one offset per code fits the minute's
+share over all hours, not how the minutes fall within each hour, and the value's distribution (its KS distance)
+reads the joint. The minute is fitted by one offset per code (its marginal, as every sub-column) *and* by an offset
+per hour code (``pair_offsets``, an ``(hours, minutes)`` table): each round, the table's row of hour ``h`` takes
+the log-ratio of the training's share of each minute within ``h`` to the pilot's, measured after the marginal
+correction, so the table holds only what the marginal offsets cannot fit. A row's pilot holds a few hundred to a
+few thousand steps, so a cell's difference is shrunk towards zero against its own sampling noise (positive-part
+James-Stein at ``_PAIR_NOISE_MARGIN`` standard deviations of a Poisson count: thin hours and minutes where the
+network already agrees are left alone instead of being pulled onto pilot noise). On the planes/flights networks of
+issue 15's seventh round this removes the within-hour error of the clock times (the whole KS of ``dep_time`` at
+05:49, a third of ``sched_arr_time``'s), see ``docs/benchmarks.md``.
 
 Sequential models trained under differential privacy are not calibrated: their step heads start from
 no released counts (the steps of one subject have no bounded sensitivity), so there is no noisy target to use.
@@ -95,7 +94,7 @@ _NOISE_MARGIN = 2.0  # noisy targets count only where they differ from the model
 # A joint table's cell is corrected only by the part of its difference beyond this many standard deviations of its
 # pilot count (Poisson; the steps of one subject are correlated, so the real noise is larger, see the module notes).
 _PAIR_NOISE_MARGIN = 2.0
-# Whether the sequential calibration fits value parts jointly (`pair_offsets`); `False` gives the calibration
+# Whether the sequential calibration fits clock times' minutes per hour (`pair_offsets`); `False` gives the calibration
 # before issue 15's seventh round (kept for benchmarks/ablate_clock_calibration.py).
 JOINT_CALIBRATION = True
 # Sequential rounds: (share of the pilot subjects, share of the correction taken) per round; see the module notes.
@@ -115,7 +114,7 @@ class _PairCalibration:
     """The value parts of a sequential model calibrated given the part before them: targets and offsets."""
 
     pairs: ValuePairs
-    children: frozenset[int]  # the calibrated children (their parents drawn and compared too)
+    children: frozenset[int]  # the child sub-columns whose tables are fitted (the others' stay zero)
     targets: torch.Tensor  # (n_cells,) float64 training counts of the (parent, child) code pairs
     offsets: torch.Tensor  # the model's pair_offsets buffer, overwritten
 
@@ -402,8 +401,9 @@ def _fit_offsets(model: FlatARGN, pilot, suppressed, weights: Sequence[float], s
                 step = torch.zeros_like(offsets[part]).masked_scatter(keep, step)
                 offsets[part] += step * weight
                 if pairs is not None and sub in pairs.children:
-                    parent, table = generated_pairs[sub]
-                    pair_offsets[sub][1].add_(_pair_correction(pair_targets[sub][1], table, step, keep) * weight)
+                    _, generated_table = generated_pairs[sub]
+                    correction = _pair_correction(pair_targets[sub][1], generated_table, step, keep)
+                    pair_offsets[sub][1].add_(correction * weight)
         offsets.clamp_(-_MAX_OFFSET, _MAX_OFFSET)
         model.sampling_offsets.copy_(offsets.to(model.sampling_offsets))
         if progress is not None:
@@ -453,4 +453,3 @@ def _pair_correction(want: torch.Tensor, got: torch.Tensor, marginal_step: torch
     step = (want_share / got_share).log().clamp(-_MAX_STEP, _MAX_STEP)
     live = (row_got > 0) & (row_want > 0)
     return torch.where(live & keep[None, :], step, torch.zeros_like(step))
-
