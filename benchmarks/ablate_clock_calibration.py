@@ -13,8 +13,9 @@ fit`), then recalibrate it with several pilot seeds and sample each calibration 
 
 Variants: `trained` (the calibration saved with the network) or `KIND:SEED`, recalibrated with pilot seed SEED,
 where KIND is `per-code` (one offset per code of every sub-column; trending columns per progress bucket: the
-calibration of main before issue 15's seventh round) or `joint` (the same, and each value part calibrated given the
-part before it: a clock time's minute given its hour; the calibration since the seventh round).
+calibration of main before issue 15's seventh round) or `joint` (the same, and each clock time's minute calibrated
+given its hour: the calibration since the seventh round). `--evaluate N` evaluates the first N samples of each
+variant in full (overall, coherence, discriminator AUC, DCR share).
 
 The report decomposes a clock column's CDF error at the point of its KS maximum hh:mm, using
 ``F(hh:mm) = P(hour < hh) + P(hour = hh) · F(minute ≤ mm | hour = hh)``, into the part of the hour marginal
