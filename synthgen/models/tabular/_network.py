@@ -663,6 +663,7 @@ class FlatARGN(nn.Module):
         tilt: BoundTilt | None = None,
         calibrated: bool = True,
         row_offsets: Mapping[int, torch.Tensor] | None = None,
+        sort_rows: bool = False,
     ) -> torch.Tensor:
         """Draw one batch of rows from already validated inputs (the inner loop of :meth:`sample`).
 
@@ -692,6 +693,9 @@ class FlatARGN(nn.Module):
         row_offsets : mapping of int to torch.Tensor or None
             Per sub-column, ``(n, cardinality)`` offsets added to its logits row by row (with
             ``sampling_offsets``): a sequential model's calibration by the share of the sequence done.
+        sort_rows : bool, default=False
+            Stratify the draws within blocks of rows with similar distributions (``sample_categorical``): a
+            sequence step's subjects.
 
         Returns
         -------
@@ -729,6 +733,7 @@ class FlatARGN(nn.Module):
                     fixed=fixed_probs.get(sub),
                     generator=generator,
                     reweight=(lambda weights: tilt(weights, out)) if targeted else None,
+                    sort_rows=sort_rows,
                 )
                 if targeted and tilt.stops:
                     out[sub] = codes
