@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 
@@ -275,8 +276,8 @@ def sorted_block_uniforms(
     Parameters
     ----------
     keys : torch.Tensor
-        ``(n,)`` one number per row in ``[0, 1]``; rows with close keys should have similar distributions. They
-        are ranked at a resolution of ``2**-15`` (ties in row order).
+        ``(n,)`` one number per row; rows with close keys should have similar distributions (ties are ranked in
+        row order). 16-bit integers rank fastest on the CPU.
     block : int, default=SORT_BLOCK_ROWS
         Ranks per block, a power of 2 (the last block may be short). With at most ``block`` rows, one block: the
         uniforms of :func:`stratified_uniforms`.
@@ -307,55 +308,46 @@ def sorted_block_uniforms(
         return stratified_uniforms(n, generator=generator, device=device, dtype=dtype)
     n_blocks = -(-n // block)
     n_strata = n_blocks * block
-    exact = dtype if n_strata <= 2**24 else torch.float64
-    coarse, first_fine = _rank_layout(n_blocks, block, device, exact)
-    scramble = torch.randint(0, block, (n_blocks,), generator=generator, device=device)
-    shift = torch.randint(0, n_blocks, (1,), generator=generator, device=device).to(exact)
-    # (blocks, block) in rank order: each block's coarse strata (scrambled), plus its fine stratum within them
-    strata = coarse.index_select(0, scramble).add_(first_fine.add(shift).remainder_(n_blocks))
-    by_rank = strata.view(-1)[:n].add_(torch.rand(n, generator=generator, device=device, dtype=exact))
-    by_rank.mul_(1.0 / n_strata)
-    uniforms = torch.empty_like(by_rank).index_copy_(0, _key_order(keys), by_rank)
+    # one draw for the whole deal (float64: the integers taken from it are uniform to within 2**-53): the offsets
+    # within the strata, each block's scramble, the shift
+    draws = torch.rand(n + n_blocks + 1, generator=generator, device=device, dtype=torch.float64)
+    coarse, first_fine = _rank_layout(n_blocks, block)
+    if device.type == "cpu":  # numpy: a dozen small operations at a fraction of torch's overhead per call
+        draws, order = draws.numpy(), np.argsort(keys.numpy(), kind="stable")  # radix sort for int16 keys
+        scramble, shift = (draws[n:-1] * block).astype(np.int64), int(draws[-1] * n_blocks)
+    else:
+        coarse, first_fine = torch.from_numpy(coarse).to(device), torch.from_numpy(first_fine).to(device)
+        order = torch.sort(keys, stable=True).indices
+        scramble, shift = (draws[n:-1] * block).long(), (draws[-1:] * n_blocks).long()
+    # (blocks, block) in rank order, in fine strata: each block's scrambled coarse strata plus its shifted fine one
+    strata = coarse[scramble] + (first_fine + shift) % n_blocks
+    by_rank = (strata.reshape(-1)[:n] + draws[:n]) * (1.0 / n_strata)
+    uniforms = by_rank.copy() if device.type == "cpu" else by_rank.clone()
+    uniforms[order] = by_rank
+    uniforms = torch.as_tensor(uniforms, device=device).to(dtype)
     # below 1 as torch.rand's are: the top stratum's m - 1 + v can round up to m
-    return uniforms.to(dtype).clamp_(max=1.0 - torch.finfo(dtype).eps / 2)
+    return uniforms.clamp_(max=1.0 - torch.finfo(dtype).eps / 2)
 
 
 _GOLDEN_SECTION = (math.sqrt(5.0) - 1.0) / 2.0
-_LAYOUTS: dict[tuple[int, int, str, torch.dtype], tuple[torch.Tensor, torch.Tensor]] = {}
 
 
-def _rank_layout(n_blocks: int, block: int, device: torch.device,
-                 dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    """What :func:`sorted_block_uniforms` deals by rank, before its random scramble and shift; cached (a sequence
-    step draws many sub-columns of the same number of rows).
+@functools.lru_cache(maxsize=64)
+def _rank_layout(n_blocks: int, block: int) -> tuple[np.ndarray, np.ndarray]:
+    """What :func:`sorted_block_uniforms` deals by rank before its random scramble and shift, in fine strata;
+    cached (a sequence step draws many sub-columns of the same number of rows).
 
     ``(block, block)``: row ``c`` holds the first fine stratum of the coarse stratum of each place of a block
-    scrambled with ``c`` (``(rev(j) XOR c) * blocks``); ``(blocks, 1)``: each block's fine stratum before the
-    shift, ``a * B mod blocks``, with ``a`` coprime to ``blocks`` near its golden section.
+    scrambled with ``c``, ``(rev(j) XOR c) * blocks``; ``(blocks, 1)``: each block's fine stratum before the shift,
+    ``a * B mod blocks``, with ``a`` coprime to ``blocks`` near its golden section.
     """
-    key = (n_blocks, block, str(device), dtype)
-    if key not in _LAYOUTS:
-        if len(_LAYOUTS) > 64:  # a few step sizes at a time; old ones are not reused
-            _LAYOUTS.clear()
-        width = block.bit_length() - 1
-        places = torch.tensor([int(f"{j:0{width}b}"[::-1] or "0", 2) for j in range(block)])
-        coarse = places[None, :].bitwise_xor(torch.arange(block)[:, None]) * n_blocks
-        step = max(1, round(n_blocks * _GOLDEN_SECTION))
-        while math.gcd(step, n_blocks) != 1:
-            step -= 1
-        first_fine = (torch.arange(n_blocks, dtype=torch.float64) * step).remainder_(n_blocks)[:, None]
-        _LAYOUTS[key] = (coarse.to(device=device, dtype=dtype), first_fine.to(device=device, dtype=dtype))
-    return _LAYOUTS[key]
-
-
-def _key_order(keys: torch.Tensor) -> torch.Tensor:
-    """The rows in order of ``keys`` (in ``[0, 1]``) at a resolution of ``2**-15``, ties in row order."""
-    quantized = keys.mul(32767.0).to(torch.int16)  # truncated: [0, 1] up to rounding maps into 0 .. 32767
-    if quantized.device.type == "cpu":
-        # numpy's stable sort of 16-bit integers is a radix sort: ten times faster than torch.sort on the CPU,
-        # which would cost as much as the rest of the draw
-        return torch.from_numpy(np.argsort(quantized.numpy(), kind="stable"))
-    return torch.sort(quantized, stable=True).indices
+    width = block.bit_length() - 1
+    places = np.array([int(f"{j:0{width}b}"[::-1] or "0", 2) for j in range(block)])
+    coarse = (places[None, :] ^ np.arange(block)[:, None]) * n_blocks
+    step = max(1, round(n_blocks * _GOLDEN_SECTION))
+    while math.gcd(step, n_blocks) != 1:
+        step -= 1
+    return coarse, (np.arange(n_blocks) * step % n_blocks)[:, None]
 
 
 def inverse_cdf_draw(
@@ -392,9 +384,11 @@ def inverse_cdf_draw(
     total = cdf[:, -1:]
     n, cardinality = cdf.shape
     if STRATIFIED_DRAWS and SORTED_BLOCK_DRAWS and sort_rows and n >= SORT_MIN_ROWS and cardinality > 1:
-        # the mean code, reversed and scaled to [0, 1]: sum_c F(c) = cardinality - E[code] (a matrix-vector
+        # the mean code, reversed, as 16-bit integers: sum_c F(c) / F(last) = cardinality - E[code], in
+        # [1, cardinality], scaled into 1 .. 32000, clear of the int16 limit whatever the rounding (a matrix-vector
         # product: twice as fast as sum(dim=1) on the CPU)
-        keys = torch.mv(cdf, cdf.new_ones(cardinality)).div_(total.squeeze(1)).sub_(1.0).mul_(1.0 / (cardinality - 1))
+        keys = torch.mv(cdf, cdf.new_full((cardinality,), 32000.0 / cardinality)).div_(total.squeeze(1))
+        keys = keys.to(torch.int16)
         uniforms = sorted_block_uniforms(keys, block=SORT_BLOCK_ROWS, generator=generator, dtype=cdf.dtype)
     elif STRATIFIED_DRAWS:
         uniforms = stratified_uniforms(n, generator=generator, device=cdf.device, dtype=cdf.dtype)
