@@ -1,15 +1,24 @@
-"""Ablation of stratified (Latin-hypercube) uniforms in the inverse-CDF draws: one fitted network, four ways to
-calibrate and sample it (issue 15, sixth round; see docs/benchmarks.md).
+"""Ablation of stratified uniforms in the inverse-CDF draws: one fitted network, several ways to calibrate and
+sample it (issue 15, sixth and seventh rounds; see docs/benchmarks.md).
 
 Fits one model with the i.i.d. draws of before (``_sampling.STRATIFIED_DRAWS = False``), recording the seeded
 pilot generator its marginal calibration used. It then refits that calibration on the same network from the same
-generator state, once with i.i.d. draws (which must reproduce the fitted offsets exactly: printed as a check) and
-once with stratified draws, and samples ``--samples`` samples of every combination:
+generator state (or from ``--pilot-seed``), once per kind of draw the variants need (i.i.d. pilots reproduce the
+fitted offsets exactly: printed as a check), and samples ``--samples`` samples of every variant:
 
-- ``iid``: i.i.d. calibration and i.i.d. draws (main before the change);
-- ``strat-draws``: the same offsets, stratified draws (the sampling effect alone);
+- ``iid``: i.i.d. calibration and i.i.d. draws (main before the sixth round);
+- ``strat-draws``: the i.i.d. offsets, stratified draws (the sampling effect alone);
 - ``strat-cal``: offsets fitted with stratified pilots, i.i.d. draws (the calibration effect alone);
-- ``strat``: both stratified (the change).
+- ``strat``: both stratified (the sixth round);
+- ``sorted-draws``: the stratified offsets, sorted-block draws (``_sampling.SORTED_BLOCK_DRAWS``: a sequential
+  model's step and length draws stratified within blocks of rows ranked by their mean code; flat models draw as
+  ``strat``);
+- ``sorted-cal``: offsets fitted with sorted-block pilots, stratified draws;
+- ``sorted``: both sorted-block (the seventh round).
+
+``--pilot-seed`` takes several seeds: each is another calibration of the same network, and the summary pools
+their samples. ``--model`` also reuses a bare synthesizer saved by ``ablate_progress_calibration.py fit`` (no
+recorded calibration: give ``--pilot-seed``).
 
 Each sample's numeric KS distances are printed as ratios to the holdout's, with the count of columns within 1.5x
 and the largest ratio; the first ``--evaluate`` samples of each variant are also evaluated with
@@ -20,8 +29,11 @@ evaluations for the first), as bench_tabular.py / bench_sequential.py do. Genera
     OMP_NUM_THREADS=1 python benchmarks/ablate_stratified_draws.py --data adult --seed 0 --samples 5
     OMP_NUM_THREADS=1 python benchmarks/ablate_stratified_draws.py --data flights --max-epochs 8 \\
         --model /tmp/flights-s0.joblib --samples 3      # fits once, then reuses the saved model
-    OMP_NUM_THREADS=1 python benchmarks/ablate_stratified_draws.py --data flights --model /tmp/flights-s0.joblib \
+    OMP_NUM_THREADS=1 python benchmarks/ablate_stratified_draws.py --data flights --model /tmp/flights-s0.joblib \\
         --pilot-seed 1 --variants iid,strat             # the same network, another calibration
+    python benchmarks/ablate_progress_calibration.py fit --epochs 9 --seed 1 --out /tmp/flights-s1-e9.joblib
+    OMP_NUM_THREADS=1 python benchmarks/ablate_stratified_draws.py --data flights --seed 1 \\
+        --model /tmp/flights-s1-e9.joblib --pilot-seed 1,2,3 --samples 3 --evaluate 0 --variants strat,sorted
 
 adult: the 80 % training split of bench_tabular.py (seed 0 split), default ``TabularSynthesizer``; samples of the
 training size with random states seed + 2, seed + 3, ... (the first is bench_tabular.py's). flights: the planes /

@@ -267,7 +267,8 @@ def sorted_block_uniforms(
     stratum.
 
     **Validity.** For every rank, ``g`` is uniform over the coarse strata (``c_B`` is), the fine stratum over its
-    ``blocks`` fine strata (``d`` is), and the offset over the stratum: the uniform is exactly ``U(0, 1)``. The
+    ``blocks`` fine strata (``d`` is, to within ``2**-53``: it is taken from a float64 uniform), and the offset over
+    the stratum: the uniform is ``U(0, 1)``. The
     scrambles and offsets are drawn independently of ``keys``, so a row's uniform stays ``U(0, 1)`` given every
     row's distribution and their order: an inverse-CDF draw with it keeps each row's conditional distribution.
     Only the joint draw of the rows of one call is dependent, as with any stratification. The randomness drawn
@@ -282,7 +283,8 @@ def sorted_block_uniforms(
         Ranks per block, a power of 2 (the last block may be short). With at most ``block`` rows, one block: the
         uniforms of :func:`stratified_uniforms`.
     generator : torch.Generator or None
-        The source of randomness (the scrambles, then the offsets within the strata).
+        The source of randomness (one draw of ``n + blocks + 1`` uniforms: the offsets within the strata, the
+        blocks' scrambles, the shift).
     dtype : torch.dtype, default=torch.float32
         The uniforms' floating-point type.
 
@@ -382,7 +384,7 @@ def inverse_cdf_draw(
 
     With ``sort_rows`` (and ``SORTED_BLOCK_DRAWS`` on), they are :func:`sorted_block_uniforms` keyed by each row's
     mean code, so that rows with similar distributions share a block: the count tracks its expectation also when
-    the rows' distributions differ (the subjects of a sequence step), at about twice the cost of the draw. Flat
+    the rows' distributions differ (the subjects of a sequence step), for about 40 µs more per call. Flat
     tables do not ask for it: their rows differ less, adult's KS distances did not move, and their generation
     speed is a target (docs/benchmarks.md, seventh round).
 
