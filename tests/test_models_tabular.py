@@ -374,6 +374,14 @@ def test_sorted_block_uniforms_of_few_rows_are_the_stratified_ones():
     assert sample_categorical(torch.zeros(0, 3), generator=_gen(), sort_rows=True).shape == (0,)
 
 
+def test_sorted_block_uniforms_torch_path_matches_the_numpy_one(monkeypatch):
+    # the torch path (accelerators) deals exactly as the numpy one (the CPU), tie order included
+    keys = torch.randint(0, 20, (1000,), generator=_gen(8), dtype=torch.int16)
+    on_cpu = sorted_block_uniforms(keys, generator=_gen(9))
+    monkeypatch.setattr(_sampling, "_NUMPY_ON_CPU", False)
+    assert torch.equal(sorted_block_uniforms(keys, generator=_gen(9)), on_cpu)
+
+
 def test_sorted_block_uniforms_need_a_power_of_two_block():
     with pytest.raises(ValueError, match="block must be a power of 2; got 12"):
         sorted_block_uniforms(torch.rand(40), block=12)

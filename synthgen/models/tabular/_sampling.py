@@ -268,11 +268,11 @@ def sorted_block_uniforms(
 
     **Validity.** For every rank, ``g`` is uniform over the coarse strata (``c_B`` is), the fine stratum over its
     ``blocks`` fine strata (``d`` is, to within ``2**-53``: it is taken from a float64 uniform), and the offset over
-    the stratum: the uniform is ``U(0, 1)``. The
-    scrambles and offsets are drawn independently of ``keys``, so a row's uniform stays ``U(0, 1)`` given every
-    row's distribution and their order: an inverse-CDF draw with it keeps each row's conditional distribution.
-    Only the joint draw of the rows of one call is dependent, as with any stratification. The randomness drawn
-    depends on ``n`` and ``block`` only: the same generator state gives the same uniforms.
+    the stratum: the uniform is ``U(0, 1)``. The scrambles and offsets are drawn independently of ``keys``, so a
+    row's uniform stays ``U(0, 1)`` given every row's distribution and their order: an inverse-CDF draw with it
+    keeps each row's conditional distribution. Only the joint draw of the rows of one call is dependent, as with
+    any stratification. The randomness drawn depends on ``n`` and ``block`` only: the same generator state gives
+    the same uniforms.
 
     Parameters
     ----------
@@ -314,8 +314,9 @@ def sorted_block_uniforms(
     # within the strata, each block's scramble, the shift
     draws = torch.rand(n + n_blocks + 1, generator=generator, device=device, dtype=torch.float64)
     coarse, first_fine = _rank_layout(n_blocks, block)
-    if device.type == "cpu":  # numpy: a dozen small operations at a fraction of torch's overhead per call
-        draws, order = draws.numpy(), np.argsort(keys.numpy(), kind="stable")  # radix sort for int16 keys
+    on_cpu = device.type == "cpu" and _NUMPY_ON_CPU
+    if on_cpu:  # numpy: a dozen small operations at a fraction of torch's overhead per call
+        draws, order = draws.numpy(), np.argsort(keys.detach().numpy(), kind="stable")  # radix sort for int16
         scramble, shift = (draws[n:-1] * block).astype(np.int64), int(draws[-1] * n_blocks)
     else:
         coarse, first_fine = torch.from_numpy(coarse).to(device), torch.from_numpy(first_fine).to(device)
@@ -326,7 +327,7 @@ def sorted_block_uniforms(
     by_rank = (strata.reshape(-1)[:n] + draws[:n]) * (1.0 / n_strata)
     # in row order, below 1 as torch.rand's are (the top stratum's m - 1 + v can round up to m)
     top = 1.0 - torch.finfo(dtype).eps / 2
-    if device.type == "cpu":
+    if on_cpu:
         uniforms = np.empty_like(by_rank)
         uniforms[order] = by_rank
         return torch.from_numpy(np.minimum(uniforms, top, out=uniforms)).to(dtype)
@@ -336,6 +337,9 @@ def sorted_block_uniforms(
 
 
 _GOLDEN_SECTION = (math.sqrt(5.0) - 1.0) / 2.0
+# `sorted_block_uniforms` on the CPU computes in numpy; `False` takes the torch path of other devices (tests compare
+# the two)
+_NUMPY_ON_CPU = True
 
 
 @functools.lru_cache(maxsize=64)
@@ -364,7 +368,7 @@ def _mean_code_keys(cdf: torch.Tensor) -> torch.Tensor:
     on the CPU (a third of torch's overhead per call).
     """
     cardinality = cdf.shape[1]
-    if cdf.device.type == "cpu":
+    if cdf.device.type == "cpu" and cdf.dtype in (torch.float32, torch.float64):
         values = cdf.detach().numpy()
         keys = values @ np.full(cardinality, 32000.0 / cardinality, dtype=values.dtype)
         return torch.from_numpy((keys / values[:, -1]).astype(np.int16))
