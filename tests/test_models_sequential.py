@@ -589,3 +589,22 @@ def test_trained_lengths_do_not_sit_on_the_rare_training_lengths():
     assert float(drawn.float().mean()) == pytest.approx(float(lengths.float().mean()), rel=0.05)
     # a small training set is not flattened towards every possible length
     assert float(((drawn < 90) | (drawn > 360)).float().mean()) < 0.02
+
+
+def test_step_and_length_draws_sort_the_subjects_flat_draws_do_not(flag_model, monkeypatch):
+    # a sequence step's rows are different subjects: their draws stratify within blocks of similar rows
+    # (sorted_block_uniforms); a flat model's rows keep the plain stratified uniforms (issue 15, seventh round)
+    from synthgen.models.tabular import _sampling
+
+    calls = []
+    original = _sampling.sorted_block_uniforms
+    monkeypatch.setattr(_sampling, "sorted_block_uniforms",
+                        lambda keys, **kwargs: calls.append(len(keys)) or original(keys, **kwargs))
+    context = torch.tensor([[0], [1]]).repeat(100, 1)
+    flag_model.sample(context, generator=_gen(14))
+    # the lengths (200 subjects) and each sub-column of the steps that 64 subjects or more reach
+    assert calls and calls[0] == 200 and min(calls) >= _sampling.SORT_MIN_ROWS
+    calls.clear()
+    flag_model.step_model.sample(200, condition=torch.zeros(200, flag_model.step_model.spec.condition_dim),
+                                 generator=_gen(15))
+    assert calls == []

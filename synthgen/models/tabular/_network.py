@@ -664,6 +664,7 @@ class FlatARGN(nn.Module):
         calibrated: bool = True,
         row_offsets: Mapping[int, torch.Tensor] | None = None,
         pair_offsets: Mapping[int, tuple[int, torch.Tensor]] | None = None,
+        sort_rows: bool = False,
     ) -> torch.Tensor:
         """Draw one batch of rows from already validated inputs (the inner loop of :meth:`sample`).
 
@@ -697,6 +698,9 @@ class FlatARGN(nn.Module):
             Per sub-column, an earlier sub-column of the same column and a ``(its cardinality, cardinality)``
             table: the row of the code drawn for the earlier one is added to the logits (a sequential model's
             joint calibration of value parts, such as a clock time's minute given its hour).
+        sort_rows : bool, default=False
+            Stratify the draws within blocks of rows with similar distributions (``sample_categorical``): a
+            sequence step's subjects.
 
         Returns
         -------
@@ -737,6 +741,7 @@ class FlatARGN(nn.Module):
                     fixed=fixed_probs.get(sub),
                     generator=generator,
                     reweight=(lambda weights: tilt(weights, out)) if targeted else None,
+                    sort_rows=sort_rows,
                 )
                 if targeted and tilt.stops:
                     out[sub] = codes

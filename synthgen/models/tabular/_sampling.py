@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 
 import attrs
+import numpy as np
 import torch
 
 __all__ = ["FixedProbabilities", "generator_on", "inverse_cdf_draw", "prepare_fixed_probs", "sample_categorical",
-           "stratified_uniforms"]
+           "sorted_block_uniforms", "stratified_uniforms"]
 
 TEMPERATURE_FLOOR = 1e-3
 # Added before fixing probabilities so that codes the model rules out still share a zero-free remainder.
@@ -17,6 +19,17 @@ _PROB_EPSILON = 1e-20
 # Whether one call's draws use stratified uniforms (see `stratified_uniforms`); `False` gives i.i.d. uniforms, the
 # draws before issue 15's sixth round (kept for benchmarks/ablate_stratified_draws.py).
 STRATIFIED_DRAWS = True
+# Whether the draws that ask for it (`sort_rows`: a sequence step's subjects, their lengths) stratify within blocks
+# of rows with similar distributions (see `sorted_block_uniforms`); `False` gives the sixth round's plain
+# stratified uniforms (for the seventh round's ablation in benchmarks/ablate_stratified_draws.py). Only read when
+# `STRATIFIED_DRAWS` is on.
+SORTED_BLOCK_DRAWS = True
+# Rows per block: small enough that a block's rows have similar distributions once sorted, large enough to
+# stratify each of them finely (16 and 64 measured alike in simulation; see docs/benchmarks.md, seventh round).
+SORT_BLOCK_ROWS = 16
+# Calls with fewer rows keep `stratified_uniforms`: sorting costs about as much for 50 rows as for thousands, and
+# the few subjects left in a sequence's last steps are about 1 % of the rows (flights).
+SORT_MIN_ROWS = 4 * SORT_BLOCK_ROWS
 
 
 @attrs.frozen
@@ -137,6 +150,7 @@ def sample_categorical(
     fixed: FixedProbabilities | None = None,
     generator: torch.Generator | None = None,
     reweight: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    sort_rows: bool = False,
 ) -> torch.Tensor:
     """Draw one code per row from unnormalised log-probabilities.
 
@@ -160,6 +174,9 @@ def sample_categorical(
         The source of randomness.
     reweight : callable or None
         Maps the ``(n, cardinality)`` unnormalised weights to new non-negative weights before the draw.
+    sort_rows : bool, default=False
+        Stratify within blocks of rows with similar distributions (see :func:`inverse_cdf_draw`): for rows whose
+        distributions differ widely (the subjects of a sequence step).
 
     Returns
     -------
@@ -184,7 +201,7 @@ def sample_categorical(
         weights = _apply_fixed(weights, fixed)
     if reweight is not None:
         weights = reweight(weights)
-    return inverse_cdf_draw(weights, generator)
+    return inverse_cdf_draw(weights, generator, sort_rows=sort_rows)
 
 
 def stratified_uniforms(
@@ -224,7 +241,144 @@ def stratified_uniforms(
     return uniforms.to(dtype).clamp_(max=1.0 - torch.finfo(dtype).eps / 2)
 
 
-def inverse_cdf_draw(weights: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+def sorted_block_uniforms(
+    keys: torch.Tensor, *, block: int = SORT_BLOCK_ROWS, generator: torch.Generator | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """One uniform per row, stratified over all rows and within blocks of rows with nearby ``keys``.
+
+    Stratified uniforms (:func:`stratified_uniforms`) keep a code's count close to its expectation only when the
+    rows share one distribution: in a random order, the strata of rows with different distributions are
+    unrelated, and the rows of a sequence step (different subjects) gain little. Here the rows are ranked by a 1-D
+    summary of their distribution (``keys``) and cut into consecutive blocks of ``block`` ranks, and the ``m =
+    blocks * block`` strata ``[s / m, (s + 1) / m)`` are dealt so that
+
+    - each stratum goes to at most one row (every one of them when ``block`` divides ``n``), as before; and
+    - each block gets exactly one stratum in each coarse stratum ``[g / block, (g + 1) / block)``,
+
+    an orthogonal-array-based Latin hypercube in (rank, uniform). Rows with similar distributions then see evenly
+    spread uniforms, so the count of each code over a block tracks the sum of the block's probabilities, however
+    much the distributions differ between blocks (the residual is each block's rounding, not each row's).
+
+    The rank ``r = B * block + j`` (block ``B``, place ``j``) gets the coarse stratum ``g = rev(j) XOR c_B`` (the
+    bits of ``j`` reversed, so that neighbouring ranks get far-apart strata, scrambled by a random ``c_B``) and
+    within it the fine stratum ``(a * B + d) mod blocks`` (``a`` coprime to the number of blocks, near its golden
+    section: neighbouring blocks get far-apart fine strata; ``d`` random), then an i.i.d. offset within the
+    stratum.
+
+    **Validity.** For every rank, ``g`` is uniform over the coarse strata (``c_B`` is), the fine stratum over its
+    ``blocks`` fine strata (``d`` is, to within ``2**-53``: it is taken from a float64 uniform), and the offset over
+    the stratum: the uniform is ``U(0, 1)``. The scrambles and offsets are drawn independently of ``keys``, so a
+    row's uniform stays ``U(0, 1)`` given every row's distribution and their order: an inverse-CDF draw with it
+    keeps each row's conditional distribution. Only the joint draw of the rows of one call is dependent, as with
+    any stratification. The randomness drawn depends on ``n`` and ``block`` only: the same generator state gives
+    the same uniforms.
+
+    Parameters
+    ----------
+    keys : torch.Tensor
+        ``(n,)`` one number per row; rows with close keys should have similar distributions (ties are ranked in
+        row order). 16-bit integers rank fastest on the CPU.
+    block : int, default=SORT_BLOCK_ROWS
+        Ranks per block, a power of 2 (the last block may be short). With at most ``block`` rows, one block: the
+        uniforms of :func:`stratified_uniforms`.
+    generator : torch.Generator or None
+        The source of randomness (one draw of ``n + blocks + 1`` uniforms: the offsets within the strata, the
+        blocks' scrambles, the shift).
+    dtype : torch.dtype, default=torch.float32
+        The uniforms' floating-point type.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(n,)`` uniforms in ``[0, 1)``, on ``keys``' device, in row order.
+
+    Examples
+    --------
+    >>> u = sorted_block_uniforms(torch.tensor([0.9, 0.1, 0.8, 0.2, 0.7, 0.3, 0.6, 0.4]), block=4,
+    ...                           generator=torch.Generator().manual_seed(0))
+    >>> low, high = [1, 3, 5, 7], [0, 2, 4, 6]  # the rows of the lower and of the upper four keys
+    >>> sorted((u[low] * 4).long().tolist()), sorted((u[high] * 4).long().tolist())
+    ([0, 1, 2, 3], [0, 1, 2, 3])
+    >>> sorted((u * 8).long().tolist())
+    [0, 1, 2, 3, 4, 5, 6, 7]
+    """
+    n, device = len(keys), keys.device
+    if block < 1 or block & (block - 1):
+        raise ValueError(f"block must be a power of 2; got {block}.")
+    if n <= block:
+        return stratified_uniforms(n, generator=generator, device=device, dtype=dtype)
+    n_blocks = -(-n // block)
+    n_strata = n_blocks * block
+    # one draw for the whole deal (float64: the integers taken from it are uniform to within 2**-53): the offsets
+    # within the strata, each block's scramble, the shift
+    draws = torch.rand(n + n_blocks + 1, generator=generator, device=device, dtype=torch.float64)
+    coarse, first_fine = _rank_layout(n_blocks, block)
+    on_cpu = device.type == "cpu" and _NUMPY_ON_CPU
+    if on_cpu:  # numpy: a dozen small operations at a fraction of torch's overhead per call
+        draws, order = draws.numpy(), np.argsort(keys.detach().numpy(), kind="stable")  # radix sort for int16
+        scramble, shift = (draws[n:-1] * block).astype(np.int64), int(draws[-1] * n_blocks)
+    else:
+        coarse, first_fine = torch.from_numpy(coarse).to(device), torch.from_numpy(first_fine).to(device)
+        order = torch.sort(keys, stable=True).indices
+        scramble, shift = (draws[n:-1] * block).long(), (draws[-1:] * n_blocks).long()
+    # (blocks, block) in rank order, in fine strata: each block's scrambled coarse strata plus its shifted fine one
+    strata = coarse[scramble] + (first_fine + shift) % n_blocks
+    by_rank = (strata.reshape(-1)[:n] + draws[:n]) * (1.0 / n_strata)
+    # in row order, below 1 as torch.rand's are (the top stratum's m - 1 + v can round up to m)
+    top = 1.0 - torch.finfo(dtype).eps / 2
+    if on_cpu:
+        uniforms = np.empty_like(by_rank)
+        uniforms[order] = by_rank
+        return torch.from_numpy(np.minimum(uniforms, top, out=uniforms)).to(dtype)
+    uniforms = torch.empty_like(by_rank)
+    uniforms[order] = by_rank
+    return uniforms.to(dtype).clamp_(max=top)
+
+
+_GOLDEN_SECTION = (math.sqrt(5.0) - 1.0) / 2.0
+# `sorted_block_uniforms` on the CPU computes in numpy; `False` takes the torch path of other devices (tests compare
+# the two)
+_NUMPY_ON_CPU = True
+
+
+@functools.lru_cache(maxsize=64)
+def _rank_layout(n_blocks: int, block: int) -> tuple[np.ndarray, np.ndarray]:
+    """What :func:`sorted_block_uniforms` deals by rank before its random scramble and shift, in fine strata;
+    cached (a sequence step draws many sub-columns of the same number of rows).
+
+    ``(block, block)``: row ``c`` holds the first fine stratum of the coarse stratum of each place of a block
+    scrambled with ``c``, ``(rev(j) XOR c) * blocks``; ``(blocks, 1)``: each block's fine stratum before the shift,
+    ``a * B mod blocks``, with ``a`` coprime to ``blocks`` near its golden section.
+    """
+    width = block.bit_length() - 1
+    places = np.array([int(f"{j:0{width}b}"[::-1] or "0", 2) for j in range(block)])
+    coarse = (places[None, :] ^ np.arange(block)[:, None]) * n_blocks
+    step = max(1, round(n_blocks * _GOLDEN_SECTION))
+    while math.gcd(step, n_blocks) != 1:
+        step -= 1
+    return coarse, (np.arange(n_blocks) * step % n_blocks)[:, None]
+
+
+def _mean_code_keys(cdf: torch.Tensor) -> torch.Tensor:
+    """Each row's mean code, reversed, as 16-bit integers (the keys of :func:`sorted_block_uniforms`).
+
+    ``sum_c F(c) / F(last) = cardinality - E[code]`` lies in ``[1, cardinality]``; scaled into ``1 .. 32000``, clear
+    of the int16 limit whatever the rounding. A matrix-vector product (twice as fast as ``sum(dim=1)``), in numpy
+    on the CPU (a third of torch's overhead per call).
+    """
+    cardinality = cdf.shape[1]
+    if cdf.device.type == "cpu" and cdf.dtype in (torch.float32, torch.float64):
+        values = cdf.detach().numpy()
+        keys = values @ np.full(cardinality, 32000.0 / cardinality, dtype=values.dtype)
+        return torch.from_numpy((keys / values[:, -1]).astype(np.int16))
+    keys = torch.mv(cdf, cdf.new_full((cardinality,), 32000.0 / cardinality)).div_(cdf[:, -1])
+    return keys.to(torch.int16)
+
+
+def inverse_cdf_draw(
+    weights: torch.Tensor, generator: torch.Generator | None = None, *, sort_rows: bool = False
+) -> torch.Tensor:
     """One code per row of ``(n, cardinality)`` non-negative weights, with probability proportional to them.
 
     The uniforms are :func:`stratified_uniforms` over the rows (i.i.d. when ``STRATIFIED_DRAWS`` is off): each
@@ -232,12 +386,20 @@ def inverse_cdf_draw(weights: torch.Tensor, generator: torch.Generator | None = 
     order in the CDF: for a binned numeric column, that makes the count of values up to each bin (what a KS
     distance compares) the stratified quantity.
 
+    With ``sort_rows`` (and ``SORTED_BLOCK_DRAWS`` on), they are :func:`sorted_block_uniforms` keyed by each row's
+    mean code, so that rows with similar distributions share a block: the count tracks its expectation also when
+    the rows' distributions differ (the subjects of a sequence step), for about 40 µs more per call. Flat
+    tables do not ask for it: their rows differ less, adult's KS distances did not move, and their generation
+    speed is a target (docs/benchmarks.md, seventh round).
+
     Parameters
     ----------
     weights : torch.Tensor
         ``(n, cardinality)`` non-negative weights, each row with a positive sum.
     generator : torch.Generator or None
         The source of randomness.
+    sort_rows : bool, default=False
+        Stratify within blocks of rows sorted by their mean code.
 
     Returns
     -------
@@ -245,9 +407,14 @@ def inverse_cdf_draw(weights: torch.Tensor, generator: torch.Generator | None = 
         ``(n,)`` int64 codes.
     """
     cdf = torch.cumsum(weights, dim=-1)
-    if STRATIFIED_DRAWS:
-        uniforms = stratified_uniforms(len(cdf), generator=generator, device=cdf.device, dtype=cdf.dtype)[:, None]
+    total = cdf[:, -1:]
+    n, cardinality = cdf.shape
+    if STRATIFIED_DRAWS and SORTED_BLOCK_DRAWS and sort_rows and n >= SORT_MIN_ROWS and cardinality > 1:
+        keys = _mean_code_keys(cdf)
+        uniforms = sorted_block_uniforms(keys, block=SORT_BLOCK_ROWS, generator=generator, dtype=cdf.dtype)
+    elif STRATIFIED_DRAWS:
+        uniforms = stratified_uniforms(n, generator=generator, device=cdf.device, dtype=cdf.dtype)
     else:
-        uniforms = torch.rand((len(cdf), 1), generator=generator, device=cdf.device, dtype=cdf.dtype)
-    codes = torch.searchsorted(cdf, uniforms * cdf[:, -1:], right=True).squeeze(1)
+        uniforms = torch.rand(n, generator=generator, device=cdf.device, dtype=cdf.dtype)
+    codes = torch.searchsorted(cdf, uniforms[:, None] * total, right=True).squeeze(1)
     return codes.clamp_(max=cdf.shape[1] - 1)

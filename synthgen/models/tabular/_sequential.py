@@ -581,7 +581,8 @@ class SequentialARGN(nn.Module):
         if seed_lengths is not None:
             too_short = torch.arange(logits.shape[1], device=logits.device) < seed_lengths[:, None]
             logits = logits.masked_fill(too_short, -math.inf)
-        return sample_categorical(logits, temperature=temperature, top_p=top_p, generator=generator)
+        return sample_categorical(logits, temperature=temperature, top_p=top_p, generator=generator,
+                                  sort_rows=True)
 
     def _sample_steps(
         self,
@@ -649,6 +650,7 @@ class SequentialARGN(nn.Module):
             tilt=tilt,
             calibrated=draw.calibrated,
             pair_offsets=draw.pair_tables,
+            sort_rows=True,  # the rows are different subjects: stratify among those with similar distributions
             **guide.as_kwargs(),
         )
 
