@@ -471,7 +471,8 @@ def test_training_rejects_a_bad_window():
 def test_time_budget_stops_training():
     result = _train(_model(), _flag_data(300), max_epochs=1000, max_training_time_s=0.3, batch_size=8)
     assert result.stop_reason == "max_training_time"
-    assert result.history[-1]["total_time"] < 3.0
+    # The budget plus one step, with room for a loaded machine (ignoring the budget would run for minutes).
+    assert 0.3 <= result.history[-1]["total_time"] < 0.3 + 5
 
 
 def test_training_is_deterministic():

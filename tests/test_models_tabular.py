@@ -576,7 +576,9 @@ def test_time_budget_stops_training():
         _tiny_model(), trn, val, batch_size=8, max_epochs=1000, max_training_time_s=0.3, generator=_gen()
     )
     assert result.stop_reason == "max_training_time"
-    assert 0.3 <= result.history[-1]["total_time"] < 2.0
+    # The budget plus one step (a generous bound: on a loaded machine a tiny step can take a second; ignoring the
+    # budget would run 1000 epochs for minutes).
+    assert 0.3 <= result.history[-1]["total_time"] < 0.3 + 5
     # Cut short inside the first epoch: the current weights are kept and the epoch is not validated.
     assert math.isnan(result.history[-1]["val_loss"])
     # the current raw weights, not the floor phase's weight average (which only the floor validates)
