@@ -7,13 +7,13 @@ import joblib
 import numpy as np
 import pandas as pd
 import torch
+from _tiny_sequential import tiny_sequential_model
 
 from synthgen import TabularSynthesizer
 from synthgen.models.tabular import ColumnSpec, SequentialARGN, _calibration
 from synthgen.models.tabular._calibration import fit_sequential_offsets
 from synthgen.models.tabular._value_pairs import ValuePairs, value_part_pairs
 
-FLAG = [ColumnSpec("flag", ("cat",), (2,))]
 # a clock-like column: 2 hours x 3 minutes, and an unrelated column
 STEPS = [ColumnSpec("t", ("tgt:c0__hour", "tgt:c0__minute"), (2, 3)), ColumnSpec("noise", ("cat",), (3,))]
 
@@ -48,11 +48,7 @@ def _training_steps(n_subjects: int = 400) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _model() -> SequentialARGN:
-    steps, lengths = _training_steps()
-    model = SequentialARGN.from_preset(STEPS, context=FLAG, max_len=6, median_len=5, size="small",
-                                       generator=torch.Generator().manual_seed(0)).eval()
-    model.init_output_bias(steps, lengths)
-    return model
+    return tiny_sequential_model(STEPS, *_training_steps())
 
 
 def _minute_given_hour(steps: torch.Tensor) -> tuple[float, float]:

@@ -8,6 +8,7 @@ import joblib
 import numpy as np
 import pandas as pd
 import torch
+from _tiny_sequential import tiny_sequential_model
 
 from synthgen import TabularSynthesizer
 from synthgen.models.tabular import ColumnSpec, SequentialARGN
@@ -15,7 +16,6 @@ from synthgen.models.tabular._calibration import fit_sequential_offsets, trendin
 from synthgen.models.tabular._positions import step_progress
 from synthgen.models.tabular._sequential import CALIBRATION_PROGRESS_BUCKETS
 
-FLAG = [ColumnSpec("flag", ("cat",), (2,))]
 STEPS = [ColumnSpec("phase", ("cat",), (2,)), ColumnSpec("noise", ("cat",), (3,))]
 
 
@@ -31,11 +31,7 @@ def _training_steps(n_subjects: int = 400, seed: int = 0) -> tuple[torch.Tensor,
 
 
 def _model() -> SequentialARGN:
-    steps, lengths = _training_steps()
-    model = SequentialARGN.from_preset(STEPS, context=FLAG, max_len=6, median_len=5, size="small",
-                                       generator=torch.Generator().manual_seed(0)).eval()
-    model.init_output_bias(steps, lengths)
-    return model
+    return tiny_sequential_model(STEPS, *_training_steps())
 
 
 def _phase_one_share_by_half(steps: torch.Tensor, lengths: torch.Tensor) -> tuple[float, float]:
