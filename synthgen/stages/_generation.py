@@ -168,16 +168,15 @@ class TabularGenerator:
         order = self._column_order([], None, None)
         if self.bundle.is_sequential:
             if context_codes is None:
-                model.step_model.sampling_offsets.zero_()
-                model.progress_offsets.zero_()
-                model.pair_offsets.zero_()
+                for name in model.CALIBRATION_OFFSETS:
+                    model.get_buffer(name).zero_()
             else:
                 fit_sequential_offsets(model, context_codes.long().to(self.device), n_subjects=n_pilot_subjects,
                                        order=order, suppressed=suppressed,
                                        uncalibrated=self._set_after_drawing(order),
                                        generator=generator_on(generator, self.device))
             return {name: model.get_buffer(name).detach().cpu().clone()
-                    for name in ("step_model.sampling_offsets", "progress_offsets", "pair_offsets")}
+                    for name in model.CALIBRATION_OFFSETS}
         if self.bundle.ctx_stats is not None:
             return {"sampling_offsets": torch.zeros_like(model.sampling_offsets).cpu()}
         n_rows = calibration_rows(n_training_rows) if n_pilot_subjects is None else n_pilot_subjects

@@ -146,6 +146,10 @@ class SequentialARGN(nn.Module):
     (torch.Size([4]), True)
     """
 
+    # The buffers a marginal calibration fits (`_calibration.fit_sequential_offsets`), by their state-dict names:
+    # what generation stages save with the weights, or zero when a model is not calibrated.
+    CALIBRATION_OFFSETS = ("step_model.sampling_offsets", "progress_offsets", "pair_offsets")
+
     def __init__(self, spec: SequentialSpec, *, generator: torch.Generator | None = None) -> None:
         super().__init__()
         self.spec = spec
